@@ -1,0 +1,50 @@
+"""bus: an asynchronous message-bus integration framework for Python on AWS.
+
+Topology as data (SNS, SQS, EventBridge), schemas at both ends, workers, publishing from existing
+apps and DLQ operations. The public API is what ``__all__`` lists.
+"""
+
+from bus.errors import (
+    AwsError,
+    BusError,
+    ConfigError,
+    DecodeError,
+    EmulatorError,
+    EventError,
+    EventValidationError,
+    HandlerError,
+    MessageTooLargeError,
+    PlanError,
+    Problem,
+    PublishError,
+    SchemaError,
+    SettingsError,
+    TopologyError,
+    UnknownEventError,
+)
+from bus.settings import Settings
+from bus.topology.model import Topology
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "AwsError",
+    "BusError",
+    "ConfigError",
+    "DecodeError",
+    "EmulatorError",
+    "EventError",
+    "EventValidationError",
+    "HandlerError",
+    "MessageTooLargeError",
+    "PlanError",
+    "Problem",
+    "PublishError",
+    "SchemaError",
+    "Settings",
+    "SettingsError",
+    "Topology",
+    "TopologyError",
+    "UnknownEventError",
+    "__version__",
+]

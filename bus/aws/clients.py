@@ -1,0 +1,131 @@
+"""aiobotocore clients for SQS, SNS, EventBridge and STS, built from ``Settings``.
+
+``AwsClients`` is an async context manager; open it once per process (or per command) and pass it
+where it is needed. Client configuration: botocore "standard" retries (throttling, 5xx, connection
+errors only), a connection pool sized for the worker's concurrency, and explicit timeouts.
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import AioSession
+
+from bus.aws.errors import aws_errors
+from bus.errors import BusError
+from bus.settings import Settings
+
+if TYPE_CHECKING:
+    from types_aiobotocore_events import EventBridgeClient
+    from types_aiobotocore_sns import SNSClient
+    from types_aiobotocore_sqs import SQSClient
+    from types_aiobotocore_sts import STSClient
+
+
+@dataclass(frozen=True)
+class Account:
+    """Where ARNs point: partition, region and account id of the caller."""
+
+    account_id: str
+    region: str
+    partition: str = "aws"
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:{self.partition}:{service}:{self.region}:{self.account_id}:{resource}"
+
+
+class AwsClients:
+    """Open SQS, SNS, EventBridge and STS clients sharing one configuration."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stack: AsyncExitStack | None = None
+        self._sqs: SQSClient | None = None
+        self._sns: SNSClient | None = None
+        self._events: EventBridgeClient | None = None
+        self._sts: STSClient | None = None
+        self._account: Account | None = None
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        s = self.settings
+        config = AioConfig(
+            retries={"mode": "standard", "max_attempts": s.max_attempts},
+            max_pool_connections=s.max_pool_connections,
+            connect_timeout=s.connect_timeout,
+            read_timeout=s.read_timeout,
+        )
+        kwargs: dict[str, Any] = {"config": config}
+        if s.region:
+            kwargs["region_name"] = s.region
+        if s.endpoint_url:
+            kwargs["endpoint_url"] = s.endpoint_url
+        return kwargs
+
+    async def __aenter__(self) -> AwsClients:
+        stack = AsyncExitStack()
+        session = AioSession(profile=self.settings.profile)
+        kwargs = self._client_kwargs()
+        try:
+            with aws_errors("create clients"):
+                self._sqs = await stack.enter_async_context(session.create_client("sqs", **kwargs))
+                self._sns = await stack.enter_async_context(session.create_client("sns", **kwargs))
+                self._events = await stack.enter_async_context(
+                    session.create_client("events", **kwargs)
+                )
+                self._sts = await stack.enter_async_context(session.create_client("sts", **kwargs))
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._stack is not None:
+            await self._stack.aclose()
+            self._stack = None
+
+    def _require(self, client: Any) -> Any:
+        if client is None:
+            raise BusError("AwsClients is not open: use `async with AwsClients(settings) as aws:`")
+        return client
+
+    @property
+    def sqs(self) -> SQSClient:
+        client: SQSClient = self._require(self._sqs)
+        return client
+
+    @property
+    def sns(self) -> SNSClient:
+        client: SNSClient = self._require(self._sns)
+        return client
+
+    @property
+    def events(self) -> EventBridgeClient:
+        client: EventBridgeClient = self._require(self._events)
+        return client
+
+    @property
+    def region(self) -> str:
+        return str(self.sqs.meta.region_name)
+
+    async def account(self) -> Account:
+        """The caller's account (STS GetCallerIdentity), fetched once."""
+        if self._account is None:
+            sts: STSClient = self._require(self._sts)
+            with aws_errors("GetCallerIdentity"):
+                ident = await sts.get_caller_identity()
+            arn = ident.get("Arn", "arn:aws:")
+            partition = arn.split(":")[1] if arn.count(":") >= 2 else "aws"
+            self._account = Account(
+                account_id=ident["Account"], region=self.region, partition=partition or "aws"
+            )
+        return self._account

@@ -1,0 +1,41 @@
+"""The ``bus`` command line: parse, call the library, print. ``cli.py`` at the top of the checkout
+is the entry point; the command groups live in this package, one module per area."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from bus.cli import emulator
+from bus.cli.output import err
+from bus.errors import BusError, TopologyError
+
+app = typer.Typer(
+    name="bus",
+    help="Topology, publishing, workers and DLQ operations for SNS, SQS and EventBridge.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(emulator.app, name="emulator")
+
+
+def report(exc: BusError) -> int:
+    """Print a bus error as the user should see it (no traceback); return its exit code."""
+    if isinstance(exc, TopologyError):
+        for problem in exc.problems:
+            err.print(str(problem), markup=False)
+        count = len(exc.problems)
+        err.print(f"{count} problem{'s' if count != 1 else ''} found", markup=False)
+    else:
+        err.print(f"error: {exc}", markup=False)
+    return exc.exit_code
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; bus errors print one clear line and exit with their family's code."""
+    try:
+        app(args=argv, prog_name="bus")
+    except BusError as exc:
+        sys.exit(report(exc))

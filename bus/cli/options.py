@@ -1,0 +1,45 @@
+"""Options shared by the commands, defined once. Every AWS-facing command takes the standard AWS
+configuration (environment, profiles) plus ``--endpoint-url``/``--region``/``--profile``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bus.settings import Settings
+
+TopologyOpt = Annotated[
+    Path,
+    typer.Option("--topology", "-t", envvar="BUS_TOPOLOGY", help="The topology file."),
+]
+EnvOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--env", "-e", envvar="BUS_ENV", help="Environment prefix: --env dev -> dev-orders."
+    ),
+]
+EndpointOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--endpoint-url", envvar="AWS_ENDPOINT_URL", help="AWS endpoint (e.g. LocalStack)."
+    ),
+]
+RegionOpt = Annotated[
+    str | None, typer.Option("--region", help="AWS region (default: AWS_REGION / profile).")
+]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", help="AWS profile name.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def make_settings(
+    topology: Path | None = None,
+    env: str | None = None,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    profile: str | None = None,
+) -> Settings:
+    return Settings.from_env(
+        topology_path=topology, env=env, endpoint_url=endpoint_url, region=region, profile=profile
+    )

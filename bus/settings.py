@@ -1,0 +1,60 @@
+"""Explicit settings: where AWS is, which stage, which topology. Loaded once, then passed around.
+
+Nothing here assumes an emulator: the endpoint, region and profile come from the standard AWS
+configuration (``AWS_ENDPOINT_URL``, ``AWS_REGION``/``AWS_DEFAULT_REGION``, ``AWS_PROFILE``) unless
+given explicitly (the CLI's ``--endpoint-url``, ``--region``, ``--profile``, ``--env``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bus.errors import SettingsError
+
+DEFAULT_TOPOLOGY = Path("topology.yaml")
+_ENV_RE = r"^[a-z0-9][a-z0-9-]{0,19}$"
+
+
+class Settings(BaseModel):
+    """Connection and stage settings. ``None`` means: let botocore resolve it the standard way."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    region: str | None = None
+    endpoint_url: str | None = None
+    profile: str | None = None
+    env: str | None = Field(default=None, pattern=_ENV_RE)
+    topology_path: Path = DEFAULT_TOPOLOGY
+    max_pool_connections: int = Field(default=50, ge=1, le=1000)
+    connect_timeout: float = Field(default=5.0, gt=0)
+    read_timeout: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint_is_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("endpoint_url must start with http:// or https://")
+        return value or None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Build settings from the environment, with explicit ``overrides`` (``None`` ignored)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {
+            "region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
+            "endpoint_url": env.get("AWS_ENDPOINT_URL"),
+            "profile": env.get("AWS_PROFILE"),
+            "env": env.get("BUS_ENV"),
+        }
+        if env.get("BUS_TOPOLOGY"):
+            values["topology_path"] = Path(env["BUS_TOPOLOGY"])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(values)
+        except ValueError as exc:
+            raise SettingsError(f"invalid settings: {exc}") from exc

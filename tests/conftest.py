@@ -1,0 +1,1 @@
+"""Shared test configuration. The ``bus`` pytest plugin (bus.testing) provides the emulator fixtures."""
