@@ -6,12 +6,14 @@
     ├── ConfigError               the user's declarations are wrong (exit code 3)
     │   ├── TopologyError         topology.yaml: carries every Problem with file:line:col
     │   ├── SchemaError           event models, versions, upcasters, schema snapshots
-    │   └── SettingsError         region, endpoint, profile, options
+    │   ├── SettingsError         region, endpoint, profile, options
+    │   └── FilterError           a DLQ selection (`--filter`) is invalid: names the position
     ├── EventError                one event or message is wrong (exit code 3)
     │   ├── EventValidationError  data does not match its model (names the field)
     │   ├── UnknownEventError     event type/version not declared, or no destination
     │   ├── MessageTooLargeError  encoded event over the service limit
-    │   └── DecodeError           a consumed body cannot be unwrapped or decoded
+    │   ├── DecodeError           a consumed body cannot be unwrapped or decoded
+    │   └── ReplayError           exported dead letters refused before sending: carries every Problem
     ├── AwsError                  an AWS call failed: carries the AWS error code (exit code 4)
     │   └── PublishError          some entries of a publish failed: carries them per event
     ├── PlanError                 a change AWS cannot make in place, refused (exit code 3)
@@ -68,6 +70,20 @@ class SettingsError(ConfigError):
     pass
 
 
+class FilterError(ConfigError):
+    """A DLQ selection is invalid. ``position`` is the 0-based offset in ``expression``."""
+
+    def __init__(self, message: str, *, expression: str = "", position: int | None = None) -> None:
+        self.expression = expression
+        self.position = position
+        text = f"invalid filter: {message}"
+        if position is not None:
+            text = f"invalid filter at position {position + 1}: {message}"
+            if expression:
+                text += f"\n  {expression}\n  {' ' * position}^"
+        super().__init__(text)
+
+
 class EventError(BusError):
     exit_code = 3
 
@@ -96,6 +112,18 @@ class DecodeError(EventError):
         self.message_id = message_id
         prefix = f"message {message_id}: " if message_id else ""
         super().__init__(prefix + message)
+
+
+class ReplayError(EventError):
+    """Exported dead letters that cannot be replayed; nothing was sent. One ``Problem`` per line."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(sorted(problems))
+        lines = "\n".join(str(p) for p in self.problems)
+        count = len(self.problems)
+        super().__init__(
+            f"nothing replayed: {count} invalid message{'s' if count != 1 else ''}:\n{lines}"
+        )
 
 
 class AwsError(BusError):
