@@ -1,0 +1,54 @@
+"""The envelope codec (pure): events <-> message bodies and attributes, for every AWS route.
+
+One small module per route a message can take into SQS (``sqs``: raw, ``sns``: SNS-in-SQS,
+``eventbridge``: EventBridge-in-SQS); ``decode`` tries them in turn. See docs/envelope.md.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from bus.envelope.attributes import (
+    EVENT_TYPE,
+    EVENT_VERSION,
+    Attribute,
+    attributes_size,
+    normalise,
+    routing_attributes,
+)
+from bus.envelope.decode import Decoded, Route, decode
+from bus.envelope.model import (
+    CONTENT_TYPE,
+    SPEC_VERSION,
+    Envelope,
+    encode_body,
+    envelope_from_dict,
+    format_time,
+    new_envelope,
+)
+from bus.schema.registry import EventSpec
+
+
+def message_attributes(env: Envelope, spec: EventSpec, event: BaseModel) -> dict[str, Attribute]:
+    """The SNS/SQS message attributes of ``env`` (``event`` is its validated model)."""
+    return routing_attributes(spec, env.type, env.version, event)
+
+
+__all__ = [
+    "CONTENT_TYPE",
+    "EVENT_TYPE",
+    "EVENT_VERSION",
+    "SPEC_VERSION",
+    "Attribute",
+    "Decoded",
+    "Envelope",
+    "Route",
+    "attributes_size",
+    "decode",
+    "encode_body",
+    "envelope_from_dict",
+    "format_time",
+    "message_attributes",
+    "new_envelope",
+    "normalise",
+]

@@ -1,0 +1,106 @@
+"""SNS/SQS message attributes: the routing keys of an event, and their normalised form on consume.
+
+Published: ``event_type`` (String), ``event_version`` (Number) and each field the event type exposes
+(String, Number, or String.Array for lists; booleans as ``"true"``/``"false"``; omitted when null or
+an empty string). Consumed: SQS's ``{"DataType", "StringValue"}``, SNS's ``{"Type", "Value"}`` and
+Lambda's ``{"dataType", "stringValue"}`` shapes all become ``{name: str}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Mapping
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
+
+from bus.errors import EventValidationError
+from bus.schema.registry import EventSpec
+
+EVENT_TYPE = "event_type"
+EVENT_VERSION = "event_version"
+
+Attribute = dict[str, str]
+"""``{"DataType": ..., "StringValue": ...}``: the shape SQS and SNS take."""
+
+
+def attribute(value: object) -> Attribute | None:
+    """One field's value as a message attribute; ``None`` when it is null or empty."""
+    if isinstance(value, Enum):
+        value = value.value
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return {"DataType": "String", "StringValue": "true" if value else "false"}
+    if isinstance(value, int | float | Decimal):
+        if isinstance(value, float | Decimal) and not math.isfinite(value):
+            raise ValueError(f"{value} is not a finite number")
+        return {"DataType": "Number", "StringValue": str(value)}
+    if isinstance(value, str):
+        return {"DataType": "String", "StringValue": value}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = to_jsonable_python(list(value))
+        return {"DataType": "String.Array", "StringValue": json.dumps(items, ensure_ascii=False)}
+    plain = to_jsonable_python(value)
+    text = plain if isinstance(plain, str) else json.dumps(plain, ensure_ascii=False)
+    return {"DataType": "String", "StringValue": text}
+
+
+def routing_attributes(
+    spec: EventSpec, event_type: str, version: int, event: BaseModel
+) -> dict[str, Attribute]:
+    """The message attributes of one event (SQS/SNS shape)."""
+    out: dict[str, Attribute] = {
+        EVENT_TYPE: {"DataType": "String", "StringValue": event_type},
+        EVENT_VERSION: {"DataType": "Number", "StringValue": str(version)},
+    }
+    for name in spec.attributes:
+        try:
+            attr = attribute(getattr(event, name))
+        except ValueError as exc:
+            raise EventValidationError(
+                spec.name, f"{spec.name}: attribute {name!r}: {exc}", [name]
+            ) from exc
+        if attr is not None:
+            out[name] = attr
+    return out
+
+
+def attributes_size(attributes: Mapping[str, Attribute]) -> int:
+    """Bytes SNS and SQS count for attributes: name, data type and value, UTF-8."""
+    return sum(
+        len(name.encode()) + len(a["DataType"].encode()) + len(a["StringValue"].encode())
+        for name, a in attributes.items()
+    )
+
+
+def _value(raw: object) -> str | None:
+    if isinstance(raw, str):
+        return raw
+    if not isinstance(raw, Mapping):
+        return None
+    for key in ("StringValue", "Value", "stringValue"):
+        if isinstance(raw.get(key), str):
+            return str(raw[key])
+    for key in ("BinaryValue", "binaryValue"):
+        binary = raw.get(key)
+        if isinstance(binary, bytes):
+            return base64.b64encode(binary).decode()
+        if isinstance(binary, str):
+            return binary
+    return None
+
+
+def normalise(attributes: Mapping[str, Any] | None) -> dict[str, str]:
+    """``{name: value}`` from SQS, SNS or Lambda shaped attributes (binary values as base64)."""
+    out: dict[str, str] = {}
+    for name, raw in (attributes or {}).items():
+        value = _value(raw)
+        if value is not None:
+            out[str(name)] = value
+    return out

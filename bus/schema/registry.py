@@ -1,0 +1,281 @@
+"""The registry: event type name (+ version) -> pydantic model, upcasters and routing facts.
+
+Built once from ``topology.events``; every model and upcaster named there (``pkg.mod:Attr``) is
+imported with the topology file's directory on ``sys.path``. Parsing an older version validates it
+against that version's model, then upcasts it step by step (v1 -> v2 -> ...) to the current one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from bus.errors import EventValidationError, SchemaError, UnknownEventError
+from bus.topology.model import Destination, EventType, Topology
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+"""Turns version N's JSON-mode data into the next declared version's data."""
+
+
+@dataclass(frozen=True)
+class PreviousVersion:
+    """An older version still accepted on consume, and the upcaster to the next version."""
+
+    version: int
+    model: type[BaseModel]
+    upcast: Upcaster
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """Everything bus knows about one event type."""
+
+    name: str
+    version: int
+    model: type[BaseModel]
+    source: str
+    destinations: tuple[Destination, ...] = ()
+    attributes: tuple[str, ...] = ()
+    message_group_id: str | None = None
+    previous_versions: tuple[PreviousVersion, ...] = field(default=())
+    """Older versions, oldest first."""
+
+    @property
+    def versions(self) -> tuple[int, ...]:
+        return (*(p.version for p in self.previous_versions), self.version)
+
+    def model_for(self, version: int) -> type[BaseModel]:
+        """The model of ``version``; ``UnknownEventError`` for versions not declared."""
+        if version == self.version:
+            return self.model
+        for prev in self.previous_versions:
+            if prev.version == version:
+                return prev.model
+        known = ", ".join(str(v) for v in self.versions)
+        raise UnknownEventError(
+            f"{self.name} has no version {version} (declared: {known}); "
+            + ("it is newer than this consumer knows" if version > self.version else "")
+        )
+
+
+def format_loc(loc: Sequence[int | str]) -> str:
+    """Pydantic's error location as a field path: ``lines[0].quantity``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(event)"
+
+
+def validation_error(name: str, version: int, exc: ValidationError) -> EventValidationError:
+    """An ``EventValidationError`` naming every field pydantic rejected."""
+    fields: list[str] = []
+    parts: list[str] = []
+    for error in exc.errors(include_url=False):
+        path = format_loc(error["loc"])
+        fields.append(path)
+        parts.append(f"{path}: {error['msg']}")
+    return EventValidationError(name, f"{name} v{version}: invalid data: {'; '.join(parts)}", fields)
+
+
+def validate(spec: EventSpec, version: int, data: object) -> BaseModel:
+    """``data`` validated against ``version``'s model (no upcasting)."""
+    model = spec.model_for(version)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(spec.name, version, exc) from exc
+
+
+class Registry:
+    """Event types by name, and by model for publishing."""
+
+    def __init__(self, specs: Iterable[EventSpec]) -> None:
+        self._specs: dict[str, EventSpec] = {}
+        self._by_model: dict[type[BaseModel], EventSpec] = {}
+        self._old_models: dict[type[BaseModel], tuple[EventSpec, int]] = {}
+        for spec in specs:
+            if spec.name in self._specs:
+                raise SchemaError(f"event type {spec.name} is declared twice")
+            other = self._by_model.get(spec.model)
+            if other is not None:
+                raise SchemaError(
+                    f"events {other.name} and {spec.name} share the model "
+                    f"{_qualname(spec.model)}; give each event type its own model "
+                    "(a subclass will do) so a published event names its type"
+                )
+            self._specs[spec.name] = spec
+            self._by_model[spec.model] = spec
+            for prev in spec.previous_versions:
+                self._old_models[prev.model] = (spec, prev.version)
+
+    @classmethod
+    def from_topology(cls, topology: Topology, base_dir: Path) -> Registry:
+        """Import the models and upcasters ``topology.events`` names; ``SchemaError`` lists
+        every event type whose declaration cannot be imported or does not fit its model."""
+        specs: list[EventSpec] = []
+        problems: list[str] = []
+        for name, declared in topology.events.items():
+            try:
+                specs.append(_load_spec(name, declared, topology, base_dir))
+            except SchemaError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise SchemaError("\n".join(problems))
+        return cls(specs)
+
+    def __iter__(self) -> Iterator[EventSpec]:
+        return iter(self._specs.values())
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    def spec(self, event_type: str) -> EventSpec:
+        try:
+            return self._specs[event_type]
+        except KeyError:
+            known = ", ".join(sorted(self._specs)) or "none"
+            raise UnknownEventError(
+                f"unknown event type {event_type!r} (declared: {known})"
+            ) from None
+
+    def event_type_of(self, model: type[BaseModel] | BaseModel) -> EventSpec:
+        """The event type whose *current* model is ``model`` (a class or an instance)."""
+        cls = model if isinstance(model, type) else type(model)
+        spec = self._by_model.get(cls)
+        if spec is not None:
+            return spec
+        old = self._old_models.get(cls)
+        if old is not None:
+            raise UnknownEventError(
+                f"{_qualname(cls)} is version {old[1]} of {old[0].name}; "
+                f"publish the current version {old[0].version} ({_qualname(old[0].model)})"
+            )
+        raise UnknownEventError(
+            f"{_qualname(cls)} is not the model of any event type in the topology"
+        )
+
+    def validate(self, event_type: str, data: object) -> BaseModel:
+        """``data`` validated against the current version of ``event_type``."""
+        spec = self.spec(event_type)
+        return validate(spec, spec.version, data)
+
+    def parse(self, event_type: str, version: int, data: object) -> BaseModel:
+        """Validate ``data`` as ``version`` of ``event_type`` and upcast it to the current one."""
+        spec = self.spec(event_type)
+        event = validate(spec, version, data)
+        for prev in spec.previous_versions:
+            if prev.version < version:
+                continue
+            nxt = _next_version(spec, prev.version)
+            try:
+                upcast = prev.upcast(event.model_dump(mode="json"))
+            except Exception as exc:
+                raise EventValidationError(
+                    spec.name,
+                    f"{spec.name}: upcasting v{prev.version} -> v{nxt} failed: "
+                    f"{type(exc).__name__}: {exc}",
+                ) from exc
+            event = validate(spec, nxt, upcast)
+        return event
+
+
+def _next_version(spec: EventSpec, version: int) -> int:
+    return min(v for v in spec.versions if v > version)
+
+
+def _qualname(obj: object) -> str:
+    return f"{getattr(obj, '__module__', '?')}:{getattr(obj, '__qualname__', repr(obj))}"
+
+
+def import_object(path: str, base_dir: Path) -> object:
+    """Import ``pkg.mod:Attr`` with ``base_dir`` on ``sys.path``; ``LookupError``/``ImportError``
+    explain what is missing."""
+    module_name, _, attr_path = path.partition(":")
+    root = str(Path(base_dir).resolve())
+    if root not in sys.path:
+        sys.path.insert(0, root)
+        importlib.invalidate_caches()
+    module = importlib.import_module(module_name)
+    obj: object = module
+    for part in attr_path.split("."):
+        if not hasattr(obj, part):
+            raise LookupError(f"module {module_name} has no attribute {attr_path!r}")
+        obj = getattr(obj, part)
+    return obj
+
+
+def _import(event: str, where: str, path: str, base_dir: Path) -> object:
+    try:
+        return import_object(path, base_dir)
+    except Exception as exc:
+        raise SchemaError(
+            f"events.{event}.{where}: cannot import {path!r} (from {base_dir}): "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _import_model(event: str, where: str, path: str, base_dir: Path) -> type[BaseModel]:
+    obj = _import(event, where, path, base_dir)
+    if not (isinstance(obj, type) and issubclass(obj, BaseModel)):
+        raise SchemaError(f"events.{event}.{where}: {path!r} is not a pydantic model class")
+    return obj
+
+
+def _import_upcaster(event: str, where: str, path: str, base_dir: Path) -> Upcaster:
+    obj = _import(event, where, path, base_dir)
+    if not callable(obj):
+        raise SchemaError(f"events.{event}.{where}: {path!r} is not callable")
+    upcast: Upcaster = obj
+    return upcast
+
+
+def _check_fields(event: str, model: type[BaseModel], declared: EventType) -> None:
+    fields = model.model_fields
+    for i, name in enumerate(declared.attributes):
+        if name not in fields:
+            raise SchemaError(
+                f"events.{event}.attributes[{i}]: {name!r} is not a field of {declared.model}"
+            )
+    group = declared.message_group_id
+    if group is not None and group not in fields:
+        raise SchemaError(
+            f"events.{event}.message_group_id: {group!r} is not a field of {declared.model}"
+        )
+
+
+def _load_spec(name: str, declared: EventType, topology: Topology, base_dir: Path) -> EventSpec:
+    model = _import_model(name, "model", declared.model, base_dir)
+    _check_fields(name, model, declared)
+    previous: list[PreviousVersion] = []
+    for version, prev in sorted(declared.previous_versions.items()):
+        where = f"previous_versions.{version}"
+        if version >= declared.version:
+            raise SchemaError(
+                f"events.{name}.{where}: must be older than the current version {declared.version}"
+            )
+        previous.append(
+            PreviousVersion(
+                version=version,
+                model=_import_model(name, f"{where}.model", prev.model, base_dir),
+                upcast=_import_upcaster(name, f"{where}.upcast", prev.upcast, base_dir),
+            )
+        )
+    return EventSpec(
+        name=name,
+        version=declared.version,
+        model=model,
+        source=declared.source or topology.name,
+        destinations=tuple(declared.publish_to),
+        attributes=tuple(declared.attributes),
+        message_group_id=declared.message_group_id,
+        previous_versions=tuple(previous),
+    )
