@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from bus.cli import emulator
+from bus.cli import emulator, validate
 from bus.cli.output import err
 from bus.errors import BusError, TopologyError
 
@@ -19,6 +19,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(emulator.app, name="emulator")
+app.command()(validate.validate)
 
 
 def report(exc: BusError) -> int:

@@ -1,0 +1,37 @@
+"""``bus validate``: parse and check topology.yaml; print every problem as ``FILE:LINE:COL: message``."""
+
+from __future__ import annotations
+
+from bus.cli.options import EnvOpt, TopologyOpt, make_settings
+from bus.cli.output import out
+from bus.settings import DEFAULT_TOPOLOGY
+from bus.topology.load import load_topology
+from bus.topology.model import Topology
+
+
+def validate(topology: TopologyOpt = DEFAULT_TOPOLOGY, env: EnvOpt = None) -> None:
+    """Check the topology: YAML syntax, keys, types, ranges, AWS names, FIFO rules, references,
+    filter policies and event patterns. Prints all problems at once; exit code 3 if any."""
+    settings = make_settings(topology=topology, env=env)
+    loaded = load_topology(settings.topology_path, env=settings.env)
+    out.print(f"{settings.topology_path}: valid: {summary(loaded)}", markup=False)
+
+
+def summary(topology: Topology) -> str:
+    """``2 topics, 9 queues (2 derived DLQs), 4 subscriptions, 1 bus, 1 rule, 5 events, 5 handlers``."""
+    derived = len(topology.all_queues()) - len(topology.queues)
+    parts = [
+        _count(len(topology.topics), "topic"),
+        _count(len(topology.all_queues()), "queue")
+        + (f" ({_count(derived, 'derived DLQ')})" if derived else ""),
+        _count(len(topology.subscriptions), "subscription"),
+        _count(len(topology.buses), "bus", "buses"),
+        _count(len(topology.rules), "rule"),
+        _count(len(topology.events), "event"),
+        _count(len(topology.handlers), "handler"),
+    ]
+    return ", ".join(parts)
+
+
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"

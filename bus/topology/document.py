@@ -1,0 +1,176 @@
+"""A YAML document as plain data plus the position of every key and value in it.
+
+PyYAML's ``safe_load`` forgets where things were and silently keeps the last of two equal keys.
+Here the document is composed into nodes with the safe loader and walked by hand: scalars are
+constructed by PyYAML (so ``30`` is an int and ``true`` a bool, as usual), mappings and sequences
+are rebuilt while recording ``path -> (line, column)`` (1-based) and reporting duplicate keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from bus.errors import Problem
+from bus.topology.patterns import KeyPath
+
+Position = tuple[int, int]
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+@dataclass
+class Document:
+    """``data`` with the positions of its parts. ``values[path]`` is where a scalar value starts
+    (or, for a mapping or list, where its key is); ``keys[path]`` is where the key naming it is."""
+
+    data: Any
+    values: dict[KeyPath, Position]
+    keys: dict[KeyPath, Position]
+    file: str
+    problems: list[Problem] = field(default_factory=list)
+
+    def position(self, path: KeyPath, *, key: bool = False) -> Position:
+        """The position of ``path``, or of its nearest ancestor that has one."""
+        for end in range(len(path), -1, -1):
+            prefix = path[:end]
+            found = (self.keys.get(prefix) if key else None) or self.values.get(prefix)
+            if found is not None:
+                return found
+        return (1, 1)
+
+    def problem(self, path: KeyPath, message: str, *, key: bool = False) -> Problem:
+        line, column = self.position(path, key=key)
+        return Problem(self.file, line, column, f"{format_path(path, self.data)}: {message}")
+
+
+def format_path(path: KeyPath, data: Any = None) -> str:
+    """``queues.billing.dead_letter``, ``subscriptions[0].queue``; ``(top level)`` for ``()``."""
+    if not path:
+        return "(top level)"
+    out = ""
+    node = data
+    for part in path:
+        if isinstance(part, int) and not isinstance(part, bool) and not isinstance(node, dict):
+            out += f"[{part}]"
+            node = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
+        else:
+            out += f".{_show_key(part)}" if out else _show_key(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return out
+
+
+def _show_key(key: Any) -> str:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    return "null" if key is None else str(key)
+
+
+def parse_document(text: str, file: str) -> Document:
+    """Compose ``text``; syntax errors become problems (and ``data`` is then ``None``)."""
+    loader = yaml.SafeLoader(text)
+    doc = Document(None, {}, {}, file)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return doc
+        if not isinstance(node, MappingNode):
+            doc.problems.append(
+                _at(doc, node, "the topology must be a mapping (name: ..., queues: ...)")
+            )
+            return doc
+        doc.data = _Builder(loader, doc).build(node, ())
+    except yaml.MarkedYAMLError as exc:
+        doc.data = None
+        doc.problems.append(_syntax_problem(file, exc))
+    except yaml.YAMLError as exc:
+        doc.data = None
+        doc.problems.append(Problem(file, 1, 1, f"YAML error: {exc}"))
+    finally:
+        loader.dispose()
+    return doc
+
+
+def _syntax_problem(file: str, exc: yaml.MarkedYAMLError) -> Problem:
+    mark = exc.problem_mark or exc.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    words = [w for w in (exc.context, exc.problem) if w]
+    return Problem(file, line, column, "YAML syntax error: " + ", ".join(words))
+
+
+def _pos(node: Node) -> Position:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _at(doc: Document, node: Node, message: str) -> Problem:
+    line, column = _pos(node)
+    return Problem(doc.file, line, column, message)
+
+
+class _Builder:
+    def __init__(self, loader: yaml.SafeLoader, doc: Document) -> None:
+        self.loader = loader
+        self.doc = doc
+        self.active: set[int] = set()
+
+    def build(self, node: Node, path: KeyPath, key_node: Node | None = None) -> Any:
+        self.doc.values[path] = _pos(
+            key_node if key_node is not None and not isinstance(node, ScalarNode) else node
+        )
+        if isinstance(node, ScalarNode):
+            return self.loader.construct_object(node, deep=True)
+        if id(node) in self.active:
+            self.doc.problems.append(_at(self.doc, node, f"{format_path(path)}: recursive alias"))
+            return None
+        self.active.add(id(node))
+        try:
+            if isinstance(node, SequenceNode):
+                return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+            if isinstance(node, MappingNode):
+                return self._mapping(node, path)
+            return None
+        finally:
+            self.active.discard(id(node))
+
+    def _mapping(self, node: MappingNode, path: KeyPath) -> dict[Any, Any]:
+        seen: dict[Hashable, Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:
+                continue
+            key = self._key(key_node, path)
+            if key is _BAD_KEY:
+                continue
+            if key in seen:
+                first = seen[key].start_mark.line + 1
+                message = (
+                    f"{format_path((*path, key))}: duplicate key (first defined on line {first})"
+                )
+                self.doc.problems.append(_at(self.doc, key_node, message))
+            seen.setdefault(key, key_node)
+        self.loader.flatten_mapping(node)  # resolves `<<: *anchor` merges, which come first
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = self._key(key_node, path, report=False)
+            if key is _BAD_KEY:
+                continue
+            self.doc.keys[(*path, key)] = _pos(key_node)
+            out[key] = self.build(value_node, (*path, key), key_node)
+        return out
+
+    def _key(self, node: Node, path: KeyPath, *, report: bool = True) -> Any:
+        key = (
+            self.loader.construct_object(node, deep=True) if isinstance(node, ScalarNode) else None
+        )
+        if not isinstance(node, ScalarNode) or not isinstance(key, Hashable):
+            if report:
+                self.doc.problems.append(
+                    _at(self.doc, node, f"{format_path(path)}: keys must be plain names")
+                )
+            return _BAD_KEY
+        return key
+
+
+_BAD_KEY = object()
