@@ -8,6 +8,7 @@ import sys
 import typer
 
 from bus.cli import emulator, validate
+from bus.cli import topology as topology_commands
 from bus.cli.output import err
 from bus.errors import BusError, TopologyError
 
@@ -20,6 +21,7 @@ app = typer.Typer(
 )
 app.add_typer(emulator.app, name="emulator")
 app.command()(validate.validate)
+topology_commands.register(app)
 
 
 def report(exc: BusError) -> int:
