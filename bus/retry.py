@@ -1,0 +1,118 @@
+"""What to do with a message whose handler failed: a pure decision, tested without a network.
+
+::
+
+    decide(policy, Attempt(receive_count, try_number), max_receive_count, error)
+        -> RetryNow(delay)     call the handler again in this process (transient errors only)
+         | Redeliver(delay)    make the message visible again after ``delay`` seconds
+         | DeadLetter(reason)  send it to the DLQ now (then delete it from its queue)
+
+Delays grow exponentially with the attempt (``Backoff``), are capped and, when the backoff says so,
+jittered ("equal jitter": between half and all of the exponential value, so a given jitter draw keeps
+the sequence monotonic). On the last receive a queue allows (``receive_count >=
+max_receive_count``) the answer is never ``Redeliver``: the worker dead-letters the message itself,
+so that its DLQ copy records why it died.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Literal
+
+from bus.control import MAX_DELAY, Control, Reject, Retry
+from bus.topology.model import Backoff, RetryPolicy
+
+DeadLetterReason = Literal["rejected", "handler-error"]
+REJECTED: DeadLetterReason = "rejected"
+HANDLER_ERROR: DeadLetterReason = "handler-error"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Which attempt failed: the SQS receive count (1 = first delivery) and the in-process try."""
+
+    receive_count: int
+    try_number: int = 1
+
+
+@dataclass(frozen=True)
+class RetryNow:
+    delay: float
+
+
+@dataclass(frozen=True)
+class Redeliver:
+    delay: int
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    reason: DeadLetterReason
+
+
+Decision = RetryNow | Redeliver | DeadLetter
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A handler binding's ``RetryPolicy`` with its transient exception classes resolved."""
+
+    attempts: int = 3
+    transient: tuple[type[BaseException], ...] = (TimeoutError, ConnectionError)
+    in_process: Backoff = field(default_factory=lambda: Backoff(initial=0.1, maximum=2.0))
+    redelivery: Backoff = field(default_factory=Backoff)
+
+    @classmethod
+    def from_model(cls, model: RetryPolicy, transient: tuple[type[BaseException], ...]) -> Policy:
+        return cls(
+            attempts=model.attempts,
+            transient=transient,
+            in_process=model.in_process,
+            redelivery=model.redelivery,
+        )
+
+    def is_transient(self, error: BaseException) -> bool:
+        return not isinstance(error, Control) and isinstance(error, self.transient)
+
+
+def backoff(policy: Backoff, attempt: int, jitter: float = 1.0) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1-based); ``jitter`` in [0, 1]."""
+    exponent = max(attempt, 1) - 1
+    try:
+        raw = policy.initial * policy.multiplier**exponent
+    except OverflowError:
+        raw = math.inf
+    delay = min(raw, policy.maximum)
+    if policy.jitter:
+        delay *= 0.5 + 0.5 * min(max(jitter, 0.0), 1.0)
+    return delay
+
+
+def is_last_receive(attempt: Attempt, max_receive_count: int | None) -> bool:
+    return max_receive_count is not None and attempt.receive_count >= max_receive_count
+
+
+def decide(
+    policy: Policy,
+    attempt: Attempt,
+    max_receive_count: int | None,
+    error: BaseException,
+    jitter: float | None = None,
+) -> Decision:
+    """The fate of a message whose handler raised ``error`` (``max_receive_count``: None = no DLQ).
+
+    ``jitter`` (in [0, 1]) makes the decision reproducible; by default it is drawn at random.
+    """
+    draw = random.random() if jitter is None else jitter
+    if isinstance(error, Reject):
+        return DeadLetter(REJECTED)
+    if policy.is_transient(error) and attempt.try_number < policy.attempts:
+        return RetryNow(backoff(policy.in_process, attempt.try_number, draw))
+    if is_last_receive(attempt, max_receive_count):
+        return DeadLetter(HANDLER_ERROR)
+    if isinstance(error, Retry) and error.delay is not None:
+        return Redeliver(min(MAX_DELAY, math.ceil(error.delay)))
+    seconds = backoff(policy.redelivery, attempt.receive_count, draw)
+    return Redeliver(min(MAX_DELAY, round(seconds)))
