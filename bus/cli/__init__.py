@@ -9,6 +9,7 @@ import typer
 
 from bus.cli import emulator, validate
 from bus.cli import topology as topology_commands
+from bus.cli import up as up_command
 from bus.cli.output import err
 from bus.errors import BusError, TopologyError
 
@@ -22,6 +23,7 @@ app = typer.Typer(
 app.add_typer(emulator.app, name="emulator")
 app.command()(validate.validate)
 topology_commands.register(app)
+app.command()(up_command.up)
 
 
 def report(exc: BusError) -> int:
