@@ -48,7 +48,7 @@ def format_time(time: datetime) -> str:
     """RFC 3339 in UTC with microseconds: ``2026-11-23T18:04:05.123456Z``."""
     if time.tzinfo is None:
         raise ValueError("envelope time must be timezone-aware (use datetime.now(UTC))")
-    return time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return time.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def new_envelope(
@@ -71,7 +71,7 @@ def new_envelope(
         version=spec.version,
         source=spec.source,
         time=when,
-        data=event.model_dump(mode="json"),
+        data=event.model_dump(mode="json", by_alias=True),
         correlation_id=correlation_id or event_id,
         causation_id=causation_id,
         traceparent=traceparent,

@@ -202,6 +202,7 @@ class _Comparer:
             was = " or ".join(_describe(o) for o in olds)
             now = " or ".join(_describe(n) for n in news)
             self.add(path, "type-changed", f"type changed from {was} to {now}", True)
+            return
         else:
             for o in uncovered:
                 self.add(path, "type-narrowed", f"no longer accepts {_describe(o)}", True)

@@ -80,7 +80,9 @@ def validation_error(name: str, version: int, exc: ValidationError) -> EventVali
         path = format_loc(error["loc"])
         fields.append(path)
         parts.append(f"{path}: {error['msg']}")
-    return EventValidationError(name, f"{name} v{version}: invalid data: {'; '.join(parts)}", fields)
+    return EventValidationError(
+        name, f"{name} v{version}: invalid data: {'; '.join(parts)}", fields
+    )
 
 
 def validate(spec: EventSpec, version: int, data: object) -> BaseModel:

@@ -1,0 +1,218 @@
+"""One sender per kind of destination: SNS PublishBatch, SQS SendMessageBatch, EventBridge PutEvents.
+
+A sender sends one batch (at most 10 entries, at most 256 KiB in all) and reports one ``Outcome``
+per entry: the message id, or the error code with whether it is worth retrying. A call that fails
+as a whole fails every entry of its batch with the call's AWS error code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bus.aws import AwsClients, aws_errors
+from bus.aws.errors import CONNECTION_ERROR
+from bus.envelope.attributes import attributes_size
+from bus.errors import AwsError
+from bus.publish.prepare import EVENTBRIDGE_TIME_BYTES, Channel, Prepared
+
+if TYPE_CHECKING:
+    from types_aiobotocore_events.type_defs import PutEventsRequestEntryTypeDef
+    from types_aiobotocore_sns.type_defs import PublishBatchRequestEntryTypeDef
+    from types_aiobotocore_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+
+_RETRYABLE_MARKERS = ("Throttl", "Internal", "ServiceUnavailable", "TooManyRequests", "Limit")
+NO_RESULT = "NoResultForEntry"
+
+
+def is_retryable(code: str, sender_fault: bool | None = None) -> bool:
+    """Throttling, server-side and connection failures are retried; the sender's own are not."""
+    if code == CONNECTION_ERROR:
+        return True
+    if any(marker in code for marker in _RETRYABLE_MARKERS):
+        return True
+    return sender_fault is False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    entry_id: str
+    message_id: str | None = None
+    code: str | None = None
+    message: str | None = None
+    retryable: bool = False
+
+
+class Sender(Protocol):
+    """Sends one batch of prepared events to one destination."""
+
+    channel: Channel
+
+    def entry_size(self, item: Prepared) -> int: ...
+
+    async def send(self, batch: Sequence[Prepared]) -> list[Outcome]: ...
+
+
+def entry_id(item: Prepared) -> str:
+    return str(item.index)
+
+
+def _fifo(item: Prepared, channel: Channel) -> dict[str, str]:
+    if not channel.fifo or item.group_id is None:
+        return {}
+    return {"MessageGroupId": item.group_id, "MessageDeduplicationId": item.id}
+
+
+def _outcomes(batch: Sequence[Prepared], response: Any, id_key: str = "MessageId") -> list[Outcome]:
+    """SNS/SQS batch answers: ``Successful`` and ``Failed``; entries in neither are failures."""
+    out = {s["Id"]: Outcome(s["Id"], message_id=s[id_key]) for s in response.get("Successful", [])}
+    for f in response.get("Failed", []):
+        code = str(f.get("Code", "Unknown"))
+        out[f["Id"]] = Outcome(
+            f["Id"],
+            code=code,
+            message=f.get("Message", ""),
+            retryable=is_retryable(code, f.get("SenderFault")),
+        )
+    for item in batch:
+        out.setdefault(
+            entry_id(item), Outcome(entry_id(item), code=NO_RESULT, message="not in the response")
+        )
+    return [out[entry_id(item)] for item in batch]
+
+
+def _call_failed(batch: Sequence[Prepared], exc: AwsError) -> list[Outcome]:
+    retryable = is_retryable(exc.code)
+    return [
+        Outcome(entry_id(i), code=exc.code, message=str(exc), retryable=retryable) for i in batch
+    ]
+
+
+class SnsSender:
+    def __init__(self, aws: AwsClients, channel: Channel, topic_arn: str) -> None:
+        self.aws = aws
+        self.channel = channel
+        self.topic_arn = topic_arn
+
+    def entry_size(self, item: Prepared) -> int:
+        return item.body_bytes + attributes_size(item.attributes)
+
+    async def send(self, batch: Sequence[Prepared]) -> list[Outcome]:
+        entries: list[PublishBatchRequestEntryTypeDef] = [
+            {
+                "Id": entry_id(i),
+                "Message": i.body,
+                "MessageAttributes": i.attributes,
+                **_fifo(i, self.channel),  # type: ignore[typeddict-item]
+            }
+            for i in batch
+        ]
+        try:
+            with aws_errors("PublishBatch"):
+                response = await self.aws.sns.publish_batch(
+                    TopicArn=self.topic_arn, PublishBatchRequestEntries=entries
+                )
+        except AwsError as exc:
+            return _call_failed(batch, exc)
+        return _outcomes(batch, response)
+
+
+class SqsSender:
+    def __init__(self, aws: AwsClients, channel: Channel, queue_url: str) -> None:
+        self.aws = aws
+        self.channel = channel
+        self.queue_url = queue_url
+
+    def entry_size(self, item: Prepared) -> int:
+        return item.body_bytes + attributes_size(item.attributes)
+
+    async def send(self, batch: Sequence[Prepared]) -> list[Outcome]:
+        entries: list[SendMessageBatchRequestEntryTypeDef] = [
+            {
+                "Id": entry_id(i),
+                "MessageBody": i.body,
+                "MessageAttributes": i.attributes,
+                **_fifo(i, self.channel),  # type: ignore[typeddict-item]
+            }
+            for i in batch
+        ]
+        try:
+            with aws_errors("SendMessageBatch"):
+                response = await self.aws.sqs.send_message_batch(
+                    QueueUrl=self.queue_url, Entries=entries
+                )
+        except AwsError as exc:
+            return _call_failed(batch, exc)
+        return _outcomes(batch, response)
+
+
+class EventsSender:
+    def __init__(self, aws: AwsClients, channel: Channel, bus_name: str) -> None:
+        self.aws = aws
+        self.channel = channel
+        self.bus_name = bus_name
+
+    def entry_size(self, item: Prepared) -> int:
+        return (
+            EVENTBRIDGE_TIME_BYTES
+            + len(item.spec.source.encode())
+            + len(item.spec.name.encode())
+            + item.body_bytes
+        )
+
+    async def send(self, batch: Sequence[Prepared]) -> list[Outcome]:
+        entries: list[PutEventsRequestEntryTypeDef] = [
+            {
+                "Source": i.spec.source,
+                "DetailType": i.spec.name,
+                "Detail": i.body,
+                "EventBusName": self.bus_name,
+                "Time": i.time,
+            }
+            for i in batch
+        ]
+        try:
+            with aws_errors("PutEvents"):
+                response = await self.aws.events.put_events(Entries=entries)
+        except AwsError as exc:
+            return _call_failed(batch, exc)
+        answers = response.get("Entries", [])
+        out: list[Outcome] = []
+        for pos, item in enumerate(batch):
+            answer: Any = answers[pos] if pos < len(answers) else {"ErrorCode": NO_RESULT}
+            if answer.get("EventId") and not answer.get("ErrorCode"):
+                out.append(Outcome(entry_id(item), message_id=answer["EventId"]))
+            else:
+                code = str(answer.get("ErrorCode") or "Unknown")
+                out.append(
+                    Outcome(
+                        entry_id(item),
+                        code=code,
+                        message=answer.get("ErrorMessage", ""),
+                        retryable=is_retryable(code),
+                    )
+                )
+        return out
+
+
+def batches(
+    items: Sequence[Prepared],
+    size_of: Callable[[Prepared], int],
+    max_entries: int = 10,
+    max_bytes: int = 262_144,
+) -> list[list[Prepared]]:
+    """Consecutive groups of at most ``max_entries`` items and ``max_bytes`` bytes in all."""
+    out: list[list[Prepared]] = []
+    current: list[Prepared] = []
+    total = 0
+    for item in items:
+        size = size_of(item)
+        if current and (len(current) >= max_entries or total + size > max_bytes):
+            out.append(current)
+            current, total = [], 0
+        current.append(item)
+        total += size
+    if current:
+        out.append(current)
+    return out
