@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from bus.cli import emulator, validate
+from bus.cli import dlq, emulator, validate
 from bus.cli import topology as topology_commands
 from bus.cli import up as up_command
 from bus.cli.output import err
@@ -21,6 +21,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(emulator.app, name="emulator")
+app.add_typer(dlq.app, name="dlq")
 app.command()(validate.validate)
 topology_commands.register(app)
 app.command()(up_command.up)

@@ -1,0 +1,96 @@
+"""``export``: dead letters to a JSON Lines file, without deleting them. One record per line::
+
+    {"format": "bus.dlq/1", "queue": "dev-billing-dlq", "message_id": "...",
+     "envelope": {...}, "failure": {...}, "body": "...", "message_attributes": {...},
+     "attributes": {...}, "group_id": null, "sent_at": "...", "receive_count": 2,
+     "wrapper": "raw", "decode_error": null}
+
+``envelope`` is the decoded CloudEvents envelope (unwrapped from SNS or EventBridge): the part an
+operator edits. ``replay`` (``bus.dlq.replay``) sends the envelope when it is there, else it decodes
+``body``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from bus.aws import AwsClients
+from bus.dlq.letter import DeadLetter, format_time
+from bus.dlq.queues import Queues
+from bus.dlq.scan import DEFAULT_HOLD_SECONDS, DEFAULT_WAIT_SECONDS, Scan
+from bus.dlq.select import Selection
+from bus.topology.model import Topology
+
+FORMAT = "bus.dlq/1"
+
+
+def to_record(letter: DeadLetter, queue: str) -> dict[str, Any]:
+    """The JSON record of one dead letter (also what ``bus dlq show --json`` prints)."""
+    return {
+        "format": FORMAT,
+        "queue": queue,
+        "message_id": letter.message_id,
+        "event_type": letter.event_type,
+        "event_version": letter.event_version,
+        "event_id": letter.event_id,
+        "envelope": letter.envelope,
+        "failure": letter.failure.to_json(),
+        "receive_count": letter.receive_count,
+        "sent_at": format_time(letter.sent_at),
+        "group_id": letter.group_id,
+        "wrapper": letter.wrapper,
+        "decode_error": letter.decode_error,
+        "body": letter.body,
+        "message_attributes": {k: dict(v) for k, v in letter.message_attributes.items()},
+        "attributes": dict(letter.system_attributes),
+    }
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    queue: str
+    scanned: int
+    exported: int
+    path: str
+
+
+async def export(
+    aws: AwsClients,
+    queue: str,
+    output: Path | IO[str],
+    *,
+    topology: Topology | None = None,
+    env: str | None = None,
+    selection: Selection | None = None,
+    hold_seconds: int = DEFAULT_HOLD_SECONDS,
+    wait_seconds: int = DEFAULT_WAIT_SECONDS,
+) -> ExportReport:
+    """Write every selected message of ``queue`` to ``output`` (a path or an open text file).
+
+    Nothing is deleted: the messages stay invisible while the export runs, so each is written
+    once, and are all made visible again when it ends.
+    """
+    ref = await Queues(aws, topology, env).resolve(queue)
+    chosen = selection or Selection()
+    now = datetime.now(UTC)
+    scanned = exported = 0
+    handle = output.open("w", encoding="utf-8") if isinstance(output, Path) else output
+    try:
+        async with Scan(aws, ref, hold_seconds=hold_seconds, wait_seconds=wait_seconds) as scan:
+            async for batch in scan:
+                scanned += len(batch)
+                for letter in batch:
+                    if chosen.matches(letter, now):
+                        record = to_record(letter, ref.name)
+                        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                        exported += 1
+        handle.flush()
+    finally:
+        if isinstance(output, Path):
+            handle.close()
+    name = str(output) if isinstance(output, Path) else getattr(output, "name", "<stream>")
+    return ExportReport(queue=ref.name, scanned=scanned, exported=exported, path=str(name))

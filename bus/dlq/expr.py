@@ -1,0 +1,427 @@
+"""A tiny, safe expression language over a decoded dead letter (no ``eval``).
+
+::
+
+    type == "OrderPlaced" and data.total_cents > 1000 and failure.reason == "handler-error"
+    failure.reason in ["decode-error", "validation-error"] or not (age < 2h)
+    failure.error matches "declined" and data.lines[0].sku startswith "SKU-"
+
+Grammar (keywords are lower case)::
+
+    expr       := and_expr ("or" and_expr)*
+    and_expr   := not_expr ("and" not_expr)*
+    not_expr   := "not" not_expr | comparison
+    comparison := operand [op operand]       op: == != < <= > >= in, not in, contains, matches, startswith
+    operand    := literal | path | list | "(" expr ")"
+    path       := NAME ("." NAME | "[" INTEGER "]")*
+    literal    := STRING | NUMBER | DURATION | true | false | null      DURATION: 90s 15m 2h 7d (seconds)
+    list       := "[" [literal ("," literal)*] "]"
+
+A path that does not exist is ``null``. Ordering operators compare numbers with numbers and strings
+with strings; any other pair is false, never an error, because one DLQ holds messages of every shape.
+Errors name the position in the expression (``FilterError``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bus.errors import FilterError
+
+Resolver = Callable[[Sequence[str | int]], Any]
+"""Looks a path up in one dead letter; ``MISSING`` when it is not there."""
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "null"
+
+
+MISSING: Any = _Missing()
+
+_DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<duration>\d+(?:\.\d+)?[smhd](?![\w.]))
+  | (?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?![\w]))
+  | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+  | (?P<op>==|!=|<=|>=|<|>)
+  | (?P<punct>[()\[\],.])
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+    """,
+    re.VERBOSE,
+)
+_WORD_OPS = {"in", "contains", "matches", "startswith"}
+_KEYWORDS = {"and", "or", "not", "true", "false", "null", *_WORD_OPS}
+_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'"}
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str
+    text: str
+    pos: int
+    value: Any = None
+
+
+# -- AST ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Literal:
+    value: Any
+
+    def evaluate(self, resolve: Resolver) -> Any:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Path:
+    parts: tuple[str | int, ...]
+
+    def evaluate(self, resolve: Resolver) -> Any:
+        return resolve(self.parts)
+
+    def __str__(self) -> str:
+        return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in self.parts)[1:]
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: Node
+
+    def evaluate(self, resolve: Resolver) -> Any:
+        return not truthy(self.operand.evaluate(resolve))
+
+
+@dataclass(frozen=True)
+class BoolOp:
+    op: str
+    operands: tuple[Node, ...]
+
+    def evaluate(self, resolve: Resolver) -> Any:
+        if self.op == "and":
+            return all(truthy(o.evaluate(resolve)) for o in self.operands)
+        return any(truthy(o.evaluate(resolve)) for o in self.operands)
+
+
+@dataclass(frozen=True)
+class Compare:
+    op: str
+    left: Node
+    right: Node
+    pattern: re.Pattern[str] | None = None
+
+    def evaluate(self, resolve: Resolver) -> Any:
+        return compare(self.op, self.left.evaluate(resolve), self.right.evaluate(resolve), self)
+
+
+Node = Literal | Path | Not | BoolOp | Compare
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A parsed filter. ``matches(resolve)`` evaluates it for one dead letter."""
+
+    source: str
+    root: Node
+    paths: tuple[Path, ...]
+
+    def matches(self, resolve: Resolver) -> bool:
+        return truthy(self.root.evaluate(resolve))
+
+
+# -- evaluation -----------------------------------------------------------------------------------
+
+
+def truthy(value: Any) -> bool:
+    return value is not MISSING and value is not None and bool(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _equal(left: Any, right: Any) -> bool:
+    if left is MISSING:
+        left = None
+    if right is MISSING:
+        right = None
+    if isinstance(left, bool) or isinstance(right, bool):
+        return type(left) is type(right) and left == right
+    return bool(left == right)
+
+
+def compare(op: str, left: Any, right: Any, node: Compare | None = None) -> bool:
+    """Apply one comparison operator; mismatched types are ``False``, never an error."""
+    if op == "==":
+        return _equal(left, right)
+    if op == "!=":
+        return not _equal(left, right)
+    if op in ("<", "<=", ">", ">="):
+        return _order(op, left, right)
+    if op == "in":
+        return _contains(right, left)
+    if op == "not in":
+        return not _contains(right, left)
+    if op == "contains":
+        return _contains(left, right)
+    if op == "startswith":
+        return isinstance(left, str) and isinstance(right, str) and left.startswith(right)
+    if op == "matches":
+        if not isinstance(left, str):
+            return False
+        pattern = node.pattern if node is not None and node.pattern is not None else None
+        if pattern is None:
+            if not isinstance(right, str):
+                return False
+            try:
+                pattern = re.compile(right)
+            except re.error:
+                return False
+        return pattern.search(left) is not None
+    raise ValueError(f"unknown operator {op}")
+
+
+def _order(op: str, left: Any, right: Any) -> bool:
+    if not ((_is_number(left) and _is_number(right)) or (type(left) is str is type(right))):
+        return False
+    if op == "<":
+        return bool(left < right)
+    if op == "<=":
+        return bool(left <= right)
+    if op == ">":
+        return bool(left > right)
+    return bool(left >= right)
+
+
+def _contains(container: Any, item: Any) -> bool:
+    if isinstance(container, str):
+        return isinstance(item, str) and item in container
+    if isinstance(container, list | tuple):
+        return any(_equal(element, item) for element in container)
+    if isinstance(container, Mapping):
+        return isinstance(item, str) and item in container
+    return False
+
+
+# -- parsing --------------------------------------------------------------------------------------
+
+
+def tokenize(source: str) -> list[Token]:
+    tokens: list[Token] = []
+    pos = 0
+    while pos < len(source):
+        match = _TOKEN.match(source, pos)
+        if match is None:
+            raise FilterError(
+                f"unexpected character {source[pos]!r}", expression=source, position=pos
+            )
+        kind = match.lastgroup or ""
+        text = match.group()
+        if kind != "ws":
+            tokens.append(_token(kind, text, pos, source))
+        pos = match.end()
+    tokens.append(Token("end", "", len(source)))
+    return tokens
+
+
+def _token(kind: str, text: str, pos: int, source: str) -> Token:
+    if kind == "duration":
+        return Token("literal", text, pos, float(text[:-1]) * _DURATION_UNITS[text[-1]])
+    if kind == "number":
+        value: float | int = float(text) if any(c in text for c in ".eE") else int(text)
+        return Token("literal", text, pos, value)
+    if kind == "string":
+        return Token("literal", text, pos, _unescape(text, pos, source))
+    if kind == "name" and text in ("true", "false", "null"):
+        return Token("literal", text, pos, {"true": True, "false": False, "null": None}[text])
+    if kind == "name" and text in _KEYWORDS:
+        return Token("keyword", text, pos)
+    return Token(kind, text, pos)
+
+
+def _unescape(text: str, pos: int, source: str) -> str:
+    out: list[str] = []
+    i = 1
+    while i < len(text) - 1:
+        char = text[i]
+        if char == "\\":
+            nxt = text[i + 1]
+            if nxt not in _ESCAPES:
+                raise FilterError(
+                    f"unknown escape \\{nxt} in string", expression=source, position=pos + i
+                )
+            out.append(_ESCAPES[nxt])
+            i += 2
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)
+
+
+class _Parser:
+    def __init__(self, source: str, check_path: Callable[[Path], str | None]) -> None:
+        self.source = source
+        self.tokens = tokenize(source)
+        self.index = 0
+        self.check_path = check_path
+        self.paths: list[Path] = []
+
+    @property
+    def token(self) -> Token:
+        return self.tokens[self.index]
+
+    def error(self, message: str, token: Token | None = None) -> FilterError:
+        tok = token or self.token
+        return FilterError(message, expression=self.source, position=tok.pos)
+
+    def advance(self) -> Token:
+        tok = self.token
+        self.index += 1
+        return tok
+
+    def at(self, kind: str, text: str | None = None) -> bool:
+        tok = self.token
+        return tok.kind == kind and (text is None or tok.text == text)
+
+    def expect(self, kind: str, text: str, what: str) -> Token:
+        if not self.at(kind, text):
+            raise self.error(f"expected {what}, found {self.describe(self.token)}")
+        return self.advance()
+
+    @staticmethod
+    def describe(tok: Token) -> str:
+        return "the end of the expression" if tok.kind == "end" else repr(tok.text)
+
+    def parse(self) -> Node:
+        if self.at("end"):
+            raise self.error("empty expression")
+        node = self.or_expr()
+        if not self.at("end"):
+            raise self.error(
+                f"expected 'and', 'or' or the end of the expression, found {self.describe(self.token)}"
+            )
+        return node
+
+    def or_expr(self) -> Node:
+        operands = [self.and_expr()]
+        while self.at("keyword", "or"):
+            self.advance()
+            operands.append(self.and_expr())
+        return operands[0] if len(operands) == 1 else BoolOp("or", tuple(operands))
+
+    def and_expr(self) -> Node:
+        operands = [self.not_expr()]
+        while self.at("keyword", "and"):
+            self.advance()
+            operands.append(self.not_expr())
+        return operands[0] if len(operands) == 1 else BoolOp("and", tuple(operands))
+
+    def not_expr(self) -> Node:
+        if self.at("keyword", "not"):
+            self.advance()
+            return Not(self.not_expr())
+        return self.comparison()
+
+    def comparison(self) -> Node:
+        left = self.operand()
+        op_token = self.token
+        op = self._operator()
+        if op is None:
+            return left
+        right = self.operand()
+        pattern = None
+        if op == "matches" and isinstance(right, Literal):
+            if not isinstance(right.value, str):
+                raise self.error("'matches' needs a string (a regular expression)", op_token)
+            try:
+                pattern = re.compile(right.value)
+            except re.error as exc:
+                raise self.error(f"invalid regular expression: {exc}", op_token) from exc
+        return Compare(op, left, right, pattern)
+
+    def _operator(self) -> str | None:
+        tok = self.token
+        if tok.kind == "op":
+            self.advance()
+            return tok.text
+        if tok.kind == "keyword" and tok.text in _WORD_OPS:
+            self.advance()
+            return tok.text
+        if tok.kind == "keyword" and tok.text == "not":
+            nxt = self.tokens[self.index + 1]
+            if nxt.kind == "keyword" and nxt.text == "in":
+                self.index += 2
+                return "not in"
+        return None
+
+    def operand(self) -> Node:
+        tok = self.token
+        if tok.kind == "literal":
+            self.advance()
+            return Literal(tok.value)
+        if tok.kind == "punct" and tok.text == "(":
+            self.advance()
+            node = self.or_expr()
+            self.expect("punct", ")", "')'")
+            return node
+        if tok.kind == "punct" and tok.text == "[":
+            return self.list_literal()
+        if tok.kind == "name":
+            return self.path()
+        raise self.error(f"expected a value, a name or '(', found {self.describe(tok)}")
+
+    def list_literal(self) -> Node:
+        self.advance()
+        items: list[Any] = []
+        while not self.at("punct", "]"):
+            tok = self.token
+            if tok.kind != "literal":
+                raise self.error(f"expected a literal in the list, found {self.describe(tok)}")
+            items.append(self.advance().value)
+            if not self.at("punct", "]"):
+                self.expect("punct", ",", "',' or ']'")
+        self.advance()
+        return Literal(tuple(items))
+
+    def path(self) -> Node:
+        start = self.advance()
+        parts: list[str | int] = [start.text]
+        while True:
+            if self.at("punct", "."):
+                self.advance()
+                tok = self.token
+                if tok.kind not in ("name", "keyword"):
+                    raise self.error(f"expected a field name after '.', found {self.describe(tok)}")
+                parts.append(self.advance().text)
+            elif self.at("punct", "["):
+                self.advance()
+                tok = self.token
+                if tok.kind != "literal" or not isinstance(tok.value, int) or tok.value < 0:
+                    raise self.error("expected a list index (an integer >= 0)")
+                parts.append(self.advance().value)
+                self.expect("punct", "]", "']'")
+            else:
+                break
+        path = Path(tuple(parts))
+        problem = self.check_path(path)
+        if problem:
+            raise self.error(problem, start)
+        self.paths.append(path)
+        return path
+
+
+def _any_path(path: Path) -> str | None:
+    return None
+
+
+def parse(source: str, check_path: Callable[[Path], str | None] = _any_path) -> Expression:
+    """Parse ``source``; ``check_path`` returns a message for a path that cannot exist."""
+    parser = _Parser(source, check_path)
+    root = parser.parse()
+    return Expression(source=source, root=root, paths=tuple(parser.paths))

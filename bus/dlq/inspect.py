@@ -1,0 +1,159 @@
+"""Looking at dead letters without consuming them: ``list_queues`` (every DLQ of a topology, with
+depth, oldest message and top failure reasons) and ``peek`` (decoded messages of one queue)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bus.aws import AwsClients, aws_errors
+from bus.dlq.letter import DeadLetter, format_time
+from bus.dlq.queues import DeadLetterQueue, QueueRef, Queues
+from bus.dlq.scan import DEFAULT_WAIT_SECONDS, Scan
+from bus.dlq.select import Selection
+from bus.topology.model import Topology
+
+DEFAULT_SAMPLE = 100
+"""How many messages ``list_queues`` peeks per DLQ to find the oldest one and the top reasons
+(SQS has no queue attribute for the age of the oldest message; CloudWatch has, minutes late)."""
+PEEK_HOLD_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class QueueSummary:
+    """One DLQ as ``bus dlq list`` shows it. Age and reasons come from a peek of ``sampled``
+    messages: exact when ``sampled`` reaches ``depth``, a sample otherwise."""
+
+    queue: QueueRef
+    sources: tuple[QueueRef, ...]
+    visible: int
+    in_flight: int
+    sampled: int
+    oldest: datetime | None
+    reasons: tuple[tuple[str, int], ...]
+
+    @property
+    def depth(self) -> int:
+        return self.visible + self.in_flight
+
+    def oldest_age(self, now: datetime) -> float | None:
+        return None if self.oldest is None else max(0.0, (now - self.oldest).total_seconds())
+
+    def to_json(self, now: datetime) -> dict[str, Any]:
+        return {
+            "queue": self.queue.name,
+            "logical": self.queue.logical,
+            "url": self.queue.url,
+            "sources": [s.name for s in self.sources],
+            "depth": self.depth,
+            "visible": self.visible,
+            "in_flight": self.in_flight,
+            "oldest": format_time(self.oldest),
+            "oldest_age_seconds": self.oldest_age(now),
+            "sampled": self.sampled,
+            "reasons": dict(self.reasons),
+        }
+
+
+async def queue_depth(aws: AwsClients, queue: QueueRef) -> tuple[int, int]:
+    """(visible, in flight) messages, as SQS approximates them."""
+    with aws_errors("GetQueueAttributes"):
+        answer = await aws.sqs.get_queue_attributes(
+            QueueUrl=queue.url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+            ],
+        )
+    attrs = answer.get("Attributes", {})
+    return (
+        int(attrs.get("ApproximateNumberOfMessages", 0)),
+        int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
+    )
+
+
+async def summarize(
+    aws: AwsClients,
+    dlq: DeadLetterQueue,
+    *,
+    sample: int = DEFAULT_SAMPLE,
+    wait_seconds: int = DEFAULT_WAIT_SECONDS,
+) -> QueueSummary:
+    """Depth, oldest message and most frequent failure reasons of one DLQ."""
+    visible, in_flight = await queue_depth(aws, dlq.queue)
+    letters: list[DeadLetter] = []
+    if visible and sample > 0:
+        letters = await _sample(aws, dlq.queue, sample, wait_seconds)
+    reasons = Counter(letter.failure.reason for letter in letters)
+    died = [d for d in (letter.died_at for letter in letters) if d is not None]
+    return QueueSummary(
+        queue=dlq.queue,
+        sources=dlq.sources,
+        visible=visible,
+        in_flight=in_flight,
+        sampled=len(letters),
+        oldest=min(died) if died else None,
+        reasons=tuple(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
+    )
+
+
+async def _sample(
+    aws: AwsClients, queue: QueueRef, limit: int, wait_seconds: int
+) -> list[DeadLetter]:
+    letters: list[DeadLetter] = []
+    async with Scan(aws, queue, hold_seconds=PEEK_HOLD_SECONDS, wait_seconds=wait_seconds) as scan:
+        async for batch in scan:
+            letters.extend(batch)
+            if len(letters) >= limit:
+                break
+    return letters[:limit]
+
+
+async def list_queues(
+    aws: AwsClients,
+    topology: Topology,
+    env: str | None = None,
+    *,
+    sample: int = DEFAULT_SAMPLE,
+    wait_seconds: int = DEFAULT_WAIT_SECONDS,
+) -> list[QueueSummary]:
+    """Every DLQ the topology declares or derives, summarized concurrently, in topology order."""
+    dlqs = await Queues(aws, topology, env).dead_letter_queues()
+    return list(
+        await asyncio.gather(
+            *(summarize(aws, d, sample=sample, wait_seconds=wait_seconds) for d in dlqs)
+        )
+    )
+
+
+async def peek(
+    aws: AwsClients,
+    queue: str,
+    *,
+    topology: Topology | None = None,
+    env: str | None = None,
+    limit: int | None = 10,
+    selection: Selection | None = None,
+    hold_seconds: int = PEEK_HOLD_SECONDS,
+    wait_seconds: int = DEFAULT_WAIT_SECONDS,
+) -> list[DeadLetter]:
+    """Up to ``limit`` (``None``: all) selected messages of ``queue``, oldest death first.
+
+    Nothing is deleted: every message received is made visible again before this returns. Each
+    peek increments the messages' ``ApproximateReceiveCount`` (SQS counts every receive).
+    """
+    ref = await Queues(aws, topology, env).resolve(queue)
+    chosen = selection or Selection()
+    now = datetime.now(UTC)
+    letters: list[DeadLetter] = []
+    async with Scan(aws, ref, hold_seconds=hold_seconds, wait_seconds=wait_seconds) as scan:
+        async for batch in scan:
+            letters.extend(letter for letter in batch if chosen.matches(letter, now))
+            if limit is not None and len(letters) >= limit:
+                break
+    if not ref.fifo:  # a FIFO queue's own order is the one that matters
+        letters.sort(key=lambda d: (d.died_at or now, d.message_id))
+    return letters if limit is None else letters[:limit]

@@ -1,0 +1,151 @@
+"""Finding the queues a DLQ command talks about: the topology's DLQs, their sources, and any queue
+named by its logical name, its physical name or its URL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bus.aws import AwsClients, aws_errors
+from bus.errors import AwsError
+from bus.topology.model import FIFO_SUFFIX, Topology, physical_name
+
+NON_EXISTENT = "AWS.SimpleQueueService.NonExistentQueue"
+
+
+@dataclass(frozen=True)
+class QueueRef:
+    """One existing SQS queue: its physical name, URL and ARN, and its topology name if any."""
+
+    name: str
+    url: str
+    arn: str
+    logical: str | None = None
+
+    @property
+    def fifo(self) -> bool:
+        return self.name.endswith(FIFO_SUFFIX)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class DeadLetterQueue:
+    """A DLQ and the queues it serves."""
+
+    queue: QueueRef
+    sources: tuple[QueueRef, ...]
+
+
+def _is_url(ref: str) -> bool:
+    return ref.startswith(("https://", "http://"))
+
+
+def name_of(ref: str) -> str:
+    """The queue name in a URL or an ARN (or ``ref`` itself)."""
+    if _is_url(ref):
+        return ref.rstrip("/").rsplit("/", 1)[-1]
+    if ref.startswith("arn:"):
+        return ref.rsplit(":", 1)[-1]
+    return ref
+
+
+class Queues:
+    """Resolves and caches queue names for one topology and environment (either may be absent)."""
+
+    def __init__(self, aws: AwsClients, topology: Topology | None = None, env: str | None = None):
+        self.aws = aws
+        self.topology = topology
+        self.env = env
+        self._cache: dict[str, QueueRef] = {}
+
+    def physical(self, ref: str) -> tuple[str, str | None]:
+        """(physical name, logical name) of a reference; names not in the topology are physical."""
+        if self.topology is not None and ref in self.topology.all_queues():
+            return physical_name(ref, self.env), ref
+        name = name_of(ref)
+        return name, self._logical_of(name)
+
+    def _logical_of(self, physical: str) -> str | None:
+        if self.topology is None:
+            return None
+        for logical in self.topology.all_queues():
+            if physical_name(logical, self.env) == physical:
+                return logical
+        return None
+
+    async def resolve(self, ref: str, *, physical: bool = False) -> QueueRef:
+        """The queue ``ref`` names (logical name, physical name, URL or ARN); it must exist.
+        With ``physical`` the name is never read as a topology name."""
+        key = ("physical:" if physical else "") + ref
+        if key in self._cache:
+            return self._cache[key]
+        if physical:
+            name, logical = name_of(ref), self._logical_of(name_of(ref))
+        else:
+            name, logical = self.physical(ref)
+        url = ref if _is_url(ref) else await self._url(name, ref)
+        with aws_errors("GetQueueAttributes"):
+            attrs = await self.aws.sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["QueueArn"]
+            )
+        queue = QueueRef(name=name, url=url, arn=attrs["Attributes"]["QueueArn"], logical=logical)
+        self._cache[key] = queue
+        return queue
+
+    async def _url(self, name: str, ref: str) -> str:
+        try:
+            with aws_errors("GetQueueUrl"):
+                return (await self.aws.sqs.get_queue_url(QueueName=name))["QueueUrl"]
+        except AwsError as exc:
+            if exc.code != NON_EXISTENT:
+                raise
+            hint = f" (topology queue {ref!r})" if name != ref else ""
+            raise AwsError(
+                f"queue {name}{hint} does not exist"
+                + (f" in environment {self.env!r}" if self.env else "")
+                + ": apply the topology first, or name an existing queue or its URL",
+                code=exc.code,
+                operation="GetQueueUrl",
+            ) from exc
+
+    async def dead_letter_queues(self) -> list[DeadLetterQueue]:
+        """Every DLQ the topology declares or derives, with its sources, in topology order."""
+        if self.topology is None:
+            return []
+        out: list[DeadLetterQueue] = []
+        for dlq, sources in self.topology.dead_letter_sources().items():
+            queue = await self.resolve(dlq)
+            out.append(DeadLetterQueue(queue, tuple([await self.resolve(s) for s in sources])))
+        return out
+
+    async def sources_of(self, dlq: QueueRef) -> tuple[QueueRef, ...]:
+        """The queues whose redrive policy points at ``dlq``: from the topology when it declares
+        them, otherwise as SQS reports them (ListDeadLetterSourceQueues)."""
+        if self.topology is not None and dlq.logical is not None:
+            declared: Sequence[str] = self.topology.dead_letter_sources().get(dlq.logical, [])
+            if declared:
+                return tuple([await self.resolve(s) for s in declared])
+        urls: list[str] = []
+        kwargs: dict[str, str] = {}
+        while True:
+            with aws_errors("ListDeadLetterSourceQueues"):
+                page = await self.aws.sqs.list_dead_letter_source_queues(
+                    QueueUrl=dlq.url, MaxResults=1000, **kwargs
+                )
+            urls.extend(page.get("queueUrls", []))
+            token = page.get("NextToken")
+            if not token:
+                break
+            kwargs = {"NextToken": token}
+        return tuple([await self.resolve(url, physical=True) for url in sorted(urls)])
+
+    async def by_name(self, name: str) -> QueueRef | None:
+        """The queue with this physical name or ARN, or ``None`` when it does not exist."""
+        try:
+            return await self.resolve(name_of(name), physical=True)
+        except AwsError as exc:
+            if exc.code == NON_EXISTENT:
+                return None
+            raise

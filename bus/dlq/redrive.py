@@ -1,0 +1,239 @@
+"""Selective redrive: copy chosen dead letters to a queue, then delete exactly the copies that were
+sent. (The whole queue goes back with SQS's own message move task: ``bus.dlq.movetask``.)
+
+For each batch received from the DLQ: select, send the selected messages to their destination
+(SendMessageBatch), then delete from the DLQ only the entries whose send succeeded. Messages not
+selected, not sendable, or of a FIFO group that hit a failure stay in the DLQ and become visible
+again when the redrive ends. Killed at any moment, a redrive loses nothing: a message is deleted
+only after its copy was accepted, so at most the batches in flight (``concurrency`` batches of 10;
+1 by default, and always 1 on FIFO queues) exist twice, once in the DLQ and once at the destination.
+
+Destination of each message, unless ``to`` is given: the queue named in its ``bus.failure``
+attribute (where it failed), else the source SQS recorded (``DeadLetterQueueSourceArn``), else the
+DLQ's only source queue. Messages keep body, message attributes (``bus.failure`` included, so a
+message that dies again keeps its ``first_failed_at``), trace header and FIFO group; the
+deduplication id on a FIFO destination is derived from the DLQ message id (see ``send``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+
+from bus.aws import AwsClients
+from bus.dlq.letter import DeadLetter
+from bus.dlq.queues import QueueRef, Queues
+from bus.dlq.scan import DEFAULT_HOLD_SECONDS, DEFAULT_WAIT_SECONDS, Scan
+from bus.dlq.select import Selection
+from bus.dlq.send import Outgoing, Pacer, clean_attributes, deduplication_id, refusal, send_batch
+from bus.errors import SettingsError
+from bus.topology.model import Topology
+
+log = structlog.get_logger("bus.dlq")
+
+
+@dataclass(frozen=True)
+class RedriveOptions:
+    """How a selective redrive runs."""
+
+    to: str | None = None
+    """Destination for every message (topology name, physical name or URL)."""
+    selection: Selection = field(default_factory=Selection)
+    limit: int | None = None
+    """Redrive at most this many messages."""
+    rate: float | None = None
+    """At most this many messages per second."""
+    dry_run: bool = False
+    concurrency: int = 1
+    """Batches in flight at once on a standard queue (FIFO queues always use 1)."""
+    hold_seconds: int = DEFAULT_HOLD_SECONDS
+    """How long received messages stay invisible if the process dies before letting them go."""
+    wait_seconds: int = DEFAULT_WAIT_SECONDS
+
+
+@dataclass
+class RedriveReport:
+    """What a redrive did (or, with ``dry_run``, would do)."""
+
+    queue: str
+    dry_run: bool = False
+    scanned: int = 0
+    selected: int = 0
+    moved: int = 0
+    """Sent to the destination and deleted from the DLQ."""
+    not_deleted: dict[str, str] = field(default_factory=dict)
+    """Sent, but the delete failed: now in both queues (message id -> reason)."""
+    failed: dict[str, str] = field(default_factory=dict)
+    """Not sent, still in the DLQ (message id -> reason)."""
+    held_back: int = 0
+    """FIFO: not sent because an earlier message of its group failed."""
+    destinations: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def skipped(self) -> int:
+        return self.scanned - self.selected
+
+
+Progress = Callable[[RedriveReport], None]
+
+
+class _Destinations:
+    """Where each dead letter goes back to."""
+
+    def __init__(self, queues: Queues, dlq: QueueRef, to: QueueRef | None) -> None:
+        self.queues = queues
+        self.dlq = dlq
+        self.to = to
+        self._only_source: QueueRef | bool | None = False
+
+    async def of(self, letter: DeadLetter) -> QueueRef | str:
+        """The destination queue, or the reason there is none."""
+        if self.to is not None:
+            return self.to
+        for named in (letter.failure.queue, letter.dead_letter_source_arn):
+            if named:
+                queue = await self.queues.by_name(named)
+                if queue is None:
+                    return f"its source queue {named} does not exist: use --to"
+                if queue.arn == self.dlq.arn:
+                    return "its recorded source is the DLQ itself: use --to"
+                return queue
+        if self._only_source is False:
+            sources = await self.queues.sources_of(self.dlq)
+            self._only_source = sources[0] if len(sources) == 1 else None
+        if isinstance(self._only_source, QueueRef):
+            return self._only_source
+        return "no source recorded and the DLQ does not serve exactly one queue: use --to"
+
+
+def outgoing(letter: DeadLetter, dlq: QueueRef) -> Outgoing:
+    """The copy of ``letter`` that a redrive sends."""
+    return Outgoing(
+        key=letter.message_id,
+        body=letter.body,
+        attributes=clean_attributes(letter.message_attributes),
+        group_id=letter.group_id,
+        deduplication_id=deduplication_id("redrive", dlq.arn, letter.message_id),
+        trace_header=letter.system_attributes.get("AWSTraceHeader"),
+    )
+
+
+class _Redrive:
+    def __init__(
+        self,
+        aws: AwsClients,
+        scan: Scan,
+        destinations: _Destinations,
+        options: RedriveOptions,
+        progress: Progress | None,
+    ) -> None:
+        self.aws = aws
+        self.scan = scan
+        self.destinations = destinations
+        self.options = options
+        self.progress = progress
+        self.report = RedriveReport(queue=scan.queue.name, dry_run=options.dry_run)
+        self.pacer = Pacer(options.rate)
+        self.stopped_groups: set[str] = set()
+        self.now = datetime.now(UTC)
+
+    async def run(self) -> RedriveReport:
+        workers = 1 if self.scan.queue.fifo else max(1, self.options.concurrency)
+        await asyncio.gather(*(self._worker() for _ in range(workers)))
+        return self.report
+
+    async def _worker(self) -> None:
+        while (batch := await self.scan.next_batch()) is not None:
+            await self._batch(batch)
+            if self.progress is not None:
+                self.progress(self.report)
+
+    def _choose(self, batch: Sequence[DeadLetter]) -> list[DeadLetter]:
+        """The selected letters of a batch, up to the limit (no await: safe across workers)."""
+        report, limit = self.report, self.options.limit
+        report.scanned += len(batch)
+        chosen: list[DeadLetter] = []
+        for letter in batch:
+            if limit is not None and report.selected >= limit:
+                self.scan.stop()
+                break
+            if self.options.selection.matches(letter, self.now):
+                report.selected += 1
+                chosen.append(letter)
+        return chosen
+
+    async def _batch(self, batch: Sequence[DeadLetter]) -> None:
+        routed: dict[str, tuple[QueueRef, list[DeadLetter]]] = {}
+        for letter in self._choose(batch):
+            group = letter.group_id
+            if group is not None and group in self.stopped_groups:
+                self.report.held_back += 1
+                continue
+            destination = await self.destinations.of(letter)
+            if isinstance(destination, str):
+                self._fail(letter, destination)
+                continue
+            item = outgoing(letter, self.scan.queue)
+            problem = refusal(item, destination)
+            if problem:
+                self._fail(letter, problem)
+                continue
+            routed.setdefault(destination.arn, (destination, []))[1].append(letter)
+        for destination, letters in routed.values():
+            await self._move(destination, letters)
+
+    def _fail(self, letter: DeadLetter, reason: str) -> None:
+        self.report.failed[letter.message_id] = reason
+        if letter.group_id is not None:
+            self.stopped_groups.add(letter.group_id)
+
+    async def _move(self, destination: QueueRef, letters: list[DeadLetter]) -> None:
+        if self.options.dry_run:
+            self.report.destinations[destination.name] += len(letters)
+            return
+        await self.pacer.take(len(letters))
+        by_id = {letter.message_id: letter for letter in letters}
+        sent = await send_batch(
+            self.aws, destination, [outgoing(d, self.scan.queue) for d in letters]
+        )
+        for message_id, reason in sent.failed.items():
+            self._fail(by_id[message_id], f"send to {destination.name} failed: {reason}")
+        deleted = await self.scan.delete([by_id[m] for m in sent.ok])
+        self.report.moved += len(deleted.ok)
+        self.report.destinations[destination.name] += len(sent.ok)
+        self.report.not_deleted.update(deleted.failed)
+        if deleted.failed:
+            log.warning(
+                "redriven but not deleted from the DLQ",
+                queue=self.scan.queue.name,
+                message_ids=sorted(deleted.failed),
+            )
+
+
+async def redrive_selected(
+    aws: AwsClients,
+    queue: str,
+    *,
+    topology: Topology | None = None,
+    env: str | None = None,
+    options: RedriveOptions | None = None,
+    progress: Progress | None = None,
+) -> RedriveReport:
+    """Copy the selected messages of DLQ ``queue`` back (to their sources or ``options.to``), then
+    delete each copy that was sent. Safe to interrupt at any moment (see the module docstring)."""
+    opts = options or RedriveOptions()
+    queues = Queues(aws, topology, env)
+    dlq = await queues.resolve(queue)
+    to = await queues.resolve(opts.to) if opts.to else None
+    if to is not None and to.arn == dlq.arn:
+        raise SettingsError(f"--to: cannot redrive {dlq.name} into itself")
+    destinations = _Destinations(queues, dlq, to)
+    async with Scan(
+        aws, dlq, hold_seconds=opts.hold_seconds, wait_seconds=opts.wait_seconds
+    ) as scan:
+        return await _Redrive(aws, scan, destinations, opts, progress).run()

@@ -1,0 +1,193 @@
+"""``replay``: send exported (and possibly edited) dead letters again, after validating every one.
+
+Each line of the file is checked before anything is sent: it must be a JSON record whose envelope
+(``envelope``, or else the one in ``body``) is a valid bus envelope, whose data validates against
+its event type's schema (``Registry.parse``, upcasting older versions), and which has a destination
+(``to``, else the queue named in its ``failure``, else its DLQ's only source). If any line fails,
+``ReplayError`` lists every problem as ``FILE:LINE:1: ...`` and nothing is sent.
+
+A replayed message is the envelope in raw form (the SQS body is the envelope), with its routing
+attributes computed again from the (edited) data, plus the exported ``bus.failure`` so a second
+death keeps its ``first_failed_at``. On a FIFO destination the group id comes from the event type's
+``message_group_id`` field (else the exported group id); the deduplication id is derived from the
+exported message id and the new body, so replaying the same file twice within SQS's 5-minute
+deduplication window sends each message once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bus.aws import AwsClients
+from bus.dlq.letter import FAILURE_ATTRIBUTE, unwrap
+from bus.dlq.queues import QueueRef, Queues
+from bus.dlq.send import Outgoing, deduplication_id, refusal, send_batch
+from bus.envelope import EVENT_TYPE, EVENT_VERSION, encode_body, envelope_from_dict
+from bus.envelope.attributes import routing_attributes
+from bus.errors import AwsError, BusError, EventValidationError, Problem, ReplayError
+from bus.schema.registry import Registry
+from bus.topology.model import Topology
+
+MAX_ATTRIBUTES = 10
+
+
+@dataclass(frozen=True)
+class ReplayItem:
+    """One validated line, ready to send."""
+
+    line: int
+    destination: QueueRef
+    message: Outgoing
+    event_type: str
+    event_id: str
+
+
+@dataclass
+class ReplayReport:
+    path: str
+    dry_run: bool = False
+    sent: int = 0
+    failed: dict[int, str] = field(default_factory=dict)
+    """Line -> why SQS refused it (after validation passed)."""
+    destinations: Counter[str] = field(default_factory=Counter)
+
+
+class _Preparer:
+    def __init__(self, queues: Queues, registry: Registry, to: QueueRef | None, path: Path) -> None:
+        self.queues = queues
+        self.registry = registry
+        self.to = to
+        self.path = path
+
+    async def item(self, line: int, text: str) -> ReplayItem:
+        """The item of one line; ``ValueError`` or a ``BusError`` says what is wrong."""
+        record = json.loads(text)
+        if not isinstance(record, dict):
+            raise ValueError(f"a record must be a JSON object, not {type(record).__name__}")
+        envelope = record.get("envelope")
+        if envelope is None:
+            envelope, _, error = unwrap(str(record.get("body", "")))
+            if envelope is None:
+                raise ValueError(f"no envelope, and body is not one: {error}")
+        env = envelope_from_dict(envelope)
+        event = self.registry.parse(env.type, env.version, env.data)
+        spec = self.registry.spec(env.type)
+        attributes: dict[str, Any] = dict(routing_attributes(spec, env.type, env.version, event))
+        failure = (record.get("message_attributes") or {}).get(FAILURE_ATTRIBUTE)
+        if isinstance(failure, dict) and failure.get("StringValue"):
+            keep = [EVENT_TYPE, EVENT_VERSION] + [
+                n for n in attributes if n not in (EVENT_TYPE, EVENT_VERSION)
+            ]
+            attributes = {n: attributes[n] for n in keep[: MAX_ATTRIBUTES - 1]}
+            attributes[FAILURE_ATTRIBUTE] = {
+                "DataType": "String",
+                "StringValue": failure["StringValue"],
+            }
+        destination = await self._destination(record)
+        group = record.get("group_id")
+        if spec.message_group_id is not None:
+            group = str(getattr(event, spec.message_group_id))
+        body = encode_body(env)
+        message = Outgoing(
+            key=str(line),
+            body=body,
+            attributes=attributes,
+            group_id=str(group) if group else None,
+            deduplication_id=deduplication_id("replay", str(record.get("message_id", "")), body),
+        )
+        problem = refusal(message, destination)
+        if problem:
+            raise ValueError(problem)
+        return ReplayItem(line, destination, message, env.type, env.id)
+
+    async def _destination(self, record: dict[str, Any]) -> QueueRef:
+        if self.to is not None:
+            return self.to
+        failure = record.get("failure") or {}
+        named = failure.get("queue") if isinstance(failure, dict) else None
+        if named:
+            queue = await self.queues.by_name(str(named))
+            if queue is None:
+                raise ValueError(f"its source queue {named} does not exist: use --to")
+            return queue
+        dlq = record.get("queue")
+        if dlq:
+            ref = await self.queues.by_name(str(dlq))
+            sources = await self.queues.sources_of(ref) if ref is not None else ()
+            if len(sources) == 1:
+                return sources[0]
+        raise ValueError("no destination: the record names no source queue; use --to")
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, EventValidationError) and exc.fields:
+        fields = ", ".join(f"data.{f}" if f != "(event)" else "data" for f in exc.fields)
+        return f"{exc} [field: {fields}]"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not JSON: {exc}"
+    return str(exc)
+
+
+async def prepare_replay(
+    aws: AwsClients,
+    path: Path,
+    *,
+    registry: Registry,
+    topology: Topology | None = None,
+    env: str | None = None,
+    to: str | None = None,
+) -> list[ReplayItem]:
+    """Validate every line of ``path``; ``ReplayError`` lists every invalid line."""
+    queues = Queues(aws, topology, env)
+    destination = await queues.resolve(to) if to else None
+    preparer = _Preparer(queues, registry, destination, path)
+    items: list[ReplayItem] = []
+    problems: list[Problem] = []
+    text = await asyncio.to_thread(Path(path).read_text, encoding="utf-8")
+    lines = text.splitlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            items.append(await preparer.item(number, line))
+        except AwsError:
+            raise
+        except (ValueError, BusError) as exc:
+            problems.append(Problem(str(path), number, 1, _describe(exc)))
+    if problems:
+        raise ReplayError(problems)
+    if not items:
+        raise ReplayError([Problem(str(path), 1, 1, "no records to replay")])
+    return items
+
+
+async def replay(
+    aws: AwsClients,
+    path: Path,
+    *,
+    registry: Registry,
+    topology: Topology | None = None,
+    env: str | None = None,
+    to: str | None = None,
+    dry_run: bool = False,
+) -> ReplayReport:
+    """Validate every line, then send them all (in file order per destination queue)."""
+    items = await prepare_replay(aws, path, registry=registry, topology=topology, env=env, to=to)
+    report = ReplayReport(path=str(path), dry_run=dry_run)
+    by_destination: dict[str, tuple[QueueRef, list[ReplayItem]]] = {}
+    for item in items:
+        by_destination.setdefault(item.destination.arn, (item.destination, []))[1].append(item)
+    for queue, group in by_destination.values():
+        if dry_run:
+            report.destinations[queue.name] += len(group)
+            continue
+        outcome = await send_batch(aws, queue, [i.message for i in group])
+        report.sent += len(outcome.ok)
+        report.destinations[queue.name] += len(outcome.ok)
+        report.failed.update({int(k): v for k, v in outcome.failed.items()})
+    return report

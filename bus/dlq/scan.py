@@ -1,0 +1,201 @@
+"""Reading a queue without consuming it: receive, hold, then delete some or let all go at once.
+
+Every message a ``Scan`` receives stays invisible (``hold_seconds``) until the scan ends, so one
+pass sees each message once; leaving the scan (normally, on an error, on Ctrl-C) makes every message
+it did not delete visible again at once (ChangeMessageVisibilityBatch to 0). A process killed with
+SIGKILL leaves them invisible until ``hold_seconds`` have passed: nothing is ever lost.
+
+SQS counts every receive in ``ApproximateReceiveCount``, so a peek increments it.
+
+FIFO queues do not return further messages of a message group while earlier ones are in flight.
+A scan of a FIFO queue therefore works in passes: when a pass ends with messages held, it lets them
+go and receives again, which shows the next messages of those groups; it stops when a pass brings
+nothing new. Messages that are never deleted (a peek) block their group, so a peek of a FIFO queue
+sees the first messages (up to 10) of each message group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TypeVar
+
+import structlog
+
+from bus.aws import AwsClients, aws_errors
+from bus.dlq.letter import DeadLetter, from_sqs
+from bus.dlq.queues import QueueRef
+
+log = structlog.get_logger("bus.dlq")
+
+BATCH = 10
+DEFAULT_HOLD_SECONDS = 60
+DEFAULT_WAIT_SECONDS = 1
+_RELEASE_CONCURRENCY = 8
+
+
+@dataclass
+class BatchOutcome:
+    """Per-entry result of a batch call: ids that succeeded and ``{id: reason}`` that did not."""
+
+    ok: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+T = TypeVar("T")
+
+
+def chunks(items: Sequence[T], size: int = BATCH) -> Iterable[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Scan:
+    """One read of a queue. Use as ``async with Scan(aws, queue) as scan: async for batch in scan``."""
+
+    def __init__(
+        self,
+        aws: AwsClients,
+        queue: QueueRef,
+        *,
+        hold_seconds: int = DEFAULT_HOLD_SECONDS,
+        wait_seconds: int = DEFAULT_WAIT_SECONDS,
+    ) -> None:
+        self.aws = aws
+        self.queue = queue
+        self.hold_seconds = hold_seconds
+        self.wait_seconds = wait_seconds
+        self.received = 0
+        """Receives, counting a message again each time it comes back."""
+        self._seen: set[str] = set()
+        self._held: dict[str, str] = {}
+        self._new_in_pass = 0
+        self._exhausted = False
+
+    async def __aenter__(self) -> Scan:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.shield(self.release())
+
+    def __aiter__(self) -> AsyncIterator[list[DeadLetter]]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[list[DeadLetter]]:
+        while (batch := await self.next_batch()) is not None:
+            yield batch
+
+    @property
+    def seen(self) -> int:
+        return len(self._seen)
+
+    @property
+    def held(self) -> int:
+        return len(self._held)
+
+    async def next_batch(self) -> list[DeadLetter] | None:
+        """The next messages this scan has not seen yet (held until the scan ends); ``None`` when
+        the queue has nothing more to show. Safe to call from several tasks on a standard queue."""
+        while not self._exhausted:
+            letters = await self._receive()
+            if letters:
+                fresh = self._take(letters)
+                if fresh:
+                    return fresh
+                continue
+            if self.queue.fifo and self._new_in_pass and self._held:
+                # Held messages block their groups: let them go and look again.
+                self._new_in_pass = 0
+                await self.release()
+                continue
+            self._exhausted = True
+        return None
+
+    def stop(self) -> None:
+        """Make ``next_batch`` return ``None`` from now on (a limit was reached)."""
+        self._exhausted = True
+
+    def _take(self, letters: Sequence[DeadLetter]) -> list[DeadLetter]:
+        fresh: list[DeadLetter] = []
+        for letter in letters:
+            self._held[letter.message_id] = letter.receipt_handle
+            if letter.message_id not in self._seen:
+                self._seen.add(letter.message_id)
+                fresh.append(letter)
+        self._new_in_pass += len(fresh)
+        return fresh
+
+    async def _receive(self) -> list[DeadLetter]:
+        with aws_errors("ReceiveMessage"):
+            answer = await self.aws.sqs.receive_message(
+                QueueUrl=self.queue.url,
+                MaxNumberOfMessages=BATCH,
+                VisibilityTimeout=self.hold_seconds,
+                WaitTimeSeconds=self.wait_seconds,
+                MessageAttributeNames=["All"],
+                MessageSystemAttributeNames=["All"],
+            )
+        messages = answer.get("Messages", [])
+        self.received += len(messages)
+        return [from_sqs(m) for m in messages]
+
+    # -- acting on held messages -----------------------------------------------------------------
+
+    async def delete(self, letters: Sequence[DeadLetter]) -> BatchOutcome:
+        """Delete these messages (up to 10 per call); they are no longer held when it succeeded."""
+        outcome = BatchOutcome()
+        for chunk in chunks(list(letters)):
+            entries = [
+                {"Id": str(i), "ReceiptHandle": self._held.get(m.message_id, m.receipt_handle)}
+                for i, m in enumerate(chunk)
+            ]
+            with aws_errors("DeleteMessageBatch"):
+                answer = await self.aws.sqs.delete_message_batch(
+                    QueueUrl=self.queue.url,
+                    Entries=entries,  # type: ignore[arg-type]
+                )
+            for entry in answer.get("Successful", []):
+                message_id = chunk[int(entry["Id"])].message_id
+                self._held.pop(message_id, None)
+                outcome.ok.append(message_id)
+            for failure in answer.get("Failed", []):
+                message_id = chunk[int(failure["Id"])].message_id
+                outcome.failed[message_id] = f"{failure.get('Code')}: {failure.get('Message', '')}"
+        return outcome
+
+    async def release(self) -> None:
+        """Make every held message visible again now (ChangeMessageVisibilityBatch to 0)."""
+        held = list(self._held.items())
+        self._held.clear()
+        if not held:
+            return
+        limit = asyncio.Semaphore(_RELEASE_CONCURRENCY)
+
+        async def one(chunk: Sequence[tuple[str, str]]) -> None:
+            entries = [
+                {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                for i, (_, handle) in enumerate(chunk)
+            ]
+            async with limit:
+                with aws_errors("ChangeMessageVisibilityBatch"):
+                    answer = await self.aws.sqs.change_message_visibility_batch(
+                        QueueUrl=self.queue.url,
+                        Entries=entries,  # type: ignore[arg-type]
+                    )
+            for failure in answer.get("Failed", []):
+                # Typically an expired receipt handle: that message is visible already.
+                log.debug(
+                    "release failed",
+                    queue=self.queue.name,
+                    message_id=chunk[int(failure["Id"])][0],
+                    code=failure.get("Code"),
+                )
+
+        await asyncio.gather(*(one(c) for c in chunks(held)))

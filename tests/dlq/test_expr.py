@@ -1,0 +1,167 @@
+"""The filter expression language: parsing, evaluation, and errors that name the position."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bus.dlq.expr import MISSING, compare, parse, tokenize
+from bus.errors import FilterError
+
+DOC: dict[str, Any] = {
+    "type": "OrderPlaced",
+    "data": {"total_cents": 125000, "country": "DE", "vip": True, "lines": [{"sku": "SKU-1"}]},
+    "failure": {"reason": "handler-error", "error": "card declined for order o-17"},
+    "age": 7200.0,
+}
+
+
+def resolve(parts: Any) -> Any:
+    value: Any = DOC
+    for part in parts:
+        try:
+            value = value[part]
+        except (KeyError, IndexError, TypeError):
+            return MISSING
+    return value
+
+
+def check(source: str) -> bool:
+    return parse(source).matches(resolve)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ('type == "OrderPlaced"', True),
+        ("type == 'OrderPlaced'", True),
+        ('type != "OrderPlaced"', False),
+        ("data.total_cents > 1000", True),
+        ("data.total_cents >= 125000 and data.total_cents <= 125000", True),
+        ("data.total_cents < 1000", False),
+        (
+            'type == "OrderPlaced" and data.total_cents > 1000 and failure.reason == "handler-error"',
+            True,
+        ),
+        ('failure.reason == "decode-error" or data.country == "DE"', True),
+        ('not failure.reason == "decode-error"', True),
+        ('not (type == "OrderPlaced")', False),
+        ('failure.reason in ["decode-error", "handler-error"]', True),
+        ('failure.reason not in ["decode-error", "handler-error"]', False),
+        ('failure.error contains "declined"', True),
+        ('failure.error matches "order o-\\\\d+"', True),
+        ('failure.error matches "^declined"', False),
+        ('data.lines[0].sku startswith "SKU-"', True),
+        ("data.lines[5].sku == null", True),
+        ("data.missing == null", True),
+        ("data.missing != null", False),
+        ("data.missing > 3", False),
+        ("data.vip", True),
+        ("data.vip == true", True),
+        ("data.vip == 1", False),
+        ("data.country > 3", False),
+        ('data.country < "FR"', True),
+        ("age > 1h", True),
+        ("age > 3h", False),
+        ("age >= 120m and age < 1d", True),
+        ("data.total_cents == 125000.0", True),
+        ("data.total_cents > -1", True),
+        ('"DE" in ["DE", "FR"]', True),
+        ("data.lines contains 3", False),
+        ('type == "A" or type == "B" or type == "OrderPlaced"', True),
+        ('type == "A" or type == "OrderPlaced" and data.country == "FR"', False),
+        ('(type == "A" or type == "OrderPlaced") and data.country == "DE"', True),
+    ],
+)
+def test_evaluates(source: str, expected: bool) -> None:
+    assert check(source) is expected
+
+
+@pytest.mark.parametrize(
+    ("source", "position", "message"),
+    [
+        ("type ==", 7, "expected a value"),
+        ('type == "x" and', 15, "expected a value"),
+        ('type = "x"', 5, "unexpected character '='"),
+        ('type == "x" data', 12, "expected 'and', 'or' or the end"),
+        ('(type == "x"', 12, "expected ')'"),
+        ("", 0, "empty expression"),
+        ('type == "unterminated', 8, "unexpected character '\"'"),
+        ("data. == 3", 6, "expected a field name after '.'"),
+        ("data.lines[x] == 1", 11, "expected a list index"),
+        ('failure.error matches "("', 14, "invalid regular expression"),
+        ("failure.error matches 3", 14, "'matches' needs a string"),
+        ("type in [1, data]", 12, "expected a literal in the list"),
+        ('"a\\q" == type', 2, "unknown escape"),
+    ],
+)
+def test_errors_name_the_position(source: str, position: int, message: str) -> None:
+    with pytest.raises(FilterError) as info:
+        parse(source)
+    assert info.value.position == position
+    assert message in str(info.value)
+    assert f"at position {position + 1}" in str(info.value)
+    if source:
+        assert str(info.value).endswith("\n  " + source + "\n  " + " " * position + "^")
+
+
+def test_check_path_rejects_with_position() -> None:
+    def only_type(path: Any) -> str | None:
+        return None if path.parts[0] == "type" else f"unknown name {path.parts[0]!r}"
+
+    with pytest.raises(FilterError) as info:
+        parse('type == "x" and tpye == "y"', only_type)
+    assert info.value.position == 16
+    assert "unknown name 'tpye'" in str(info.value)
+
+
+def test_durations_are_seconds() -> None:
+    values = [t.value for t in tokenize("90s 15m 2h 7d 1.5h") if t.kind == "literal"]
+    assert values == [90.0, 900.0, 7200.0, 604800.0, 5400.0]
+
+
+def test_mismatched_types_are_false_not_errors() -> None:
+    assert compare("<", "a", 1) is False
+    assert compare(">", True, 0) is False
+    assert compare("in", 1, 5) is False
+    assert compare("matches", 5, "x") is False
+    assert compare("==", MISSING, None) is True
+
+
+@given(st.text(max_size=60))
+def test_any_text_parses_or_raises_filter_error(source: str) -> None:
+    position: int | None = 0
+    try:
+        parse(source)
+    except FilterError as exc:
+        position = exc.position
+    assert position is not None
+    assert 0 <= position <= len(source)
+
+
+_values = st.one_of(
+    st.integers(-(10**6), 10**6),
+    st.text(alphabet="abcXYZ -_", max_size=8),
+    st.booleans(),
+    st.none(),
+)
+
+
+def literal(value: Any) -> str:
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    return f'"{value}"' if isinstance(value, str) else str(value)
+
+
+@given(_values, _values, st.sampled_from(["==", "!=", "<", "<=", ">", ">="]))
+def test_not_of_a_comparison_is_its_negation(left: Any, right: Any, op: str) -> None:
+    DOC["x"] = left
+    try:
+        source = f"x {op} {literal(right)}"
+        assert parse(f"not ({source})").matches(resolve) is (not parse(source).matches(resolve))
+        assert parse(source).matches(resolve) is compare(op, left, right)
+    finally:
+        del DOC["x"]
