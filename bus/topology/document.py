@@ -8,7 +8,7 @@ are rebuilt while recording ``path -> (line, column)`` (1-based) and reporting d
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,8 @@ class Document:
     keys: dict[KeyPath, Position]
     file: str
     problems: list[Problem] = field(default_factory=list)
+    key_text: dict[KeyPath, str] = field(default_factory=dict)
+    """How keys that YAML did not read as strings were written (``on`` for the key ``True``)."""
 
     def position(self, path: KeyPath, *, key: bool = False) -> Position:
         """The position of ``path``, or of its nearest ancestor that has one."""
@@ -44,21 +46,25 @@ class Document:
 
     def problem(self, path: KeyPath, message: str, *, key: bool = False) -> Problem:
         line, column = self.position(path, key=key)
-        return Problem(self.file, line, column, f"{format_path(path, self.data)}: {message}")
+        where = format_path(path, self.data, self.key_text)
+        return Problem(self.file, line, column, f"{where}: {message}")
 
 
-def format_path(path: KeyPath, data: Any = None) -> str:
+def format_path(
+    path: KeyPath, data: Any = None, key_text: Mapping[KeyPath, str] | None = None
+) -> str:
     """``queues.billing.dead_letter``, ``subscriptions[0].queue``; ``(top level)`` for ``()``."""
     if not path:
         return "(top level)"
     out = ""
     node = data
-    for part in path:
+    for end, part in enumerate(path, 1):
         if isinstance(part, int) and not isinstance(part, bool) and not isinstance(node, dict):
             out += f"[{part}]"
             node = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
         else:
-            out += f".{_show_key(part)}" if out else _show_key(part)
+            shown = (key_text or {}).get(path[:end]) or _show_key(part)
+            out += f".{shown}" if out else shown
             node = node.get(part) if isinstance(node, dict) else None
     return out
 
@@ -98,7 +104,8 @@ def _syntax_problem(file: str, exc: yaml.MarkedYAMLError) -> Problem:
     mark = exc.problem_mark or exc.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
     words = [w for w in (exc.context, exc.problem) if w]
-    return Problem(file, line, column, "YAML syntax error: " + ", ".join(words))
+    hint = " (check the indentation)" if "<block" in (exc.problem or "") else ""
+    return Problem(file, line, column, "YAML syntax error: " + ", ".join(words) + hint)
 
 
 def _pos(node: Node) -> Position:
@@ -157,6 +164,8 @@ class _Builder:
             if key is _BAD_KEY:
                 continue
             self.doc.keys[(*path, key)] = _pos(key_node)
+            if not isinstance(key, str) and isinstance(key_node, ScalarNode):
+                self.doc.key_text[(*path, key)] = str(key_node.value)
             out[key] = self.build(value_node, (*path, key), key_node)
         return out
 

@@ -65,7 +65,7 @@ def explain_errors(errors: Sequence[ErrorDetails], doc: Document) -> list[Explai
         if spot.branch_at is not None:
             unions.setdefault(spot.branch_at, []).append((error, spot))
         else:
-            out.append(_explain(error, spot))
+            out.append(_explain(error, spot, doc))
     for where, group in unions.items():
         out.extend(_explain_union(where, group, doc))
     return out
@@ -77,7 +77,7 @@ def _explain_union(
     value = _get(doc.data, where)
     if isinstance(value, dict):
         models = [(e, s) for e, s in group if _is_model_name(s.branch)]
-        return [_explain(e, s) for e, s in models or group]
+        return [_explain(e, s, doc) for e, s in models or group]
     members = group[0][1].union
     wanted = " or ".join(_describe(m) for m in members) or "something else"
     return [Explained(where, f"must be {wanted}, got {_show(value)}", False, where)]
@@ -198,11 +198,11 @@ def _get(data: Any, path: KeyPath) -> Any:
 # -- messages -------------------------------------------------------------------------------------
 
 
-def _explain(error: ErrorDetails, spot: _Spot) -> Explained:
+def _explain(error: ErrorDetails, spot: _Spot, doc: Document) -> Explained:
     kind = error["type"]
     path = spot.path
     if spot.key_error:
-        return Explained(path, _key_message(error), True, path)
+        return Explained(path, _key_message(error, doc.key_text.get(path)), True, path)
     if kind == "extra_forbidden":
         return Explained(path, _unknown_key(path[-1], spot), True, path)
     if kind == "missing":
@@ -213,10 +213,11 @@ def _explain(error: ErrorDetails, spot: _Spot) -> Explained:
     return Explained(path, _value_message(error, spot), False, path)
 
 
-def _key_message(error: ErrorDetails) -> str:
+def _key_message(error: ErrorDetails, written: str | None) -> str:
     got = _show(error["input"])
     if error["type"] == "string_type":
-        return f"key {got} must be a string; quote it"
+        read = f"{written!r} reads as {got} in YAML" if written and written != got else got
+        return f"key {read}: names must be strings; quote it"
     if error["type"].startswith("int"):
         return f"key {got} must be a whole number"
     return f"key {got}: {_lower(error['msg'])}"
