@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bus.errors import Problem, TopologyError
-from bus.topology.check import Finding, check_topology
+from bus.topology.check import check_topology
 from bus.topology.document import Document, parse_document
 from bus.topology.explain import Explained, explain_errors
 from bus.topology.model import Topology
@@ -63,7 +63,7 @@ def load_topology(path: Path, *, env: str | None = None) -> Topology:
 def inspect_topology(
     path: Path, *, env: str | None = None
 ) -> tuple[Topology | None, list[Problem]]:
-    """The topology (``None`` when it has structural problems) and every problem found."""
+    """The topology (``None`` unless it is free of problems) and every problem found."""
     file = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -83,14 +83,10 @@ def inspect_topology(
         explained = explain_errors(exc.errors(), doc)
         problems = [doc.problem(e.path, e.message, key=e.at_key) for e in explained]
         return None, sorted(doc.problems + problems + _semantic_after_repair(doc, explained, env))
-    findings = check_topology(topology, env)
-    return (None if doc.problems or findings else topology), sorted(
-        doc.problems + [_finding_problem(doc, f) for f in findings]
-    )
-
-
-def _finding_problem(doc: Document, finding: Finding) -> Problem:
-    return doc.problem(finding.path, finding.message)
+    problems = doc.problems + [
+        doc.problem(f.path, f.message) for f in check_topology(topology, env)
+    ]
+    return (None if problems else topology), sorted(problems)
 
 
 # -- semantic checks on a document with its broken parts cut away ---------------------------------
@@ -103,7 +99,8 @@ class _Repair:
     data: Any
     damaged: list[KeyPath] = field(default_factory=list)
     kept: dict[KeyPath, list[int]] = field(default_factory=dict)
-    """For each list shortened: the original index of every remaining item."""
+    """For each list shortened: the original index of every remaining item. (Lists of models are
+    never nested in lists in the topology, so a list's path is the same before and after.)"""
 
     def cut(self, paths: Iterable[KeyPath]) -> bool:
         """Remove (or replace) each part named in current coordinates; ``False`` if none was."""
