@@ -256,9 +256,14 @@ def diff_resource(desired: Resource, current: Resource) -> list[Change]:
     return out
 
 
+def _user_tags(resource: Resource) -> dict[str, str]:
+    """Tags other than AWS's own ``aws:`` ones (which nobody else may set or remove)."""
+    tags = resource.tags or {}
+    return {k: v for k, v in tags.items() if not k.startswith(AWS_TAG_PREFIX)}
+
+
 def _tag_changes(desired: Resource, current: Resource) -> list[Change]:
-    want = dict(desired.tags or {})
-    have = {k: v for k, v in (current.tags or {}).items() if not k.startswith(AWS_TAG_PREFIX)}
+    want, have = _user_tags(desired), _user_tags(current)
     return [
         Update(desired, current, TAG_PREFIX + key, have.get(key, ""), want.get(key, ""))
         for key in sorted(want.keys() | have.keys())
