@@ -24,8 +24,12 @@ class PublishRetry:
     """How often and how patiently failed entries are sent again."""
 
     attempts: int = 5
+    """Sends of an entry, the first included."""
     initial: float = 0.2
+    """Seconds before the first retry; doubles each time, up to ``maximum``."""
     maximum: float = 5.0
+    jitter: float = 0.2
+    """Up to this many random seconds added to each wait."""
 
 
 def _last_result(state: RetryCallState) -> object:
@@ -61,7 +65,9 @@ async def deliver(
 
     retrying = AsyncRetrying(
         stop=stop_after_attempt(retry.attempts),
-        wait=wait_exponential_jitter(initial=retry.initial, max=retry.maximum),
+        wait=wait_exponential_jitter(
+            multiplier=retry.initial, max=retry.maximum, jitter=retry.jitter
+        ),
         retry=retry_if_result(bool),
         retry_error_callback=_last_result,
     )

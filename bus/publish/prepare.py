@@ -80,7 +80,7 @@ class Prepared:
 
 def _data_json(spec: EventSpec, event: BaseModel) -> str:
     try:
-        data_json = event.model_dump_json(by_alias=True)
+        data_json = event.model_dump_json(by_alias=True, warnings=False)
     except PydanticSerializationError as exc:
         raise EventValidationError(spec.name, f"{spec.name}: cannot encode: {exc}") from exc
     try:

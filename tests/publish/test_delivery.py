@@ -1,0 +1,209 @@
+"""Batching and retries of failed entries, against a scripted sender (the transport boundary).
+
+These tests check bus's own logic (which entries are sent again, how batches are cut, what each event
+is told); what AWS does is checked against LocalStack in test_publisher_aws.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+from bus.errors import PublishError
+from bus.publish import PublishRetry
+from bus.publish.delivery import deliver
+from bus.publish.prepare import Channel, Context, Prepared, prepare
+from bus.publish.publisher import Publisher
+from bus.publish.senders import Outcome, Sender, batches, entry_id, is_retryable
+from bus.schema import Registry
+from bus.topology.load import load_topology
+from schemas.orders import OrderPlaced
+
+ROOT = Path(__file__).resolve().parents[2]
+TOPOLOGY = load_topology(ROOT / "topology.yaml")
+REGISTRY = Registry.from_topology(TOPOLOGY, ROOT)
+FAST = PublishRetry(attempts=3, initial=0, maximum=0, jitter=0)
+
+Script = Callable[[int, Prepared], Outcome]
+
+
+def ok(attempt: int, item: Prepared) -> Outcome:
+    return Outcome(entry_id(item), message_id=f"m-{item.index}-{attempt}")
+
+
+class ScriptedSender:
+    """Answers each entry as ``script(attempt, item)`` says; records every batch."""
+
+    def __init__(self, channel: Channel, script: Script = ok) -> None:
+        self.channel = channel
+        self.script = script
+        self.calls: list[list[int]] = []
+        self.attempts: dict[int, int] = {}
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    def entry_size(self, item: Prepared) -> int:
+        return item.body_bytes
+
+    async def send(self, batch: Sequence[Prepared]) -> list[Outcome]:
+        self.calls.append([i.index for i in batch])
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        await asyncio.sleep(0.01)
+        self.in_flight -= 1
+        out = []
+        for item in batch:
+            self.attempts[item.index] = self.attempts.get(item.index, 0) + 1
+            out.append(self.script(self.attempts[item.index], item))
+        return out
+
+
+def items(count: int, blob: str = "") -> list[Prepared]:
+    spec = REGISTRY.spec("OrderPlaced")
+    return [
+        prepare(
+            i,
+            spec,
+            OrderPlaced(order_id=f"o-{i}", customer_id=blob or "c", total_cents=i, country="DE"),
+            (Channel("topic", "orders"),),
+            Context(),
+        )
+        for i in range(count)
+    ]
+
+
+async def run(sender: Sender, prepared: list[Prepared], limit: int = 10) -> dict[str, Outcome]:
+    return await deliver(sender, prepared, retry=FAST, limiter=asyncio.Semaphore(limit))
+
+
+async def test_batches_of_ten_sent_concurrently() -> None:
+    sender = ScriptedSender(Channel("topic", "orders"))
+    outcomes = await run(sender, items(25))
+    assert sorted(len(c) for c in sender.calls) == [5, 10, 10]
+    assert sender.max_in_flight == 3
+    assert all(o.message_id for o in outcomes.values())
+    assert len(outcomes) == 25
+
+
+def test_batches_respect_the_request_size() -> None:
+    prepared = items(6, blob="x" * 60)
+    sizes = {id(p): 100_000 for p in prepared}
+    cut = batches(prepared, lambda p: sizes[id(p)], 10, 262_144)
+    assert [len(b) for b in cut] == [2, 2, 2]
+    assert [p.index for b in cut for p in b] == list(range(6))
+
+
+async def test_only_failed_entries_are_retried() -> None:
+    def throttle_odd_once(attempt: int, item: Prepared) -> Outcome:
+        if item.index % 2 and attempt == 1:
+            return Outcome(entry_id(item), code="Throttling", message="slow down", retryable=True)
+        return ok(attempt, item)
+
+    sender = ScriptedSender(Channel("topic", "orders"), throttle_odd_once)
+    outcomes = await run(sender, items(6))
+    assert sender.calls[0] == [0, 1, 2, 3, 4, 5]
+    assert sender.calls[1:] == [[1, 3, 5]]
+    assert all(o.message_id for o in outcomes.values())
+    assert outcomes["3"].message_id == "m-3-2"
+
+
+async def test_sender_faults_are_final_and_reported() -> None:
+    def reject_two(attempt: int, item: Prepared) -> Outcome:
+        if item.index == 2:
+            return Outcome(entry_id(item), code="InvalidParameter", message="bad", retryable=False)
+        return ok(attempt, item)
+
+    sender = ScriptedSender(Channel("topic", "orders"), reject_two)
+    outcomes = await run(sender, items(4))
+    assert len(sender.calls) == 1
+    assert outcomes["2"].code == "InvalidParameter"
+    assert outcomes["2"].message_id is None
+
+
+async def test_retries_stop_after_the_last_attempt_with_the_aws_code() -> None:
+    def always_throttled(attempt: int, item: Prepared) -> Outcome:
+        return Outcome(entry_id(item), code="ThrottlingException", retryable=True)
+
+    sender = ScriptedSender(Channel("bus", "b"), always_throttled)
+    outcomes = await run(sender, items(2))
+    assert len(sender.calls) == FAST.attempts
+    assert {o.code for o in outcomes.values()} == {"ThrottlingException"}
+
+
+async def test_fifo_batches_go_one_after_another_in_order() -> None:
+    sender = ScriptedSender(Channel("topic", "ledger.fifo", fifo=True))
+    await run(sender, items(30))
+    assert sender.max_in_flight == 1
+    assert [i for call in sender.calls for i in call] == list(range(30))
+
+
+async def test_the_limiter_bounds_calls_in_flight() -> None:
+    sender = ScriptedSender(Channel("topic", "orders"))
+    await run(sender, items(100), limit=2)
+    assert sender.max_in_flight == 2
+
+
+@pytest.mark.parametrize(
+    ("code", "sender_fault", "retry"),
+    [
+        ("Throttling", True, True),
+        ("ThrottlingException", None, True),
+        ("InternalError", None, True),
+        ("InternalFailure", None, True),
+        ("ServiceUnavailable", None, True),
+        ("ConnectionError", None, True),
+        ("KMSThrottlingException", None, True),
+        ("InvalidParameter", True, False),
+        ("SomethingServerSide", False, True),
+        ("NotFound", None, False),
+    ],
+)
+def test_retryable_codes(code: str, sender_fault: bool | None, retry: bool) -> None:
+    assert is_retryable(code, sender_fault) is retry
+
+
+class ScriptedPublisher(Publisher):
+    """A Publisher whose destinations are scripted senders (no AWS)."""
+
+    def __init__(self, scripts: dict[str, Script]) -> None:
+        super().__init__(None, REGISTRY, TOPOLOGY, "t", retry=FAST)  # type: ignore[arg-type]
+        self.scripts = scripts
+
+    async def _resolve(self, channel: Channel) -> Sender:
+        return ScriptedSender(channel, self.scripts.get(channel.label, ok))
+
+
+def _fails_on_bus(attempt: int, item: Prepared) -> Outcome:
+    return Outcome(entry_id(item), code="AccessDenied", message="no", retryable=False)
+
+
+async def test_partial_delivery_is_reported_per_destination() -> None:
+    publisher = ScriptedPublisher({"bus:shop-events": _fails_on_bus})
+    event = OrderPlaced(order_id="o", customer_id="c", total_cents=1, country="DE")
+    with pytest.raises(PublishError) as info:
+        await publisher.publish(event)
+    assert info.value.code == "AccessDenied"
+    assert "topic:orders m-0-1" in str(info.value)
+    assert "bus:shop-events failed: AccessDenied" in str(info.value)
+    results = await publisher.publish_many([event, event])
+    assert [r.ok for r in results] == [False, False]
+    assert [d.destination for d in results[0].deliveries] == ["topic:orders", "bus:shop-events"]
+    assert len(results[0].message_ids) == 1
+
+
+async def test_publish_many_keeps_order_and_reports_refusals() -> None:
+    publisher = ScriptedPublisher({})
+    good = OrderPlaced(order_id="o", customer_id="c", total_cents=1, country="DE")
+    bad = OrderPlaced.model_construct(**{**good.model_dump(), "country": "germany"})
+    results = await publisher.publish_many([good, bad, good])
+    assert [r.index for r in results] == [0, 1, 2]
+    assert [r.ok for r in results] == [True, False, True]
+    assert results[1].deliveries == ()
+    assert results[1].error is not None
+    assert "country" in str(results[1].error)
+    with pytest.raises(PublishError) as info:
+        await publisher.publish_many([good, bad], check=True)
+    assert set(info.value.failures) == {1}

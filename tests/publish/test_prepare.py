@@ -1,0 +1,129 @@
+"""Preparation is where every publish error is found, before any AWS call."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from bus.envelope import decode
+from bus.errors import EventValidationError, MessageTooLargeError, UnknownEventError
+from bus.publish.prepare import Channel, Context, channel_of, prepare
+from bus.schema import EventSpec, Registry
+from bus.topology.load import load_topology
+from bus.topology.model import Destination
+from schemas.orders import LedgerEntry, OrderPlaced
+
+ROOT = Path(__file__).resolve().parents[2]
+TOPOLOGY = load_topology(ROOT / "topology.yaml")
+REGISTRY = Registry.from_topology(TOPOLOGY, ROOT)
+ORDERS = Channel("topic", "orders")
+
+
+def order(**changes: object) -> OrderPlaced:
+    data: dict[str, object] = {
+        "order_id": "o-1",
+        "customer_id": "c-1",
+        "total_cents": 100,
+        "country": "DE",
+    }
+    return OrderPlaced(**{**data, **changes})  # type: ignore[arg-type]
+
+
+def test_prepared_body_is_a_decodable_envelope_with_context() -> None:
+    spec = REGISTRY.spec("OrderPlaced")
+    item = prepare(0, spec, order(), (ORDERS,), Context("corr", "cause", "00-x-y-01"))
+    decoded = decode(item.body, item.attributes)
+    env = decoded.envelope
+    assert env.id == item.id
+    assert (env.type, env.version, env.source) == ("OrderPlaced", 2, "shop")
+    assert (env.correlation_id, env.causation_id, env.traceparent) == ("corr", "cause", "00-x-y-01")
+    assert env.data == order().model_dump(mode="json")
+    assert item.body_bytes == len(item.body.encode())
+    assert item.group_id is None
+
+
+def test_a_new_flow_is_correlated_by_its_own_id() -> None:
+    item = prepare(0, REGISTRY.spec("OrderPlaced"), order(), (ORDERS,), Context())
+    body = json.loads(item.body)
+    assert body["correlationid"] == body["id"] == item.id
+    assert "causationid" not in body
+    assert "traceparent" not in body
+
+
+def test_invalid_instance_is_refused_naming_the_field() -> None:
+    bad = OrderPlaced.model_construct(
+        order_id="o", customer_id="c", total_cents=-1, country="de", currency="EUR", lines=[]
+    )
+    with pytest.raises(EventValidationError) as info:
+        prepare(0, REGISTRY.spec("OrderPlaced"), bad, (ORDERS,), Context())
+    assert set(info.value.fields) == {"total_cents", "country"}
+
+
+def test_mutated_model_is_revalidated() -> None:
+    class Loose(BaseModel):
+        n: int
+
+    event = Loose(n=1)
+    event.n = "not a number"  # type: ignore[assignment]
+    spec = EventSpec("Loose", 1, Loose, "s")
+    with pytest.raises(EventValidationError, match="n: Input should be a valid integer"):
+        prepare(0, spec, event, (ORDERS,), Context())
+
+
+def test_no_destination_is_an_error() -> None:
+    spec = EventSpec("Lonely", 1, OrderPlaced, "s")
+    with pytest.raises(UnknownEventError, match="Lonely has no destination"):
+        prepare(0, spec, order(), (), Context())
+
+
+def test_fifo_group_id_comes_from_the_declared_field() -> None:
+    spec = REGISTRY.spec("LedgerEntry")
+    fifo = channel_of(spec.destinations[0], TOPOLOGY)
+    assert fifo == Channel("topic", "ledger.fifo", fifo=True)
+    item = prepare(
+        0, spec, LedgerEntry(account_id="acc-9", sequence=1, amount_cents=5), (fifo,), Context()
+    )
+    assert item.group_id == "acc-9"
+
+
+def test_fifo_without_group_field_is_refused() -> None:
+    spec = EventSpec("NoGroup", 1, LedgerEntry, "s")
+    fifo = Channel("queue", "ledger.fifo", fifo=True)
+    with pytest.raises(UnknownEventError, match="declares no message_group_id"):
+        prepare(
+            0, spec, LedgerEntry(account_id="a", sequence=1, amount_cents=1), (fifo,), Context()
+        )
+
+
+def test_oversized_event_is_refused_before_sending() -> None:
+    class Big(BaseModel):
+        blob: str
+
+    spec = EventSpec("Big", 1, Big, "s")
+    with pytest.raises(MessageTooLargeError, match=r"over the 262144-byte limit of topic:orders"):
+        prepare(0, spec, Big(blob="x" * 262_000), (ORDERS,), Context())
+    small_queue = Channel("queue", "q", limit=2_048)
+    with pytest.raises(MessageTooLargeError, match="2048-byte limit of queue:q"):
+        prepare(0, spec, Big(blob="x" * 2_000), (small_queue,), Context())
+
+
+def test_eventbridge_size_counts_source_and_detail_type() -> None:
+    class Big(BaseModel):
+        blob: str
+
+    spec = EventSpec("Big", 1, Big, "s" * 200)
+    overhead = len(prepare(0, spec, Big(blob=""), (Channel("bus", "b"),), Context()).body)
+    fits = 262_144 - 14 - 200 - 3 - overhead
+    prepare(0, spec, Big(blob="x" * fits), (Channel("bus", "b"),), Context())
+    with pytest.raises(MessageTooLargeError, match="limit of bus:b"):
+        prepare(0, spec, Big(blob="x" * (fits + 1)), (Channel("bus", "b"),), Context())
+
+
+def test_queue_channel_uses_the_queue_maximum_message_size() -> None:
+    tiny = TOPOLOGY.queues["billing"].model_copy(update={"maximum_message_size": 4096})
+    topology = TOPOLOGY.model_copy(update={"queues": {**TOPOLOGY.queues, "tiny": tiny}})
+    assert channel_of(Destination(queue="tiny"), topology).limit == 4096
+    assert channel_of(Destination(bus="shop-events"), topology) == Channel("bus", "shop-events")
