@@ -1,0 +1,182 @@
+"""Publishing against LocalStack: routing, envelope, attributes, filters, batches, FIFO, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import pytest
+
+from bus.errors import EventValidationError, PublishError, UnknownEventError
+from bus.publish import Publisher
+from schemas.orders import LedgerEntry, OrderPlaced, OrderShipped, PaymentCaptured, PaymentFailed
+from tests.publish.conftest import Shop, decoded, marker
+
+pytestmark = pytest.mark.aws
+
+
+def order(order_id: str, total_cents: int = 125_000, country: str = "DE") -> OrderPlaced:
+    return OrderPlaced(
+        order_id=order_id,
+        customer_id="c-1",
+        total_cents=total_cents,
+        currency="EUR",
+        country=country,
+    )
+
+
+async def test_order_reaches_every_subscribed_queue_with_envelope_and_attributes(
+    shop: Shop,
+) -> None:
+    oid = marker()
+    result = await shop.publisher.publish(
+        order(oid), traceparent="00-" + "a" * 32 + "-" + "b" * 16 + "-01"
+    )
+    assert result.ok
+    assert [d.destination for d in result.deliveries] == ["topic:orders", "bus:shop-events"]
+    assert all(d.message_id for d in result.deliveries)
+
+    billing = await shop.read("billing", lambda r: oid in r.messages)
+    [message] = billing.messages[oid]
+    body = json.loads(message["Body"])
+    assert body == {
+        "specversion": "1.0",
+        "id": result.event_id,
+        "source": "shop",
+        "type": "OrderPlaced",
+        "time": body["time"],
+        "datacontenttype": "application/json",
+        "eventversion": 2,
+        "correlationid": result.event_id,
+        "traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01",
+        "data": order(oid).model_dump(mode="json"),
+    }
+    assert message["MessageAttributes"] == {
+        "event_type": {"StringValue": "OrderPlaced", "DataType": "String"},
+        "event_version": {"StringValue": "2", "DataType": "Number"},
+        "country": {"StringValue": "DE", "DataType": "String"},
+        "currency": {"StringValue": "EUR", "DataType": "String"},
+        "total_cents": {"StringValue": "125000", "DataType": "Number"},
+    }
+
+    fraud = await shop.read("fraud-review", lambda r: oid in r.messages)
+    [event] = fraud.messages[oid]
+    outer = json.loads(event["Body"])
+    assert outer["source"] == "shop"
+    assert outer["detail-type"] == "OrderPlaced"
+    assert outer["detail"] == body  # the same envelope on every route
+    assert decoded(event).route == "eventbridge"
+
+
+async def test_filter_policies_route_by_type_and_exposed_fields(shop: Shop) -> None:
+    german_small, french_big = marker(), marker()
+    captured, shipped, failed = marker(), marker(), marker()
+    await shop.publisher.publish_many(
+        [
+            order(german_small, total_cents=5_000, country="DE"),
+            order(french_big, total_cents=250_000, country="FR"),
+            PaymentCaptured(order_id=captured, payment_id="p", amount_cents=1),
+            OrderShipped(order_id=shipped, carrier="dhl", tracking_number="t"),
+            PaymentFailed(order_id=failed, reason="declined"),
+        ],
+        check=True,
+    )
+    every = {german_small, french_big, captured, shipped, failed}
+    expected = {
+        "billing": {german_small, french_big},  # event_type = OrderPlaced
+        "shipping": {captured},  # event_type = PaymentCaptured
+        "notifications": {shipped, failed},  # body: type in [OrderShipped, PaymentFailed]
+        "german-orders": {german_small},  # country = DE
+        "big-orders": {french_big},  # total_cents >= 100000
+        "fraud-review": {french_big},  # EventBridge rule: detail.data.total_cents >= 100000
+    }
+    for queue, wanted in expected.items():
+        got = await shop.read(queue, lambda r, w=wanted: w <= set(r.messages))  # type: ignore[misc]
+        assert set(got.messages) & every == wanted, queue
+    # Stragglers: after the wanted ones arrived, nothing else of this test shows up.
+    late = await asyncio.gather(*(shop.read(q, lambda r: False, within=1.0) for q in expected))
+    for queue, got in zip(expected, late, strict=True):
+        assert not set(got.messages) & every, queue
+
+
+async def test_notifications_get_the_sns_envelope_and_decode(shop: Shop) -> None:
+    oid = marker()
+    result = await shop.publisher.publish(
+        OrderShipped(order_id=oid, carrier="ups", tracking_number="1z")
+    )
+    got = await shop.read("notifications", lambda r: oid in r.messages)
+    [message] = got.messages[oid]
+    note = json.loads(message["Body"])
+    assert note["Type"] == "Notification"
+    assert note["MessageId"] == result.deliveries[0].message_id
+    assert note["MessageAttributes"]["event_type"] == {"Type": "String", "Value": "OrderShipped"}
+    assert decoded(message).route == "sns"
+    event = shop.registry.parse("OrderShipped", 1, decoded(message).envelope.data)
+    assert event == OrderShipped(order_id=oid, carrier="ups", tracking_number="1z")
+
+
+async def test_invalid_event_sends_nothing(shop: Shop) -> None:
+    bad_id, barrier = marker(), marker()
+    bad = OrderPlaced.model_construct(**{**order(bad_id).model_dump(), "total_cents": -1})
+    with pytest.raises(EventValidationError) as info:
+        await shop.publisher.publish(bad)
+    assert info.value.fields == ("total_cents",)
+    # A valid event published afterwards arrives; the invalid one never does, anywhere.
+    await shop.publisher.publish(order(barrier))
+    for queue in ("billing", "fraud-review", "german-orders", "big-orders"):
+        got = await shop.read(queue, lambda r: barrier in r.messages)
+        assert barrier in got.messages, queue
+        assert bad_id not in got.messages, queue
+
+
+async def test_batch_with_one_bad_entry_reports_it_and_delivers_the_rest(shop: Shop) -> None:
+    ids = [marker() for _ in range(12)]
+    events = [order(i, total_cents=1_000) for i in ids]
+    events[5] = OrderPlaced.model_construct(**{**events[5].model_dump(), "country": "Germany"})
+    results = await shop.publisher.publish_many(events)
+    assert [r.index for r in results] == list(range(12))
+    assert [r.ok for r in results].count(False) == 1
+    assert isinstance(results[5].error, EventValidationError)
+    assert results[5].error.fields == ("country",)
+    assert results[5].deliveries == ()
+    good = set(ids) - {ids[5]}
+    got = await shop.read("billing", lambda r: good <= set(r.messages))
+    assert set(got.messages) & set(ids) == good
+    assert all(len(got.messages[i]) == 1 for i in good)
+
+
+async def test_fifo_group_and_deduplication_ids_and_order(shop: Shop) -> None:
+    account = marker("acct")
+    entries = [LedgerEntry(account_id=account, sequence=n, amount_cents=n) for n in range(25)]
+    results = await shop.publisher.publish_many(entries, check=True)
+    got = await shop.read(
+        "ledger.fifo", lambda r: len(r.messages.get(account, [])) >= 25, key="account_id"
+    )
+    messages = got.messages[account]
+    bodies = [json.loads(m["Body"]) for m in messages]
+    assert [b["data"]["sequence"] for b in bodies] == list(range(25))
+    assert {m["Attributes"]["MessageGroupId"] for m in messages} == {account}
+    assert [m["Attributes"]["MessageDeduplicationId"] for m in messages] == [
+        r.event_id for r in results
+    ]
+
+
+async def test_aws_errors_carry_the_code(shop: Shop) -> None:
+    missing = Publisher(shop.aws, shop.registry, shop.topology, "nope" + uuid.uuid4().hex[:6])
+    with pytest.raises(PublishError) as info:
+        await missing.publish(PaymentFailed(order_id="o", reason="r"))
+    assert info.value.code == "NotFound"
+    results = await missing.publish_many([PaymentFailed(order_id="o", reason="r")])
+    assert results[0].deliveries[0].error_code == "NotFound"
+    assert not results[0].ok
+
+
+async def test_unknown_model_is_refused_before_any_call(shop: Shop) -> None:
+    from pydantic import BaseModel
+
+    class Stray(BaseModel):
+        x: int
+
+    with pytest.raises(UnknownEventError, match="not the model of any event type"):
+        await shop.publisher.publish(Stray(x=1))
