@@ -1,0 +1,342 @@
+"""One message, start to finish: decode, validate, call the handler, then ack, retry or DLQ.
+
+::
+
+    decode ─ DecodeError ──────────────────────────────► DLQ  decode-error
+    handler for the type? ─ unknown type / version ────► DLQ  unknown-event
+                          └ declared, not on this queue ► DLQ  no-handler
+    registry.parse (upcast) ─ EventValidationError ────► DLQ  validation-error
+    idempotent and already handled ────────────────────► delete (skipped)
+    handler ─ ok ──────────────────────────────────────► delete (batched)
+            └ error ─ decide(): RetryNow ─► call again in-process (tenacity)
+                                Redeliver ─► ChangeMessageVisibility(delay)
+                                DeadLetter ─► DLQ rejected | handler-error
+
+Nothing is deleted before it is handled or safely in the DLQ: the DLQ send comes first, the delete
+of the source only after it succeeded; a failed send leaves the message on its queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import structlog
+from pydantic import BaseModel
+from tenacity import AsyncRetrying, RetryCallState, stop_never
+
+from bus.control import Control
+from bus.envelope import Envelope, decode
+from bus.errors import (
+    AwsError,
+    BusError,
+    DecodeError,
+    EventValidationError,
+    HandlerError,
+    UnknownEventError,
+)
+from bus.retry import Attempt, DeadLetter, Decision, Redeliver, RetryNow, backoff, decide
+from bus.schema import Registry
+from bus.worker.acker import Acker
+from bus.worker.context import Context
+from bus.worker.deadletter import Reason, dead_letter_entry, error_text, error_type_name, failure_of
+from bus.worker.heartbeat import Heartbeat
+from bus.worker.idempotency import IdempotencyStore, idempotency_key
+from bus.worker.loader import Handler, QueueBinding
+from bus.worker.message import Received
+from bus.worker.queues import QueueInfo
+from bus.worker.sqs import QueueOps, chunks
+from bus.worker.stats import QueueStats
+
+if TYPE_CHECKING:
+    from bus.publish.publisher import Publisher
+
+Log = structlog.typing.FilteringBoundLogger
+
+
+class Outcome(enum.Enum):
+    HANDLED = "handled"
+    """Handled (or skipped as a duplicate) and queued for deletion."""
+    FAILED = "failed"
+    """Redelivered later or dead-lettered."""
+    RELEASED = "released"
+    """Not handled: made visible again at once (shutdown)."""
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    reason: Reason
+    error: BusError
+
+
+class Dispatcher:
+    """Runs the messages of one queue through decode, validation, handler and outcome."""
+
+    def __init__(
+        self,
+        *,
+        info: QueueInfo,
+        binding: QueueBinding,
+        registry: Registry,
+        publisher: Publisher | None,
+        ops: QueueOps,
+        dlq_ops: QueueOps | None,
+        acker: Acker,
+        heartbeat: Heartbeat,
+        stats: QueueStats,
+        store: IdempotencyStore,
+        log: Log,
+        stopping: Callable[[], bool],
+    ) -> None:
+        self._info = info
+        self._binding = binding
+        self._registry = registry
+        self._publisher = publisher
+        self._ops = ops
+        self._dlq_ops = dlq_ops
+        self._acker = acker
+        self._heartbeat = heartbeat
+        self._stats = stats
+        self._store = store
+        self._log = log
+        self._stopping = stopping
+
+    # -- the flow ---------------------------------------------------------------------------------
+
+    async def process(self, msg: Received) -> Outcome:
+        """Handle ``msg`` and settle its fate; returns only once it is deleted, delayed or in a DLQ."""
+        if self._stopping():
+            await self.release([msg])
+            return Outcome.RELEASED
+        log = self._log.bind(
+            message_id=msg.message_id,
+            attempt=msg.receive_count,
+            event_type=msg.string_attribute("event_type"),
+            correlation_id=None,
+        )
+        try:
+            env = decode(msg.body, msg.attributes, message_id=msg.message_id).envelope
+        except DecodeError as exc:
+            log.debug("undecodable body", body=msg.body[:2000])
+            return await self._give_up(msg, "decode-error", exc, log)
+        log = log.bind(event_type=env.type, correlation_id=env.correlation_id, event_id=env.id)
+        prepared = self._prepare(env)
+        if isinstance(prepared, _Refusal):
+            return await self._give_up(msg, prepared.reason, prepared.error, log, env)
+        handler, event = prepared
+        key = idempotency_key(self._info.name, env.id) if self._binding.idempotent else None
+        if key is not None and await self._store.seen(key):
+            self._stats.duplicates += 1
+            log.info("already handled; skipped")
+            self._delete(msg)
+            return Outcome.HANDLED
+        ctx = Context(
+            message_id=msg.message_id,
+            queue=self._info.name,
+            attempt=msg.receive_count,
+            envelope=env,
+            log=log,
+            publisher=self._publisher,
+        )
+        try:
+            await self._run(handler, event, ctx, msg, log)
+        except asyncio.CancelledError:
+            log.warning("handler cancelled at shutdown; releasing the message")
+            await self.release([msg])
+            raise
+        except Exception as exc:
+            return await self._failed(msg, exc, ctx.try_number, log, env)
+        if key is not None:
+            await self._store.record(key)
+        self._stats.processed += 1
+        self._delete(msg)
+        log.debug("handled")
+        return Outcome.HANDLED
+
+    def _prepare(self, env: Envelope) -> tuple[Handler, BaseModel] | _Refusal:
+        handler = self._binding.handlers.get(env.type)
+        try:
+            if handler is None:
+                self._registry.spec(env.type)  # UnknownEventError when the type is not declared
+                return _Refusal(
+                    "no-handler",
+                    HandlerError(f"no handler for {env.type} on queue {self._info.name}"),
+                )
+            return handler, self._registry.parse(env.type, env.version, env.data)
+        except UnknownEventError as exc:
+            return _Refusal("unknown-event", exc)
+        except EventValidationError as exc:
+            return _Refusal("validation-error", exc)
+
+    # -- calling the handler ----------------------------------------------------------------------
+
+    @staticmethod
+    async def _invoke(handler: Handler, event: BaseModel, ctx: Context) -> None:
+        if handler.takes_context:
+            await handler.func(event, ctx)
+        else:
+            await handler.func(event)
+
+    def _decide(self, msg: Received, try_number: int, error: BaseException) -> Decision:
+        return decide(
+            self._binding.policy,
+            Attempt(msg.receive_count, try_number),
+            self._info.max_receive_count,
+            error,
+        )
+
+    async def _run(
+        self, handler: Handler, event: BaseModel, ctx: Context, msg: Received, log: Log
+    ) -> None:
+        """Call the handler; on a transient error, try again in-process as ``decide`` says."""
+        try:
+            await self._invoke(handler, event, ctx)
+            return
+        except Exception as exc:
+            first = self._decide(msg, 1, exc)
+            if not isinstance(first, RetryNow):
+                raise
+            self._note_retry(log, exc, first.delay, 1)
+            await asyncio.sleep(first.delay)
+        decisions: list[Decision] = [first]
+
+        def again(state: RetryCallState) -> bool:
+            outcome = state.outcome
+            error = outcome.exception() if outcome is not None and outcome.failed else None
+            if error is None:
+                return False
+            decisions[0] = self._decide(msg, ctx.try_number, error)
+            retry_now = isinstance(decisions[0], RetryNow)
+            if retry_now:
+                self._note_retry(log, error, self._delay(decisions[0]), ctx.try_number)
+            return retry_now
+
+        retrying = AsyncRetrying(
+            stop=stop_never,
+            retry=again,
+            wait=lambda _: self._delay(decisions[0]),
+            reraise=True,
+            sleep=asyncio.sleep,
+        )
+        async for attempt in retrying:
+            with attempt:
+                ctx.try_number = attempt.retry_state.attempt_number + 1
+                await self._invoke(handler, event, ctx)
+
+    @staticmethod
+    def _delay(decision: Decision) -> float:
+        return decision.delay if isinstance(decision, RetryNow | Redeliver) else 0.0
+
+    def _note_retry(self, log: Log, error: BaseException, delay: float, try_number: int) -> None:
+        self._stats.retried += 1
+        log.warning(
+            "transient error; trying again",
+            try_number=try_number,
+            delay=round(delay, 3),
+            error_type=error_type_name(error),
+            error=error_text(error),
+        )
+
+    # -- outcomes ---------------------------------------------------------------------------------
+
+    async def _failed(
+        self, msg: Received, exc: Exception, try_number: int, log: Log, env: Envelope
+    ) -> Outcome:
+        decision = self._decide(msg, max(try_number, self._binding.policy.attempts), exc)
+        if isinstance(decision, DeadLetter):
+            return await self._give_up(msg, decision.reason, exc, log, env)
+        delay = round(self._delay(decision))
+        log.warning(
+            "handler failed; redelivering later",
+            delay=delay,
+            error_type=error_type_name(exc),
+            error=error_text(exc),
+            exc_info=None if isinstance(exc, Control) else exc,
+        )
+        self._stats.retried += 1
+        self._stats.redelivered += 1
+        await self._set_visibility(msg, delay, log)
+        return Outcome.FAILED
+
+    async def _give_up(
+        self,
+        msg: Received,
+        reason: Reason,
+        error: BaseException,
+        log: Log,
+        env: Envelope | None = None,
+    ) -> Outcome:
+        """To the DLQ: send first, delete after; without a DLQ (or if the send fails), keep it."""
+        fallback = round(backoff(self._binding.policy.redelivery, msg.receive_count))
+        if self._dlq_ops is None:
+            log.error(
+                "giving up, but the queue has no DLQ: the message stays on its queue",
+                reason=reason,
+                error_type=error_type_name(error),
+                error=error_text(error),
+            )
+            await self._set_visibility(msg, max(1, fallback), log)
+            return Outcome.FAILED
+        failure = failure_of(msg, reason, error, self._info.physical, datetime.now(UTC))
+        entry = dead_letter_entry(
+            msg,
+            failure,
+            fifo=self._info.fifo,
+            event_type=env.type if env else None,
+            event_version=env.version if env else None,
+        )
+        try:
+            await self._dlq_ops.send(entry)
+        except AwsError as exc:
+            log.error(
+                "could not send to the DLQ: the message stays on its queue",
+                reason=reason,
+                code=exc.code,
+                error=str(exc),
+            )
+            await self._set_visibility(msg, fallback, log)
+            return Outcome.FAILED
+        self._stats.dead_lettered += 1
+        self._delete(msg)
+        log.error(
+            "dead-lettered",
+            reason=reason,
+            error_type=failure.error_type,
+            error=failure.error,
+            dlq=self._info.dlq_name,
+        )
+        return Outcome.FAILED
+
+    def _delete(self, msg: Received) -> None:
+        self._heartbeat.untrack(msg.receipt_handle)
+        self._acker.delete(msg.receipt_handle)
+
+    async def _set_visibility(self, msg: Received, seconds: int, log: Log) -> None:
+        await self._heartbeat.settle(msg.receipt_handle)
+        try:
+            await self._ops.change_visibility(msg.receipt_handle, seconds)
+        except AwsError as exc:
+            log.warning(
+                "could not change the visibility; the message comes back after its timeout",
+                code=exc.code,
+            )
+
+    async def release(self, messages: Sequence[Received]) -> None:
+        """Make unhandled messages visible again at once (shutdown, FIFO hold-back)."""
+        if not messages:
+            return
+        for msg in messages:
+            await self._heartbeat.settle(msg.receipt_handle)
+        self._stats.released += len(messages)
+        for batch in chunks([m.receipt_handle for m in messages]):
+            try:
+                failed = await self._ops.change_visibility_batch(batch, 0)
+            except AwsError as exc:
+                self._log.warning("could not release messages", code=exc.code, count=len(batch))
+                continue
+            if failed:
+                self._log.warning("could not release some messages", count=len(failed))

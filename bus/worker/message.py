@@ -1,0 +1,59 @@
+"""``Received``: one SQS message as the worker sees it, built once from ReceiveMessage's answer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+FAILURE_ATTRIBUTE = "bus.failure"
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A received message: its ids, body, attributes and when it was received (monotonic)."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    attributes: Mapping[str, Any]
+    """SQS message attributes, as ReceiveMessage returns them (``{"DataType": ..., ...}``)."""
+    system: Mapping[str, str]
+    """SQS system attributes (``ApproximateReceiveCount``, ``MessageGroupId``, ...)."""
+    received_at: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def from_sqs(cls, message: Mapping[str, Any], received_at: float | None = None) -> Received:
+        return cls(
+            message_id=str(message.get("MessageId", "")),
+            receipt_handle=str(message.get("ReceiptHandle", "")),
+            body=str(message.get("Body", "")),
+            attributes=message.get("MessageAttributes") or {},
+            system=message.get("Attributes") or {},
+            received_at=time.monotonic() if received_at is None else received_at,
+        )
+
+    @property
+    def receive_count(self) -> int:
+        """SQS's ``ApproximateReceiveCount``: 1 on the first delivery."""
+        try:
+            return max(1, int(self.system.get("ApproximateReceiveCount", "1")))
+        except ValueError:
+            return 1
+
+    @property
+    def group_id(self) -> str | None:
+        return self.system.get("MessageGroupId")
+
+    @property
+    def first_received_ms(self) -> int | None:
+        value = self.system.get("ApproximateFirstReceiveTimestamp")
+        return int(value) if value and value.isdigit() else None
+
+    def string_attribute(self, name: str) -> str | None:
+        value = self.attributes.get(name)
+        if isinstance(value, Mapping):
+            text = value.get("StringValue")
+            return str(text) if text is not None else None
+        return None
