@@ -1,0 +1,58 @@
+"""SyncPublisher from 8 threads at once (a WSGI app's workers), against LocalStack."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from bus.errors import BusError, EventValidationError
+from bus.publish import PublishResult, SyncPublisher
+from schemas.orders import OrderPlaced
+from tests.publish.conftest import Shop, marker
+
+pytestmark = pytest.mark.aws
+
+THREADS = 8
+PER_THREAD = 25
+
+
+def order(order_id: str) -> OrderPlaced:
+    return OrderPlaced(order_id=order_id, customer_id="c", total_cents=10, country="NL")
+
+
+def _worker(publisher: SyncPublisher, ids: list[str]) -> list[PublishResult]:
+    results = [publisher.publish(order(i)) for i in ids[:20]]
+    results += publisher.publish_many([order(i) for i in ids[20:]], check=True)
+    return results
+
+
+def _scenario(shop: Shop, ids: list[list[str]]) -> list[PublishResult]:
+    with SyncPublisher(
+        shop.settings.model_copy(update={"env": shop.env}),
+        topology=shop.topology,
+        registry=shop.registry,
+    ) as publisher:
+        with ThreadPoolExecutor(THREADS) as pool:
+            chunks = list(pool.map(lambda chunk: _worker(publisher, chunk), ids))
+        bad = OrderPlaced.model_construct(**{**order("x").model_dump(), "country": "nl"})
+        with pytest.raises(EventValidationError, match="country"):
+            publisher.publish(bad)
+    with pytest.raises(BusError, match="closed"):
+        publisher.publish(order("late"))
+    publisher.close()  # idempotent
+    return [r for chunk in chunks for r in chunk]
+
+
+async def test_sync_publisher_from_eight_threads(shop: Shop) -> None:
+    ids = [[marker() for _ in range(PER_THREAD)] for _ in range(THREADS)]
+    every = {i for chunk in ids for i in chunk}
+    results = await asyncio.to_thread(_scenario, shop, ids)
+    assert len(results) == THREADS * PER_THREAD
+    assert all(r.ok for r in results)
+    assert len({r.event_id for r in results}) == len(results)
+    got = await shop.read("billing", lambda r: every <= set(r.messages), within=40)
+    assert set(got.messages) & every == every
+    duplicates = {i: len(got.messages[i]) for i in every if len(got.messages[i]) != 1}
+    assert duplicates == {}
