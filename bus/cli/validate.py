@@ -10,8 +10,12 @@ from bus.topology.model import Topology
 
 
 def validate(topology: TopologyOpt = DEFAULT_TOPOLOGY, env: EnvOpt = None) -> None:
-    """Check the topology: YAML syntax, keys, types, ranges, AWS names, FIFO rules, references,
-    filter policies and event patterns. Prints all problems at once; exit code 3 if any."""
+    """Check the topology file; print every problem as FILE:LINE:COL: message.
+
+    Checks YAML syntax, keys, types, ranges, AWS names (with the env prefix), FIFO rules,
+    references, dead letters, filter policies and event patterns, and reports all problems at
+    once (exit code 3). A valid file prints a one-line summary.
+    """
     settings = make_settings(topology=topology, env=env)
     loaded = load_topology(settings.topology_path, env=settings.env)
     out.print(f"{settings.topology_path}: valid: {summary(loaded)}", markup=False)

@@ -40,12 +40,12 @@ _FIELD_PLACEHOLDERS: dict[str, Any] = {
     "name": "invalid",
     "model": "invalid:placeholder",
     "upcast": "invalid:placeholder",
-    "topic": "invalid",
-    "queue": "invalid",
+    "topic": "<invalid>",
+    "queue": "<invalid>",
     "event_pattern": {"invalid": ["invalid"]},
-    "targets": [{"queue": "invalid"}],
+    "targets": [{"queue": "<invalid>"}],
     "input_template": "invalid",
-    "events": {"invalid": "invalid:placeholder"},
+    "events": {"<invalid>": "invalid:placeholder"},
 }
 """Stand-ins for broken or missing required keys, so that the rest of their owner is checked;
 findings under a stand-in are never reported."""

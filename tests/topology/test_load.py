@@ -166,7 +166,7 @@ def test_bad_file_reports_its_problem_at_its_position(
 
 
 def test_every_bad_file_is_in_the_table() -> None:
-    listed = {c[0] for c in CASES} | {"several_problems.yaml"}
+    listed = {c[0] for c in CASES} | {"several_problems.yaml", "broken_sections.yaml"}
     assert {p.name for p in BAD.glob("*.yaml")} == listed
 
 
@@ -198,6 +198,25 @@ def test_a_file_with_several_problems_reports_all_of_them_in_order() -> None:
         assert line == want_line
         assert message.startswith(want), message
     assert str(info.value).startswith("17 problems in topology:\n")
+
+
+def test_broken_sections_do_not_cause_false_findings_elsewhere() -> None:
+    # `topics` is a list, so "topic 'orders' is not declared" would be noise; `queues.shipping`
+    # is broken, so is its subscription; E lacks `model` but still exists for its handler.
+    _, problems = inspect_topology(BAD / "broken_sections.yaml")
+    assert [(p.line, p.message.split(":")[0]) for p in problems] == [
+        (2, "topics"),
+        (5, "queues.billing.fifo"),
+        (6, "queues.shipping"),
+        (12, "subscriptions[2].topic"),
+        (12, "subscriptions[2].queue"),
+        (14, "subscriptions[3].queue"),
+        (16, "events.E"),
+        (20, "handlers.billing.events.F"),
+        (21, "handlers.billing.concurrency"),
+        (23, "handlers.shipping.events"),
+    ]
+    assert "queue 'nope2' is not declared under queues" in problems[5].message
 
 
 def test_semantic_checks_skip_what_structural_errors_already_broke() -> None:
