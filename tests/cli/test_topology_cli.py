@@ -1,0 +1,103 @@
+"""``bus plan``, ``bus apply`` and ``bus graph`` through the real entry point: exit codes and output."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bus.cli import main
+from bus.settings import Settings
+from bus.topology.graph import render
+from bus.topology.load import load_topology
+
+ROOT = Path(__file__).resolve().parents[2]
+TOPOLOGY = ROOT / "topology.yaml"
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    code = exit_info.value.code
+    captured = capsys.readouterr()
+    return (code if isinstance(code, int) else 1 if code else 0), captured.out, captured.err
+
+
+@pytest.mark.aws
+def test_plan_apply_plan_exit_codes_and_output(
+    bus_settings: Settings, bus_env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aws = ["--endpoint-url", str(bus_settings.endpoint_url), "--region", str(bus_settings.region)]
+    common = ["-t", str(TOPOLOGY), "--env", bus_env, *aws]
+
+    code, out, _ = run(["plan", *common, "--detailed-exitcode"], capsys)
+    assert code == 2
+    assert f"+ create queue {bus_env}-billing-dlq\n" in out
+    assert f"+ create subscription {bus_env}-orders -> {bus_env}-billing\n" in out
+    assert out.endswith("Plan: 20 to create, 0 to update, 0 to delete, 0 unchanged.\n")
+    assert len(out.splitlines()) == 21
+
+    code, out, _ = run(["plan", *common], capsys)
+    assert code == 0  # without --detailed-exitcode, changes are not an error
+
+    code, out, err = run(["apply", *common], capsys)  # stdin is not a terminal here
+    assert code == 1
+    assert "run `bus apply --yes`" in err
+    assert run(["plan", *common, "--detailed-exitcode"], capsys)[0] == 2  # nothing was applied
+
+    code, out, _ = run(["apply", *common, "--yes"], capsys)
+    assert code == 0
+    assert out.endswith("Applied. 20 created, 0 updated, 0 deleted.\n")
+
+    code, out, _ = run(["plan", *common, "--detailed-exitcode", "--prune"], capsys)
+    assert (code, out) == (0, "No changes. 20 unchanged.\n")
+
+    code, out, _ = run(["apply", *common], capsys)  # nothing to do: no confirmation needed
+    assert (code, out) == (0, "No changes. 20 unchanged.\n")
+
+
+@pytest.mark.aws
+def test_plan_shows_one_update_line(
+    bus_settings: Settings, bus_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "topology.yaml"
+    shutil.copy(TOPOLOGY, path)
+    aws = ["--endpoint-url", str(bus_settings.endpoint_url), "--region", str(bus_settings.region)]
+    common = ["-t", str(path), "--env", bus_env, *aws]
+    assert run(["apply", *common, "--yes"], capsys)[0] == 0
+    path.write_text(path.read_text().replace("visibility_timeout: 120", "visibility_timeout: 150"))
+    code, out, _ = run(["plan", *common, "--detailed-exitcode"], capsys)
+    assert code == 2
+    assert out == (
+        f"~ update queue {bus_env}-fraud-review: VisibilityTimeout: 120 -> 150\n"
+        "Plan: 0 to create, 1 to update, 0 to delete, 19 unchanged.\n"
+    )
+
+
+def test_invalid_topology_exits_3_before_calling_aws(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "topology.yaml"
+    path.write_text("name: shop\nqueues:\n  billing:\n    visibility_timout: 30\n")
+    for command in ("plan", "apply"):
+        code, _, err = run(
+            [command, "-t", str(path), "--endpoint-url", "http://127.0.0.1:9"], capsys
+        )
+        assert code == 3
+        assert f"{path}:4:5:" in err
+
+
+def test_graph_prints_mermaid_and_dot(capsys: pytest.CaptureFixture[str]) -> None:
+    topology = load_topology(TOPOLOGY)
+    code, out, _ = run(["graph", "-t", str(TOPOLOGY)], capsys)
+    assert (code, out) == (0, render(topology, "mermaid"))
+    code, out, _ = run(["graph", "-t", str(TOPOLOGY), "--format", "dot", "--env", "dev"], capsys)
+    assert (code, out) == (0, render(topology, "dot", env="dev"))
+    assert 'label="dev-orders"' in out
+
+
+def test_graph_rejects_an_unknown_format(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["graph", "-t", str(TOPOLOGY), "--format", "png"], capsys)
+    assert code == 2  # usage error
+    assert "png" in err
