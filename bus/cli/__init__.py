@@ -10,6 +10,7 @@ import typer
 from bus.cli import dlq, emulator, validate
 from bus.cli import topology as topology_commands
 from bus.cli import up as up_command
+from bus.cli import worker as worker_command
 from bus.cli.output import err
 from bus.errors import BusError, TopologyError
 
@@ -25,6 +26,7 @@ app.add_typer(dlq.app, name="dlq")
 app.command()(validate.validate)
 topology_commands.register(app)
 app.command()(up_command.up)
+app.command()(worker_command.worker)
 
 
 def report(exc: BusError) -> int:

@@ -1,0 +1,100 @@
+"""``bus worker``: run the topology's handlers against their queues until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bus.aws import AwsClients
+from bus.cli.options import EndpointOpt, EnvOpt, ProfileOpt, RegionOpt, TopologyOpt, make_settings
+from bus.logging import configure_logging
+from bus.settings import DEFAULT_TOPOLOGY, Settings
+from bus.topology.load import load_topology
+from bus.topology.model import Topology
+from bus.worker import Worker, WorkerOptions
+from bus.worker.shutdown import install_stop_signals
+
+QueueOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--queue", "-q", help="Consume only this queue (logical name); repeat for several."
+    ),
+]
+ConcurrencyOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--concurrency",
+        "-c",
+        min=1,
+        help="Messages in flight in this process, all queues together "
+        "(default: the sum of the queues' concurrency).",
+    ),
+]
+GraceOpt = Annotated[
+    float,
+    typer.Option("--grace", min=0, help="Seconds in-flight handlers get to finish on SIGTERM."),
+]
+WaitOpt = Annotated[
+    int, typer.Option("--wait-seconds", min=0, max=20, help="Long-poll wait of each receive.")
+]
+LogLevelOpt = Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")]
+JsonLogsOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--json-logs/--console-logs", help="Log format [default: JSON unless on a terminal]."
+    ),
+]
+
+
+async def run_worker(
+    settings: Settings, topology: Topology, options: WorkerOptions, base_dir: Path
+) -> None:
+    """Run a worker until SIGTERM/SIGINT (a second signal exits at once)."""
+    stop = asyncio.Event()
+    restore = install_stop_signals(stop)
+    try:
+        async with AwsClients(settings) as aws:
+            worker = Worker(
+                aws,
+                topology,
+                env=settings.env,
+                base_dir=base_dir,
+                options=options,
+            )
+            await worker.run(stop)
+    finally:
+        restore()
+
+
+def worker(
+    topology: TopologyOpt = DEFAULT_TOPOLOGY,
+    queue: QueueOpt = None,
+    concurrency: ConcurrencyOpt = None,
+    grace: GraceOpt = 30.0,
+    wait_seconds: WaitOpt = 20,
+    env: EnvOpt = None,
+    endpoint_url: EndpointOpt = None,
+    region: RegionOpt = None,
+    profile: ProfileOpt = None,
+    log_level: LogLevelOpt = "INFO",
+    json_logs: JsonLogsOpt = None,
+) -> None:
+    """Consume the topology's handler queues: decode, validate, handle, retry, dead-letter.
+
+    SIGTERM or Ctrl-C stops polling and lets in-flight handlers finish (up to --grace seconds);
+    a second signal exits at once. Nothing is lost either way: what was not handled comes back.
+    """
+    settings = make_settings(topology, env, endpoint_url, region, profile)
+    configure_logging(log_level, json=json_logs)
+    loaded = load_topology(settings.topology_path, env=settings.env)
+    options = WorkerOptions(
+        queues=tuple(queue or ()),
+        concurrency=concurrency,
+        shutdown_grace=grace,
+        wait_seconds=wait_seconds,
+    )
+    base_dir = Path(settings.topology_path).resolve().parent
+    asyncio.run(run_worker(settings, loaded, options, base_dir))
