@@ -8,6 +8,7 @@ import sys
 import typer
 
 from bus.cli import dlq, emulator, validate
+from bus.cli import publish as publish_commands
 from bus.cli import topology as topology_commands
 from bus.cli import up as up_command
 from bus.cli import worker as worker_command
@@ -25,6 +26,7 @@ app.add_typer(emulator.app, name="emulator")
 app.add_typer(dlq.app, name="dlq")
 app.command()(validate.validate)
 topology_commands.register(app)
+publish_commands.register(app)
 app.command()(up_command.up)
 app.command()(worker_command.worker)
 

@@ -32,6 +32,7 @@ from bus.publish.results import Delivery, PublishResult, failure_error
 from bus.publish.senders import EventsSender, Outcome, Sender, SnsSender, SqsSender, entry_id
 from bus.schema.registry import EventSpec, Registry
 from bus.settings import Settings
+from bus.topology.load import load_topology
 from bus.topology.model import DEFAULT_BUS, Topology, physical_name
 
 log = structlog.get_logger("bus.publish")
@@ -70,11 +71,9 @@ class EventPublisher(Protocol):
     ) -> EventPublisher: ...
 
 
-def load_registry(topology_path: Path) -> tuple[Topology, Registry]:
-    """The topology at ``topology_path`` and the registry of its event models."""
-    from bus.topology.load import load_topology
-
-    topology = load_topology(topology_path)
+def load_registry(topology_path: Path, env: str | None = None) -> tuple[Topology, Registry]:
+    """The topology at ``topology_path`` (checked for ``env``) and the registry of its models."""
+    topology = load_topology(topology_path, env=env)
     return topology, Registry.from_topology(topology, topology_path.resolve().parent)
 
 
@@ -112,7 +111,7 @@ class Publisher:
     ) -> AsyncIterator[Publisher]:
         """Load the topology named by ``settings``, open AWS clients, yield a ``Publisher``."""
         settings = settings or Settings.from_env()
-        topology, registry = load_registry(settings.topology_path)
+        topology, registry = load_registry(settings.topology_path, settings.env)
         async with AwsClients(settings) as aws:
             yield cls(
                 aws, registry, topology, settings.env, retry=retry, max_in_flight=max_in_flight

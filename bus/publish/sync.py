@@ -43,7 +43,7 @@ class SyncPublisher:
     ) -> None:
         self.settings = settings or Settings.from_env()
         if topology is None or registry is None:
-            topology, registry = load_registry(self.settings.topology_path)
+            topology, registry = load_registry(self.settings.topology_path, self.settings.env)
         self.timeout = timeout
         self._closed = False
         self._close_lock = threading.Lock()

@@ -7,11 +7,12 @@ import json
 import uuid
 
 import pytest
+import structlog
 
 from bus.errors import EventValidationError, PublishError, UnknownEventError
 from bus.publish import Publisher
 from schemas.orders import LedgerEntry, OrderPlaced, OrderShipped, PaymentCaptured, PaymentFailed
-from tests.publish.conftest import Shop, decoded, marker
+from tests.publish.conftest import ROOT, Shop, decoded, marker
 
 pytestmark = pytest.mark.aws
 
@@ -180,3 +181,46 @@ async def test_unknown_model_is_refused_before_any_call(shop: Shop) -> None:
 
     with pytest.raises(UnknownEventError, match="not the model of any event type"):
         await shop.publisher.publish(Stray(x=1))
+
+
+def _cli(*argv: str) -> int:
+    from bus.cli import main
+
+    try:
+        main(list(argv))
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    finally:
+        structlog.reset_defaults()  # the CLI configured logging onto capsys's streams
+    return 0
+
+
+async def test_bus_publish_prints_message_ids(
+    shop: Shop, capsys: pytest.CaptureFixture[str]
+) -> None:
+    oid = marker()
+    data = {"order_id": oid, "customer_id": "c", "total_cents": 10, "country": "DE"}
+    args = [
+        "publish",
+        "OrderPlaced",
+        "--data",
+        json.dumps(data),
+        "--count",
+        "3",
+        "-t",
+        str(ROOT / "topology.yaml"),
+        "--env",
+        shop.env,
+        "--endpoint-url",
+        str(shop.settings.endpoint_url),
+        "--region",
+        str(shop.settings.region),
+    ]
+    assert await asyncio.to_thread(_cli, *args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 6  # 3 events x (topic:orders, bus:shop-events)
+    assert {line.split()[1] for line in lines} == {"topic:orders", "bus:shop-events"}
+    assert len({line.split()[0] for line in lines}) == 3
+    got = await shop.read("billing", lambda r: len(r.messages.get(oid, [])) >= 3)
+    ids = {json.loads(m["Body"])["id"] for m in got.messages[oid]}
+    assert ids == {line.split()[0] for line in lines}

@@ -1,0 +1,160 @@
+"""``bus publish`` (without AWS: validation), ``bus schemas export|check`` on the repository."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+import structlog
+
+from bus.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+TOPOLOGY = str(ROOT / "topology.yaml")
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    try:
+        with pytest.raises(SystemExit) as info:
+            main(list(argv))
+    finally:
+        structlog.reset_defaults()  # the CLI configured logging onto capsys's streams
+    captured = capsys.readouterr()
+    return int(info.value.code or 0), captured.out, captured.err
+
+
+def test_schemas_check_passes_on_the_repository(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "schemas", "check", "-t", TOPOLOGY)
+    assert code == 0, err
+    assert "6 event versions compatible" in out
+    assert err == ""
+
+
+def test_committed_snapshot_is_up_to_date(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, _ = run(capsys, "schemas", "export", "-t", TOPOLOGY, "--out", str(tmp_path))
+    assert code == 0
+    fresh = sorted(p.name for p in tmp_path.iterdir())
+    committed = sorted(p.name for p in (ROOT / "schemas" / "snapshots").iterdir())
+    assert (
+        fresh
+        == committed
+        == [
+            "LedgerEntry.v1.json",
+            "OrderPlaced.v1.json",
+            "OrderPlaced.v2.json",
+            "OrderShipped.v1.json",
+            "PaymentCaptured.v1.json",
+            "PaymentFailed.v1.json",
+        ]
+    )
+    for name in fresh:
+        assert (tmp_path / name).read_text() == (ROOT / "schemas" / "snapshots" / name).read_text()
+    assert out.count(".json") == 6
+
+
+def _app(tmp_path: Path, model_source: str) -> Path:
+    """A topology in ``tmp_path`` whose one event's model is ``model_source`` (a fresh module)."""
+    module = "compat_" + uuid.uuid4().hex[:8]
+    (tmp_path / f"{module}.py").write_text(
+        "from typing import Literal\nfrom pydantic import BaseModel, ConfigDict, Field\n"
+        + model_source
+    )
+    topology = tmp_path / "topology.yaml"
+    topology.write_text(
+        "name: app\ntopics:\n  t: {}\n"
+        f"events:\n  Paid:\n    model: {module}:Paid\n    publish_to: [{{topic: t}}]\n"
+    )
+    return topology
+
+
+V1 = """
+class Paid(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    order_id: str
+    amount: int = Field(ge=0)
+    currency: Literal["EUR", "USD"] = "EUR"
+"""
+
+
+def test_schemas_check_names_event_field_and_rule(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    snapshots = tmp_path / "snap"
+    run(capsys, "schemas", "export", "-t", str(_app(tmp_path, V1)), "--out", str(snapshots))
+    broken = V1.replace("order_id: str", "order_ref: str").replace('"EUR", "USD"', '"EUR"')
+    code, _, err = run(
+        capsys, "schemas", "check", "-t", str(_app(tmp_path, broken)), "--snapshots", str(snapshots)
+    )
+    assert code == 3
+    assert (
+        "Paid v1: field 'order_id': required field removed [BREAKING: required-field-removed]"
+        in err
+    )
+    assert (
+        "Paid v1: field 'order_ref': new field without a default [BREAKING: required-field-added]"
+        in err
+    )
+    assert "Paid v1: field 'currency': value 'USD' removed [BREAKING: enum-value-removed]" in err
+    assert "error: 3 breaking changes" in err
+
+
+def test_schemas_check_allows_additive_changes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    snapshots = tmp_path / "snap"
+    run(capsys, "schemas", "export", "-t", str(_app(tmp_path, V1)), "--out", str(snapshots))
+    additive = V1.replace('"EUR", "USD"', '"EUR", "USD", "GBP"') + "    note: str | None = None\n"
+    code, out, err = run(
+        capsys,
+        "schemas",
+        "check",
+        "-t",
+        str(_app(tmp_path, additive)),
+        "--snapshots",
+        str(snapshots),
+    )
+    assert code == 0, err
+    assert "field 'note': new optional field [compatible: optional-field-added]" in out
+    assert "field 'currency': values ['GBP'] added [compatible: enum-widened]" in out
+
+
+def test_publish_invalid_data_exits_3_naming_the_field(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = {"order_id": "o-1", "customer_id": "c", "total_cents": -1, "country": "DE"}
+    code, out, err = run(
+        capsys,
+        "publish",
+        "OrderPlaced",
+        "--data",
+        json.dumps(data),
+        "-t",
+        TOPOLOGY,
+        "--endpoint-url",
+        "http://127.0.0.1:9",  # nothing listens: proves no call is made
+    )
+    assert code == 3
+    assert "total_cents: Input should be greater than or equal to 0" in err
+    assert out == ""
+
+
+def test_publish_rejects_bad_json_and_unknown_types(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = run(capsys, "publish", "OrderPlaced", "--data", "{nope", "-t", TOPOLOGY)
+    assert code == 3
+    assert "--data is not JSON" in err
+    code, _, err = run(capsys, "publish", "Nope", "--data", "{}", "-t", TOPOLOGY)
+    assert code == 3
+    assert "unknown event type 'Nope'" in err
+    missing = tmp_path / "missing.json"
+    code, _, err = run(capsys, "publish", "OrderPlaced", "--file", str(missing), "-t", TOPOLOGY)
+    assert code == 2
+    assert "cannot read" in err
+    code, _, err = run(capsys, "publish", "OrderPlaced", "-t", TOPOLOGY)
+    assert code == 2
+    assert "exactly one of --data or --file" in err
