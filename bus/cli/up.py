@@ -50,33 +50,41 @@ def backend(settings: Settings, *, no_emulator: bool, project_dir: Path) -> Iter
     running = emu.load_record(record)
     if running is not None and emu.is_running(running):
         _log(f"using the running LocalStack (pid {running.pid}) on {running.endpoint}")
-        os.environ.update(running.env())
-        yield settings.model_copy(
-            update={"endpoint_url": running.endpoint, "region": running.region}
-        )
+        with _environment(running):
+            yield _pointing_at(settings, running)
         return
     instance = emu.start(state_dir=record.parent / "localstack", log=_log)
-    emu.save_record(replace(instance, _process=None), record)
-    saved = {k: os.environ.get(k) for k in instance.env()}
-    os.environ.update(instance.env())  # any credentials work; child processes inherit them
     try:
+        emu.save_record(replace(instance, _process=None), record)
         _log(f"LocalStack is up (pid {instance.pid}) on {instance.endpoint}")
-        yield settings.model_copy(
-            update={"endpoint_url": instance.endpoint, "region": instance.region}
-        )
+        with _environment(instance):
+            yield _pointing_at(settings, instance)
     finally:
         emu.stop(instance)
         record.unlink(missing_ok=True)
-        _restore(saved)
         _log(f"stopped LocalStack (pid {instance.pid})")
 
 
-def _restore(saved: dict[str, str | None]) -> None:
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+def _pointing_at(settings: Settings, instance: emu.EmulatorInstance) -> Settings:
+    return settings.model_copy(
+        update={"endpoint_url": instance.endpoint, "region": instance.region}
+    )
+
+
+@contextmanager
+def _environment(instance: emu.EmulatorInstance) -> Iterator[None]:
+    """The emulator's endpoint and (any) credentials in ``os.environ``, for this process and the
+    processes it starts; the previous values come back afterwards."""
+    saved = {k: os.environ.get(k) for k in instance.env()}
+    os.environ.update(instance.env())
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 async def _converge(settings: Settings, topology: Topology) -> Plan:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,25 @@ def test_up_starts_its_own_emulator_and_stops_it(
     assert (tmp_path / ".bus" / "localstack").is_dir()
     assert not (tmp_path / ".bus" / "emulator.json").exists()
     assert os.environ.get("AWS_ACCESS_KEY_ID") == before
+
+
+def test_up_reuses_a_recorded_running_emulator_and_leaves_it_running(
+    bus_emulator: emulator.EmulatorInstance | None,
+    bus_env: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    if bus_emulator is None:
+        pytest.skip("the session uses BUS_TEST_ENDPOINT_URL, not an emulator it started")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    record = emulator.record_path(tmp_path)
+    emulator.save_record(replace(bus_emulator, _process=None), record)
+    code, out, err = run(["up", "--once", "-t", str(TOPOLOGY), "--env", bus_env], capsys)
+    assert code == 0, err
+    assert f"using the running LocalStack (pid {bus_emulator.pid})" in err
+    assert f"at {bus_emulator.endpoint}:" in out
+    assert emulator.is_running(bus_emulator)
+    assert record.exists()
+    assert "AWS_ENDPOINT_URL" not in os.environ
