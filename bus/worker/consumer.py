@@ -63,7 +63,7 @@ class QueueConsumer:
         self._wait = wait_seconds
         self.acker = Acker(self._ops, self._log)
         self.heartbeat = Heartbeat(self._ops, info.visibility_timeout, self._log)
-        self._stopping = False
+        self._stopping = asyncio.Event()
         self.dispatcher = Dispatcher(
             info=info,
             binding=binding,
@@ -76,7 +76,7 @@ class QueueConsumer:
             stats=stats,
             store=store,
             log=self._log,
-            stopping=lambda: self._stopping,
+            stopping=self._stopping,
         )
         self._pollers: dict[Poller, asyncio.Task[None]] = {}
         self._beat: asyncio.Task[None] | None = None
@@ -92,7 +92,7 @@ class QueueConsumer:
                 self._wait,
                 self._dispatch,
                 self.dispatcher.release,
-                lambda: self._stopping,
+                self._stopping.is_set,
                 self._log,
             )
             self._pollers[poller] = asyncio.create_task(
@@ -157,7 +157,7 @@ class QueueConsumer:
 
     def stop_receiving(self) -> None:
         """No more receives: idle pollers stop now, those mid-receive release what they get."""
-        self._stopping = True
+        self._stopping.set()
         for poller, task in self._pollers.items():
             if not poller.receiving:
                 task.cancel()

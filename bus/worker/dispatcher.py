@@ -19,8 +19,9 @@ of the source only after it succeeded; a failed send leaves the message on its q
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -63,6 +64,9 @@ class Outcome(enum.Enum):
     """Handled (or skipped as a duplicate) and queued for deletion."""
     FAILED = "failed"
     """Redelivered later or dead-lettered."""
+    HELD = "held"
+    """FIFO: failed, waited out its redelivery delay, still in flight: the caller releases it
+    together with the rest of its group, in order."""
     RELEASED = "released"
     """Not handled: made visible again at once (shutdown)."""
 
@@ -90,7 +94,7 @@ class Dispatcher:
         stats: QueueStats,
         store: IdempotencyStore,
         log: Log,
-        stopping: Callable[[], bool],
+        stopping: asyncio.Event,
     ) -> None:
         self._info = info
         self._binding = binding
@@ -109,7 +113,7 @@ class Dispatcher:
 
     async def process(self, msg: Received) -> Outcome:
         """Handle ``msg`` and settle its fate; returns only once it is deleted, delayed or in a DLQ."""
-        if self._stopping():
+        if self._stopping.is_set():
             await self.release([msg])
             return Outcome.RELEASED
         log = self._log.bind(
@@ -259,8 +263,26 @@ class Dispatcher:
         )
         self._stats.retried += 1
         self._stats.redelivered += 1
+        return await self._later(msg, delay, log)
+
+    async def _later(self, msg: Received, delay: int, log: Log) -> Outcome:
+        """Let ``msg`` come back after ``delay`` seconds (FIFO: held, then released in order)."""
+        if self._info.fifo:
+            await self._hold(delay)
+            return Outcome.HELD
         await self._set_visibility(msg, delay, log)
         return Outcome.FAILED
+
+    async def _hold(self, delay: float) -> None:
+        """FIFO redelivery delay, waited in-process (the heartbeat keeps the message invisible).
+
+        Making the failed message visible later while the rest of its group is released now
+        could let the rest overtake it on an emulator; SQS keeps the group blocked either way.
+        A stop cuts the wait short.
+        """
+        if delay > 0 and not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
 
     async def _give_up(
         self,
@@ -279,8 +301,7 @@ class Dispatcher:
                 error_type=error_type_name(error),
                 error=error_text(error),
             )
-            await self._set_visibility(msg, max(1, fallback), log)
-            return Outcome.FAILED
+            return await self._later(msg, max(1, fallback), log)
         failure = failure_of(msg, reason, error, self._info.physical, datetime.now(UTC))
         entry = dead_letter_entry(
             msg,
@@ -298,8 +319,7 @@ class Dispatcher:
                 code=exc.code,
                 error=str(exc),
             )
-            await self._set_visibility(msg, fallback, log)
-            return Outcome.FAILED
+            return await self._later(msg, fallback, log)
         self._stats.dead_lettered += 1
         self._delete(msg)
         log.error(

@@ -4,6 +4,9 @@ SQS never hands out a group's later messages while an earlier one is in flight, 
 needs care inside one receive: each group's messages run one after the other, and when one of them
 is not handled (it failed, was dead-lettered, or the worker is stopping) the rest of that group's
 batch is made visible again at once, unhandled, behind it, instead of being handled out of order.
+
+A failed message to be redelivered is held in-process for its backoff (see ``Outcome.HELD``) and
+then released *together with* the rest of its group, in one ordered batch: it goes back first.
 """
 
 from __future__ import annotations
@@ -36,13 +39,18 @@ async def run_group(
         try:
             outcome = await process(msg)
         except BaseException:
-            done(len(group) - index)
-            raise
-        done(1)
-        if outcome is not Outcome.HANDLED:
             rest = group[index + 1 :]
             try:
                 await release(rest)
             finally:
-                done(len(rest))
-            return
+                done(len(group) - index)
+            raise
+        if outcome is Outcome.HANDLED:
+            done(1)
+            continue
+        back = group[index:] if outcome is Outcome.HELD else group[index + 1 :]
+        try:
+            await release(back)
+        finally:
+            done(len(group) - index)
+        return

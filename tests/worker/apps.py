@@ -1,7 +1,8 @@
 """Event models and handlers the worker tests bind in their topologies (``tests.worker.apps:...``).
 
 Handlers record what they saw in ``CALLS`` (in-process tests) and, when ``BUS_TEST_RECORD`` names a
-file, append one JSON line per finished call to it (subprocess tests). ``Ping.behaviour`` steers
+file, append one JSON line per finished call to it (subprocess tests); with ``BUS_TEST_STARTED``
+naming a folder, ``record`` drops ``<key>.started`` there when it starts. ``Ping.behaviour`` steers
 them: ``ok``, ``transient-once``, ``fail-once``, ``fail``, ``reject``, ``retry-once``,
 ``slow:<seconds>``, ``block`` (runs until killed), ``random-10`` (fails 10% of calls).
 """
@@ -39,6 +40,10 @@ class SlowPing(Ping):
 
 class OncePing(Ping):
     pass
+
+
+class GroupPing(Ping):
+    group: str = "g"
 
 
 class Pong(BaseModel):
@@ -130,6 +135,9 @@ async def _behave(behaviour: str, key: str, ctx: Context) -> None:
 async def record(event: Ping, ctx: Context) -> None:
     """Run ``event.behaviour`` and record the call once it succeeded."""
     started = time.monotonic()
+    folder = os.environ.get("BUS_TEST_STARTED")
+    if folder:
+        _mark(str(Path(folder) / f"{event.key}.started"), ctx.message_id)
     RUNNING[ctx.queue] += 1
     PEAK[ctx.queue] = max(PEAK[ctx.queue], RUNNING[ctx.queue])
     try:
