@@ -4,6 +4,7 @@ Topology as data (SNS, SQS, EventBridge), schemas at both ends, workers, publish
 apps and DLQ operations. The public API is what ``__all__`` lists.
 """
 
+from bus.envelope import Envelope
 from bus.errors import (
     AwsError,
     BusError,
@@ -22,6 +23,8 @@ from bus.errors import (
     TopologyError,
     UnknownEventError,
 )
+from bus.publish import Publisher, PublishResult, SyncPublisher
+from bus.schema import EventSpec, Registry
 from bus.settings import Settings
 from bus.topology.model import Topology
 
@@ -33,16 +36,22 @@ __all__ = [
     "ConfigError",
     "DecodeError",
     "EmulatorError",
+    "Envelope",
     "EventError",
+    "EventSpec",
     "EventValidationError",
     "HandlerError",
     "MessageTooLargeError",
     "PlanError",
     "Problem",
     "PublishError",
+    "PublishResult",
+    "Publisher",
+    "Registry",
     "SchemaError",
     "Settings",
     "SettingsError",
+    "SyncPublisher",
     "Topology",
     "TopologyError",
     "UnknownEventError",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from json.encoder import encode_basestring
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -78,6 +79,10 @@ def new_envelope(
     )
 
 
+def _text_json(value: str) -> str:
+    return encode_basestring(value)
+
+
 def header(
     *,
     id: str,
@@ -88,33 +93,39 @@ def header(
     correlation_id: str | None,
     causation_id: str | None,
     traceparent: str | None,
-) -> dict[str, Any]:
-    """The envelope's attributes without ``data``, in the documented order."""
-    out: dict[str, Any] = {
-        "specversion": SPEC_VERSION,
-        "id": id,
-        "source": source,
-        "type": type,
-        "time": format_time(time),
-        "datacontenttype": CONTENT_TYPE,
-        "eventversion": version,
-    }
-    if correlation_id is not None:
-        out["correlationid"] = correlation_id
-    if causation_id is not None:
-        out["causationid"] = causation_id
-    if traceparent is not None:
-        out["traceparent"] = traceparent
-    return out
+) -> str:
+    """The envelope's attributes (all but ``data``) as the start of a compact JSON object, in the
+    documented order; ``join_body`` closes it. Built directly: this runs for every event."""
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise TypeError(f"event version must be an int, got {version!r}")
+    parts = [
+        '{"specversion":"1.0","id":',
+        _text_json(id),
+        ',"source":',
+        _text_json(source),
+        ',"type":',
+        _text_json(type),
+        ',"time":"',
+        format_time(time),
+        '","datacontenttype":"application/json","eventversion":',
+        str(version),
+    ]
+    for key, value in (
+        ("correlationid", correlation_id),
+        ("causationid", causation_id),
+        ("traceparent", traceparent),
+    ):
+        if value is not None:
+            parts += [',"', key, '":', _text_json(value)]
+    return "".join(parts)
 
 
-def join_body(head: dict[str, Any], data_json: str) -> str:
-    """The body: ``head`` as compact JSON with ``"data": <data_json>`` appended (no re-encoding)."""
-    text = json.dumps(head, ensure_ascii=False, separators=(",", ":"))
-    return f'{text[:-1]},"data":{data_json}}}'
+def join_body(head: str, data_json: str) -> str:
+    """The body: ``head`` (from ``header``) with ``"data": <data_json>`` and the closing brace."""
+    return f'{head},"data":{data_json}}}'
 
 
-def envelope_header(env: Envelope) -> dict[str, Any]:
+def envelope_header(env: Envelope) -> str:
     return header(
         id=env.id,
         type=env.type,

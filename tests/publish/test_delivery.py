@@ -7,6 +7,7 @@ is told); what AWS does is checked against LocalStack in test_publisher_aws.py.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -41,6 +42,7 @@ class ScriptedSender:
         self.channel = channel
         self.script = script
         self.calls: list[list[int]] = []
+        self.sent: list[Prepared] = []
         self.attempts: dict[int, int] = {}
         self.in_flight = 0
         self.max_in_flight = 0
@@ -50,6 +52,7 @@ class ScriptedSender:
 
     async def send(self, batch: Sequence[Prepared]) -> list[Outcome]:
         self.calls.append([i.index for i in batch])
+        self.sent.extend(batch)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         await asyncio.sleep(0.01)
@@ -207,3 +210,28 @@ async def test_publish_many_keeps_order_and_reports_refusals() -> None:
     with pytest.raises(PublishError) as info:
         await publisher.publish_many([good, bad], check=True)
     assert set(info.value.failures) == {1}
+
+
+class RecordingPublisher(ScriptedPublisher):
+    def __init__(self) -> None:
+        super().__init__({})
+        self.senders: list[ScriptedSender] = []
+
+    async def _resolve(self, channel: Channel) -> Sender:
+        sender = ScriptedSender(channel)
+        self.senders.append(sender)
+        return sender
+
+
+async def test_bound_publisher_carries_the_flow_context() -> None:
+    publisher = RecordingPublisher()
+    bound = publisher.bind(correlation_id="flow-1", causation_id="evt-0", traceparent="00-t-p-01")
+    event = OrderPlaced(order_id="o", customer_id="c", total_cents=1, country="DE")
+    first = await bound.publish(event)
+    await bound.bind(correlation_id="flow-2").publish_many([event])
+    bodies = [json.loads(item.body) for item in publisher.senders[0].sent]
+    assert bodies[0]["id"] == first.event_id
+    assert (bodies[0]["correlationid"], bodies[0]["causationid"]) == ("flow-1", "evt-0")
+    assert bodies[0]["traceparent"] == "00-t-p-01"
+    assert bodies[1]["correlationid"] == "flow-2"
+    assert "causationid" not in bodies[1]
