@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from json.encoder import encode_basestring
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring
 from typing import Any
 
 from pydantic import BaseModel
