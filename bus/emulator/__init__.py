@@ -31,7 +31,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -166,9 +166,14 @@ class EmulatorInstance:
         }
 
     def to_json(self) -> str:
-        data = asdict(self)
-        data.pop("_process", None)
-        data["endpoint"] = self.endpoint
+        data = {
+            "pid": self.pid,
+            "port": self.port,
+            "endpoint": self.endpoint,
+            "state_dir": self.state_dir,
+            "region": self.region,
+            "services": list(self.services),
+        }
         return json.dumps(data, indent=2)
 
     @classmethod
