@@ -73,10 +73,10 @@ def routing_attributes(
 
 def attributes_size(attributes: Mapping[str, Attribute]) -> int:
     """Bytes SNS and SQS count for attributes: name, data type and value, UTF-8."""
-    return sum(
-        len(name.encode()) + len(a["DataType"].encode()) + len(a["StringValue"].encode())
-        for name, a in attributes.items()
-    )
+    total = 0
+    for name, a in attributes.items():
+        total += len(name.encode()) + len(a["DataType"]) + len(a["StringValue"].encode())
+    return total
 
 
 def _value(raw: object) -> str | None:

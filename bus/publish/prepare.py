@@ -74,6 +74,7 @@ class Prepared:
     body: str
     body_bytes: int
     attributes: dict[str, Attribute]
+    attributes_bytes: int
     group_id: str | None
     channels: tuple[Channel, ...]
 
@@ -112,7 +113,7 @@ def _group_id(spec: EventSpec, event: BaseModel, channels: tuple[Channel, ...]) 
 
 
 def _check_size(prepared: Prepared, event_type: str) -> None:
-    sns_sqs = prepared.body_bytes + attributes_size(prepared.attributes)
+    sns_sqs = prepared.body_bytes + prepared.attributes_bytes
     events = (
         EVENTBRIDGE_TIME_BYTES
         + len(prepared.spec.source.encode())
@@ -152,6 +153,7 @@ def prepare(
         traceparent=context.traceparent,
     )
     body = join_body(head, data_json)
+    attributes = routing_attributes(spec, spec.name, spec.version, event)
     prepared = Prepared(
         index=index,
         spec=spec,
@@ -159,7 +161,8 @@ def prepare(
         time=time,
         body=body,
         body_bytes=len(body.encode()),
-        attributes=routing_attributes(spec, spec.name, spec.version, event),
+        attributes=attributes,
+        attributes_bytes=attributes_size(attributes),
         group_id=_group_id(spec, event, channels),
         channels=channels,
     )

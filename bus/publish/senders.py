@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bus.aws import AwsClients, aws_errors
 from bus.aws.errors import CONNECTION_ERROR
-from bus.envelope.attributes import attributes_size
 from bus.errors import AwsError
 from bus.publish.prepare import EVENTBRIDGE_TIME_BYTES, Channel, Prepared
 
@@ -96,7 +95,7 @@ class SnsSender:
         self.topic_arn = topic_arn
 
     def entry_size(self, item: Prepared) -> int:
-        return item.body_bytes + attributes_size(item.attributes)
+        return item.body_bytes + item.attributes_bytes
 
     async def send(self, batch: Sequence[Prepared]) -> list[Outcome]:
         entries: list[PublishBatchRequestEntryTypeDef] = [
@@ -125,7 +124,7 @@ class SqsSender:
         self.queue_url = queue_url
 
     def entry_size(self, item: Prepared) -> int:
-        return item.body_bytes + attributes_size(item.attributes)
+        return item.body_bytes + item.attributes_bytes
 
     async def send(self, batch: Sequence[Prepared]) -> list[Outcome]:
         entries: list[SendMessageBatchRequestEntryTypeDef] = [
