@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bus.envelope import Envelope, decode, encode_body
@@ -91,6 +91,11 @@ envelopes = st.builds(
 )
 
 
+# No deadline: the suite shares two cores with other suites and LocalStack.
+relaxed = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@relaxed
 @given(envelopes)
 def test_raw_roundtrip(env: Envelope) -> None:
     decoded = decode(*as_raw(env))
@@ -98,6 +103,7 @@ def test_raw_roundtrip(env: Envelope) -> None:
     assert decoded.route == "sqs"
 
 
+@relaxed
 @given(envelopes)
 def test_sns_in_sqs_roundtrip(env: Envelope) -> None:
     decoded = decode(*as_sns(env))
@@ -106,6 +112,7 @@ def test_sns_in_sqs_roundtrip(env: Envelope) -> None:
     assert decoded.attributes["event_type"] == env.type
 
 
+@relaxed
 @given(envelopes)
 def test_eventbridge_in_sqs_roundtrip(env: Envelope) -> None:
     decoded = decode(*as_eventbridge(env))
