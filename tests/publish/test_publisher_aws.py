@@ -224,3 +224,17 @@ async def test_bus_publish_prints_message_ids(
     got = await shop.read("billing", lambda r: len(r.messages.get(oid, [])) >= 3)
     ids = {json.loads(m["Body"])["id"] for m in got.messages[oid]}
     assert ids == {line.split()[0] for line in lines}
+
+
+async def test_publisher_open_loads_the_topology_file(shop: Shop) -> None:
+    settings = shop.settings.model_copy(
+        update={"env": shop.env, "topology_path": ROOT / "topology.yaml"}
+    )
+    oid = marker()
+    async with Publisher.open(settings) as publisher:
+        result = await publisher.publish(
+            PaymentCaptured(order_id=oid, payment_id="p", amount_cents=5)
+        )
+    assert result.ok
+    got = await shop.read("shipping", lambda r: oid in r.messages)
+    assert len(got.messages[oid]) == 1

@@ -10,7 +10,7 @@ import pytest
 from bus.errors import BusError, EventValidationError
 from bus.publish import PublishResult, SyncPublisher
 from schemas.orders import OrderPlaced
-from tests.publish.conftest import Shop, marker
+from tests.publish.conftest import ROOT, Shop, marker
 
 pytestmark = pytest.mark.aws
 
@@ -29,11 +29,10 @@ def _worker(publisher: SyncPublisher, ids: list[str]) -> list[PublishResult]:
 
 
 def _scenario(shop: Shop, ids: list[list[str]]) -> list[PublishResult]:
-    with SyncPublisher(
-        shop.settings.model_copy(update={"env": shop.env}),
-        topology=shop.topology,
-        registry=shop.registry,
-    ) as publisher:
+    settings = shop.settings.model_copy(
+        update={"env": shop.env, "topology_path": ROOT / "topology.yaml"}
+    )
+    with SyncPublisher(settings) as publisher:  # loads topology.yaml and its models
         with ThreadPoolExecutor(THREADS) as pool:
             chunks = list(pool.map(lambda chunk: _worker(publisher, chunk), ids))
         bad = OrderPlaced.model_construct(**{**order("x").model_dump(), "country": "nl"})
