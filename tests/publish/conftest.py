@@ -27,7 +27,7 @@ EXTRA_QUEUES = ("german-orders", "big-orders")
 """Queues added to the reference topology to route on exposed attribute fields."""
 
 
-def test_topology() -> Topology:
+def shop_topology() -> Topology:
     """The reference topology plus two subscriptions filtering on exposed fields."""
     reference = load_topology(ROOT / "topology.yaml")
     queue = reference.queues["shipping"]
@@ -121,7 +121,7 @@ def marker(prefix: str = "o") -> str:
 
 @pytest_asyncio.fixture(scope="module")
 async def shop(bus_settings: Settings) -> AsyncIterator[Shop]:
-    topology = test_topology()
+    topology = shop_topology()
     registry = Registry.from_topology(topology, ROOT)
     env = "p" + uuid.uuid4().hex[:8]
     async with AwsClients(bus_settings) as aws:
