@@ -4,6 +4,7 @@ Each attempt sends the pending entries in batches (several batches at once for s
 destinations; one after another for FIFO ones, so a group's order holds). Entries that failed with a
 throttling, server-side or connection code are retried with exponential backoff and jitter
 (tenacity); entries that failed for any other reason are final. Every entry ends with an outcome.
+On a FIFO destination a retried entry can land after later entries of its message group.
 """
 
 from __future__ import annotations
