@@ -1,17 +1,12 @@
 """``bus docs``: the AsyncAPI 3.0 document is valid against the official JSON Schema, complete,
 and the committed docs/asyncapi.yaml is up to date.
 
-The official schema is the ``@asyncapi/specs`` package (Apache-2.0) from the npm registry, fetched
-once with ``npm pack`` into bus's cache directory (beside the emulator's virtualenv); it is not
-vendored in this repository.
+The official schema (``@asyncapi/specs`` 6.11.1, Apache-2.0) is vendored in ``tests/asyncapi/``.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import tarfile
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,43 +14,17 @@ import jsonschema
 import pytest
 import yaml
 
-from bus import emulator
 from bus.asyncapi import asyncapi_document, render
 from bus.cli import main
 from bus.publish import load_registry
 
 ROOT = Path(__file__).resolve().parents[1]
-SPECS_VERSION = "6.11.1"
-SCHEMA_MEMBER = "package/schemas/3.0.0-without-$id.json"
-
-
-def _fetch_schema() -> Path:
-    target = emulator.cache_dir() / f"asyncapi-specs-{SPECS_VERSION}" / "3.0.0-without-$id.json"
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.run(
-            ["npm", "pack", f"@asyncapi/specs@{SPECS_VERSION}", "--pack-destination", tmp],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
-        if proc.returncode != 0:
-            pytest.fail(f"cannot fetch @asyncapi/specs with npm: {proc.stderr[-2000:]}")
-        with tarfile.open(next(Path(tmp).glob("*.tgz"))) as archive:
-            member = archive.extractfile(SCHEMA_MEMBER)
-            assert member is not None
-            partial = target.with_suffix(".partial")
-            partial.write_bytes(member.read())
-            partial.replace(target)
-    return target
+SCHEMA = ROOT / "tests" / "asyncapi" / "asyncapi-3.0.0.schema.json"
 
 
 @pytest.fixture(scope="module")
 def asyncapi_schema() -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads(_fetch_schema().read_text())
+    schema: dict[str, Any] = json.loads(SCHEMA.read_text())
     assert schema["properties"]["asyncapi"]["const"] == "3.0.0"
     return schema
 
