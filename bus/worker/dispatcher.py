@@ -59,6 +59,21 @@ if TYPE_CHECKING:
 Log = structlog.typing.FilteringBoundLogger
 
 
+def raised_at(error: BaseException) -> str | None:
+    """``module:function:line`` of the innermost frame of ``error``'s traceback.
+
+    Redelivery warnings carry this instead of the whole traceback (rendering thousands of those
+    is costly); the dead-letter line carries the full traceback once, when the message dies.
+    """
+    tb = error.__traceback__
+    if tb is None:
+        return None
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    frame = tb.tb_frame
+    return f"{frame.f_globals.get('__name__', '?')}:{frame.f_code.co_name}:{tb.tb_lineno}"
+
+
 class Outcome(enum.Enum):
     HANDLED = "handled"
     """Handled (or skipped as a duplicate) and queued for deletion."""
@@ -259,7 +274,7 @@ class Dispatcher:
             delay=delay,
             error_type=error_type_name(exc),
             error=error_text(exc),
-            exc_info=None if isinstance(exc, Control) else exc,
+            where=raised_at(exc),
         )
         self._stats.retried += 1
         self._stats.redelivered += 1
@@ -328,6 +343,9 @@ class Dispatcher:
             error_type=failure.error_type,
             error=failure.error,
             dlq=self._info.dlq_name,
+            exc_info=error
+            if reason == "handler-error" and not isinstance(error, Control)
+            else None,
         )
         return Outcome.FAILED
 
