@@ -1,0 +1,67 @@
+"""The sample traffic ``bus up`` publishes: a steady mix of orders and ledger entries.
+
+About one order in twelve fails for good (``declined-`` customers end in ``billing-dlq``), some
+succeed only on a retry (``flaky-``), some exceed the credit limit (PaymentFailed), the high-value
+ones also go to fraud review (some of which it rejects), and ledger entries flow in order per
+account.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+from pydantic import BaseModel
+
+from schemas.orders import LedgerEntry, OrderLine, OrderPlaced
+
+COUNTRIES = ("DE", "FR", "NL", "GB", "US", "XX")
+
+
+def _order(n: int, rng: random.Random) -> OrderPlaced:
+    roll = rng.random()
+    customer = f"c-{rng.randint(1, 500)}"
+    if roll < 0.08:
+        customer = f"declined-{customer}"
+    elif roll < 0.16:
+        customer = f"flaky-{customer}"
+    elif roll < 0.20:
+        customer = f"new-{customer}"
+    lines = [
+        OrderLine(
+            sku=f"sku-{rng.randint(1, 99):02d}",
+            quantity=rng.randint(1, 3),
+            unit_price_cents=rng.choice((999, 2_499, 14_900)),
+        )
+        for _ in range(rng.randint(1, 4))
+    ]
+    total = sum(line.quantity * line.unit_price_cents for line in lines)
+    if rng.random() < 0.15:  # a big order: fraud review (>= 1,000.00), some over the credit limit
+        total = rng.choice((150_000, 650_000, 2_500_000))
+    currency = "GBP" if rng.random() < 0.1 else "EUR"
+    return OrderPlaced(
+        order_id=f"o-{n}",
+        customer_id=customer,
+        lines=lines,
+        total_cents=total,
+        currency=currency,
+        country=rng.choice(COUNTRIES) if total >= 100_000 else "DE",
+    )
+
+
+def sample_events(seed: int | None = None) -> Iterator[BaseModel]:
+    """An endless stream of sample events: orders, and a ledger entry every third event."""
+    rng = random.Random(seed)
+    sequences = {f"acct-{a}": 0 for a in range(1, 6)}
+    n = 0
+    while True:
+        n += 1
+        yield _order(n, rng)
+        if n % 3 == 0:
+            account = rng.choice(sorted(sequences))
+            yield LedgerEntry(
+                account_id=account,
+                sequence=sequences[account],
+                amount_cents=rng.randint(-5_000, 20_000),
+            )
+            sequences[account] += 1
