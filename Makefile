@@ -31,8 +31,10 @@ types: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -m 'not aws'
 
+## Benchmarks: bus beside a bare aiobotocore loop, Celery and Dramatiq (docs/benchmarks.md), then
+## the other scripts in bench/. `make bench BENCH_ARGS=--quick` for a short trial run.
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

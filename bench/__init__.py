@@ -1,0 +1,1 @@
+"""Benchmarks of bus: ``python -m bench`` (what ``make bench`` runs) runs every script here."""
