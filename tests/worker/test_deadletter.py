@@ -1,0 +1,115 @@
+"""The DLQ copy of a message and its ``bus.failure`` attribute (pure)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bus.errors import DecodeError
+from bus.worker.deadletter import (
+    MAX_ERROR_CHARS,
+    Failure,
+    dead_letter_attributes,
+    dead_letter_entry,
+    failure_of,
+)
+from bus.worker.message import Received
+
+NOW = datetime(2026, 11, 23, 18, 4, 19, 870000, tzinfo=UTC)
+
+
+def message(attributes: dict[str, object] | None = None, **system: str) -> Received:
+    return Received(
+        message_id="5fea7756",
+        receipt_handle="r",
+        body='{"specversion": "1.0"}',
+        attributes=attributes or {},
+        system={"ApproximateReceiveCount": "1", **system},
+    )
+
+
+def string(value: str) -> dict[str, object]:
+    return {
+        "DataType": "String",
+        "StringValue": value,
+        "StringListValues": [],
+        "BinaryListValues": [],
+    }
+
+
+def test_failure_records_why_where_and_when() -> None:
+    failure = failure_of(
+        message(), "decode-error", DecodeError("bad", message_id="m"), "dev-billing", NOW
+    )
+    assert json.loads(failure.to_json()) == {
+        "reason": "decode-error",
+        "error_type": "bus.errors.DecodeError",
+        "error": "message m: bad",
+        "attempt": 1,
+        "queue": "dev-billing",
+        "message_id": "5fea7756",
+        "first_failed_at": "2026-11-23T18:04:19.870000Z",
+        "failed_at": "2026-11-23T18:04:19.870000Z",
+    }
+    assert Failure.from_json(failure.to_json()) == failure
+
+
+def test_errors_are_truncated_and_builtins_unqualified() -> None:
+    failure = failure_of(message(), "handler-error", ValueError("x" * 5000), "q", NOW)
+    assert failure.error_type == "ValueError"
+    assert len(failure.error) == MAX_ERROR_CHARS
+
+
+def test_first_failure_survives_redrives_and_earlier_receives() -> None:
+    earlier = failure_of(
+        message(), "handler-error", ValueError("v"), "q", datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    redriven = message({"bus.failure": string(earlier.to_json())})
+    assert failure_of(redriven, "rejected", ValueError("v"), "q", NOW).first_failed_at == (
+        "2026-01-01T00:00:00.000000Z"
+    )
+    third = message(ApproximateReceiveCount="3", ApproximateFirstReceiveTimestamp="1795457045120")
+    failure = failure_of(third, "handler-error", ValueError("v"), "q", NOW)
+    assert (failure.attempt, failure.first_failed_at) == (3, "2026-11-23T18:04:05.120000Z")
+
+
+def test_routing_attributes_come_first_and_the_total_stays_within_ten() -> None:
+    attrs = {f"field{i}": string(str(i)) for i in range(12)}
+    attrs["event_version"] = {"DataType": "Number", "StringValue": "2"}
+    attrs["event_type"] = string("OrderPlaced")
+    attrs["bus.failure"] = string("{old}")
+    failure = failure_of(message(), "handler-error", ValueError("v"), "q", NOW)
+    out = dead_letter_attributes(message(attrs), failure, None, None)
+    assert list(out)[:2] == ["event_type", "event_version"]
+    assert len(out) == 10
+    assert out["bus.failure"]["StringValue"] == failure.to_json()
+    assert out["event_type"] == {"DataType": "String", "StringValue": "OrderPlaced"}
+
+
+def test_routing_attributes_are_added_when_the_route_carried_none() -> None:
+    failure = failure_of(message(), "handler-error", ValueError("v"), "q", NOW)
+    out = dead_letter_attributes(message(), failure, "OrderShipped", 1)
+    assert out["event_type"]["StringValue"] == "OrderShipped"
+    assert out["event_version"] == {"DataType": "Number", "StringValue": "1"}
+
+
+def test_fifo_copies_keep_the_group_and_deduplicate_per_source_message() -> None:
+    msg = message(MessageGroupId="acct-1", MessageDeduplicationId="event-id")
+    failure = failure_of(msg, "handler-error", ValueError("v"), "q", NOW)
+    entry = dead_letter_entry(msg, failure, fifo=True)
+    assert (entry["MessageGroupId"], entry["MessageDeduplicationId"]) == ("acct-1", "5fea7756")
+    assert entry["MessageBody"] == msg.body
+    assert "MessageGroupId" not in dead_letter_entry(msg, failure, fifo=False)
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=20), st.text(max_size=30), max_size=20))
+def test_never_more_than_ten_attributes(values: dict[str, str]) -> None:
+    attrs = {k: string(v) for k, v in values.items()}
+    failure = failure_of(message(), "handler-error", ValueError("v"), "q", NOW)
+    out = dead_letter_attributes(message(attrs), failure, "T", 1)
+    assert len(out) <= 10
+    assert "bus.failure" in out
+    assert "event_type" in out
