@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from schemas.orders import LedgerEntry, OrderLine, OrderPlaced
 
-COUNTRIES = ("DE", "FR", "NL", "GB", "US", "XX")
+COUNTRIES = ("DE", "FR", "NL", "GB", "US")
 
 
 def _order(n: int, rng: random.Random) -> OrderPlaced:
@@ -36,8 +36,10 @@ def _order(n: int, rng: random.Random) -> OrderPlaced:
         for _ in range(rng.randint(1, 4))
     ]
     total = sum(line.quantity * line.unit_price_cents for line in lines)
+    country = "DE"
     if rng.random() < 0.15:  # a big order: fraud review (>= 1,000.00), some over the credit limit
-        total = rng.choice((150_000, 650_000, 2_500_000))
+        total = rng.choices((150_000, 650_000, 2_500_000), weights=(6, 3, 1))[0]
+        country = "XX" if rng.random() < 0.1 else rng.choice(COUNTRIES)
     currency = "GBP" if rng.random() < 0.1 else "EUR"
     return OrderPlaced(
         order_id=f"o-{n}",
@@ -45,7 +47,7 @@ def _order(n: int, rng: random.Random) -> OrderPlaced:
         lines=lines,
         total_cents=total,
         currency=currency,
-        country=rng.choice(COUNTRIES) if total >= 100_000 else "DE",
+        country=country,
     )
 
 

@@ -1,39 +1,53 @@
 """``bus up``: the main job. AWS (the embedded LocalStack unless an endpoint is given), the topology
-applied, the plan and the graph printed; then it runs until Ctrl-C and stops what it started.
+applied, the plan and the graph printed; then workers for every handler queue and a steady stream
+of sample events, with a live table of what happened per queue, until Ctrl-C (or ``--duration``);
+then it stops everything it started.
 
-The steps are separate functions so that later features slot in between them:
+The steps are separate functions:
 
 1. ``load`` the topology (fails fast, before anything starts);
 2. ``backend``: use ``AWS_ENDPOINT_URL``/``--endpoint-url``/``--no-emulator`` as given, or a
    LocalStack already recorded in ``.bus/emulator.json``, or start one (state in ``.bus/``);
 3. ``provision``: ``converge`` the topology and print the plan that was carried out and the graph;
-4. ``serve``: wait for Ctrl-C (or return at once with ``--once``).
+4. ``serve``: run the workers and the sample traffic, show the table (nothing with ``--once``;
+   only wait for Ctrl-C when the topology binds no handlers). Worker logs go to ``.bus/up.log``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import BaseModel
+from rich.live import Live
+from rich.table import Table
 
 from bus import emulator as emu
 from bus.aws import AwsClients
 from bus.cli.options import EndpointOpt, EnvOpt, ProfileOpt, RegionOpt, TopologyOpt, make_settings
 from bus.cli.output import err, out
 from bus.cli.topology import load, print_plan
+from bus.errors import HandlerError
+from bus.logging import configure_logging
 from bus.settings import DEFAULT_TOPOLOGY, Settings
 from bus.topology.apply import converge
 from bus.topology.graph import render
 from bus.topology.model import Topology
 from bus.topology.plan import Plan
+from bus.worker import Stats, Worker, WorkerOptions
+from bus.worker.shutdown import install_stop_signals
+from bus.worker.traffic import TrafficStats, load_samples, publish_steadily
+
+SAMPLES = "handlers.traffic:sample_events"
 
 
 def _log(line: str) -> None:
@@ -53,7 +67,9 @@ def backend(settings: Settings, *, no_emulator: bool, project_dir: Path) -> Iter
         with _environment(running):
             yield _pointing_at(settings, running)
         return
-    instance = emu.start(state_dir=record.parent / "localstack", log=_log)
+    # Its own session: a Ctrl-C at the terminal reaches bus up (which stops the workers, then
+    # LocalStack), not LocalStack directly in the middle of the workers' shutdown.
+    instance = emu.start(state_dir=record.parent / "localstack", detach=True, log=_log)
     try:
         emu.save_record(replace(instance, _process=None), record)
         _log(f"LocalStack is up (pid {instance.pid}) on {instance.endpoint}")
@@ -107,8 +123,8 @@ def provision(settings: Settings, topology: Topology) -> Plan:
     return done
 
 
-def serve() -> None:
-    """Block until Ctrl-C or SIGTERM."""
+def wait_for_stop() -> None:
+    """Block until Ctrl-C or SIGTERM (a topology without handlers has nothing to run)."""
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     _log("running; press Ctrl-C to stop")
@@ -119,6 +135,116 @@ def serve() -> None:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@dataclass(frozen=True)
+class Run:
+    """What ``serve`` runs: sample traffic, for how long, where the logs go."""
+
+    base_dir: Path
+    log_path: Path
+    duration: float | None = None
+    rate: float = 5.0
+    samples: str | None = SAMPLES
+
+
+def serve(settings: Settings, topology: Topology, run: Run) -> None:
+    """Workers for every handler queue plus sample traffic, shown live, until stopped."""
+    if not topology.handlers:
+        wait_for_stop()
+        return
+    run.log_path.parent.mkdir(parents=True, exist_ok=True)
+    with run.log_path.open("a") as log_file:
+        configure_logging("INFO", json=True, stream=log_file)
+        _log(f"workers and sample traffic running; logs in {run.log_path}; press Ctrl-C to stop")
+        stats, traffic = asyncio.run(_serve(settings, topology, run))
+    total = stats.total()
+    out.line()
+    out.print(
+        f"stopped: {traffic.published} events published; {total.processed} processed, "
+        f"{total.retried} retried, {total.dead_lettered} dead-lettered",
+        markup=False,
+    )
+
+
+def _samples(run: Run) -> Iterator[BaseModel] | None:
+    if not run.samples:
+        return None
+    try:
+        return load_samples(run.samples, run.base_dir)()
+    except HandlerError as exc:
+        _log(f"no sample traffic: {exc}")
+        return None
+
+
+async def _serve(settings: Settings, topology: Topology, run: Run) -> tuple[Stats, TrafficStats]:
+    stop = asyncio.Event()
+    restore = install_stop_signals(stop)
+    stats, traffic = Stats(), TrafficStats()
+    try:
+        async with AwsClients(settings) as aws:
+            worker = Worker(
+                aws,
+                topology,
+                env=settings.env,
+                base_dir=run.base_dir,
+                options=WorkerOptions(wait_seconds=5, shutdown_grace=10),
+                stats=stats,
+            )
+            await worker.start()
+            events = _samples(run)
+            sending = None
+            if events is not None and worker.publisher is not None:
+                sending = asyncio.create_task(
+                    publish_steadily(worker.publisher, events, run.rate, stop, traffic)
+                )
+            try:
+                await _show(stats, traffic, stop, run.duration)
+            finally:
+                stop.set()
+                if sending is not None:
+                    await sending
+                await worker.stop()
+    finally:
+        restore()
+    return stats, traffic
+
+
+async def _show(
+    stats: Stats, traffic: TrafficStats, stop: asyncio.Event, duration: float | None
+) -> None:
+    loop = asyncio.get_running_loop()
+    until = None if duration is None else loop.time() + duration
+    with Live(table(stats, traffic), console=out, refresh_per_second=4) as live:
+        while not stop.is_set() and (until is None or loop.time() < until):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.25)
+            live.update(table(stats, traffic))
+        live.update(table(stats, traffic, final=True))
+
+
+def table(stats: Stats, traffic: TrafficStats, *, final: bool = False) -> Table:
+    """Processed / retried / dead-lettered per queue."""
+    unsent = traffic.refused + traffic.failed
+    view = Table(
+        title="bus up: messages per queue",
+        caption=f"{traffic.published} sample events published"
+        + (f", {unsent} not sent" if unsent else "")
+        + ("" if final else " · Ctrl-C to stop"),
+    )
+    view.add_column("queue")
+    for name in ("received", "processed", "retried", "dead-lettered", "in flight"):
+        view.add_column(name, justify="right")
+    for name, queue in sorted(stats.queues.items()):
+        view.add_row(
+            name,
+            str(queue.received),
+            str(queue.processed),
+            str(queue.retried),
+            str(queue.dead_lettered),
+            str(queue.in_flight),
+        )
+    return view
 
 
 def up(
@@ -134,12 +260,37 @@ def up(
     once: Annotated[
         bool, typer.Option("--once", help="Exit after applying instead of running until Ctrl-C.")
     ] = False,
+    duration: Annotated[
+        float | None,
+        typer.Option(
+            "--duration", min=0, help="Run this many seconds, then stop (default: until Ctrl-C)."
+        ),
+    ] = None,
+    rate: Annotated[
+        float, typer.Option("--rate", min=0.1, help="Sample events published per second.")
+    ] = 5.0,
+    samples: Annotated[
+        str,
+        typer.Option("--samples", help="module:function returning the sample events to publish."),
+    ] = SAMPLES,
+    no_traffic: Annotated[
+        bool, typer.Option("--no-traffic", help="Run the workers without sample traffic.")
+    ] = False,
 ) -> None:
     """Start the embedded LocalStack (unless an endpoint is given), apply the topology, print the
-    plan and the graph, and run until Ctrl-C."""
+    plan and the graph, then run workers for every handler queue with sample traffic and a live
+    table until Ctrl-C (or --duration); stop everything it started."""
     settings = make_settings(topology, env, endpoint_url, region, profile)
     loaded = load(settings)
-    with backend(settings, no_emulator=no_emulator, project_dir=Path.cwd()) as active:
+    project = Path.cwd()
+    run = Run(
+        base_dir=Path(settings.topology_path).resolve().parent,
+        log_path=project / ".bus" / "up.log",
+        duration=duration,
+        rate=rate,
+        samples=None if no_traffic else samples,
+    )
+    with backend(settings, no_emulator=no_emulator, project_dir=project) as active:
         provision(active, loaded)
         if not once:
-            serve()
+            serve(active, loaded, run)
