@@ -4,6 +4,7 @@ Topology as data (SNS, SQS, EventBridge), schemas at both ends, workers, publish
 apps and DLQ operations. The public API is what ``__all__`` lists.
 """
 
+from bus.control import Reject, Retry
 from bus.envelope import Envelope
 from bus.errors import (
     AwsError,
@@ -27,6 +28,7 @@ from bus.publish import Publisher, PublishResult, SyncPublisher
 from bus.schema import EventSpec, Registry
 from bus.settings import Settings
 from bus.topology.model import Topology
+from bus.worker import Context, Worker, WorkerOptions
 
 __version__ = "0.1.0.dev0"
 
@@ -34,6 +36,7 @@ __all__ = [
     "AwsError",
     "BusError",
     "ConfigError",
+    "Context",
     "DecodeError",
     "EmulatorError",
     "Envelope",
@@ -48,6 +51,8 @@ __all__ = [
     "PublishResult",
     "Publisher",
     "Registry",
+    "Reject",
+    "Retry",
     "SchemaError",
     "Settings",
     "SettingsError",
@@ -55,5 +60,7 @@ __all__ = [
     "Topology",
     "TopologyError",
     "UnknownEventError",
+    "Worker",
+    "WorkerOptions",
     "__version__",
 ]

@@ -142,7 +142,12 @@ class Dispatcher:
         except DecodeError as exc:
             log.debug("undecodable body", body=msg.body[:2000])
             return await self._give_up(msg, "decode-error", exc, log)
-        log = log.bind(event_type=env.type, correlation_id=env.correlation_id, event_id=env.id)
+        log = log.bind(
+            event_type=env.type,
+            correlation_id=env.correlation_id,
+            event_id=env.id,
+            traceparent=env.traceparent,
+        )
         prepared = self._prepare(env)
         if isinstance(prepared, _Refusal):
             return await self._give_up(msg, prepared.reason, prepared.error, log, env)
