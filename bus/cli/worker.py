@@ -29,8 +29,8 @@ ConcurrencyOpt = Annotated[
         "--concurrency",
         "-c",
         min=1,
-        help="Messages in flight in this process, all queues together "
-        "(default: the sum of the queues' concurrency).",
+        help="Handlers running at once in this process, all queues together "
+        "(default: only each queue's own concurrency limits).",
     ),
 ]
 GraceOpt = Annotated[

@@ -1,8 +1,13 @@
 """Bounded concurrency that pollers reserve *before* they receive.
 
-A poller asks for up to 10 slots, waits only until at least one is free, and receives at most as
-many messages as it got; each message holds its slot until it is finished. So a worker never
-receives more than it can start at once, and no message waits invisible in a local buffer.
+Per queue: a poller asks for up to 10 slots, waits only until at least one is free, and receives
+at most as many messages as it got; each message holds its slot until it is finished. So a queue
+never has more messages received than its ``concurrency``, and none waits invisible in a buffer.
+
+Per process (``--concurrency``): a slot is held only while a message is being handled. A poller
+receives only when the process has free slots (and asks for no more than are free), but does not
+hold them during its long poll, so idle queues cannot starve busy ones; when several pollers
+receive at once, a message may wait a moment for a slot (its visibility is kept by the heartbeat).
 """
 
 from __future__ import annotations
@@ -24,11 +29,15 @@ class Capacity:
     def in_use(self) -> int:
         return self.limit - self.free
 
-    async def acquire(self, most: int) -> int:
-        """Wait for a free slot, then take up to ``most`` of the free ones; return how many."""
+    async def wait_free(self) -> None:
+        """Wait until at least one slot is free (without taking it)."""
         while self.free <= 0:
             self._released.clear()
             await self._released.wait()
+
+    async def acquire(self, most: int = 1) -> int:
+        """Wait for a free slot, then take up to ``most`` of the free ones; return how many."""
+        await self.wait_free()
         taken = max(1, min(most, self.free))
         self.free -= taken
         return taken
@@ -41,20 +50,15 @@ class Capacity:
 
 
 async def reserve(queue: Capacity, process: Capacity | None, most: int) -> int:
-    """Slots from the queue's capacity and then the process's; the extra queue slots go back."""
+    """Queue slots for one receive: at most ``most``, and no more than the process has free."""
     taken = await queue.acquire(most)
     if process is None:
         return taken
     try:
-        granted = await process.acquire(taken)
+        await process.wait_free()
     except BaseException:
         queue.release(taken)
         raise
-    queue.release(taken - granted)
-    return granted
-
-
-def give_back(queue: Capacity, process: Capacity | None, count: int = 1) -> None:
-    queue.release(count)
-    if process is not None:
-        process.release(count)
+    keep = max(1, min(taken, process.free))
+    queue.release(taken - keep)
+    return keep

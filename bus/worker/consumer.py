@@ -18,8 +18,8 @@ import structlog
 from bus.aws import AwsClients
 from bus.schema import Registry
 from bus.worker.acker import Acker
-from bus.worker.capacity import Capacity, give_back
-from bus.worker.dispatcher import Dispatcher
+from bus.worker.capacity import Capacity
+from bus.worker.dispatcher import Dispatcher, Outcome
 from bus.worker.fifo import run_group, split_groups
 from bus.worker.heartbeat import Heartbeat
 from bus.worker.idempotency import IdempotencyStore
@@ -116,7 +116,7 @@ class QueueConsumer:
         task.add_done_callback(self._tasks.discard)
 
     def _done(self, count: int) -> None:
-        give_back(self.capacity, self._process_capacity, count)
+        self.capacity.release(count)
         self.stats.in_flight -= count
 
     def _dispatch(self, messages: Sequence[Received]) -> None:
@@ -131,9 +131,24 @@ class QueueConsumer:
             for msg in messages:
                 self._spawn(self._one(msg))
 
+    async def _limited(self, msg: Received) -> Outcome:
+        """``dispatcher.process`` within the process-wide limit, when there is one."""
+        process = self._process_capacity
+        if process is None:
+            return await self.dispatcher.process(msg)
+        try:
+            await process.acquire(1)
+        except asyncio.CancelledError:
+            await self.dispatcher.release([msg])
+            raise
+        try:
+            return await self.dispatcher.process(msg)
+        finally:
+            process.release(1)
+
     async def _one(self, msg: Received) -> None:
         try:
-            await self.dispatcher.process(msg)
+            await self._limited(msg)
         except Exception:
             self._unexpected([msg])
         finally:
@@ -141,7 +156,7 @@ class QueueConsumer:
 
     async def _group(self, group: Sequence[Received]) -> None:
         try:
-            await run_group(group, self.dispatcher.process, self.dispatcher.release, self._done)
+            await run_group(group, self._limited, self.dispatcher.release, self._done)
         except Exception:
             self._unexpected(group)
 

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import structlog
 
 from bus.errors import AwsError
-from bus.worker.capacity import Capacity, give_back, reserve
+from bus.worker.capacity import Capacity, reserve
 from bus.worker.message import Received
 from bus.worker.sqs import BATCH, QueueOps
 
@@ -67,11 +67,11 @@ class Poller:
             try:
                 raw = await self._ops.receive(slots, self._wait)
             except Exception as exc:  # an outage must not end the poller: back off, try again
-                give_back(self._capacity, self._process_capacity, slots)
+                self._capacity.release(slots)
                 await self._pause(exc)
                 continue
             except BaseException:
-                give_back(self._capacity, self._process_capacity, slots)
+                self._capacity.release(slots)
                 raise
             finally:
                 self.receiving = False
@@ -81,10 +81,10 @@ class Poller:
             now = time.monotonic()
             messages = [Received.from_sqs(m, now) for m in raw]
             if self._stopping():
-                give_back(self._capacity, self._process_capacity, slots)
+                self._capacity.release(slots)
                 await self._release(messages)
                 return
-            give_back(self._capacity, self._process_capacity, slots - len(messages))
+            self._capacity.release(slots - len(messages))
             if messages:
                 self._dispatch(messages)
 

@@ -50,7 +50,8 @@ class WorkerOptions:
     queues: tuple[str, ...] = ()
     """Logical queue names to consume; empty: every queue with handlers."""
     concurrency: int | None = None
-    """Messages in flight in this process, all queues together; None: the sum of the queues'."""
+    """Handlers running at once in this process, all queues together; None: no limit beyond each
+    queue's own ``concurrency``."""
     shutdown_grace: float = 30.0
     """Seconds in-flight handlers may take to finish after a stop is asked for."""
     wait_seconds: int = 20

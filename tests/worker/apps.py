@@ -86,6 +86,7 @@ CALLS: list[Call] = []
 TRIES: Counter[str] = Counter()
 RUNNING: Counter[str] = Counter()
 PEAK: Counter[str] = Counter()
+PEAK_TOTAL = [0]
 
 
 def calls(key: str) -> list[Call]:
@@ -140,6 +141,7 @@ async def record(event: Ping, ctx: Context) -> None:
         _mark(str(Path(folder) / f"{event.key}.started"), ctx.message_id)
     RUNNING[ctx.queue] += 1
     PEAK[ctx.queue] = max(PEAK[ctx.queue], RUNNING[ctx.queue])
+    PEAK_TOTAL[0] = max(PEAK_TOTAL[0], sum(RUNNING.values()))
     try:
         await _behave(event.behaviour, event.key, ctx)
     finally:

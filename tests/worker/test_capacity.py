@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from bus.worker.capacity import Capacity, give_back, reserve
+from bus.worker.capacity import Capacity, reserve
 from bus.worker.poller import MAX_PAUSE, outage_pause
 
 
@@ -29,12 +29,22 @@ async def test_waits_for_a_release_when_full() -> None:
     assert await asyncio.wait_for(waiter, 1) == 1
 
 
-async def test_process_limit_caps_the_queue_and_gives_the_rest_back() -> None:
+async def test_a_receive_asks_no_more_than_the_process_has_free() -> None:
     queue, process = Capacity(10), Capacity(4)
-    assert await reserve(queue, process, 10) == 4
-    assert (queue.in_use, process.in_use) == (4, 4)
-    give_back(queue, process, 4)
-    assert (queue.in_use, process.in_use) == (0, 0)
+    await process.acquire(1)
+    assert await reserve(queue, process, 10) == 3
+    assert (queue.in_use, process.in_use) == (3, 1)  # process slots are taken per handler
+
+
+async def test_a_receive_waits_while_the_process_is_full() -> None:
+    queue, process = Capacity(10), Capacity(1)
+    await process.acquire(1)
+    waiting = asyncio.create_task(reserve(queue, process, 10))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    process.release(1)
+    assert await asyncio.wait_for(waiting, 1) == 1
+    assert queue.in_use == 1
 
 
 def test_capacity_needs_a_slot() -> None:

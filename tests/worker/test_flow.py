@@ -234,6 +234,18 @@ async def test_heartbeat_keeps_a_slow_handler_from_being_redelivered(applied: Ap
     assert await applied.depth("slow") == 0
 
 
+async def test_process_concurrency_caps_all_queues_together(applied: Applied) -> None:
+    k = key()
+    apps.PEAK_TOTAL[0] = 0
+    async with applied.running(concurrency=2):
+        publisher = applied.publisher()
+        for i in range(3):
+            await publisher.publish(apps.DirectPing(key=f"{k}-d{i}", behaviour="slow:0.4"))
+            await publisher.publish(apps.SlowPing(key=f"{k}-s{i}", behaviour="slow:0.4"))
+        await wait_for(lambda: len(apps.keys_handled(k)) == 6, within=20)
+    assert 1 <= apps.PEAK_TOTAL[0] <= 2
+
+
 async def test_idempotent_binding_skips_an_event_it_already_handled(applied: Applied) -> None:
     k = key()
     body = _envelope_body(applied, "OncePing", {"key": k})
