@@ -198,29 +198,30 @@ async def _serve(settings: Settings, topology: Topology, run: Run) -> tuple[Stat
                 sending = asyncio.create_task(
                     publish_steadily(worker.publisher, events, run.rate, stop, traffic)
                 )
-            try:
-                await _show(stats, traffic, stop, run.duration)
-            finally:
-                stop.set()
-                if sending is not None:
-                    await sending
-                await worker.stop()
+            with Live(table(stats, traffic), console=out, refresh_per_second=4) as live:
+                try:
+                    await _show(live, stats, traffic, stop, run.duration)
+                finally:
+                    stop.set()
+                    if sending is not None:
+                        await sending
+                    await worker.stop()
+                    live.update(table(stats, traffic, final=True))
     finally:
         restore()
     return stats, traffic
 
 
 async def _show(
-    stats: Stats, traffic: TrafficStats, stop: asyncio.Event, duration: float | None
+    live: Live, stats: Stats, traffic: TrafficStats, stop: asyncio.Event, duration: float | None
 ) -> None:
+    """Refresh the table until stopped or ``duration`` seconds have passed."""
     loop = asyncio.get_running_loop()
     until = None if duration is None else loop.time() + duration
-    with Live(table(stats, traffic), console=out, refresh_per_second=4) as live:
-        while not stop.is_set() and (until is None or loop.time() < until):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 0.25)
-            live.update(table(stats, traffic))
-        live.update(table(stats, traffic, final=True))
+    while not stop.is_set() and (until is None or loop.time() < until):
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.25)
+        live.update(table(stats, traffic))
 
 
 def table(stats: Stats, traffic: TrafficStats, *, final: bool = False) -> Table:
