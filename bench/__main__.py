@@ -1,6 +1,7 @@
-"""``python -m bench`` (``make bench``): the side-by-side comparison, then every other benchmark
-script in this folder that exists (``publish.py``, ``worker.py``, ``dlq.py``), each in its own
-process. Arguments go to the comparison (``--quick`` is passed on to the others too)."""
+"""``python -m bench`` (``make bench``): the side-by-side comparison (``bench.compare``), then every
+other benchmark script in this folder that exists (``publish.py``, ``worker.py``, ``dlq.py``), each
+in its own process with its own defaults. Arguments go to the comparison; with ``--quick`` only the
+comparison runs (the other scripts have no quick mode)."""
 
 import subprocess
 import sys
@@ -11,11 +12,12 @@ from bench.compare.run import main
 HERE = Path(__file__).resolve().parent
 OTHERS = ("publish", "worker", "dlq")
 
-status = main(sys.argv[1:])
-extra = ["--quick"] if "--quick" in sys.argv[1:] else []
-for name in OTHERS:
-    if (HERE / f"{name}.py").exists():
-        print(f"\n[bench] bench/{name}.py", file=sys.stderr, flush=True)
-        code = subprocess.call([sys.executable, "-m", f"bench.{name}", *extra], cwd=HERE.parent)
-        status = status or code
+args = sys.argv[1:]
+status = main(args)
+if "--quick" not in args:
+    for name in OTHERS:
+        if (HERE / f"{name}.py").exists():
+            print(f"\n[bench] bench/{name}.py", file=sys.stderr, flush=True)
+            code = subprocess.call([sys.executable, "-m", f"bench.{name}"], cwd=HERE.parent)
+            status = status or code
 sys.exit(status)

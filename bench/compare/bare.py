@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -114,12 +114,14 @@ def batch_shares(numbers: range, parts: int) -> list[range]:
 
 
 async def latency(job: Job) -> Result:
-    """Publish -> handler start, in ms, for ``messages`` single sends at ``rate`` per second."""
+    """Publish -> handler start, in ms, for ``messages`` single sends (see ``drive``)."""
     tally = Tally(job.messages)
     samples: list[float] = []
+    handled = asyncio.Event()
 
     def on_body(data: dict[str, Any]) -> None:
         samples.append((time.perf_counter() - data["sent_at"]) * 1000)
+        handled.set()
 
     async with sqs_client(job) as sqs:
         consumer = asyncio.create_task(_run_loops(sqs, job, tally, on_body))
@@ -129,14 +131,25 @@ async def latency(job: Job) -> Result:
             body = payload(n, job.payload_bytes, time.perf_counter())
             await sqs.send_message(QueueUrl=job.queue_url, MessageBody=json.dumps(body))
 
-        sends = await open_loop(job, send)
+        sends = await drive(job, send, handled)
         await asyncio.wait_for(consumer, timeout=job.timeout)
         await asyncio.gather(*sends)
-    return Result("bare", "latency", job.messages, 0.0, 0.0, latencies_ms=samples)
+    return Result("bare", job.action, job.messages, 0.0, 0.0, latencies_ms=samples)
 
 
-async def open_loop(job: Job, send: Any) -> list[asyncio.Task[None]]:
-    """Start ``send(n)`` for every message at ``job.rate`` per second, whatever each one takes."""
+Send = Callable[[int], Awaitable[None]]
+
+
+async def drive(job: Job, send: Send, handled: asyncio.Event) -> list[asyncio.Task[None]]:
+    """Send every message of a latency run: ``latency`` starts ``send(n)`` at ``job.rate`` per
+    second whatever each one takes (open loop); ``latency-serial`` sends the next one only once
+    the handler saw the previous one (one message in flight at a time)."""
+    if job.action == "latency-serial":
+        for n in range(job.messages):
+            handled.clear()
+            await send(n)
+            await asyncio.wait_for(handled.wait(), timeout=30)
+        return []
     start = time.perf_counter()
     tasks = []
     for n in range(job.messages):
@@ -147,7 +160,12 @@ async def open_loop(job: Job, send: Any) -> list[asyncio.Task[None]]:
     return tasks
 
 
-ACTIONS = {"consume": consume, "publish": publish, "latency": latency}
+ACTIONS = {
+    "consume": consume,
+    "publish": publish,
+    "latency": latency,
+    "latency-serial": latency,
+}
 
 
 def run(job: Job) -> Result:

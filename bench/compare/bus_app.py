@@ -7,6 +7,7 @@ starts; a module-level hook is how a handler imported by path reaches the runner
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -43,10 +44,13 @@ class Sink:
         self.tally = tally
         self.latencies = latencies
         self.clock: Callable[[], float] = time.perf_counter
+        self.handled_one = asyncio.Event()
+        """Set at each message (latency runs wait for it to send the next one)."""
 
     def handled(self, event: BenchOrder) -> None:
         if self.latencies is not None:
             self.latencies.append((self.clock() - event.sent_at) * 1000)
+            self.handled_one.set()
         self.tally.hit(event.n)
 
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from bench.compare import bus_app
-from bench.compare.bare import open_loop
+from bench.compare.bare import drive
 from bench.compare.common import Job, Result, Stopwatch, Tally, payload, run_main, shares, timed
 from bus.aws import AwsClients
 from bus.logging import configure_logging
@@ -114,7 +114,7 @@ async def latency(job: Job) -> Result:
     app = App(job)
     tally = Tally(job.messages)
     samples: list[float] = []
-    bus_app.SINK = bus_app.Sink(tally, samples)
+    sink = bus_app.SINK = bus_app.Sink(tally, samples)
     async with AwsClients(app.settings) as aws:
         publisher = app.publisher(aws)
         worker = app.worker(aws)
@@ -126,15 +126,21 @@ async def latency(job: Job) -> Result:
                 data = payload(n, job.payload_bytes, time.perf_counter())
                 await publisher.publish(bus_app.BenchOrder(**data))
 
-            sends = await open_loop(job, send)
+            sends = await drive(job, send, sink.handled_one)
             await _until_done(tally, job.timeout)
             await asyncio.gather(*sends)
         finally:
             await worker.stop()
-    return Result("bus", "latency", job.messages, 0.0, 0.0, latencies_ms=samples)
+    return Result("bus", job.action, job.messages, 0.0, 0.0, latencies_ms=samples)
 
 
-ACTIONS = {"consume": consume, "publish": publish, "publish-single": publish, "latency": latency}
+ACTIONS = {
+    "consume": consume,
+    "publish": publish,
+    "publish-single": publish,
+    "latency": latency,
+    "latency-serial": latency,
+}
 
 
 def run(job: Job) -> Result:

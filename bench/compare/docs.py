@@ -63,7 +63,7 @@ def block(data: Mapping[str, Any], chart_problem: str | None = None) -> str:
         f"concurrency {c['concurrency']}, {c['repetitions']} repetitions (median, min-max); "
         f"latency: {c['latency_messages']:,} messages at {c['latency_rate']:g}/s per repetition.",
         "",
-        report.render(report.group(results), failures),  # type: ignore[arg-type]
+        report.render(report.group(results), failures),
     ]
     if chart_problem:
         lines.append(f"(The chart was not redrawn: {chart_problem}.)")

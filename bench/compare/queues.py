@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from bench.compare.bus_app import QUEUE
 from bus.aws import AwsClients
@@ -14,7 +15,10 @@ from bus.topology.apply import converge
 from bus.topology.load import load_topology
 from bus.topology.model import physical_name
 
-COUNTS = [
+if TYPE_CHECKING:
+    from types_aiobotocore_sqs.literals import QueueAttributeNameType
+
+COUNTS: list[QueueAttributeNameType] = [
     "ApproximateNumberOfMessages",
     "ApproximateNumberOfMessagesNotVisible",
     "ApproximateNumberOfMessagesDelayed",
@@ -58,7 +62,8 @@ class Queues:
     async def depth(self, url: str) -> int:
         """Messages on the queue: visible, in flight and delayed."""
         answer = await self.aws.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=COUNTS)
-        return sum(int(answer["Attributes"].get(name, "0")) for name in COUNTS)
+        found = answer["Attributes"]
+        return sum(int(found.get(name) or "0") for name in COUNTS)
 
     async def count(self, url: str, expected: int, within: float = 5.0) -> int:
         """The queue's depth once it equals ``expected`` or after ``within`` seconds."""

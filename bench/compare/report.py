@@ -40,8 +40,10 @@ PUBLISH = (
     Series("dramatiq", "publish", "Dramatiq send()"),
 )
 LATENCY = (
-    Series("bare", "latency", "bare aiobotocore loop"),
-    Series("bus", "latency", "bus worker + Publisher"),
+    Series("bare", "latency-serial", "bare loop, one message at a time"),
+    Series("bus", "latency-serial", "bus, one message at a time"),
+    Series("bare", "latency", "bare loop, open loop (fixed rate)"),
+    Series("bus", "latency", "bus, open loop (fixed rate)"),
 )
 BASE = "bare"
 
@@ -130,17 +132,18 @@ LATENCY_HEADERS = ("system", "p50 ms", "x bare", "p99 ms", "x bare")
 def latency_rows(
     groups: Mapping[Key, Sequence[Result]], failures: Mapping[Key, str] | None = None
 ) -> list[list[str]]:
+    """One row per latency series; ratios to the bare loop measured the same way."""
     failures = failures or {}
-    base = groups.get((BASE, "latency"))
-    base50 = latency(base, 50).median if base else float("nan")
-    base99 = latency(base, 99).median if base else float("nan")
     rows = []
     for s in LATENCY:
         found = groups.get(s.key)
         if not found:
             rows.append(_missing(s.label, failures.get(s.key)))
             continue
+        base = groups.get((BASE, s.action))
         p50, p99 = latency(found, 50), latency(found, 99)
+        base50 = latency(base, 50).median if base else float("nan")
+        base99 = latency(base, 99).median if base else float("nan")
         rows.append(
             [
                 s.label,

@@ -99,7 +99,7 @@ class Bench:
 
     def job(self, system: str, action: str, prefix: str, url: str) -> Job:
         c = self.config
-        latency = action == "latency"
+        latency = action.startswith("latency")
         return Job(
             system=system,
             action=action,
@@ -170,9 +170,10 @@ class Bench:
         self.results[-1] = replace(last, notes={**last.notes, **notes})
 
     async def latency_round(self, round_no: int) -> None:
-        for system in [s for s in ("bare", "bus") if s in self.config.systems]:
-            prefix = f"r{round_no}-{system}-lat"
-            self.step(system, "latency", prefix, await self.queues.create(prefix))
+        for action, tag in (("latency-serial", "ls"), ("latency", "lo")):
+            for system in [s for s in ("bare", "bus") if s in self.config.systems]:
+                prefix = f"r{round_no}-{system}-{tag}"
+                self.step(system, action, prefix, await self.queues.create(prefix))
 
     async def run(self) -> None:
         systems = list(self.config.systems)

@@ -98,14 +98,25 @@ def test_ratios_are_n_a_without_the_bare_figure() -> None:
 
 
 def test_latency_rows_use_per_repetition_percentiles() -> None:
-    def run(system: str, shift: float) -> Result:
-        return Result(system, "latency", 100, 0, 0, latencies_ms=[shift + v for v in range(100)])
+    def run(system: str, shift: float, action: str = "latency") -> Result:
+        return Result(system, action, 100, 0, 0, latencies_ms=[shift + v for v in range(100)])
 
-    groups = report.group([run("bare", 0), run("bare", 10), run("bare", 20), run("bus", 10)])
-    rows = report.latency_rows(groups)
-    assert rows[0][1] == "59.5 (49.5-69.5)"  # p50 of each repetition: 49.5, 59.5, 69.5
-    assert rows[1][1] == "59.5 (59.5-59.5)"
-    assert rows[1][2] == "1.00x"
+    groups = report.group(
+        [
+            run("bare", 0),
+            run("bare", 10),
+            run("bare", 20),
+            run("bus", 10),
+            run("bare", 0, "latency-serial"),
+            run("bus", 49.5, "latency-serial"),
+        ]
+    )
+    rows = {row[0]: row for row in report.latency_rows(groups)}
+    # p50 of each open-loop bare repetition: 49.5, 59.5, 69.5
+    assert rows["bare loop, open loop (fixed rate)"][1] == "59.5 (49.5-69.5)"
+    assert rows["bus, open loop (fixed rate)"][1:3] == ["59.5 (59.5-59.5)", "1.00x"]
+    # each mode is compared with the bare loop measured the same way
+    assert rows["bus, one message at a time"][1:3] == ["99.0 (99.0-99.0)", "2.00x"]
 
 
 def test_targets_read_the_ratios_of_the_medians() -> None:
