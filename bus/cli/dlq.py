@@ -80,7 +80,11 @@ def _run(settings: Settings, work: Callable[[AwsClients], Awaitable[T]]) -> T:
         async with AwsClients(settings) as aws:
             return await work(aws)
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except KeyboardInterrupt:
+        err.print("Interrupted.", markup=False)
+        raise typer.Exit(130) from None
 
 
 def _topology(settings: Settings, *, required: bool) -> Topology | None:

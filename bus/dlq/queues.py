@@ -10,7 +10,7 @@ from bus.aws import AwsClients, aws_errors
 from bus.errors import AwsError
 from bus.topology.model import FIFO_SUFFIX, Topology, physical_name
 
-NON_EXISTENT = "AWS.SimpleQueueService.NonExistentQueue"
+NON_EXISTENT = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ class Queues:
             with aws_errors("GetQueueUrl"):
                 return (await self.aws.sqs.get_queue_url(QueueName=name))["QueueUrl"]
         except AwsError as exc:
-            if exc.code != NON_EXISTENT:
+            if exc.code not in NON_EXISTENT:
                 raise
             hint = f" (topology queue {ref!r})" if name != ref else ""
             raise AwsError(
@@ -146,6 +146,6 @@ class Queues:
         try:
             return await self.resolve(name_of(name), physical=True)
         except AwsError as exc:
-            if exc.code == NON_EXISTENT:
+            if exc.code in NON_EXISTENT:
                 return None
             raise

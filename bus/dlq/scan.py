@@ -69,6 +69,7 @@ class Scan:
         self.wait_seconds = wait_seconds
         self.received = 0
         """Receives, counting a message again each time it comes back."""
+        self._expected: int | None = None
         self._seen: set[str] = set()
         self._held: dict[str, str] = {}
         self._new_in_pass = 0
@@ -103,8 +104,13 @@ class Scan:
     async def next_batch(self) -> list[DeadLetter] | None:
         """The next messages this scan has not seen yet (held until the scan ends); ``None`` when
         the queue has nothing more to show. Safe to call from several tasks on a standard queue."""
+        if self._expected is None:
+            self._expected = await self._visible()
         while not self._exhausted:
-            letters = await self._receive()
+            letters = await self._receive(0)
+            if not letters and self.seen < self._expected:
+                # A short poll may miss messages (on AWS it samples servers): look properly.
+                letters = await self._receive(self.wait_seconds)
             if letters:
                 fresh = self._take(letters)
                 if fresh:
@@ -132,13 +138,20 @@ class Scan:
         self._new_in_pass += len(fresh)
         return fresh
 
-    async def _receive(self) -> list[DeadLetter]:
+    async def _visible(self) -> int:
+        with aws_errors("GetQueueAttributes"):
+            answer = await self.aws.sqs.get_queue_attributes(
+                QueueUrl=self.queue.url, AttributeNames=["ApproximateNumberOfMessages"]
+            )
+        return int(answer.get("Attributes", {}).get("ApproximateNumberOfMessages", 0))
+
+    async def _receive(self, wait_seconds: int) -> list[DeadLetter]:
         with aws_errors("ReceiveMessage"):
             answer = await self.aws.sqs.receive_message(
                 QueueUrl=self.queue.url,
                 MaxNumberOfMessages=BATCH,
                 VisibilityTimeout=self.hold_seconds,
-                WaitTimeSeconds=self.wait_seconds,
+                WaitTimeSeconds=wait_seconds,
                 MessageAttributeNames=["All"],
                 MessageSystemAttributeNames=["All"],
             )
