@@ -59,6 +59,7 @@ class Queues:
         self.topology = topology
         self.env = env
         self._cache: dict[str, QueueRef] = {}
+        self._missing: set[str] = set()
 
     def physical(self, ref: str) -> tuple[str, str | None]:
         """(physical name, logical name) of a reference; names not in the topology are physical."""
@@ -143,9 +144,12 @@ class Queues:
 
     async def by_name(self, name: str) -> QueueRef | None:
         """The queue with this physical name or ARN, or ``None`` when it does not exist."""
+        if name in self._missing:
+            return None
         try:
             return await self.resolve(name_of(name), physical=True)
         except AwsError as exc:
             if exc.code in NON_EXISTENT:
+                self._missing.add(name)
                 return None
             raise
