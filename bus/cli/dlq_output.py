@@ -33,8 +33,11 @@ def age(seconds: float | None) -> str:
 
 def summaries_table(summaries: Sequence[QueueSummary], now: datetime) -> None:
     table = Table(title="Dead-letter queues", title_justify="left")
-    for column in ("DLQ", "serves", "depth", "oldest", "top reasons"):
-        table.add_column(column, justify="right" if column == "depth" else "left")
+    table.add_column("DLQ", overflow="fold")
+    table.add_column("serves", overflow="fold")
+    table.add_column("depth", justify="right")
+    table.add_column("oldest")
+    table.add_column("top reasons")
     for s in summaries:
         reasons = ", ".join(f"{r} {n}" for r, n in s.reasons[:3]) or "-"
         if s.sampled and s.sampled < s.depth:

@@ -345,6 +345,24 @@ async def test_export_edit_replay_is_accepted_by_the_handler(world: World, tmp_p
     assert await world.total("refunds-dlq") == PER_DLQ - 2
 
 
+def test_cli_export_and_replay(world: World, tmp_path: Path) -> None:
+    common = ("-t", str(world.path), "-e", world.env)
+    out = tmp_path / "cli.jsonl"
+    exported = cli("dlq", "export", "refunds-dlq", "-o", str(out), "--reason", "rejected", *common)
+    assert exported.exit_code == 0, exported.output
+    assert "Exported 3 of" in exported.stdout
+    assert len(out.read_text().splitlines()) == 3
+    dry = cli("dlq", "replay", str(out), "--to", "parking", "--dry-run", *common)
+    assert dry.exit_code == 0, dry.output
+    assert f"would send 3 to {world.name('parking')}" in dry.stdout
+    garbage = tmp_path / "garbage.jsonl"
+    cli("dlq", "export", "refunds-dlq", "-o", str(garbage), "--reason", "decode-error", *common)
+    refused = cli("dlq", "replay", str(garbage), *common)
+    assert isinstance(refused.exception, ReplayError)
+    assert [p.line for p in refused.exception.problems] == [1, 2]
+    assert "no envelope" in str(refused.exception)
+
+
 # -- purge ----------------------------------------------------------------------------------------
 
 
@@ -374,6 +392,17 @@ def test_cli_purge_asks_first(world: World) -> None:
     everything = cli(*args, "--yes")
     assert everything.exit_code == 0, everything.output
     assert "Purged" in everything.stdout
+
+
+def test_cli_redrive_dry_run_moves_nothing(world: World) -> None:
+    args = ("dlq", "redrive", "orders-dlq", "-t", str(world.path), "-e", world.env, "--dry-run")
+    whole = cli(*args)
+    assert whole.exit_code == 0, whole.output
+    assert f"Would move about {PER_DLQ} messages" in whole.stdout
+    assert "message move task" in whole.stdout
+    some = cli(*args, "--filter", 'data.country == "FR"')
+    assert some.exit_code == 0, some.output
+    assert f"Dry run: 2 of {PER_DLQ} messages selected; would send 2 to " in some.stdout
 
 
 # -- redrive --------------------------------------------------------------------------------------
