@@ -48,11 +48,19 @@ def _versions_line(versions: Mapping[str, Mapping[str, str]]) -> str:
     return ", ".join(f"{name} {version}" for name, version in pairs if version)
 
 
-def block(data: Mapping[str, Any], chart_problem: str | None = None) -> str:
-    """The generated section for one run's record (as ``run.record`` builds it)."""
-    c, m = data["config"], data["machine"]
+def tables(data: Mapping[str, Any]) -> str:
+    """The tables of one run's record (as ``run.record`` builds it)."""
     results = [Result(**r) for r in data["results"]]
-    failures = {tuple(k.split("/", 1)): v for k, v in data.get("failures", {}).items()}
+    failures: dict[report.Key, str] = {}
+    for key, why in data.get("failures", {}).items():
+        system, _, action = key.partition("/")
+        failures[(system, action)] = why
+    return report.render(report.group(results), failures)
+
+
+def block(data: Mapping[str, Any], chart_problem: str | None = None) -> str:
+    """The generated section for one run's record."""
+    c, m = data["config"], data["machine"]
     lines = [
         f"Measured {data['started']} (commit {data['commit']}, {data['seconds']} s in all) on "
         f"{m['cores']} cores ({m['cpu']}), {m['memory']} of memory, {m['os']}.",
@@ -61,9 +69,10 @@ def block(data: Mapping[str, Any], chart_problem: str | None = None) -> str:
         "",
         f"Each system: {c['messages']:,} messages of {c['payload_bytes']:,} bytes of JSON, "
         f"concurrency {c['concurrency']}, {c['repetitions']} repetitions (median, min-max); "
-        f"latency: {c['latency_messages']:,} messages at {c['latency_rate']:g}/s per repetition.",
+        f"latency: {c['latency_messages']:,} messages per repetition, one at a time and "
+        f"open loop at {c['latency_rate']:g}/s.",
         "",
-        report.render(report.group(results), failures),
+        tables(data),
     ]
     if chart_problem:
         lines.append(f"(The chart was not redrawn: {chart_problem}.)")

@@ -33,6 +33,10 @@ def python() -> Path:
     return venv_dir() / "bin" / "python"
 
 
+def is_installed() -> bool:
+    return (venv_dir() / ".complete").exists()
+
+
 def _run(step: list[str]) -> None:
     proc = subprocess.run(step, capture_output=True, text=True, check=False)
     if proc.returncode != 0:

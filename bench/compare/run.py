@@ -271,16 +271,34 @@ def chart(peers_python: Path | None, results: Path, out: Path) -> str | None:
     return None if proc.returncode == 0 else _last_error(proc.stderr)
 
 
-def parse(argv: Sequence[str] | None) -> tuple[Config, bool]:
+@dataclass(frozen=True)
+class Options:
+    config: Config
+    write_docs: bool
+    report: Path | None
+    """Re-render the tables (and docs) from these saved figures instead of measuring."""
+
+
+def parse(argv: Sequence[str] | None) -> Options:
     p = argparse.ArgumentParser(prog="python -m bench.compare", description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="1,000 messages, 200 latency samples")
     p.add_argument("--messages", type=int)
     p.add_argument("--repetitions", type=int)
     p.add_argument("--concurrency", type=int)
     p.add_argument("--systems", help=f"comma-separated subset of {','.join(SYSTEMS)}")
-    p.add_argument("--docs", action=argparse.BooleanOptionalAction, default=None,
-                   help="rewrite docs/benchmarks.md and .png (default: on, off with --quick)")  # fmt: skip
-    a = p.parse_args(argv)
+    p.add_argument(
+        "--docs",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="rewrite docs/benchmarks.md and .png (default: on, off with --quick)",
+    )
+    p.add_argument(
+        "--report",
+        type=Path,
+        metavar="RESULTS.json",
+        help="measure nothing: print (and with --docs write) a saved run's figures",
+    )
+    a = p.parse_args(argv)  # fmt: skip
     config = QUICK if a.quick else Config()
     overrides: dict[str, Any] = {
         k: v for k, v in (("messages", a.messages), ("repetitions", a.repetitions),
@@ -294,16 +312,17 @@ def parse(argv: Sequence[str] | None) -> tuple[Config, bool]:
         overrides["systems"] = chosen
     if overrides.get("repetitions", config.repetitions) < 3:
         log("fewer than 3 repetitions: the figures are not medians of 3 (use for trials only)")
-    write_docs = a.docs if a.docs is not None else not a.quick
-    return replace(config, **overrides), write_docs
+    write_docs = a.docs if a.docs is not None else not (a.quick or a.report)
+    return Options(replace(config, **overrides), write_docs, a.report)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    config, write_docs = parse(argv)
+def measure(config: Config) -> tuple[dict[str, Any], Path, Path | None]:
+    """Run the whole comparison; its record, where it was saved, and the peers' python."""
     started, clock = datetime.now(UTC), time.monotonic()
     peers_python, failures = _peers(config)
     log("starting LocalStack")
     instance = emulator.start(log=log)
+    saved = dict(os.environ)
     os.environ.update(instance.env())
     try:
         bench = Bench(config, instance, peers_python)
@@ -311,11 +330,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(bench.run())
     finally:
         emulator.stop(instance)
+        os.environ.clear()
+        os.environ.update(saved)  # what runs next (bench/*.py) must not see a stopped emulator
     data = record(bench, started, time.monotonic() - clock)
     path = save(data)
-    print(report.render(report.group(bench.results), bench.failures))
     log(f"figures saved in {path.relative_to(ROOT)}; runner logs in {bench.work}")
-    if write_docs:
+    return data, path, peers_python
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse(argv)
+    if options.report is not None:
+        path = options.report
+        data = json.loads(path.read_text())
+        peers_python = peers.python() if peers.is_installed() else None
+    else:
+        data, path, peers_python = measure(options.config)
+    print(docs.tables(data))
+    if options.write_docs:
         why = chart(peers_python, path, docs.CHART)
         docs.write(data, chart_problem=why)
         log(f"rewrote {docs.DOC.relative_to(ROOT)}" + (f" (no chart: {why})" if why else ""))
