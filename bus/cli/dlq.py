@@ -254,7 +254,9 @@ def redrive(
             )
             show_out.redrive_report(report)
             return
-        what = "every message" if whole else f"messages where {selection.describe()}"
+        what = "every message" if selection.everything else f"messages where {selection.describe()}"
+        if limit is not None:
+            what = f"at most {limit} {what}"
         confirm(f"Redrive {what} (about {visible} in {source.name}) to {where}?", yes)
         if whole:
             assert destination is not None

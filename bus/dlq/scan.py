@@ -5,6 +5,10 @@ pass sees each message once; leaving the scan (normally, on an error, on Ctrl-C)
 it did not delete visible again at once (ChangeMessageVisibilityBatch to 0). A process killed with
 SIGKILL leaves them invisible until ``hold_seconds`` have passed: nothing is ever lost.
 
+A pass ends when a receive finds nothing: a short poll first (no waiting), then, unless the scan
+has already seen as many messages as the queue reported visible when it began, a long poll of
+``wait_seconds`` (a short poll on AWS samples only some servers and can miss messages).
+
 SQS counts every receive in ``ApproximateReceiveCount``, so a peek increments it.
 
 FIFO queues do not return further messages of a message group while earlier ones are in flight.
