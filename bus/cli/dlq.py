@@ -24,10 +24,11 @@ from bus.cli.options import (
     make_settings,
 )
 from bus.cli.output import err, out
+from bus.cli.prompt import confirm
 from bus.dlq.inspect import DEFAULT_SAMPLE, queue_depth
 from bus.dlq.movetask import MoveTask, move_destination
 from bus.dlq.scan import DEFAULT_HOLD_SECONDS
-from bus.errors import BusError, SettingsError
+from bus.errors import BusError
 from bus.schema.registry import Registry
 from bus.settings import DEFAULT_TOPOLOGY, Settings
 from bus.topology.load import load_topology
@@ -110,17 +111,6 @@ def _selection(
         older_than=older,
         newer_than=newer,
     )
-
-
-def confirm(question: str, yes: bool, flag: str = "--yes") -> None:
-    """Ask on a terminal; without one, refuse unless ``--yes`` was given."""
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise SettingsError(f"not a terminal, so not asking: {question} Pass {flag} to go ahead.")
-    if not typer.confirm(question, default=False):
-        err.print("Cancelled; nothing was changed.", markup=False)
-        raise typer.Exit(1)
 
 
 # -- list / show ----------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +12,7 @@ import typer
 from bus.aws import AwsClients
 from bus.cli.options import EndpointOpt, EnvOpt, ProfileOpt, RegionOpt, TopologyOpt, make_settings
 from bus.cli.output import err, out
+from bus.cli.prompt import confirm
 from bus.errors import PlanError
 from bus.settings import DEFAULT_TOPOLOGY, Settings
 from bus.topology.apply import apply as apply_plan
@@ -99,7 +99,7 @@ def apply(
 
 
 async def _apply(
-    settings: Settings, topology: Topology, prune: bool, confirm: Callable[[Plan], None]
+    settings: Settings, topology: Topology, prune: bool, ask: Callable[[Plan], None]
 ) -> Plan | None:
     async with AwsClients(settings) as aws:
         changes = await make_plan(aws, topology, settings.env, prune=prune)
@@ -108,25 +108,14 @@ async def _apply(
             return changes
         if changes.refused:
             raise PlanError(changes.explain_refusal())
-        confirm(changes)
+        ask(changes)
         await apply_plan(aws, changes)
         return changes
 
 
 def _confirm(changes: Plan, yes: bool) -> None:
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        err.print(
-            "error: not applying without confirmation: stdin is not a terminal; "
-            "run `bus apply --yes` to apply without asking",
-            markup=False,
-        )
-        raise typer.Exit(1)
     count = len(changes.changes)
-    if not typer.confirm(f"Apply {count} change{'s' if count != 1 else ''}?", default=False):
-        err.print("Apply cancelled; nothing was changed.", markup=False)
-        raise typer.Exit(1)
+    confirm(f"Apply {count} change{'s' if count != 1 else ''}?", yes)
 
 
 def _done(changes: Plan) -> str:

@@ -43,7 +43,8 @@ def test_plan_apply_plan_exit_codes_and_output(
 
     code, out, err = run(["apply", *common], capsys)  # stdin is not a terminal here
     assert code == 1
-    assert "run `bus apply --yes`" in err
+    assert "not a terminal, so not asking: Apply" in err
+    assert "Pass --yes" in err
     assert run(["plan", *common, "--detailed-exitcode"], capsys)[0] == 2  # nothing was applied
 
     code, out, _ = run(["apply", *common, "--yes"], capsys)
