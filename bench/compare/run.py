@@ -92,8 +92,7 @@ class Bench:
         self.failures: dict[report.Key, str] = {}
 
     def python(self, system: str) -> Path:
-        if system in PEERS:
-            assert self.peers_python is not None
+        if system in PEERS and self.peers_python is not None:
             return self.peers_python
         return Path(sys.executable)
 
@@ -176,14 +175,21 @@ class Bench:
                 self.step(system, action, prefix, await self.queues.create(prefix))
 
     async def run(self) -> None:
-        systems = list(self.config.systems)
+        systems = [s for s in self.config.systems if s not in PEERS or self.peers_python]
         async with self.queues:
             for r in range(self.config.repetitions):
                 log(f"round {r + 1} of {self.config.repetitions}")
-                order = systems[r % len(systems) :] + systems[: r % len(systems)]
-                for system in order:
+                for system in rotate(systems, r):
                     await self.system_round(system, r + 1)
                 await self.latency_round(r + 1)
+
+
+def rotate(items: Sequence[str], by: int) -> list[str]:
+    """``items`` starting at position ``by`` (mod their number): each round starts elsewhere."""
+    if not items:
+        return []
+    by %= len(items)
+    return [*items[by:], *items[:by]]
 
 
 def _last_error(stderr: str) -> str:

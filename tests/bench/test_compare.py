@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from bench.compare import docs, report
 from bench.compare.bare import batch_shares
 from bench.compare.common import Job, Result, Tally, payload, shares, timed
+from bench.compare.run import rotate
 from bench.compare.stats import Summary, Target, percentile, ratio
 
 
@@ -262,3 +263,11 @@ def test_job_and_result_travel_as_json() -> None:
     assert result.cpu_us_per_message == 50_000.0
     with pytest.raises(ValueError, match="no RESULT"):
         Result.parse("nothing here")
+
+
+def test_rounds_rotate_the_order_of_the_systems() -> None:
+    systems = ["bare", "bus", "celery", "dramatiq"]
+    assert rotate(systems, 0) == systems
+    assert rotate(systems, 1) == ["bus", "celery", "dramatiq", "bare"]
+    assert rotate(systems, 5) == rotate(systems, 1)
+    assert rotate([], 3) == []
