@@ -271,3 +271,20 @@ def test_rounds_rotate_the_order_of_the_systems() -> None:
     assert rotate(systems, 1) == ["bus", "celery", "dramatiq", "bare"]
     assert rotate(systems, 5) == rotate(systems, 1)
     assert rotate([], 3) == []
+
+
+def test_missing_peers_are_reported_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.compare import peers, run
+
+    def unavailable(log: object) -> None:
+        raise peers.PeersUnavailable("`pip install ...` failed:\nNo matching distribution")
+
+    monkeypatch.setattr(peers, "ensure", unavailable)
+    python, failures = run._peers(run.Config())
+    assert python is None
+    assert failures[("celery", "consume")] == (
+        "peers' virtualenv unavailable: `pip install ...` failed:"
+    )
+    assert ("dramatiq", "publish") in failures
+    assert ("bus", "consume") not in failures
+    assert run._peers(run.Config(systems=("bare", "bus"))) == (None, {})
