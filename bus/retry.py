@@ -9,7 +9,8 @@
 
 Delays grow exponentially with the attempt (``Backoff``), are capped and, when the backoff says so,
 jittered ("equal jitter": between half and all of the exponential value, so a given jitter draw keeps
-the sequence monotonic). On the last receive a queue allows (``receive_count >=
+the sequence monotonic). A redelivery delay is a visibility timeout, in whole seconds: it is rounded
+up, so a short backoff is never turned into "visible again at once". On the last receive a queue allows (``receive_count >=
 max_receive_count``) the answer is never ``Redeliver``: the worker dead-letters the message itself,
 so that its DLQ copy records why it died.
 """
@@ -90,6 +91,12 @@ def backoff(policy: Backoff, attempt: int, jitter: float = 1.0) -> float:
     return delay
 
 
+def redelivery_seconds(seconds: float) -> int:
+    """A backoff as a visibility timeout: whole seconds, rounded *up* (a backoff of 0.4 s is
+    1 s, never 0, which would make the message visible again at once), at most 12 hours."""
+    return min(MAX_DELAY, math.ceil(seconds))
+
+
 def is_last_receive(attempt: Attempt, max_receive_count: int | None) -> bool:
     return max_receive_count is not None and attempt.receive_count >= max_receive_count
 
@@ -113,6 +120,6 @@ def decide(
     if is_last_receive(attempt, max_receive_count):
         return DeadLetter(HANDLER_ERROR)
     if isinstance(error, Retry) and error.delay is not None:
-        return Redeliver(min(MAX_DELAY, math.ceil(error.delay)))
+        return Redeliver(redelivery_seconds(error.delay))
     seconds = backoff(policy.redelivery, attempt.receive_count, draw)
-    return Redeliver(min(MAX_DELAY, round(seconds)))
+    return Redeliver(redelivery_seconds(seconds))

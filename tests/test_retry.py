@@ -16,6 +16,7 @@ from bus.retry import (
     backoff,
     decide,
     is_last_receive,
+    redelivery_seconds,
 )
 from bus.topology.model import Backoff
 
@@ -124,6 +125,34 @@ def test_handlers_steer_with_retry_and_reject() -> None:
 def test_last_receive(receive: int, max_receives: int, last: bool) -> None:
     assert is_last_receive(Attempt(receive), max_receives) is last
     assert is_last_receive(Attempt(receive), None) is False
+
+
+def test_a_short_backoff_is_never_redelivered_at_once() -> None:
+    """A redelivery delay is a visibility timeout in whole seconds: rounded up, never to 0."""
+    short = Policy(redelivery=Backoff(initial=0.4, multiplier=2, maximum=30))
+    for jitter in (0.0, 0.5, 1.0):
+        assert decide(short, Attempt(1), 5, ValueError(), jitter) == Redeliver(1)
+    assert [redelivery_seconds(s) for s in (0, 0.01, 0.5, 1.0, 1.5, 2.5, 50_000)] == [
+        0,
+        1,
+        1,
+        1,
+        2,
+        3,
+        MAX_DELAY,
+    ]
+    assert decide(POLICY, Attempt(1), 5, Retry(delay=0), 0.0) == Redeliver(0)
+
+
+@given(backoffs, st.integers(1, 100), st.floats(0, 1))
+def test_redelivery_waits_at_least_the_backoff(
+    policy: Backoff, receive: int, jitter: float
+) -> None:
+    decision = decide(Policy(redelivery=policy), Attempt(receive), None, ValueError(), jitter)
+    assert isinstance(decision, Redeliver)
+    seconds = backoff(policy, receive, jitter)
+    assert min(seconds, MAX_DELAY) <= decision.delay <= seconds + 1
+    assert (decision.delay == 0) == (seconds == 0)
 
 
 def test_huge_attempts_do_not_overflow() -> None:

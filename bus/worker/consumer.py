@@ -2,7 +2,7 @@
 
 Every received message holds one slot of the queue's capacity (and of the process's) until it is
 finished; standard queues run each message as its own task, FIFO queues one task per message group
-of a receive (see ``fifo``). Shutdown is three steps, driven by the ``Worker``: stop receiving,
+(a lane, see ``fifo``). Shutdown is three steps, driven by the ``Worker``: stop receiving,
 finish (or, past the deadline, cancel and release) what is in flight, then drain the deletes.
 """
 
@@ -20,12 +20,12 @@ from bus.schema import Registry
 from bus.worker.acker import Acker
 from bus.worker.capacity import Capacity
 from bus.worker.dispatcher import Dispatcher, Outcome
-from bus.worker.fifo import run_group, split_groups
+from bus.worker.fifo import Lanes
 from bus.worker.heartbeat import Heartbeat
 from bus.worker.idempotency import IdempotencyStore
 from bus.worker.loader import QueueBinding
 from bus.worker.message import Received
-from bus.worker.poller import Poller
+from bus.worker.poller import Poller, Receives
 from bus.worker.queues import QueueInfo
 from bus.worker.sqs import QueueOps
 from bus.worker.stats import QueueStats
@@ -81,6 +81,17 @@ class QueueConsumer:
         self._pollers: dict[Poller, asyncio.Task[None]] = {}
         self._beat: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._receives = Receives()
+        self.lanes = Lanes(
+            process=self._limited,
+            release=self.dispatcher.release,
+            done=self._done,
+            untrack=self.heartbeat.untrack,
+            receives=self._receives,
+            stopping=self._stopping,
+            spawn=self._spawn,
+            log=self._log,
+        )
 
     def start(self) -> None:
         self._beat = asyncio.create_task(self.heartbeat.run(), name=f"heartbeat {self.info.name}")
@@ -94,6 +105,7 @@ class QueueConsumer:
                 self.dispatcher.release,
                 self._stopping.is_set,
                 self._log,
+                self._receives,
             )
             self._pollers[poller] = asyncio.create_task(
                 poller.run(), name=f"poller {self.info.name} #{n + 1}"
@@ -123,10 +135,9 @@ class QueueConsumer:
         self.stats.received += len(messages)
         self.stats.in_flight += len(messages)
         for msg in messages:
-            self.heartbeat.track(msg.receipt_handle, msg.received_at)
+            self.heartbeat.track(msg.receipt_handle, msg.received_at, msg.limit_from)
         if self.info.fifo:
-            for group in split_groups(messages):
-                self._spawn(self._group(group))
+            self.lanes.dispatch(messages)
         else:
             for msg in messages:
                 self._spawn(self._one(msg))
@@ -153,12 +164,6 @@ class QueueConsumer:
             self._unexpected([msg])
         finally:
             self._done(1)
-
-    async def _group(self, group: Sequence[Received]) -> None:
-        try:
-            await run_group(group, self._limited, self.dispatcher.release, self._done)
-        except Exception:
-            self._unexpected(group)
 
     def _unexpected(self, messages: Sequence[Received]) -> None:
         for msg in messages:

@@ -40,7 +40,16 @@ from bus.errors import (
     HandlerError,
     UnknownEventError,
 )
-from bus.retry import Attempt, DeadLetter, Decision, Redeliver, RetryNow, backoff, decide
+from bus.retry import (
+    Attempt,
+    DeadLetter,
+    Decision,
+    Redeliver,
+    RetryNow,
+    backoff,
+    decide,
+    redelivery_seconds,
+)
 from bus.schema import Registry
 from bus.worker.acker import Acker
 from bus.worker.context import Context
@@ -273,7 +282,7 @@ class Dispatcher:
         decision = self._decide(msg, max(try_number, self._binding.policy.attempts), exc)
         if isinstance(decision, DeadLetter):
             return await self._give_up(msg, decision.reason, exc, log, env)
-        delay = round(self._delay(decision))
+        delay = redelivery_seconds(self._delay(decision))
         log.warning(
             "handler failed; redelivering later",
             delay=delay,
@@ -313,7 +322,7 @@ class Dispatcher:
         env: Envelope | None = None,
     ) -> Outcome:
         """To the DLQ: send first, delete after; without a DLQ (or if the send fails), keep it."""
-        fallback = round(backoff(self._binding.policy.redelivery, msg.receive_count))
+        fallback = redelivery_seconds(backoff(self._binding.policy.redelivery, msg.receive_count))
         if self._dlq_ops is None:
             log.error(
                 "giving up, but the queue has no DLQ: the message stays on its queue",
@@ -368,18 +377,24 @@ class Dispatcher:
                 code=exc.code,
             )
 
-    async def release(self, messages: Sequence[Received]) -> None:
-        """Make unhandled messages visible again at once (shutdown, FIFO hold-back)."""
+    async def release(self, messages: Sequence[Received]) -> set[str]:
+        """Make unhandled messages visible again at once (shutdown, FIFO hold-back), in the order
+        given; return the receipt handles that could not be released (they come back after their
+        visibility timeout instead)."""
         if not messages:
-            return
+            return set()
         for msg in messages:
             await self._heartbeat.settle(msg.receipt_handle)
         self._stats.released += len(messages)
+        kept: set[str] = set()
         for batch in chunks([m.receipt_handle for m in messages]):
             try:
                 failed = await self._ops.change_visibility_batch(batch, 0)
             except AwsError as exc:
                 self._log.warning("could not release messages", code=exc.code, count=len(batch))
+                kept.update(batch)
                 continue
             if failed:
                 self._log.warning("could not release some messages", count=len(failed))
+                kept.update(failed)
+        return kept

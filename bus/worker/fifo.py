@@ -1,20 +1,46 @@
-"""FIFO queues: one message group at a time, in order; different groups in parallel.
+"""FIFO queues: each message group handled one message at a time, in order; groups in parallel.
 
-SQS never hands out a group's later messages while an earlier one is in flight, so ordering only
-needs care inside one receive: each group's messages run one after the other, and when one of them
-is not handled (it failed, was dead-lettered, or the worker is stopping) the rest of that group's
-batch is made visible again at once, unhandled, behind it, instead of being handled out of order.
+Every message group with messages in this process has one *lane*: a task that handles them one
+after the other, lowest ``SequenceNumber`` first. SQS never hands out a group's later messages
+while an earlier one is in flight; an emulator may (LocalStack makes a group receivable again as
+soon as one of its earlier messages becomes visible, while later ones are still in flight here).
+Order holds whichever the queue does, because:
 
-A failed message to be redelivered is held in-process for its backoff (see ``Outcome.HELD``) and
-then released *together with* the rest of its group, in one ordered batch: it goes back first.
+1. A group has at most one lane per queue. Messages of a group that arrive while its lane exists,
+   from any poller and any receive, join that lane (sorted by sequence number) instead of starting
+   a second task: two messages of a group never run at once here.
+2. A handled or dead-lettered message is finished (deleted, or in the DLQ before it is deleted);
+   the lane goes on with the next. A message to be redelivered has waited out its backoff in
+   process (``Outcome.HELD``; the heartbeat keeps it invisible) and goes back to the queue
+   *together with* everything the lane still holds, lowest sequence number first, so the queue
+   has the group whole again, in order. On shutdown (``Outcome.RELEASED``) the rest goes back too.
+3. After such a release the messages may come back to this process through receives already under
+   way, answered in any order. The lane remembers what it gave back and starts no message while an
+   earlier one it gave back is missing: until that one is back in the lane, or every receive under
+   way when the release was done has been dispatched (``Receives``): a given-back message still
+   missing then was taken by another consumer, and the queue hands out a group's messages in
+   order, so none of the missing ones can still come here after a later one.
+4. A lane ends only when it holds nothing and waits for nothing, with no pause between that check
+   and its removal, so an arriving message either joins the running lane or starts a new one.
+
+Nothing is lost or handled twice by this: each received message is in exactly one place, a lane's
+list, the lane's handler, back on the queue, or deleted. A message delivered again while an older
+copy of it waits in the lane replaces that copy (whose receipt handle is stale). When the handling
+itself fails unexpectedly (a bug in bus), the lane stops tracking what it holds: those messages come
+back after their visibility timeout, in order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
+
+import structlog
 
 from bus.worker.dispatcher import Outcome
 from bus.worker.message import Received
+from bus.worker.poller import Receives
 
 
 def split_groups(messages: Sequence[Received]) -> list[list[Received]]:
@@ -25,32 +51,185 @@ def split_groups(messages: Sequence[Received]) -> list[list[Received]]:
     return list(groups.values())
 
 
-async def run_group(
-    group: Sequence[Received],
-    process: Callable[[Received], Awaitable[Outcome]],
-    release: Callable[[Sequence[Received]], Awaitable[None]],
-    done: Callable[[int], None],
-) -> None:
-    """Process ``group`` in order; after anything but success, release the rest unhandled.
+def _order(msg: Received) -> int:
+    number = msg.sequence_number
+    return -1 if number is None else number
 
-    ``done(n)`` is called as messages are finished, so their slots are given back one by one.
-    """
-    for index, msg in enumerate(group):
+
+class Lane:
+    """The messages of one group held by this process, and what it gave back to the queue."""
+
+    def __init__(self, group: str | None) -> None:
+        self.group = group
+        self.pending: list[Received] = []
+        """Received, not started; by sequence number (arrival order where there is none)."""
+        self.outstanding: dict[str, int | None] = {}
+        """Given back to the queue and not received again: message id -> sequence number."""
+        self.fence: int | None = None
+        """``Receives.mark()`` after the last give-back."""
+        self.current: Received | None = None
+        """The message being handled."""
+        self.changed = asyncio.Event()
+
+    def add(self, messages: Sequence[Received]) -> list[Received]:
+        """Take ``messages`` in; return the older copies they replace (stale receipt handles)."""
+        stale: list[Received] = []
+        for msg in messages:
+            self.outstanding.pop(msg.message_id, None)
+            for index, held in enumerate(self.pending):
+                if held.message_id == msg.message_id:
+                    stale.append(self.pending.pop(index))
+                    break
+            self.pending.append(msg)
+        self.pending.sort(key=_order)
+        self.changed.set()
+        return stale
+
+    def next(self) -> Received | None:
+        """The message to handle now, or None: nothing held, or an earlier one is still missing."""
+        if not self.pending:
+            return None
+        head = self.pending[0].sequence_number
+        for number in self.outstanding.values():
+            if number is None or head is None or number < head:
+                return None
+        return self.pending.pop(0)
+
+    def take_all(self) -> list[Received]:
+        taken, self.pending = self.pending, []
+        return taken
+
+    @property
+    def idle(self) -> bool:
+        return not self.pending and not self.outstanding
+
+
+class Lanes:
+    """The lanes of one FIFO queue: ``dispatch`` hands each received group to its lane."""
+
+    def __init__(
+        self,
+        *,
+        process: Callable[[Received], Awaitable[Outcome]],
+        release: Callable[[Sequence[Received]], Awaitable[set[str]]],
+        done: Callable[[int], None],
+        untrack: Callable[[str], None],
+        receives: Receives,
+        stopping: asyncio.Event,
+        spawn: Callable[[Coroutine[Any, Any, None]], None],
+        log: structlog.typing.FilteringBoundLogger,
+    ) -> None:
+        self._process = process
+        self._release = release
+        self._done = done
+        self._untrack = untrack
+        self._receives = receives
+        self._stopping = stopping
+        self._spawn = spawn
+        self._log = log
+        self._lanes: dict[str | None, Lane] = {}
+
+    def __len__(self) -> int:
+        return len(self._lanes)
+
+    def dispatch(self, messages: Sequence[Received]) -> None:
+        """Give each group of ``messages`` to its lane, starting lanes for new groups."""
+        for group in split_groups(messages):
+            key = group[0].group_id
+            lane = self._lanes.get(key)
+            if lane is None:
+                lane = self._lanes[key] = Lane(key)
+                lane.add(group)
+                self._spawn(self._run(lane))
+                continue
+            stale = lane.add(group)
+            for msg in stale:
+                self._untrack(msg.receipt_handle)
+            self._done(len(stale))
+
+    async def _run(self, lane: Lane) -> None:
         try:
-            outcome = await process(msg)
-        except BaseException:
-            rest = group[index + 1 :]
-            try:
-                await release(rest)
-            finally:
-                done(len(group) - index)
+            await self._drain(lane)
+        except asyncio.CancelledError:
+            if lane.current is not None:  # released by the dispatcher, or back after its timeout
+                lane.current = None
+                self._done(1)
+            while lane.pending:  # shutdown past its deadline: what was not started goes back
+                await self._give_back(lane, lane.take_all())
             raise
-        if outcome is Outcome.HANDLED:
-            done(1)
-            continue
-        back = group[index:] if outcome is Outcome.HELD else group[index + 1 :]
-        try:
-            await release(back)
+        except Exception:
+            held = lane.take_all()
+            if lane.current is not None:
+                held.insert(0, lane.current)
+                lane.current = None
+            for msg in held:
+                self._untrack(msg.receipt_handle)
+            self._done(len(held))
+            self._log.exception(
+                "unexpected error; the messages come back after their visibility timeout",
+                message_ids=[m.message_id for m in held],
+            )
         finally:
-            done(len(group) - index)
-        return
+            if self._lanes.get(lane.group) is lane:
+                del self._lanes[lane.group]
+
+    async def _drain(self, lane: Lane) -> None:
+        """Handle the lane's messages in order until it holds nothing and waits for nothing."""
+        while True:
+            if self._stopping.is_set():  # what was not started goes back at once, in one call
+                if not lane.pending:
+                    return
+                await self._give_back(lane, lane.take_all())
+                continue
+            msg = lane.next()
+            if msg is None:
+                if lane.idle:
+                    return
+                await self._wait(lane)
+                continue
+            lane.current = msg
+            outcome = await self._process(msg)
+            lane.current = None
+            if outcome is not Outcome.HELD:
+                self._done(1)
+            if outcome is Outcome.HANDLED or outcome is Outcome.FAILED:
+                continue
+            back = lane.take_all()
+            if outcome is Outcome.HELD:
+                back = sorted([msg, *back], key=_order)
+            await self._give_back(lane, back)
+
+    async def _give_back(self, lane: Lane, messages: Sequence[Received]) -> None:
+        """Make ``messages`` visible again, in order, and remember them until they are back."""
+        if not messages:
+            return
+        for msg in messages:
+            lane.outstanding[msg.message_id] = msg.sequence_number
+        try:
+            kept = await self._release(messages)
+        finally:
+            self._done(len(messages))
+        for msg in messages:
+            if msg.receipt_handle in kept:  # not released: back only after its visibility timeout
+                lane.outstanding.pop(msg.message_id, None)
+        lane.fence = self._receives.mark()
+
+    async def _wait(self, lane: Lane) -> None:
+        """Wait for an arrival, a stop, or the receives under way at the last give-back."""
+        fence = lane.fence
+        if fence is None or not self._receives.under_way(fence):
+            lane.outstanding.clear()  # what is still missing went to another consumer
+            return
+        lane.changed.clear()
+        passed = asyncio.ensure_future(self._receives.passed(fence))
+        others = (
+            asyncio.ensure_future(lane.changed.wait()),
+            asyncio.ensure_future(self._stopping.wait()),
+        )
+        try:
+            await asyncio.wait((passed, *others), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (passed, *others):
+                task.cancel()
+        if passed.done() and not passed.cancelled():
+            lane.outstanding.clear()

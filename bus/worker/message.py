@@ -22,9 +22,17 @@ class Received:
     system: Mapping[str, str]
     """SQS system attributes (``ApproximateReceiveCount``, ``MessageGroupId``, ...)."""
     received_at: float = field(default_factory=time.monotonic)
+    asked_at: float | None = None
+    """When the ReceiveMessage call was made (monotonic): no later than SQS's receive, from which
+    its 12-hour limit on the message's visibility counts. None: ``received_at``."""
 
     @classmethod
-    def from_sqs(cls, message: Mapping[str, Any], received_at: float | None = None) -> Received:
+    def from_sqs(
+        cls,
+        message: Mapping[str, Any],
+        received_at: float | None = None,
+        asked_at: float | None = None,
+    ) -> Received:
         return cls(
             message_id=str(message.get("MessageId", "")),
             receipt_handle=str(message.get("ReceiptHandle", "")),
@@ -32,7 +40,13 @@ class Received:
             attributes=message.get("MessageAttributes") or {},
             system=message.get("Attributes") or {},
             received_at=time.monotonic() if received_at is None else received_at,
+            asked_at=asked_at,
         )
+
+    @property
+    def limit_from(self) -> float:
+        """The monotonic time SQS's 12-hour visibility limit is counted from (conservatively)."""
+        return self.received_at if self.asked_at is None else self.asked_at
 
     @property
     def receive_count(self) -> int:
@@ -45,6 +59,12 @@ class Received:
     @property
     def group_id(self) -> str | None:
         return self.system.get("MessageGroupId")
+
+    @property
+    def sequence_number(self) -> int | None:
+        """FIFO queues: SQS's ``SequenceNumber``, increasing within a message group."""
+        value = self.system.get("SequenceNumber")
+        return int(value) if value and value.isdigit() else None
 
     @property
     def first_received_ms(self) -> int | None:

@@ -4,6 +4,9 @@ A poller reserves slots first (at least one, at most ten), then asks SQS for tha
 never receives more than the worker can start at once. Failed receives (an outage, throttling,
 a missing queue) are logged and retried with capped exponential backoff: a poller never gives up.
 
+Every receive is numbered (``Receives``) from the call until its messages are dispatched, so that a
+FIFO lane can wait for the receives under way after it gave messages back (see ``fifo``).
+
 On shutdown a poller that is waiting for slots stops at once; one in the middle of a long poll is
 let finish (cancelling the request would not stop SQS from handing messages to it, which would then
 stay invisible for a whole visibility timeout) and releases what it got at once, unhandled.
@@ -33,6 +36,40 @@ def outage_pause(failures: int, jitter: float) -> float:
     return min(MAX_PAUSE, base) * (0.5 + 0.5 * jitter)
 
 
+class Receives:
+    """Numbers one queue's receives, so that a FIFO lane can wait for those under way at a moment.
+
+    ``mark()`` names that moment; ``passed(mark)`` returns once every receive begun before it has
+    ended, its messages dispatched (or released).
+    """
+
+    def __init__(self) -> None:
+        self._next = 0
+        self._open: set[int] = set()
+        self._ended = asyncio.Event()
+
+    def begin(self) -> int:
+        ticket = self._next
+        self._next += 1
+        self._open.add(ticket)
+        return ticket
+
+    def end(self, ticket: int) -> None:
+        self._open.discard(ticket)
+        self._ended.set()
+
+    def mark(self) -> int:
+        return self._next
+
+    def under_way(self, mark: int) -> bool:
+        return any(ticket < mark for ticket in self._open)
+
+    async def passed(self, mark: int) -> None:
+        while self.under_way(mark):
+            self._ended.clear()
+            await self._ended.wait()
+
+
 class Poller:
     """One receive loop on one queue, handing each batch to ``dispatch`` with its slots held."""
 
@@ -43,9 +80,10 @@ class Poller:
         process_capacity: Capacity | None,
         wait_seconds: int,
         dispatch: Callable[[Sequence[Received]], None],
-        release: Callable[[Sequence[Received]], Awaitable[None]],
+        release: Callable[[Sequence[Received]], Awaitable[object]],
         stopping: Callable[[], bool],
         log: structlog.typing.FilteringBoundLogger,
+        receives: Receives | None = None,
     ) -> None:
         self._ops = ops
         self._capacity = capacity
@@ -55,6 +93,7 @@ class Poller:
         self._release = release
         self._stopping = stopping
         self._log = log
+        self._receives = receives or Receives()
         self.failures = 0
         self.receiving = False
         """True while a receive is in flight: the poller must then not be cancelled."""
@@ -63,30 +102,42 @@ class Poller:
         """Receive until stopping (or cancelled while waiting for slots)."""
         while not self._stopping():
             slots = await reserve(self._capacity, self._process_capacity, BATCH)
-            self.receiving = True
+            ticket = self._receives.begin()
             try:
-                raw = await self._ops.receive(slots, self._wait)
-            except Exception as exc:  # an outage must not end the poller: back off, try again
-                self._capacity.release(slots)
-                await self._pause(exc)
-                continue
-            except BaseException:
-                self._capacity.release(slots)
-                raise
+                error = await self._receive(slots)
             finally:
-                self.receiving = False
-            if self.failures:
-                self._log.info("receiving again", after_failures=self.failures)
-                self.failures = 0
-            now = time.monotonic()
-            messages = [Received.from_sqs(m, now) for m in raw]
-            if self._stopping():
-                self._capacity.release(slots)
-                await self._release(messages)
-                return
-            self._capacity.release(slots - len(messages))
-            if messages:
-                self._dispatch(messages)
+                self._receives.end(ticket)
+            if error is not None:  # an outage must not end the poller: back off, try again
+                await self._pause(error)
+
+    async def _receive(self, slots: int) -> Exception | None:
+        """One receive of up to ``slots`` messages, dispatched (released when stopping); the
+        error of a failed receive is returned, its slots given back."""
+        asked = time.monotonic()
+        self.receiving = True
+        try:
+            raw = await self._ops.receive(slots, self._wait)
+        except Exception as exc:
+            self._capacity.release(slots)
+            return exc
+        except BaseException:
+            self._capacity.release(slots)
+            raise
+        finally:
+            self.receiving = False
+        if self.failures:
+            self._log.info("receiving again", after_failures=self.failures)
+            self.failures = 0
+        now = time.monotonic()
+        messages = [Received.from_sqs(m, now, asked) for m in raw]
+        if self._stopping():
+            self._capacity.release(slots)
+            await self._release(messages)
+            return None
+        self._capacity.release(slots - len(messages))
+        if messages:
+            self._dispatch(messages)
+        return None
 
     async def _pause(self, exc: Exception) -> None:
         self.failures += 1

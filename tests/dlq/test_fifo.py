@@ -35,7 +35,7 @@ events:
     message_group_id: account
 handlers:
   ledger.fifo:
-    concurrency: 1
+    concurrency: 10  # the default: several entries of a group in flight, order must hold
     events: {Entry: tests.dlq.apps:handle_entry}
 """
 ACCOUNTS = ("acc-1", "acc-2", "acc-3")

@@ -87,6 +87,8 @@ TRIES: Counter[str] = Counter()
 RUNNING: Counter[str] = Counter()
 PEAK: Counter[str] = Counter()
 PEAK_TOTAL = [0]
+STARTS: dict[str, list[float]] = {}
+"""When each try of a key started (monotonic), failed ones included."""
 
 
 def calls(key: str) -> list[Call]:
@@ -136,6 +138,7 @@ async def _behave(behaviour: str, key: str, ctx: Context) -> None:
 async def record(event: Ping, ctx: Context) -> None:
     """Run ``event.behaviour`` and record the call once it succeeded."""
     started = time.monotonic()
+    STARTS.setdefault(event.key, []).append(started)
     folder = os.environ.get("BUS_TEST_STARTED")
     if folder:
         _mark(str(Path(folder) / f"{event.key}.started"), ctx.message_id)
@@ -196,18 +199,28 @@ async def record_pong(event: Pong, ctx: Context) -> None:
 SEQUENCE: dict[str, list[int]] = {}
 GROUPS_RUNNING: set[str] = set()
 GROUPS_PEAK = [0]
+OVERLAPS: list[str] = []
+"""Keys whose handler started while another message of their group was running."""
+SEQ_STARTED: list[str] = []
 
 
 async def apply_seq(event: Seq, ctx: Context) -> None:
-    """FIFO: records each group's order; fails once on keys ending in '!'; checks one-at-a-time."""
-    assert event.group not in GROUPS_RUNNING, f"group {event.group} ran two messages at once"
+    """FIFO: records each group's order and any overlap within a group. The key's last character
+    steers it: ``!`` fails on the first try, ``x`` rejects, ``~`` always fails, ``@`` takes 1.5 s."""
+    if event.group in GROUPS_RUNNING:
+        OVERLAPS.append(event.key)
     GROUPS_RUNNING.add(event.group)
     GROUPS_PEAK[0] = max(GROUPS_PEAK[0], len(GROUPS_RUNNING))
+    SEQ_STARTED.append(event.key)
     try:
-        await asyncio.sleep(random.uniform(0, 0.02))
+        await asyncio.sleep(1.5 if event.key.endswith("@") else random.uniform(0, 0.02))
         TRIES[event.key] += 1
         if event.key.endswith("!") and TRIES[event.key] == 1:
             raise Permanent(f"{event.key}: first delivery fails")
+        if event.key.endswith("x"):
+            raise Reject(f"{event.key}: rejected")
+        if event.key.endswith("~"):
+            raise Permanent(f"{event.key}: always fails")
         SEQUENCE.setdefault(event.group, []).append(event.n)
     finally:
         GROUPS_RUNNING.discard(event.group)
