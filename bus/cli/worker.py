@@ -11,9 +11,8 @@ import typer
 from bus.aws import AwsClients
 from bus.cli.options import EndpointOpt, EnvOpt, ProfileOpt, RegionOpt, TopologyOpt, make_settings
 from bus.logging import configure_logging
-from bus.settings import DEFAULT_TOPOLOGY, Settings
+from bus.settings import DEFAULT_TOPOLOGY
 from bus.topology.load import load_topology
-from bus.topology.model import Topology
 from bus.worker import Worker, WorkerOptions
 from bus.worker.shutdown import install_stop_signals
 
@@ -49,24 +48,21 @@ JsonLogsOpt = Annotated[
 ]
 
 
-async def run_worker(
-    settings: Settings, topology: Topology, options: WorkerOptions, base_dir: Path
-) -> None:
-    """Run a worker until SIGTERM/SIGINT (a second signal exits at once)."""
-    stop = asyncio.Event()
-    restore = install_stop_signals(stop)
-    try:
-        async with AwsClients(settings) as aws:
-            worker = Worker(
-                aws,
-                topology,
-                env=settings.env,
-                base_dir=base_dir,
-                options=options,
-            )
-            await worker.run(stop)
-    finally:
-        restore()
+async def serve(aws: AwsClients, worker: Worker) -> None:
+    """Connect and start ``worker``, then run it until SIGTERM/SIGINT (a second signal exits at
+    once). Until it has started, Ctrl-C interrupts at once (KeyboardInterrupt): there is nothing
+    in flight to finish yet."""
+    async with aws:
+        await worker.start()
+        stop = asyncio.Event()
+        restore = install_stop_signals(stop)
+        try:
+            await stop.wait()
+        finally:
+            try:
+                await worker.stop()
+            finally:
+                restore()
 
 
 def worker(
@@ -86,15 +82,26 @@ def worker(
 
     SIGTERM or Ctrl-C stops polling and lets in-flight handlers finish (up to --grace seconds);
     a second signal exits at once. Nothing is lost either way: what was not handled comes back.
+    Ctrl-C while starting (importing handlers, connecting) exits at once with code 130.
     """
     settings = make_settings(topology, env, endpoint_url, region, profile)
     configure_logging(log_level, json=json_logs)
-    loaded = load_topology(settings.topology_path, env=settings.env)
     options = WorkerOptions(
         queues=tuple(queue or ()),
         concurrency=concurrency,
         shutdown_grace=grace,
         wait_seconds=wait_seconds,
     )
-    base_dir = Path(settings.topology_path).resolve().parent
-    asyncio.run(run_worker(settings, loaded, options, base_dir))
+    try:
+        loaded = load_topology(settings.topology_path, env=settings.env)
+        aws = AwsClients(settings)
+        running = Worker(  # imports the handlers
+            aws,
+            loaded,
+            env=settings.env,
+            base_dir=Path(settings.topology_path).resolve().parent,
+            options=options,
+        )
+        asyncio.run(serve(aws, running))
+    except KeyboardInterrupt:  # Ctrl-C while starting: nothing was received yet
+        raise typer.Exit(130) from None
