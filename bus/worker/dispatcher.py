@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,7 +55,7 @@ from bus.schema import Registry
 from bus.worker.acker import Acker
 from bus.worker.context import Context
 from bus.worker.deadletter import Reason, dead_letter_entry, error_text, error_type_name, failure_of
-from bus.worker.heartbeat import Heartbeat
+from bus.worker.heartbeat import Heartbeat, extension
 from bus.worker.idempotency import IdempotencyStore, idempotency_key
 from bus.worker.loader import Handler, QueueBinding
 from bus.worker.message import Received
@@ -368,7 +369,10 @@ class Dispatcher:
         self._acker.delete(msg.receipt_handle)
 
     async def _set_visibility(self, msg: Received, seconds: int, log: Log) -> None:
+        """Make ``msg`` visible again in ``seconds``, or when SQS's 12 hours from its receive are
+        up if that comes first (asking for more would be refused)."""
         await self._heartbeat.settle(msg.receipt_handle)
+        seconds = extension(seconds, time.monotonic() - msg.limit_from)
         try:
             await self._ops.change_visibility(msg.receipt_handle, seconds)
         except AwsError as exc:
