@@ -2,7 +2,8 @@
 
 ``AwsClients`` is an async context manager; open it once per process (or per command) and pass it
 where it is needed. Client configuration: botocore "standard" retries (throttling, 5xx, connection
-errors only), a connection pool sized for the worker's concurrency, and explicit timeouts.
+errors only), a connection pool sized for the worker's concurrency, and explicit timeouts. SNS
+request bodies are form-encoded once per call instead of once per read (``encoding``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
 
+from bus.aws.encoding import EVENT as ENCODE_ONCE_EVENT
+from bus.aws.encoding import encode_query_body_once
 from bus.aws.errors import aws_errors
 from bus.errors import BusError
 from bus.settings import Settings
@@ -73,6 +76,7 @@ class AwsClients:
             with aws_errors("create clients"):
                 self._sqs = await stack.enter_async_context(session.create_client("sqs", **kwargs))
                 self._sns = await stack.enter_async_context(session.create_client("sns", **kwargs))
+                self._sns.meta.events.register(ENCODE_ONCE_EVENT, encode_query_body_once)
                 self._events = await stack.enter_async_context(
                     session.create_client("events", **kwargs)
                 )
