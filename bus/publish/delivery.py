@@ -1,23 +1,26 @@
 """Send prepared events to one destination in batches, retrying failed entries only.
 
-Each attempt sends the pending entries in batches (several batches at once for standard
-destinations; one after another for FIFO ones, so a group's order holds). Entries that failed with a
-throttling, server-side or connection code are retried with exponential backoff and jitter
-(tenacity); entries that failed for any other reason are final. Every entry ends with an outcome.
-On a FIFO destination a retried entry can land after later entries of its message group.
+One attempt sends entries in batches (several at once for standard destinations; one after another
+for FIFO ones, so a group's order holds) and records each entry's outcome. Entries that failed with
+a throttling, server-side or connection code are sent again, in fresh batches, after an
+exponential, jittered wait (``PublishRetry``); entries that failed for any other reason are final.
+Every entry ends with an outcome. On a FIFO destination a retried entry can land after later entries
+of its message group. ``publish_many`` makes its first attempt as a pipeline (``pipeline``) and
+then calls ``retry_failed``; ``deliver`` does both for a list of events already prepared.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt
-from tenacity.wait import wait_exponential_jitter
-
-from bus.publish.prepare import MAX_BATCH_ENTRIES, MAX_MESSAGE_BYTES, Prepared
+from bus.publish.prepare import Prepared
 from bus.publish.senders import Outcome, Sender, batches, entry_id
+
+Outcomes = dict[str, Outcome]
+"""Each entry's latest outcome, by entry id."""
 
 
 @dataclass(frozen=True)
@@ -30,11 +33,54 @@ class PublishRetry:
     """Seconds before the first retry; doubles each time, up to ``maximum``."""
     maximum: float = 5.0
     jitter: float = 0.2
-    """Up to this many random seconds added to each wait."""
+    """Up to this many random seconds added to each wait (within ``maximum``)."""
+
+    def delay(self, retry: int) -> float:
+        """Seconds to wait before retry number ``retry`` (1 for the first)."""
+        wait = self.initial * 2.0 ** (retry - 1) + random.uniform(0, self.jitter)
+        return max(0.0, min(wait, self.maximum))
 
 
-def _last_result(state: RetryCallState) -> object:
-    return state.outcome.result() if state.outcome is not None else None
+async def send_batch(
+    sender: Sender, batch: Sequence[Prepared], limiter: asyncio.Semaphore, final: Outcomes
+) -> list[Prepared]:
+    """One call; record each entry's outcome in ``final``; return the entries worth retrying."""
+    async with limiter:
+        outcomes = await sender.send(batch)
+    for outcome in outcomes:
+        final[outcome.entry_id] = outcome
+    return [item for item in batch if final[entry_id(item)].retryable]
+
+
+async def send_all(
+    sender: Sender, items: Sequence[Prepared], limiter: asyncio.Semaphore, final: Outcomes
+) -> list[Prepared]:
+    """One attempt at every item; return the entries worth retrying, in order."""
+    channel = sender.channel
+    groups = batches(items, lambda item: item.entry_size(channel))
+    if channel.fifo:
+        failed = [i for group in groups for i in await send_batch(sender, group, limiter, final)]
+    else:
+        answers = await asyncio.gather(*(send_batch(sender, g, limiter, final) for g in groups))
+        failed = [i for answer in answers for i in answer]
+    return sorted(failed, key=lambda item: item.index)
+
+
+async def retry_failed(
+    sender: Sender,
+    failed: Sequence[Prepared],
+    final: Outcomes,
+    *,
+    retry: PublishRetry,
+    limiter: asyncio.Semaphore,
+) -> None:
+    """Send ``failed`` (after their first attempt) again until they succeed or attempts run out."""
+    pending = sorted(failed, key=lambda item: item.index)
+    for number in range(1, retry.attempts):
+        if not pending:
+            return
+        await asyncio.sleep(retry.delay(number))
+        pending = await send_all(sender, pending, limiter, final)
 
 
 async def deliver(
@@ -43,34 +89,9 @@ async def deliver(
     *,
     retry: PublishRetry,
     limiter: asyncio.Semaphore,
-) -> dict[str, Outcome]:
+) -> Outcomes:
     """Send ``items`` through ``sender``; return the final outcome of each, by entry id."""
-    final: dict[str, Outcome] = {}
-    pending: list[Prepared] = list(items)
-
-    async def send_one(batch: list[Prepared]) -> None:
-        async with limiter:
-            for outcome in await sender.send(batch):
-                final[outcome.entry_id] = outcome
-
-    async def attempt() -> list[Prepared]:
-        nonlocal pending
-        groups = batches(pending, sender.entry_size, MAX_BATCH_ENTRIES, MAX_MESSAGE_BYTES)
-        if sender.channel.fifo:
-            for group in groups:
-                await send_one(group)
-        else:
-            await asyncio.gather(*(send_one(group) for group in groups))
-        pending = [i for i in pending if final[entry_id(i)].retryable]
-        return pending
-
-    retrying = AsyncRetrying(
-        stop=stop_after_attempt(retry.attempts),
-        wait=wait_exponential_jitter(
-            multiplier=retry.initial, max=retry.maximum, jitter=retry.jitter
-        ),
-        retry=retry_if_result(bool),
-        retry_error_callback=_last_result,
-    )
-    await retrying(attempt)
+    final: Outcomes = {}
+    failed = await send_all(sender, items, limiter, final)
+    await retry_failed(sender, failed, final, retry=retry, limiter=limiter)
     return final

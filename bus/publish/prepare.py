@@ -4,18 +4,22 @@ Everything that can be wrong with an event is found here, before any AWS call: a
 destination, data that does not validate, a missing FIFO group id, an encoded size over a service
 limit. Validation re-reads the event from the JSON that will be sent (``model_validate_json``), so
 what passes here is exactly what a consumer's model accepts.
+
+What does not depend on the event (its type's fixed attributes and their size, the EventBridge
+overhead, which channels are FIFO) is worked out once per event type (``Route``), not per event.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError
 
-from bus.envelope.attributes import Attribute, attributes_size, routing_attributes
+from bus.envelope.attributes import EVENT_TYPE, EVENT_VERSION, Attribute, attribute
 from bus.envelope.model import header, join_body, new_id, utc_now
 from bus.errors import EventValidationError, MessageTooLargeError, UnknownEventError
 from bus.schema.registry import EventSpec, validation_error
@@ -64,6 +68,41 @@ class Context:
 
 
 @dataclass(frozen=True)
+class Route:
+    """What preparing an event of one type needs, worked out once per type (``Route.of``)."""
+
+    spec: EventSpec
+    channels: tuple[Channel, ...]
+    fixed_attributes: MappingProxyType[str, Attribute]
+    """``event_type`` and ``event_version``: the same for every event of the type."""
+    fixed_bytes: int
+    exposed: tuple[tuple[str, int], ...]
+    """Each exposed field's name and the UTF-8 length of that name."""
+    eventbridge_overhead: int
+    """Bytes of a PutEvents entry beyond its ``Detail``: time, source and detail type."""
+    fifo: tuple[str, ...]
+    """Labels of the FIFO channels."""
+
+    @classmethod
+    def of(cls, spec: EventSpec, channels: tuple[Channel, ...]) -> Route:
+        fixed = {
+            EVENT_TYPE: {"DataType": "String", "StringValue": spec.name},
+            EVENT_VERSION: {"DataType": "Number", "StringValue": str(spec.version)},
+        }
+        return cls(
+            spec=spec,
+            channels=channels,
+            fixed_attributes=MappingProxyType(fixed),
+            fixed_bytes=sum(_attribute_bytes(len(n.encode()), a) for n, a in fixed.items()),
+            exposed=tuple((name, len(name.encode())) for name in spec.attributes),
+            eventbridge_overhead=EVENTBRIDGE_TIME_BYTES
+            + len(spec.source.encode())
+            + len(spec.name.encode()),
+            fifo=tuple(c.label for c in channels if c.fifo),
+        )
+
+
+@dataclass(frozen=True)
 class Prepared:
     """One validated, encoded event, ready for each of its channels."""
 
@@ -75,8 +114,25 @@ class Prepared:
     body_bytes: int
     attributes: dict[str, Attribute]
     attributes_bytes: int
+    eventbridge_bytes: int
+    """Size of its PutEvents entry (``Detail`` is the body)."""
     group_id: str | None
     channels: tuple[Channel, ...]
+
+    def entry_size(self, channel: Channel) -> int:
+        """Bytes this event counts for in a batch request to ``channel``."""
+        if channel.kind == "bus":
+            return self.eventbridge_bytes
+        return self.body_bytes + self.attributes_bytes
+
+
+def _utf8_len(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode())
+
+
+def _attribute_bytes(name_bytes: int, attr: Attribute) -> int:
+    """What SNS and SQS count for one attribute: name, data type and value, UTF-8."""
+    return name_bytes + len(attr["DataType"]) + _utf8_len(attr["StringValue"])
 
 
 def _data_json(spec: EventSpec, event: BaseModel) -> str:
@@ -91,14 +147,40 @@ def _data_json(spec: EventSpec, event: BaseModel) -> str:
     return data_json
 
 
-def _group_id(spec: EventSpec, event: BaseModel, channels: tuple[Channel, ...]) -> str | None:
-    fifo = [c.label for c in channels if c.fifo]
-    if not fifo:
+def _exposed_attribute(spec: EventSpec, name: str, value: object) -> Attribute | None:
+    """``attribute(value)``, with plain non-empty strings and ints (the usual case) done inline."""
+    if type(value) is str:
+        return {"DataType": "String", "StringValue": value} if value else None
+    if type(value) is int:
+        return {"DataType": "Number", "StringValue": str(value)}
+    try:
+        return attribute(value)
+    except ValueError as exc:
+        raise EventValidationError(
+            spec.name, f"{spec.name}: attribute {name!r}: {exc}", [name]
+        ) from exc
+
+
+def _attributes(route: Route, event: BaseModel) -> tuple[dict[str, Attribute], int]:
+    """The event's message attributes (as ``routing_attributes`` makes them) and their size."""
+    out = dict(route.fixed_attributes)
+    size = route.fixed_bytes
+    for name, name_bytes in route.exposed:
+        attr = _exposed_attribute(route.spec, name, getattr(event, name))
+        if attr is not None:
+            out[name] = attr
+            size += _attribute_bytes(name_bytes, attr)
+    return out, size
+
+
+def _group_id(route: Route, event: BaseModel) -> str | None:
+    if not route.fifo:
         return None
+    spec = route.spec
     field = spec.message_group_id
     if field is None:
         raise UnknownEventError(
-            f"{spec.name} goes to FIFO {', '.join(fifo)} but declares no message_group_id"
+            f"{spec.name} goes to FIFO {', '.join(route.fifo)} but declares no message_group_id"
         )
     value: Any = getattr(event, field, None)
     text = "" if value is None else str(value)
@@ -112,32 +194,20 @@ def _group_id(spec: EventSpec, event: BaseModel, channels: tuple[Channel, ...]) 
     return text
 
 
-def _check_size(prepared: Prepared, event_type: str) -> None:
-    sns_sqs = prepared.body_bytes + prepared.attributes_bytes
-    events = (
-        EVENTBRIDGE_TIME_BYTES
-        + len(prepared.spec.source.encode())
-        + len(event_type.encode())
-        + prepared.body_bytes
-    )
+def _check_size(prepared: Prepared) -> None:
     for channel in prepared.channels:
-        size = events if channel.kind == "bus" else sns_sqs
+        size = prepared.entry_size(channel)
         if size > channel.limit:
             raise MessageTooLargeError(
-                f"{event_type} {prepared.id}: encoded size {size} bytes is over the "
+                f"{prepared.spec.name} {prepared.id}: encoded size {size} bytes is over the "
                 f"{channel.limit}-byte limit of {channel.label}"
             )
 
 
-def prepare(
-    index: int,
-    spec: EventSpec,
-    event: BaseModel,
-    channels: tuple[Channel, ...],
-    context: Context,
-) -> Prepared:
+def prepare_routed(index: int, route: Route, event: BaseModel, context: Context) -> Prepared:
     """Validate and encode ``event``; raise the ``EventError`` that keeps it from being sent."""
-    if not channels:
+    spec = route.spec
+    if not route.channels:
         raise UnknownEventError(f"{spec.name} has no destination (publish_to is empty)")
     data_json = _data_json(spec, event)
     event_id = new_id()
@@ -153,18 +223,31 @@ def prepare(
         traceparent=context.traceparent,
     )
     body = join_body(head, data_json)
-    attributes = routing_attributes(spec, spec.name, spec.version, event)
+    body_bytes = _utf8_len(body)
+    attributes, attributes_bytes = _attributes(route, event)
     prepared = Prepared(
         index=index,
         spec=spec,
         id=event_id,
         time=time,
         body=body,
-        body_bytes=len(body.encode()),
+        body_bytes=body_bytes,
         attributes=attributes,
-        attributes_bytes=attributes_size(attributes),
-        group_id=_group_id(spec, event, channels),
-        channels=channels,
+        attributes_bytes=attributes_bytes,
+        eventbridge_bytes=route.eventbridge_overhead + body_bytes,
+        group_id=_group_id(route, event),
+        channels=route.channels,
     )
-    _check_size(prepared, spec.name)
+    _check_size(prepared)
     return prepared
+
+
+def prepare(
+    index: int,
+    spec: EventSpec,
+    event: BaseModel,
+    channels: tuple[Channel, ...],
+    context: Context,
+) -> Prepared:
+    """``prepare_routed`` for a one-off event (the Publisher keeps one ``Route`` per type)."""
+    return prepare_routed(index, Route.of(spec, channels), event, context)

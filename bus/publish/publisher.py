@@ -10,7 +10,9 @@
 any call, ``PublishError`` (an ``AwsError`` with the AWS code) when a destination failed after
 retries. ``publish_many`` never raises for one event's problem: each event gets a ``PublishResult``
 (an invalid event is reported and not sent; the others are sent), and ``check=True`` raises a
-``PublishError`` naming every failed event after all were attempted.
+``PublishError`` naming every failed event after all were attempted. It prepares events one at a
+time and sends each batch as soon as it is full (``pipeline``), so the first calls are on their way
+while later events are still being validated.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -25,11 +28,12 @@ import structlog
 from pydantic import BaseModel
 
 from bus.aws import AwsClients, aws_errors
-from bus.errors import AwsError, EventError
-from bus.publish.delivery import PublishRetry, deliver
-from bus.publish.prepare import Channel, Context, Prepared, channel_of, prepare
+from bus.errors import EventError
+from bus.publish.delivery import Outcomes, PublishRetry
+from bus.publish.pipeline import Pipeline
+from bus.publish.prepare import Channel, Context, Prepared, Route, channel_of, prepare_routed
 from bus.publish.results import Delivery, PublishResult, failure_error
-from bus.publish.senders import EventsSender, Outcome, Sender, SnsSender, SqsSender, entry_id
+from bus.publish.senders import EventsSender, Sender, SnsSender, SqsSender, entry_id
 from bus.schema.registry import EventSpec, Registry
 from bus.settings import Settings
 from bus.topology.load import load_topology
@@ -38,6 +42,8 @@ from bus.topology.model import DEFAULT_BUS, Topology, physical_name
 log = structlog.get_logger("bus.publish")
 
 DEFAULT_IN_FLIGHT = 10
+WINDOW_PER_CALL = 2
+"""Batches a publish call may hand off ahead of their answers, per call the limiter allows."""
 
 
 class EventPublisher(Protocol):
@@ -95,8 +101,9 @@ class Publisher:
         self.topology = topology
         self.env = env
         self.retry = retry or PublishRetry()
+        self.max_in_flight = max_in_flight
         self._limiter = asyncio.Semaphore(max_in_flight)
-        self._channels: dict[str, tuple[Channel, ...]] = {}
+        self._routes: dict[str, Route] = {}
         self._senders: dict[Channel, Sender] = {}
         self._lock = asyncio.Lock()
 
@@ -129,8 +136,7 @@ class Publisher:
     ) -> PublishResult:
         """Publish one event to each of its destinations; raise if it could not be."""
         context = Context(correlation_id, causation_id, traceparent)
-        prepared = self._prepare(0, event, context)
-        results = await self._send([prepared], {})
+        results = await self._publish([event], context, refuse=False)
         error = failure_error(results)
         if error is not None:
             raise error
@@ -147,16 +153,7 @@ class Publisher:
     ) -> list[PublishResult]:
         """Publish events in batches; one result per event, in order (see the module doc)."""
         context = Context(correlation_id, causation_id, traceparent)
-        refused: dict[int, PublishResult] = {}
-        prepared: list[Prepared] = []
-        for index, event in enumerate(events):
-            try:
-                prepared.append(self._prepare(index, event, context))
-            except EventError as exc:
-                name = self._type_name(event)
-                refused[index] = PublishResult(index, name, None, error=exc)
-                log.warning("publish.refused", index=index, event_type=name, error=str(exc))
-        results = await self._send(prepared, refused)
+        results = await self._publish(events, context, refuse=True)
         if check:
             error = failure_error(results)
             if error is not None:
@@ -181,17 +178,20 @@ class Publisher:
         except (EventError, TypeError):
             return None
 
-    def channels(self, spec: EventSpec) -> tuple[Channel, ...]:
-        """The distinct destinations of ``spec``."""
-        found = self._channels.get(spec.name)
+    def route(self, spec: EventSpec) -> Route:
+        """What preparing an event of type ``spec`` needs (worked out once per type)."""
+        found = self._routes.get(spec.name)
         if found is None:
-            found = tuple(dict.fromkeys(channel_of(d, self.topology) for d in spec.destinations))
-            self._channels[spec.name] = found
+            channels = tuple(dict.fromkeys(channel_of(d, self.topology) for d in spec.destinations))
+            found = self._routes[spec.name] = Route.of(spec, channels)
         return found
 
+    def channels(self, spec: EventSpec) -> tuple[Channel, ...]:
+        """The distinct destinations of ``spec``."""
+        return self.route(spec).channels
+
     def _prepare(self, index: int, event: BaseModel, context: Context) -> Prepared:
-        spec = self.registry.event_type_of(event)
-        return prepare(index, spec, event, self.channels(spec), context)
+        return prepare_routed(index, self.route(self.registry.event_type_of(event)), event, context)
 
     # -- sending --------------------------------------------------------------------------------
 
@@ -218,43 +218,75 @@ class Publisher:
         bus = channel.name if channel.name == DEFAULT_BUS else physical_name(channel.name, self.env)
         return EventsSender(self.aws, channel, bus)
 
-    async def _deliver(self, channel: Channel, items: list[Prepared]) -> dict[str, Outcome]:
-        try:
-            sender = await self._sender(channel)
-        except AwsError as exc:
-            return {
-                entry_id(i): Outcome(entry_id(i), code=exc.code, message=str(exc)) for i in items
-            }
-        return await deliver(sender, items, retry=self.retry, limiter=self._limiter)
-
-    async def _send(
-        self, prepared: list[Prepared], refused: dict[int, PublishResult]
+    async def _publish(
+        self, events: Iterable[BaseModel], context: Context, *, refuse: bool
     ) -> list[PublishResult]:
-        by_channel: dict[Channel, list[Prepared]] = {}
-        for item in prepared:
-            for channel in item.channels:
-                by_channel.setdefault(channel, []).append(item)
-        channels = list(by_channel)
-        answers = await asyncio.gather(*(self._deliver(c, by_channel[c]) for c in channels))
-        outcomes = dict(zip(channels, answers, strict=True))
-        results = dict(refused)
-        for item in prepared:
-            results[item.index] = _result(item, outcomes)
-        ordered = [results[i] for i in sorted(results)]
-        for r in ordered:
-            if r.error is None and not r.ok:
-                log.warning("publish.failed", result=r.describe())
-        return ordered
-
-
-def _result(item: Prepared, outcomes: dict[Channel, dict[str, Outcome]]) -> PublishResult:
-    deliveries = []
-    for channel in item.channels:
-        outcome = outcomes[channel][entry_id(item)]
-        deliveries.append(
-            Delivery(channel.label, outcome.message_id, outcome.code, outcome.message)
+        """Prepare and send ``events``; an invalid one is refused (``refuse``) or raises."""
+        pipeline = Pipeline(
+            self._sender,
+            retry=self.retry,
+            limiter=self._limiter,
+            window=WINDOW_PER_CALL * self.max_in_flight,
         )
-    return PublishResult(item.index, item.spec.name, item.id, tuple(deliveries))
+        refused: dict[int, PublishResult] = {}
+        sent: list[Sent] = []
+        try:
+            for index, event in enumerate(events):
+                try:
+                    item = self._prepare(index, event, context)
+                except EventError as exc:
+                    if not refuse:
+                        raise
+                    refused[index] = self._refusal(index, event, exc)
+                    continue
+                sent.append(Sent.of(item))
+                await pipeline.add(item)
+            outcomes = await pipeline.finish()
+        except BaseException:
+            await pipeline.abort()
+            raise
+        return _results(sent, outcomes, refused)
+
+    def _refusal(self, index: int, event: BaseModel, exc: EventError) -> PublishResult:
+        name = self._type_name(event)
+        log.warning("publish.refused", index=index, event_type=name, error=str(exc))
+        return PublishResult(index, name, None, error=exc)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What the result of an event handed to the pipeline needs (not its body)."""
+
+    index: int
+    event_type: str
+    event_id: str
+    channels: tuple[Channel, ...]
+    entry_id: str
+
+    @classmethod
+    def of(cls, item: Prepared) -> Sent:
+        return cls(item.index, item.spec.name, item.id, item.channels, entry_id(item))
+
+    def result(self, outcomes: dict[Channel, Outcomes]) -> PublishResult:
+        deliveries = []
+        for channel in self.channels:
+            o = outcomes[channel][self.entry_id]
+            deliveries.append(Delivery(channel.label, o.message_id, o.code, o.message))
+        return PublishResult(self.index, self.event_type, self.event_id, tuple(deliveries))
+
+
+def _results(
+    sent: list[Sent], outcomes: dict[Channel, Outcomes], refused: dict[int, PublishResult]
+) -> list[PublishResult]:
+    """One result per event, in order; failed deliveries are logged."""
+    results = dict(refused)
+    for item in sent:
+        results[item.index] = item.result(outcomes)
+    ordered = [results[i] for i in sorted(results)]
+    for r in ordered:
+        if r.error is None and not r.ok:
+            log.warning("publish.failed", result=r.describe())
+    return ordered
 
 
 class BoundPublisher:

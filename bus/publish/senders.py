@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from bus.aws import AwsClients, aws_errors
 from bus.aws.errors import CONNECTION_ERROR
 from bus.errors import AwsError
-from bus.publish.prepare import EVENTBRIDGE_TIME_BYTES, Channel, Prepared
+from bus.publish.prepare import MAX_BATCH_ENTRIES, MAX_MESSAGE_BYTES, Channel, Prepared
 
 if TYPE_CHECKING:
     from types_aiobotocore_events.type_defs import PutEventsRequestEntryTypeDef
@@ -47,8 +47,6 @@ class Sender(Protocol):
     """Sends one batch of prepared events to one destination."""
 
     channel: Channel
-
-    def entry_size(self, item: Prepared) -> int: ...
 
     async def send(self, batch: Sequence[Prepared]) -> list[Outcome]: ...
 
@@ -94,9 +92,6 @@ class SnsSender:
         self.channel = channel
         self.topic_arn = topic_arn
 
-    def entry_size(self, item: Prepared) -> int:
-        return item.body_bytes + item.attributes_bytes
-
     async def send(self, batch: Sequence[Prepared]) -> list[Outcome]:
         entries: list[PublishBatchRequestEntryTypeDef] = [
             {
@@ -123,9 +118,6 @@ class SqsSender:
         self.channel = channel
         self.queue_url = queue_url
 
-    def entry_size(self, item: Prepared) -> int:
-        return item.body_bytes + item.attributes_bytes
-
     async def send(self, batch: Sequence[Prepared]) -> list[Outcome]:
         entries: list[SendMessageBatchRequestEntryTypeDef] = [
             {
@@ -151,14 +143,6 @@ class EventsSender:
         self.aws = aws
         self.channel = channel
         self.bus_name = bus_name
-
-    def entry_size(self, item: Prepared) -> int:
-        return (
-            EVENTBRIDGE_TIME_BYTES
-            + len(item.spec.source.encode())
-            + len(item.spec.name.encode())
-            + item.body_bytes
-        )
 
     async def send(self, batch: Sequence[Prepared]) -> list[Outcome]:
         entries: list[PutEventsRequestEntryTypeDef] = [
@@ -195,23 +179,47 @@ class EventsSender:
         return out
 
 
+class Batcher:
+    """Fills one batch at a time: at most ``max_entries`` items and ``max_bytes`` bytes in all."""
+
+    def __init__(
+        self,
+        size_of: Callable[[Prepared], int],
+        max_entries: int = MAX_BATCH_ENTRIES,
+        max_bytes: int = MAX_MESSAGE_BYTES,
+    ) -> None:
+        self.size_of = size_of
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._items: list[Prepared] = []
+        self._bytes = 0
+
+    def add(self, item: Prepared) -> list[list[Prepared]]:
+        """Add ``item``; the batches that became full (to send now), in order."""
+        size = self.size_of(item)
+        full = []
+        if self._items and self._bytes + size > self.max_bytes:
+            full.append(self.take())
+        self._items.append(item)
+        self._bytes += size
+        if len(self._items) >= self.max_entries:
+            full.append(self.take())
+        return full
+
+    def take(self) -> list[Prepared]:
+        """The batch being filled (perhaps empty); the next one starts empty."""
+        batch, self._items, self._bytes = self._items, [], 0
+        return batch
+
+
 def batches(
     items: Sequence[Prepared],
     size_of: Callable[[Prepared], int],
-    max_entries: int = 10,
-    max_bytes: int = 262_144,
+    max_entries: int = MAX_BATCH_ENTRIES,
+    max_bytes: int = MAX_MESSAGE_BYTES,
 ) -> list[list[Prepared]]:
     """Consecutive groups of at most ``max_entries`` items and ``max_bytes`` bytes in all."""
-    out: list[list[Prepared]] = []
-    current: list[Prepared] = []
-    total = 0
-    for item in items:
-        size = size_of(item)
-        if current and (len(current) >= max_entries or total + size > max_bytes):
-            out.append(current)
-            current, total = [], 0
-        current.append(item)
-        total += size
-    if current:
-        out.append(current)
-    return out
+    batcher = Batcher(size_of, max_entries, max_bytes)
+    out = [batch for item in items for batch in batcher.add(item)]
+    last = batcher.take()
+    return [*out, last] if last else out

@@ -7,75 +7,20 @@ is told); what AWS does is checked against LocalStack in test_publisher_aws.py.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
-from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bus.errors import PublishError
 from bus.publish import PublishRetry
 from bus.publish.delivery import deliver
-from bus.publish.prepare import Channel, Context, Prepared, prepare
-from bus.publish.publisher import Publisher
+from bus.publish.prepare import Channel, Prepared
 from bus.publish.senders import Outcome, Sender, batches, entry_id, is_retryable
-from bus.schema import Registry
-from bus.topology.load import load_topology
 from schemas.orders import OrderPlaced
-
-ROOT = Path(__file__).resolve().parents[2]
-TOPOLOGY = load_topology(ROOT / "topology.yaml")
-REGISTRY = Registry.from_topology(TOPOLOGY, ROOT)
-FAST = PublishRetry(attempts=3, initial=0, maximum=0, jitter=0)
-
-Script = Callable[[int, Prepared], Outcome]
-
-
-def ok(attempt: int, item: Prepared) -> Outcome:
-    return Outcome(entry_id(item), message_id=f"m-{item.index}-{attempt}")
-
-
-class ScriptedSender:
-    """Answers each entry as ``script(attempt, item)`` says; records every batch."""
-
-    def __init__(self, channel: Channel, script: Script = ok) -> None:
-        self.channel = channel
-        self.script = script
-        self.calls: list[list[int]] = []
-        self.sent: list[Prepared] = []
-        self.attempts: dict[int, int] = {}
-        self.in_flight = 0
-        self.max_in_flight = 0
-
-    def entry_size(self, item: Prepared) -> int:
-        return item.body_bytes
-
-    async def send(self, batch: Sequence[Prepared]) -> list[Outcome]:
-        self.calls.append([i.index for i in batch])
-        self.sent.extend(batch)
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        await asyncio.sleep(0.01)
-        self.in_flight -= 1
-        out = []
-        for item in batch:
-            self.attempts[item.index] = self.attempts.get(item.index, 0) + 1
-            out.append(self.script(self.attempts[item.index], item))
-        return out
-
-
-def items(count: int, blob: str = "") -> list[Prepared]:
-    spec = REGISTRY.spec("OrderPlaced")
-    return [
-        prepare(
-            i,
-            spec,
-            OrderPlaced(order_id=f"o-{i}", customer_id=blob or "c", total_cents=i, country="DE"),
-            (Channel("topic", "orders"),),
-            Context(),
-        )
-        for i in range(count)
-    ]
+from tests.publish.scripted import FAST, ScriptedPublisher, ScriptedSender, items, ok
 
 
 async def run(sender: Sender, prepared: list[Prepared], limit: int = 10) -> dict[str, Outcome]:
@@ -168,17 +113,6 @@ def test_retryable_codes(code: str, sender_fault: bool | None, retry: bool) -> N
     assert is_retryable(code, sender_fault) is retry
 
 
-class ScriptedPublisher(Publisher):
-    """A Publisher whose destinations are scripted senders (no AWS)."""
-
-    def __init__(self, scripts: dict[str, Script]) -> None:
-        super().__init__(None, REGISTRY, TOPOLOGY, "t", retry=FAST)  # type: ignore[arg-type]
-        self.scripts = scripts
-
-    async def _resolve(self, channel: Channel) -> Sender:
-        return ScriptedSender(channel, self.scripts.get(channel.label, ok))
-
-
 def _fails_on_bus(attempt: int, item: Prepared) -> Outcome:
     return Outcome(entry_id(item), code="AccessDenied", message="no", retryable=False)
 
@@ -212,26 +146,53 @@ async def test_publish_many_keeps_order_and_reports_refusals() -> None:
     assert set(info.value.failures) == {1}
 
 
-class RecordingPublisher(ScriptedPublisher):
-    def __init__(self) -> None:
-        super().__init__({})
-        self.senders: list[ScriptedSender] = []
-
-    async def _resolve(self, channel: Channel) -> Sender:
-        sender = ScriptedSender(channel)
-        self.senders.append(sender)
-        return sender
-
-
 async def test_bound_publisher_carries_the_flow_context() -> None:
-    publisher = RecordingPublisher()
+    publisher = ScriptedPublisher()
     bound = publisher.bind(correlation_id="flow-1", causation_id="evt-0", traceparent="00-t-p-01")
     event = OrderPlaced(order_id="o", customer_id="c", total_cents=1, country="DE")
     first = await bound.publish(event)
     await bound.bind(correlation_id="flow-2").publish_many([event])
-    bodies = [json.loads(item.body) for item in publisher.senders[0].sent]
+    bodies = [json.loads(item.body) for item in publisher.senders["topic:orders"].sent]
     assert bodies[0]["id"] == first.event_id
     assert (bodies[0]["correlationid"], bodies[0]["causationid"]) == ("flow-1", "evt-0")
     assert bodies[0]["traceparent"] == "00-t-p-01"
     assert bodies[1]["correlationid"] == "flow-2"
     assert "causationid" not in bodies[1]
+
+
+@given(
+    sizes=st.lists(st.integers(min_value=1, max_value=120_000), max_size=60),
+    max_entries=st.integers(min_value=1, max_value=10),
+)
+def test_batches_keep_order_and_both_limits(sizes: list[int], max_entries: int) -> None:
+    prepared = items(len(sizes))
+    size_of = {p.index: size for p, size in zip(prepared, sizes, strict=True)}
+    cut = batches(prepared, lambda p: size_of[p.index], max_entries, 262_144)
+    assert [p.index for b in cut for p in b] == list(range(len(sizes)))
+    for batch in cut:
+        assert 1 <= len(batch) <= max_entries
+        assert sum(size_of[p.index] for p in batch) <= 262_144
+    for before, after in itertools.pairwise(cut):
+        # a batch was closed early only because the next entry did not fit in it
+        if len(before) < max_entries:
+            assert sum(size_of[p.index] for p in before) + size_of[after[0].index] > 262_144
+
+
+def test_batcher_hands_over_a_batch_as_soon_as_it_is_full() -> None:
+    from bus.publish.senders import Batcher
+
+    prepared = items(12)
+    batcher = Batcher(lambda p: p.body_bytes)
+    handed = [[p.index for p in b] for item in prepared for b in batcher.add(item)]
+    assert handed == [list(range(10))]
+    assert [p.index for p in batcher.take()] == [10, 11]
+    assert batcher.take() == []
+
+
+@given(st.integers(min_value=1, max_value=30))
+def test_retry_waits_grow_and_are_capped(number: int) -> None:
+    retry = PublishRetry(initial=0.2, maximum=5.0, jitter=0.0)
+    assert retry.delay(number) == min(0.2 * 2 ** (number - 1), 5.0)
+    assert retry.delay(number + 1) >= retry.delay(number)
+    jittered = PublishRetry(initial=0.2, maximum=5.0, jitter=0.2)
+    assert retry.delay(number) <= jittered.delay(number) <= 5.0

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import enum
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from bus.envelope import decode
+from bus.envelope import attributes_size, decode
+from bus.envelope.attributes import routing_attributes
 from bus.errors import EventValidationError, MessageTooLargeError, UnknownEventError
 from bus.publish.prepare import Channel, Context, channel_of, prepare
 from bus.schema import EventSpec, Registry
@@ -127,3 +132,48 @@ def test_queue_channel_uses_the_queue_maximum_message_size() -> None:
     topology = TOPOLOGY.model_copy(update={"queues": {**TOPOLOGY.queues, "tiny": tiny}})
     assert channel_of(Destination(queue="tiny"), topology).limit == 4096
     assert channel_of(Destination(bus="shop-events"), topology) == Channel("bus", "shop-events")
+
+
+class Colour(enum.StrEnum):
+    RED = "red"
+    BLUE = "blue"
+
+
+class Exposed(BaseModel):
+    text: str | None
+    count: int
+    flag: bool
+    ratio: float
+    colour: Colour
+    tags: list[str]
+    price: Decimal | None
+
+
+EXPOSED = EventSpec(
+    "Exposed",
+    3,
+    Exposed,
+    "s",
+    attributes=("text", "count", "flag", "ratio", "colour", "tags", "price"),
+)
+TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
+
+
+@given(
+    text=st.none() | TEXT,
+    count=st.integers(min_value=-(2**40), max_value=2**40),
+    flag=st.booleans(),
+    ratio=st.floats(allow_nan=False, allow_infinity=False, width=32),
+    colour=st.sampled_from(Colour),
+    tags=st.lists(TEXT, max_size=3),
+    price=st.none() | st.decimals(allow_nan=False, allow_infinity=False, places=2),
+)
+def test_attributes_are_the_routing_attributes_and_their_size(**fields: object) -> None:
+    event = Exposed(**fields)  # type: ignore[arg-type]
+    item = prepare(0, EXPOSED, event, (ORDERS,), Context())
+    assert item.attributes == routing_attributes(EXPOSED, "Exposed", 3, event)
+    assert item.attributes_bytes == attributes_size(item.attributes)
+    assert item.body_bytes == len(item.body.encode())
+    assert item.entry_size(ORDERS) == item.body_bytes + item.attributes_bytes
+    bus = Channel("bus", "b")
+    assert item.entry_size(bus) == 14 + len(b"s") + len(b"Exposed") + item.body_bytes

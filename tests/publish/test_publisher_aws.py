@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Iterator
 
 import pytest
 import structlog
@@ -238,3 +239,45 @@ async def test_publisher_open_loads_the_topology_file(shop: Shop) -> None:
     assert result.ok
     got = await shop.read("shipping", lambda r: oid in r.messages)
     assert len(got.messages[oid]) == 1
+
+
+async def test_awkward_characters_survive_the_sns_form_encoding(shop: Shop) -> None:
+    oid = marker()
+    customer = "Zoë & Ünal = 100% + tax? #1 / ü"
+    bodies: list[str] = []
+
+    def after_encoding(request: object, **_: object) -> None:
+        bodies.append(type(request.data).__name__)  # type: ignore[attr-defined]
+
+    # A second handler after bus's own: it sees the body already encoded, once.
+    shop.aws.sns.meta.events.register("before-sign.sns", after_encoding, unique_id=oid)
+    try:
+        await shop.publisher.publish(order(oid).model_copy(update={"customer_id": customer}))
+    finally:
+        shop.aws.sns.meta.events.unregister("before-sign.sns", unique_id=oid)
+    assert bodies == ["str"]
+    got = await shop.read("german-orders", lambda r: oid in r.messages)
+    [message] = got.messages[oid]
+    assert decoded(message).envelope.data["customer_id"] == customer
+    assert message["MessageAttributes"]["country"]["StringValue"] == "DE"
+
+
+async def test_a_large_stream_arrives_once_each_with_its_bad_entries_refused(shop: Shop) -> None:
+    ids = [marker() for _ in range(150)]
+    bad = set(range(7, 150, 37))
+
+    def events() -> Iterator[OrderPlaced]:
+        for n, oid in enumerate(ids):
+            if n in bad:
+                yield OrderPlaced.model_construct(**{**order(oid).model_dump(), "country": "xx"})
+            else:
+                yield order(oid, total_cents=1_000)
+
+    results = await shop.publisher.publish_many(events())
+    assert [r.index for r in results] == list(range(150))
+    assert {r.index for r in results if not r.ok} == bad
+    good = {oid for n, oid in enumerate(ids) if n not in bad}
+    got = await shop.read("billing", lambda r: good <= set(r.messages), within=40.0)
+    assert set(got.messages) & set(ids) == good
+    assert all(len(got.messages[oid]) == 1 for oid in good)
+    assert {json.loads(got.messages[ids[0]][0]["Body"])["id"]} == {results[0].event_id}
