@@ -2,8 +2,11 @@
 
 1. Throughput: 5,000 events to the same destination, batched (``publish_many``: SNS PublishBatch,
    SQS SendMessageBatch) against one call per event (``publish``), with the same number of calls
-   in flight (10). For an SQS queue and an SNS topic.
-2. CPU per event: what the Publisher does to an event before sending (dump, validate the JSON a
+   in flight (10). For an SQS queue and an SNS topic, with the CPU each event costs the client
+   (this process) and LocalStack (its process, when this script started it).
+2. SNS request bodies: ``publish_many`` to the topic with the body form-encoded once per call
+   (bus's ``before-sign`` handler) against botocore's default, which encodes it at every read.
+3. CPU per event: what the Publisher does to an event before sending (dump, validate the JSON a
    consumer will read, envelope, attributes, size checks) against pydantic's own
    ``model_validate`` + ``model_dump_json`` of the same model and data.
 
@@ -19,13 +22,18 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 
 from bus import emulator
 from bus.aws import AwsClients
+from bus.aws.encoding import EVENT as ENCODE_ONCE_EVENT
+from bus.aws.encoding import encode_query_body_once
 from bus.publish import Publisher
-from bus.publish.prepare import Context, prepare
+from bus.publish.prepare import Context, prepare_routed
 from bus.schema import EventSpec, Registry
 from bus.settings import Settings
 from bus.topology.apply import converge
@@ -88,7 +96,40 @@ def _data(n: int) -> dict[str, object]:
     }
 
 
-async def _one_by_one(publisher: Publisher, events: list[OrderPlaced]) -> None:
+@dataclass(frozen=True)
+class Run:
+    """One timed run: events per second, and CPU per event of this process and of LocalStack."""
+
+    rate: float
+    client_us: float
+    emulator_us: float | None
+
+    def __str__(self) -> str:
+        emulator = "" if self.emulator_us is None else f"   LocalStack {self.emulator_us:5.0f} us"
+        return f"{self.rate:6.0f} ev/s   CPU per event: client {self.client_us:5.0f} us{emulator}"
+
+
+def _cpu_seconds(pid: int | None) -> float | None:
+    """CPU time (user + system, all threads) of process ``pid`` so far."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _timed(run: Callable[[], Awaitable[object]], count: int, pid: int | None) -> Run:
+    before, cpu, started = _cpu_seconds(pid), time.process_time(), time.perf_counter()
+    await run()
+    wall = time.perf_counter() - started
+    after = _cpu_seconds(pid)
+    emulator_us = None if before is None or after is None else (after - before) / count * 1e6
+    return Run(count / wall, (time.process_time() - cpu) / count * 1e6, emulator_us)
+
+
+async def _one_by_one(publisher: Publisher, events: Sequence[OrderPlaced]) -> None:
     queue = iter(events)
 
     async def worker() -> None:
@@ -98,28 +139,51 @@ async def _one_by_one(publisher: Publisher, events: list[OrderPlaced]) -> None:
     await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
 
 
-async def _batched(publisher: Publisher, events: list[OrderPlaced]) -> None:
+async def _batched(publisher: Publisher, events: Sequence[OrderPlaced]) -> None:
     results = await publisher.publish_many(events, check=True)
     assert len(results) == len(events)
 
 
-async def throughput(settings: Settings, count: int) -> None:
+async def throughput(settings: Settings, count: int, pid: int | None) -> None:
     env = "bench" + uuid.uuid4().hex[:6]
     async with AwsClients(settings) as aws:
         await converge(aws, _topology(), env)
         publisher = Publisher(aws, _registry(), _topology(), env, max_in_flight=IN_FLIGHT)
         print(f"1. publish throughput: {count} events (~1 KiB), {IN_FLIGHT} calls in flight")
-        for kind, model in (("SQS queue", QueueOrder), ("SNS topic", TopicOrder)):
-            events = [model.model_validate(_data(n)) for n in range(count)]
-            await _batched(publisher, events[:50])  # warm up connections and lookups
-            rates = {}
+        events = {
+            kind: [model.model_validate(_data(n)) for n in range(count)]
+            for kind, model in (("SQS queue", QueueOrder), ("SNS topic", TopicOrder))
+        }
+        for kind, kind_events in events.items():
+            await _batched(publisher, kind_events[:50])  # warm up connections and lookups
+            runs = {}
             for label, run in (("one call per event", _one_by_one), ("batched", _batched)):
-                started = time.perf_counter()
-                await run(publisher, events)
-                rates[label] = count / (time.perf_counter() - started)
-            one, batched = rates["one call per event"], rates["batched"]
-            print(f"   {kind:9}  one call per event {one:8.0f} ev/s   batched {batched:8.0f} ev/s")
-            print(f"   {kind:9}  ratio batched / one call per event: {batched / one:.1f}x")
+                runs[label] = await _timed(partial(run, publisher, kind_events), count, pid)
+                print(f"   {kind}  {label:18}  {runs[label]}")
+            one, batched = runs["one call per event"].rate, runs["batched"].rate
+            print(f"   {kind}  ratio batched / one call per event: {batched / one:.1f}x")
+        await _encoding(aws, publisher, events["SNS topic"], pid)
+
+
+async def _encoding(
+    aws: AwsClients, publisher: Publisher, events: Sequence[OrderPlaced], pid: int | None
+) -> None:
+    print(f"2. SNS publish_many, {len(events)} events: request body form-encoded (best of 2)")
+    runs: dict[str, list[Run]] = {"at every read (botocore)": [], "once per call (bus)": []}
+    send = partial(_batched, publisher, events)
+    for _ in range(2):
+        aws.sns.meta.events.unregister(ENCODE_ONCE_EVENT, encode_query_body_once)
+        runs["at every read (botocore)"].append(await _timed(send, len(events), pid))
+        aws.sns.meta.events.register(ENCODE_ONCE_EVENT, encode_query_body_once)
+        runs["once per call (bus)"].append(await _timed(send, len(events), pid))
+    best = {label: max(found, key=lambda r: r.rate) for label, found in runs.items()}
+    for label, run in best.items():
+        print(f"   {label:25}  {run}")
+    once, every = best["once per call (bus)"], best["at every read (botocore)"]
+    print(
+        f"   ratio once / at every read: {once.rate / every.rate:.2f}x throughput, "
+        f"{once.client_us / every.client_us:.2f}x client CPU per event"
+    )
 
 
 def _cpu_per_call(fn: Callable[[], object], repeat: int) -> float:
@@ -135,7 +199,7 @@ def _cpu_per_call(fn: Callable[[], object], repeat: int) -> float:
 def cpu(repeat: int = 20_000) -> None:
     registry = _registry()
     spec = registry.spec("TopicOrder")
-    channels = Publisher(None, registry, _topology(), None).channels(spec)  # type: ignore[arg-type]
+    route = Publisher(None, registry, _topology(), None).route(spec)  # type: ignore[arg-type]
     data = _data(1)
     event = TopicOrder.model_validate(data)
     context = Context()
@@ -145,33 +209,33 @@ def cpu(repeat: int = 20_000) -> None:
         return TopicOrder.model_validate(data).model_dump_json()
 
     def bus_prepare() -> object:
-        return prepare(0, spec, event, channels, context)
+        return prepare_routed(0, route, event, context)
 
     def bus_from_data() -> object:
-        return prepare(0, spec, TopicOrder.model_validate(data), channels, context)
+        return prepare_routed(0, route, TopicOrder.model_validate(data), context)
 
     base = _cpu_per_call(pydantic_only, repeat)
     ours = _cpu_per_call(bus_prepare, repeat)
     whole = _cpu_per_call(bus_from_data, repeat)
-    print(f"2. CPU per event ({size}-byte data, best of 5 x {repeat}, process time)")
-    print(f"   pydantic model_validate + model_dump_json        {base:6.1f} us")
+    print(f"3. CPU per event ({size}-byte data, best of 5 x {repeat}, process time)")
+    print(f"   pydantic model_validate + model_dump_json          {base:6.1f} us")
     print(
-        f"   bus: validate + encode of an event (Publisher)   {ours:6.1f} us   ratio {ours / base:.2f}x"
+        f"   bus: validate + encode of an event (Publisher)     {ours:6.1f} us   ratio {ours / base:.2f}x"
     )
     print(
-        f"   bus: the same, building the event from the data  {whole:6.1f} us   ratio {whole / base:.2f}x"
+        f"   bus: the same, building the event from the data    {whole:6.1f} us   ratio {whole / base:.2f}x"
     )
-    print(f"   envelope, attributes and checks beyond pydantic  {ours - base:6.1f} us per event")
+    print(f"   envelope, attributes and checks beyond pydantic    {ours - base:6.1f} us per event")
 
 
 @contextmanager
-def _aws() -> Iterator[Settings]:
+def _aws() -> Iterator[tuple[Settings, int | None]]:
     if os.environ.get("AWS_ENDPOINT_URL"):
-        yield Settings.from_env()
+        yield Settings.from_env(), None
         return
     instance = emulator.start(log=lambda line: print(f"   ({line})"))
     try:
-        yield Settings(endpoint_url=instance.endpoint, region=instance.region)
+        yield Settings(endpoint_url=instance.endpoint, region=instance.region), instance.pid
     finally:
         emulator.stop(instance)
 
@@ -182,8 +246,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
-    with _aws() as settings:
-        asyncio.run(throughput(settings, args.events))
+    with _aws() as (settings, pid):
+        asyncio.run(throughput(settings, args.events, pid))
     cpu()
 
 
