@@ -12,7 +12,9 @@ retries. ``publish_many`` never raises for one event's problem: each event gets 
 (an invalid event is reported and not sent; the others are sent), and ``check=True`` raises a
 ``PublishError`` naming every failed event after all were attempted. It prepares events one at a
 time and sends each batch as soon as it is full (``pipeline``), so the first calls are on their way
-while later events are still being validated.
+while later events are still being validated. If iterating ``events`` raises, the events handed over
+before are still sent (and retried) and the error then propagates, with a note saying so; a
+cancelled call cancels its calls in flight.
 """
 
 from __future__ import annotations
@@ -231,18 +233,27 @@ class Publisher:
         refused: dict[int, PublishResult] = {}
         sent: list[Sent] = []
         try:
-            for index, event in enumerate(events):
-                try:
-                    item = self._prepare(index, event, context)
-                except EventError as exc:
-                    if not refuse:
-                        raise
-                    refused[index] = self._refusal(index, event, exc)
-                    continue
-                sent.append(Sent.of(item))
-                await pipeline.add(item)
+            try:
+                for index, event in enumerate(events):
+                    try:
+                        item = self._prepare(index, event, context)
+                    except EventError as exc:
+                        if not refuse:
+                            raise
+                        refused[index] = self._refusal(index, event, exc)
+                        continue
+                    sent.append(Sent.of(item))
+                    await pipeline.add(item)
+            except Exception as exc:
+                if sent:  # the events failed to come: what was handed over still goes out
+                    _results(sent, await pipeline.finish(), refused)
+                    exc.add_note(
+                        f"publish_many: the {len(sent)} events handed over before this error "
+                        "were published (failures, if any, were logged as publish.failed)"
+                    )
+                raise
             outcomes = await pipeline.finish()
-        except BaseException:
+        except BaseException:  # cancelled (or the sending broke): stop the calls in flight
             await pipeline.abort()
             raise
         return _results(sent, outcomes, refused)

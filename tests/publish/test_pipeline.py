@@ -123,7 +123,7 @@ async def test_a_destination_that_cannot_be_found_fails_its_entries_and_is_looke
         assert (bus.destination, bus.error_code) == ("bus:shop-events", "ResourceNotFoundException")
 
 
-async def test_when_the_events_fail_to_come_the_sends_stop_and_the_error_is_raised() -> None:
+async def test_when_the_events_fail_to_come_what_was_handed_over_goes_out_then_the_error() -> None:
     publisher = ScriptedPublisher(delay=0.05)
 
     def events() -> Iterator[OrderShipped]:
@@ -131,8 +131,25 @@ async def test_when_the_events_fail_to_come_the_sends_stop_and_the_error_is_rais
             yield shipped(n)
         raise RuntimeError("the source broke")
 
-    with pytest.raises(RuntimeError, match="the source broke"):
+    with pytest.raises(RuntimeError, match="the source broke") as info:
         await publisher.publish_many(events())
+    assert "the 25 events handed over before this error were published" in str(info.value.__notes__)
+    assert sorted(i.index for i in publisher.senders["topic:orders"].sent) == list(range(25))
+    assert asyncio.all_tasks() == {asyncio.current_task()}
+
+
+async def test_a_cancelled_publish_stops_its_calls_in_flight() -> None:
+    publisher = ScriptedPublisher(delay=10.0)
+    task = asyncio.create_task(publisher.publish_many([shipped(n) for n in range(30)]))
+    for _ in range(500):  # until the three calls are in flight
+        await asyncio.sleep(0.01)
+        if publisher.senders and publisher.senders["topic:orders"].in_flight == 3:
+            break
+    assert publisher.senders["topic:orders"].in_flight == 3
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert publisher.senders["topic:orders"].answered == 0
     assert asyncio.all_tasks() == {asyncio.current_task()}
 
 
