@@ -3,7 +3,8 @@
 1. Throughput: 5,000 events to the same destination, batched (``publish_many``: SNS PublishBatch,
    SQS SendMessageBatch) against one call per event (``publish``), with the same number of calls
    in flight (10). For an SQS queue and an SNS topic, with the CPU each event costs the client
-   (this process) and LocalStack (its process, when this script started it).
+   (this process) and LocalStack (its process, when this script started it), and how soon
+   ``publish_many``'s first call left (it sends batches while later events are being prepared).
 2. SNS request bodies: ``publish_many`` to the topic with the body form-encoded once per call
    (bus's ``before-sign`` handler) against botocore's default, which encodes it at every read.
 3. CPU per event: what the Publisher does to an event before sending (dump, validate the JSON a
@@ -27,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from bus import emulator
 from bus.aws import AwsClients
@@ -103,10 +105,15 @@ class Run:
     rate: float
     client_us: float
     emulator_us: float | None
+    first_call_ms: float | None = None
+    """When the first request left, after the run started."""
 
     def __str__(self) -> str:
         emulator = "" if self.emulator_us is None else f"   LocalStack {self.emulator_us:5.0f} us"
-        return f"{self.rate:6.0f} ev/s   CPU per event: client {self.client_us:5.0f} us{emulator}"
+        first = (
+            "" if self.first_call_ms is None else f"   first call after {self.first_call_ms:.1f} ms"
+        )
+        return f"{self.rate:6.0f} ev/s   CPU per event: client {self.client_us:5.0f} us{emulator}{first}"
 
 
 def _cpu_seconds(pid: int | None) -> float | None:
@@ -120,13 +127,28 @@ def _cpu_seconds(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _timed(run: Callable[[], Awaitable[object]], count: int, pid: int | None) -> Run:
+async def _timed(
+    run: Callable[[], Awaitable[object]], count: int, pid: int | None, client: Any = None
+) -> Run:
+    """Time ``run``; with ``client``, also when its first request was sent (botocore event)."""
+    sends: list[float] = []
+
+    def sent(**_: object) -> None:
+        sends.append(time.perf_counter())
+
+    if client is not None:
+        client.meta.events.register("before-send", sent, unique_id="bench-first-call")
     before, cpu, started = _cpu_seconds(pid), time.process_time(), time.perf_counter()
-    await run()
+    try:
+        await run()
+    finally:
+        if client is not None:
+            client.meta.events.unregister("before-send", unique_id="bench-first-call")
     wall = time.perf_counter() - started
     after = _cpu_seconds(pid)
     emulator_us = None if before is None or after is None else (after - before) / count * 1e6
-    return Run(count / wall, (time.process_time() - cpu) / count * 1e6, emulator_us)
+    first = (sends[0] - started) * 1000 if sends else None
+    return Run(count / wall, (time.process_time() - cpu) / count * 1e6, emulator_us, first)
 
 
 async def _one_by_one(publisher: Publisher, events: Sequence[OrderPlaced]) -> None:
@@ -154,11 +176,13 @@ async def throughput(settings: Settings, count: int, pid: int | None) -> None:
             kind: [model.model_validate(_data(n)) for n in range(count)]
             for kind, model in (("SQS queue", QueueOrder), ("SNS topic", TopicOrder))
         }
+        clients = {"SQS queue": aws.sqs, "SNS topic": aws.sns}
         for kind, kind_events in events.items():
             await _batched(publisher, kind_events[:50])  # warm up connections and lookups
             runs = {}
             for label, run in (("one call per event", _one_by_one), ("batched", _batched)):
-                runs[label] = await _timed(partial(run, publisher, kind_events), count, pid)
+                client = clients[kind] if run is _batched else None
+                runs[label] = await _timed(partial(run, publisher, kind_events), count, pid, client)
                 print(f"   {kind}  {label:18}  {runs[label]}")
             one, batched = runs["one call per event"].rate, runs["batched"].rate
             print(f"   {kind}  ratio batched / one call per event: {batched / one:.1f}x")
