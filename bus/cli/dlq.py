@@ -138,6 +138,8 @@ def list_(
         out.print_json(data=[s.to_json(now) for s in summaries])
     else:
         show_out.summaries_table(summaries, now)
+    for summary in summaries:
+        show_out.unreached_warning(summary.queue.name, summary.unreached)
 
 
 @app.command()
@@ -163,7 +165,7 @@ def show(
     topo = _topology(settings, required=False)
     selection = _selection(filter, types, reasons, event_ids, older_than, newer_than)
 
-    async def work(aws: AwsClients) -> tuple[str, list[dlq.DeadLetter]]:
+    async def work(aws: AwsClients) -> tuple[str, dlq.Peeked]:
         source = await dlq.Queues(aws, topo, settings.env).resolve(queue)
         found = await dlq.peek(aws, source.url, limit=limit, selection=selection)
         return source.name, found
@@ -171,8 +173,9 @@ def show(
     name, letters = _run(settings, work)
     if as_json:
         out.print_json(data=[dlq.to_record(d, name) for d in letters])
-        return
-    show_out.letters(letters, full=full)
+    else:
+        show_out.letters(letters, full=full)
+    show_out.unreached_warning(name, letters.unreached)
 
 
 # -- redrive --------------------------------------------------------------------------------------
@@ -209,7 +212,8 @@ def redrive(
     """Put dead letters back: the whole queue with SQS's move task, a selection by copy-then-delete.
 
     Interrupted at any moment (Ctrl-C, kill -9), a redrive loses nothing; at most the batch in
-    flight is delivered twice (once from the DLQ later).
+    flight is delivered twice (once from the DLQ later). Exits 1 when a selected message was not
+    moved, or (FIFO) some messages of the DLQ were not reached.
     """
     settings = make_settings(topology, env, endpoint_url, region, profile)
     topo = _topology(settings, required=False)
@@ -224,7 +228,7 @@ def redrive(
         hold_seconds=hold,
     )
 
-    async def work(aws: AwsClients) -> None:
+    async def work(aws: AwsClients) -> dlq.RedriveReport | None:
         queues = dlq.Queues(aws, topo, settings.env)
         source = await queues.resolve(queue)
         destination, _ = await move_destination(queues, source, to)
@@ -238,12 +242,10 @@ def redrive(
                     "with SQS's message move task.",
                     markup=False,
                 )
-                return
-            report = await dlq.redrive_selected(
+                return None
+            return await dlq.redrive_selected(
                 aws, queue, topology=topo, env=settings.env, options=options
             )
-            show_out.redrive_report(report)
-            return
         what = "every message" if selection.everything else f"messages where {selection.describe()}"
         if limit is not None:
             what = f"at most {limit} {what}"
@@ -254,16 +256,17 @@ def redrive(
                 aws, queue, topology=topo, env=settings.env, to=destination.url, rate=rate
             )
             await _follow(aws, task)
-            return
-        report = await show_out.with_redrive_progress(
+            return None
+        return await show_out.with_redrive_progress(
             visible + in_flight,
             lambda progress: dlq.redrive_selected(
                 aws, queue, topology=topo, env=settings.env, options=options, progress=progress
             ),
         )
-        show_out.redrive_report(report)
 
-    _run(settings, work)
+    report = _run(settings, work)
+    if report is not None and show_out.redrive_report(report):
+        raise typer.Exit(1)
 
 
 async def _follow(aws: AwsClients, task: MoveTask) -> None:
@@ -314,7 +317,10 @@ def export(
     region: RegionOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
-    """Write dead letters with their metadata to a JSON Lines file, deleting nothing."""
+    """Write dead letters with their metadata to a JSON Lines file, deleting nothing.
+
+    Exits 1 when (FIFO) some messages of the queue could not be reached.
+    """
     settings = make_settings(topology, env, endpoint_url, region, profile)
     topo = _topology(settings, required=False)
     selection = _selection(filter, types, reasons, event_ids, older_than, newer_than)
@@ -330,11 +336,8 @@ def export(
             hold_seconds=hold,
         ),
     )
-    out.print(
-        f"Exported {report.exported} of {report.scanned} messages of {report.queue} to "
-        f"{report.path}.",
-        markup=False,
-    )
+    if show_out.export_report(report):
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -388,7 +391,10 @@ def purge(
     region: RegionOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
-    """Delete dead letters for good: all of them, or those a selection picks."""
+    """Delete dead letters for good: all of them, or those a selection picks.
+
+    Exits 1 when a selected message could not be deleted, or (FIFO) some were not reached.
+    """
     settings = make_settings(topology, env, endpoint_url, region, profile)
     topo = _topology(settings, required=False)
     selection = _selection(filter, types, reasons, event_ids, older_than, newer_than)
@@ -408,12 +414,5 @@ def purge(
         )
 
     report = _run(settings, work)
-    if report.everything:
-        out.print(f"Purged {report.queue} (about {report.deleted} messages).", markup=False)
-    else:
-        out.print(
-            f"Deleted {report.deleted} of {report.scanned} messages of {report.queue}.",
-            markup=False,
-        )
-    for message_id, reason in sorted(report.failed.items()):
-        err.print(f"not deleted: {message_id}: {reason}", markup=False)
+    if show_out.purge_report(report):
+        raise typer.Exit(1)

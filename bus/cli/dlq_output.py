@@ -10,7 +10,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bus.cli.output import err, out
-from bus.dlq import DeadLetter, MoveTaskStatus, QueueSummary, RedriveReport, ReplayReport
+from bus.dlq import (
+    DeadLetter,
+    ExportReport,
+    MoveTaskStatus,
+    PurgeReport,
+    QueueSummary,
+    RedriveReport,
+    ReplayReport,
+)
 from bus.dlq.letter import format_time
 
 BODY_LINES = 20
@@ -42,6 +50,8 @@ def summaries_table(summaries: Sequence[QueueSummary], now: datetime) -> None:
         reasons = ", ".join(f"{r} {n}" for r, n in s.reasons[:3]) or "-"
         if s.sampled and s.sampled < s.depth:
             reasons += f" (of {s.sampled} sampled)"
+        if s.unreached:
+            reasons += f" (about {s.unreached} not reached)"
         depth = str(s.depth) + (f" ({s.in_flight} in flight)" if s.in_flight else "")
         table.add_row(
             s.queue.name,
@@ -51,6 +61,21 @@ def summaries_table(summaries: Sequence[QueueSummary], now: datetime) -> None:
             reasons,
         )
     out.print(table)
+
+
+def unreached_warning(queue: str, unreached: int) -> None:
+    """Say that a FIFO scan could not see every message, and why."""
+    if not unreached:
+        return
+    err.print(
+        f"warning: about {unreached} messages of {queue} were not reached. It is a FIFO queue: "
+        "SQS hands out no further messages of a message group while earlier ones are in flight, "
+        "and this command keeps the messages it does not delete in flight until it ends, so it "
+        "sees only the first messages (up to 10) of such a group. Redrive or purge those first "
+        "messages (or move the whole queue with `bus dlq redrive` without a selection), then run "
+        "it again.",
+        markup=False,
+    )
 
 
 def _body(letter: DeadLetter, full: bool) -> str:
@@ -97,7 +122,8 @@ def letters(found: Sequence[DeadLetter], *, full: bool) -> None:
         out.print(_body(letter, full), markup=False)
 
 
-def redrive_report(report: RedriveReport) -> None:
+def redrive_report(report: RedriveReport) -> int:
+    """Print the report; the exit code: 1 when anything was not moved, not deleted or not reached."""
     if report.dry_run:
         where = ", ".join(f"{n} to {q}" for q, n in report.destinations.items()) or "nothing"
         out.print(
@@ -112,17 +138,79 @@ def redrive_report(report: RedriveReport) -> None:
             f"{report.skipped} not selected.",
             markup=False,
         )
+    for message_id, reason in sorted(report.failed.items()):
+        err.print(f"stays in the DLQ: {message_id}: {reason}", markup=False)
     if report.held_back:
         err.print(
-            f"{report.held_back} held back: an earlier message of their FIFO group failed.",
+            f"{report.held_back} held back (still in the DLQ): an earlier message of their FIFO "
+            "group failed.",
+            markup=False,
+        )
+    for group in sorted(report.out_of_order):
+        err.print(
+            f"FIFO group {group} is out of order at its destination: SQS accepted later messages "
+            "of it in the same call as one that failed, which stays in the DLQ.",
+            markup=False,
+        )
+    for message_id, reason in sorted(report.not_deleted.items()):
+        err.print(
+            f"sent but not deleted from the DLQ: {message_id}: {reason} (it is in both queues "
+            "now, and is delivered twice if it is redriven again)",
+            markup=False,
+        )
+    unreached_warning(report.queue, report.unreached)
+    if report.complete:
+        return 0
+    problems = [
+        f"{len(report.failed)} not sent" if report.failed else "",
+        f"{report.held_back} held back" if report.held_back else "",
+        f"{len(report.not_deleted)} not deleted from the DLQ" if report.not_deleted else "",
+        f"about {report.unreached} not reached" if report.unreached else "",
+    ]
+    label = "Dry run" if report.dry_run else "Redrive"
+    err.print(f"{label} incomplete: {', '.join(p for p in problems if p)}.", markup=False)
+    return 1
+
+
+def export_report(report: ExportReport) -> int:
+    """Print the report; the exit code: 1 when some messages were not reached."""
+    if report.unreached:
+        out.print(
+            f"Exported {report.exported} messages of {report.queue} to {report.path} "
+            f"({report.scanned} read; about {report.unreached} not reached).",
+            markup=False,
+        )
+    else:
+        out.print(
+            f"Exported {report.exported} of {report.scanned} messages of {report.queue} to "
+            f"{report.path}.",
+            markup=False,
+        )
+    unreached_warning(report.queue, report.unreached)
+    return 0 if report.complete else 1
+
+
+def purge_report(report: PurgeReport) -> int:
+    """Print the report; the exit code: 1 when a selected message was not deleted or some were
+    not reached."""
+    if report.everything:
+        out.print(f"Purged {report.queue} (about {report.deleted} messages).", markup=False)
+    else:
+        out.print(
+            f"Deleted {report.deleted} of {report.scanned} messages of {report.queue}.",
             markup=False,
         )
     for message_id, reason in sorted(report.failed.items()):
-        err.print(f"stays in the DLQ: {message_id}: {reason}", markup=False)
-    for message_id, reason in sorted(report.not_deleted.items()):
-        err.print(
-            f"sent but not deleted (now in both queues): {message_id}: {reason}", markup=False
-        )
+        err.print(f"not deleted: {message_id}: {reason}", markup=False)
+    unreached_warning(report.queue, report.unreached)
+    if report.complete:
+        return 0
+    problems = [
+        f"{len(report.failed)} selected but not deleted" if report.failed else "",
+        f"about {report.unreached} not reached" if report.unreached else "",
+    ]
+    err.print(f"Purge incomplete: {', '.join(p for p in problems if p)}.", markup=False)
+    return 1
 
 
 def replay_report(report: ReplayReport) -> None:

@@ -6,7 +6,7 @@ handled or safely copied; interrupted at any moment, none loses one.
 """
 
 from bus.dlq.export import ExportReport, export, to_record
-from bus.dlq.inspect import QueueSummary, list_queues, peek, summarize
+from bus.dlq.inspect import Peeked, QueueSummary, list_queues, peek, summarize
 from bus.dlq.letter import MAX_RECEIVES, DeadLetter, Failure
 from bus.dlq.movetask import (
     MoveTask,
@@ -21,6 +21,7 @@ from bus.dlq.queues import DeadLetterQueue, QueueRef, Queues
 from bus.dlq.redrive import RedriveOptions, RedriveReport, redrive_selected
 from bus.dlq.replay import ReplayReport, prepare_replay, replay
 from bus.dlq.select import Selection
+from bus.dlq.send import SendRetry
 
 __all__ = [
     "MAX_RECEIVES",
@@ -30,6 +31,7 @@ __all__ = [
     "Failure",
     "MoveTask",
     "MoveTaskStatus",
+    "Peeked",
     "PurgeReport",
     "QueueRef",
     "QueueSummary",
@@ -38,6 +40,7 @@ __all__ = [
     "RedriveReport",
     "ReplayReport",
     "Selection",
+    "SendRetry",
     "cancel_move_task",
     "export",
     "follow",

@@ -56,6 +56,13 @@ class ExportReport:
     scanned: int
     exported: int
     path: str
+    unreached: int = 0
+    """FIFO: about how many messages of the queue the export never received, because SQS does not
+    hand out more of a message group while earlier ones are in flight (see ``bus.dlq.scan``)."""
+
+    @property
+    def complete(self) -> bool:
+        return self.unreached == 0
 
 
 async def export(
@@ -72,12 +79,13 @@ async def export(
     """Write every selected message of ``queue`` to ``output`` (a path or an open text file).
 
     Nothing is deleted: the messages stay invisible while the export runs, so each is written
-    once, and are all made visible again when it ends.
+    once, and are all made visible again when it ends. On a FIFO queue that holds more than 10
+    messages of a group, the export cannot reach them all; ``unreached`` says about how many.
     """
     ref = await Queues(aws, topology, env).resolve(queue)
     chosen = selection or Selection()
     now = datetime.now(UTC)
-    scanned = exported = 0
+    scanned = exported = unreached = 0
     handle = output.open("w", encoding="utf-8") if isinstance(output, Path) else output
     try:
         async with Scan(aws, ref, hold_seconds=hold_seconds, wait_seconds=wait_seconds) as scan:
@@ -88,9 +96,12 @@ async def export(
                         record = to_record(letter, ref.name)
                         handle.write(json.dumps(record, ensure_ascii=False) + "\n")
                         exported += 1
+            unreached = scan.unreached
         handle.flush()
     finally:
         if isinstance(output, Path):
             handle.close()
     name = str(output) if isinstance(output, Path) else getattr(output, "name", "<stream>")
-    return ExportReport(queue=ref.name, scanned=scanned, exported=exported, path=str(name))
+    return ExportReport(
+        queue=ref.name, scanned=scanned, exported=exported, path=str(name), unreached=unreached
+    )

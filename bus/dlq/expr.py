@@ -6,6 +6,9 @@
     failure.reason in ["decode-error", "validation-error"] or not (age < 2h)
     failure.error matches "declined" and data.lines[0].sku startswith "SKU-"
 
+The right side of ``matches`` is a string literal (a regular expression), compiled once when the
+expression is parsed; a pattern is never taken from a message.
+
 Grammar (keywords are lower case)::
 
     expr       := and_expr ("or" and_expr)*
@@ -117,7 +120,10 @@ class Compare:
     pattern: re.Pattern[str] | None = None
 
     def evaluate(self, resolve: Resolver) -> Any:
-        return compare(self.op, self.left.evaluate(resolve), self.right.evaluate(resolve), self)
+        if self.pattern is not None:  # matches: compiled when parsed
+            left = self.left.evaluate(resolve)
+            return isinstance(left, str) and self.pattern.search(left) is not None
+        return compare(self.op, self.left.evaluate(resolve), self.right.evaluate(resolve))
 
 
 Node = Literal | Path | Not | BoolOp | Compare
@@ -156,8 +162,11 @@ def _equal(left: Any, right: Any) -> bool:
     return bool(left == right)
 
 
-def compare(op: str, left: Any, right: Any, node: Compare | None = None) -> bool:
-    """Apply one comparison operator; mismatched types are ``False``, never an error."""
+def compare(op: str, left: Any, right: Any) -> bool:
+    """Apply one comparison operator; mismatched types are ``False``, never an error.
+
+    (``matches`` compiles ``right`` here; a parsed expression uses the pattern it compiled once.)
+    """
     if op == "==":
         return _equal(left, right)
     if op == "!=":
@@ -173,17 +182,12 @@ def compare(op: str, left: Any, right: Any, node: Compare | None = None) -> bool
     if op == "startswith":
         return isinstance(left, str) and isinstance(right, str) and left.startswith(right)
     if op == "matches":
-        if not isinstance(left, str):
+        if not (isinstance(left, str) and isinstance(right, str)):
             return False
-        pattern = node.pattern if node is not None and node.pattern is not None else None
-        if pattern is None:
-            if not isinstance(right, str):
-                return False
-            try:
-                pattern = re.compile(right)
-            except re.error:
-                return False
-        return pattern.search(left) is not None
+        try:
+            return re.search(right, left) is not None
+        except re.error:
+            return False
     raise ValueError(f"unknown operator {op}")
 
 
@@ -334,9 +338,16 @@ class _Parser:
         op = self._operator()
         if op is None:
             return left
+        right_token = self.token
         right = self.operand()
         pattern = None
-        if op == "matches" and isinstance(right, Literal):
+        if op == "matches":
+            if not isinstance(right, Literal):
+                raise self.error(
+                    "'matches' needs a string literal on its right (a regular expression), "
+                    "not a value taken from the message",
+                    right_token,
+                )
             if not isinstance(right.value, str):
                 raise self.error("'matches' needs a string (a regular expression)", op_token)
             try:

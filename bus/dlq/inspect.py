@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +35,9 @@ class QueueSummary:
     sampled: int
     oldest: datetime | None
     reasons: tuple[tuple[str, int], ...]
+    unreached: int = 0
+    """FIFO: about how many messages the sample could not reach (their group was blocked by the
+    messages it held); 0 when the sample stopped at its size."""
 
     @property
     def depth(self) -> int:
@@ -55,7 +59,18 @@ class QueueSummary:
             "oldest_age_seconds": self.oldest_age(now),
             "sampled": self.sampled,
             "reasons": dict(self.reasons),
+            "unreached": self.unreached,
         }
+
+
+class Peeked(list[DeadLetter]):
+    """What ``peek`` returns: the messages (a list) and, on a FIFO queue, ``unreached``: about how
+    many messages it could not reach, because SQS does not hand out more of a message group while
+    earlier ones are in flight (see ``bus.dlq.scan``)."""
+
+    def __init__(self, letters: Iterable[DeadLetter] = (), *, unreached: int = 0) -> None:
+        super().__init__(letters)
+        self.unreached = unreached
 
 
 async def queue_depth(aws: AwsClients, queue: QueueRef) -> tuple[int, int]:
@@ -84,7 +99,7 @@ async def summarize(
 ) -> QueueSummary:
     """Depth, oldest message and most frequent failure reasons of one DLQ."""
     visible, in_flight = await queue_depth(aws, dlq.queue)
-    letters: list[DeadLetter] = []
+    letters = Peeked()
     if visible and sample > 0:
         letters = await _sample(aws, dlq.queue, sample, wait_seconds)
     reasons = Counter(letter.failure.reason for letter in letters)
@@ -97,19 +112,18 @@ async def summarize(
         sampled=len(letters),
         oldest=min(died) if died else None,
         reasons=tuple(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
+        unreached=letters.unreached,
     )
 
 
-async def _sample(
-    aws: AwsClients, queue: QueueRef, limit: int, wait_seconds: int
-) -> list[DeadLetter]:
+async def _sample(aws: AwsClients, queue: QueueRef, limit: int, wait_seconds: int) -> Peeked:
     letters: list[DeadLetter] = []
     async with Scan(aws, queue, hold_seconds=PEEK_HOLD_SECONDS, wait_seconds=wait_seconds) as scan:
         async for batch in scan:
             letters.extend(batch)
             if len(letters) >= limit:
                 break
-    return letters[:limit]
+    return Peeked(letters[:limit], unreached=scan.unreached)
 
 
 async def list_queues(
@@ -139,11 +153,13 @@ async def peek(
     selection: Selection | None = None,
     hold_seconds: int = PEEK_HOLD_SECONDS,
     wait_seconds: int = DEFAULT_WAIT_SECONDS,
-) -> list[DeadLetter]:
+) -> Peeked:
     """Up to ``limit`` (``None``: all) selected messages of ``queue``, oldest death first.
 
     Nothing is deleted: every message received is made visible again before this returns. Each
-    peek increments the messages' ``ApproximateReceiveCount`` (SQS counts every receive).
+    peek increments the messages' ``ApproximateReceiveCount`` (SQS counts every receive). On a FIFO
+    queue a peek sees the first messages (up to 10) of each group; the result's ``unreached`` says
+    about how many it could not reach.
     """
     ref = await Queues(aws, topology, env).resolve(queue)
     chosen = selection or Selection()
@@ -156,4 +172,4 @@ async def peek(
                 break
     if not ref.fifo:  # a FIFO queue's own order is the one that matters
         letters.sort(key=lambda d: (d.died_at or now, d.message_id))
-    return letters if limit is None else letters[:limit]
+    return Peeked(letters if limit is None else letters[:limit], unreached=scan.unreached)

@@ -1,5 +1,7 @@
 """``purge``: delete every message of a DLQ (PurgeQueue) or only a selection (receive, delete the
-selected, let the rest go at once). Asking the operator first is the command line's job."""
+selected, let the rest go when the scan ends). Asking the operator first is the command line's job.
+On a FIFO DLQ the messages a selection keeps block their group, so a selective purge may not reach
+every message (``PurgeReport.unreached``)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,13 @@ class PurgeReport:
     """Messages deleted (for a whole-queue purge: SQS's approximate count just before)."""
     scanned: int = 0
     failed: dict[str, str] = field(default_factory=dict)
+    """Selected, but the delete failed: still in the DLQ (message id -> reason)."""
+    unreached: int = 0
+    """FIFO, a selection: about how many messages the scan never received (``bus.dlq.scan``)."""
+
+    @property
+    def complete(self) -> bool:
+        return not (self.failed or self.unreached)
 
 
 async def purge(
@@ -53,4 +62,5 @@ async def purge(
                 outcome = await scan.delete(doomed)
                 report.deleted += len(outcome.ok)
                 report.failed.update(outcome.failed)
+        report.unreached = scan.unreached
     return report

@@ -2,11 +2,22 @@
 sent. (The whole queue goes back with SQS's own message move task: ``bus.dlq.movetask``.)
 
 For each batch received from the DLQ: select, send the selected messages to their destination
-(SendMessageBatch), then delete from the DLQ only the entries whose send succeeded. Messages not
-selected, not sendable, or of a FIFO group that hit a failure stay in the DLQ and become visible
-again when the redrive ends. Killed at any moment, a redrive loses nothing: a message is deleted
-only after its copy was accepted, so at most the batches in flight (``concurrency`` batches of 10;
-1 by default, and always 1 on FIFO queues) exist twice, once in the DLQ and once at the destination.
+(SendMessageBatch, entries SQS failed on its side sent again a few times: ``bus.dlq.send``), then
+delete from the DLQ only the entries whose send succeeded. Messages not selected, not sendable, or
+of a FIFO group that hit a failure stay in the DLQ; they stay hidden until the redrive ends, then
+become visible again. Killed at any moment, a redrive loses nothing: a message is deleted only
+after its copy was accepted, so at most the batches in flight (``concurrency`` batches of 10; 1 by
+default, and always 1 on FIFO queues) exist twice, once in the DLQ and once at the destination. A
+copy whose delete from the DLQ failed is in both queues (``RedriveReport.not_deleted``).
+
+FIFO: once a message of a group could not be sent, no later message of that group is sent
+(``held_back``). If SQS accepted later messages of the group in the same SendMessageBatch call as
+the failed one, those were delivered ahead of it: they are deleted from the DLQ (they were copied)
+and the group is reported in ``out_of_order``. A FIFO scan cannot see past messages it holds in a
+group (SQS's rule): what it never reached is counted in ``unreached``.
+
+A worker that fails stops the others (``concurrency`` > 1) before the error propagates and the held
+messages are let go.
 
 Destination of each message, unless ``to`` is given: the queue named in its ``bus.failure``
 attribute (where it failed), else the source SQS recorded (``DeadLetterQueueSourceArn``), else the
@@ -30,7 +41,16 @@ from bus.dlq.letter import DeadLetter
 from bus.dlq.queues import QueueRef, Queues
 from bus.dlq.scan import DEFAULT_HOLD_SECONDS, DEFAULT_WAIT_SECONDS, Scan
 from bus.dlq.select import Selection
-from bus.dlq.send import Outgoing, Pacer, clean_attributes, deduplication_id, refusal, send_batch
+from bus.dlq.send import (
+    Outgoing,
+    Pacer,
+    SendRetry,
+    clean_attributes,
+    deduplication_id,
+    pack,
+    refusal,
+    send_entries,
+)
 from bus.errors import SettingsError
 from bus.topology.model import Topology
 
@@ -54,6 +74,8 @@ class RedriveOptions:
     hold_seconds: int = DEFAULT_HOLD_SECONDS
     """How long received messages stay invisible if the process dies before letting them go."""
     wait_seconds: int = DEFAULT_WAIT_SECONDS
+    retry: SendRetry = field(default_factory=SendRetry)
+    """How entries SQS failed on its side are sent again."""
 
 
 @dataclass
@@ -67,16 +89,27 @@ class RedriveReport:
     moved: int = 0
     """Sent to the destination and deleted from the DLQ."""
     not_deleted: dict[str, str] = field(default_factory=dict)
-    """Sent, but the delete failed: now in both queues (message id -> reason)."""
+    """Sent, but the delete failed: now in both queues, so it is delivered twice if it is
+    redriven again (message id -> reason)."""
     failed: dict[str, str] = field(default_factory=dict)
     """Not sent, still in the DLQ (message id -> reason)."""
     held_back: int = 0
-    """FIFO: not sent because an earlier message of its group failed."""
+    """FIFO: not sent (still in the DLQ) because an earlier message of its group failed."""
+    out_of_order: set[str] = field(default_factory=set)
+    """FIFO groups whose later messages SQS accepted in the same call as an earlier one that
+    failed: those were delivered (and deleted from the DLQ) ahead of it."""
+    unreached: int = 0
+    """FIFO: about how many messages of the DLQ the scan never received (see ``bus.dlq.scan``)."""
     destinations: Counter[str] = field(default_factory=Counter)
 
     @property
     def skipped(self) -> int:
         return self.scanned - self.selected
+
+    @property
+    def complete(self) -> bool:
+        """Everything selected was moved, and every message of the DLQ was looked at."""
+        return not (self.failed or self.not_deleted or self.held_back or self.unreached)
 
 
 Progress = Callable[[RedriveReport], None]
@@ -144,7 +177,18 @@ class _Redrive:
 
     async def run(self) -> RedriveReport:
         workers = 1 if self.scan.queue.fifo else max(1, self.options.concurrency)
-        await asyncio.gather(*(self._worker() for _ in range(workers)))
+        if workers == 1:
+            await self._worker()
+        else:
+            # A worker that raises cancels its siblings before the scan lets the messages go.
+            try:
+                async with asyncio.TaskGroup() as tasks:
+                    for _ in range(workers):
+                        tasks.create_task(self._worker())
+            except BaseExceptionGroup as group:
+                error = _first(group)
+                raise error from error.__cause__
+        self.report.unreached = self.scan.unreached
         return self.report
 
     async def _worker(self) -> None:
@@ -196,16 +240,31 @@ class _Redrive:
         if self.options.dry_run:
             self.report.destinations[destination.name] += len(letters)
             return
-        await self.pacer.take(len(letters))
         by_id = {letter.message_id: letter for letter in letters}
-        sent = await send_batch(
-            self.aws, destination, [outgoing(d, self.scan.queue) for d in letters]
-        )
+        for part in pack([outgoing(d, self.scan.queue) for d in letters]):
+            # A FIFO group that failed in an earlier call is not continued.
+            held = {
+                i.key for i in part if i.group_id is not None and i.group_id in self.stopped_groups
+            }
+            self.report.held_back += len(held)
+            part = [i for i in part if i.key not in held]
+            if part:
+                await self._send_then_delete(destination, part, by_id)
+
+    async def _send_then_delete(
+        self, destination: QueueRef, part: list[Outgoing], by_id: dict[str, DeadLetter]
+    ) -> None:
+        """One SendMessageBatch (with its retries), then the delete of exactly what it sent."""
+        await self.pacer.take(len(part))
+        sent = await send_entries(self.aws, destination, part, retry=self.options.retry)
         for message_id, reason in sent.failed.items():
             self._fail(by_id[message_id], f"send to {destination.name} failed: {reason}")
+        self.report.out_of_order |= sent.out_of_order
+        self.report.destinations[destination.name] += len(sent.ok)
+        if not sent.ok:
+            return
         deleted = await self.scan.delete([by_id[m] for m in sent.ok])
         self.report.moved += len(deleted.ok)
-        self.report.destinations[destination.name] += len(sent.ok)
         self.report.not_deleted.update(deleted.failed)
         if deleted.failed:
             log.warning(
@@ -213,6 +272,22 @@ class _Redrive:
                 queue=self.scan.queue.name,
                 message_ids=sorted(deleted.failed),
             )
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first error of a failed worker group (the others as notes on it)."""
+    errors: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        error = pending.pop(0)
+        if isinstance(error, BaseExceptionGroup):
+            pending = list(error.exceptions) + pending
+        else:
+            errors.append(error)
+    first = errors[0]
+    for other in errors[1:]:
+        first.add_note(f"another redrive worker failed too: {other!r}")
+    return first
 
 
 async def redrive_selected(

@@ -190,4 +190,6 @@ async def replay(
         report.sent += len(outcome.ok)
         report.destinations[queue.name] += len(outcome.ok)
         report.failed.update({int(k): v for k, v in outcome.failed.items()})
+        for key in outcome.held_back:
+            report.failed[int(key)] = "not sent: an earlier message of its FIFO group failed"
     return report

@@ -15,12 +15,16 @@ FIFO queues do not return further messages of a message group while earlier ones
 A scan of a FIFO queue therefore works in passes: when a pass ends with messages held, it lets them
 go and receives again, which shows the next messages of those groups; it stops when a pass brings
 nothing new. Messages that are never deleted (a peek) block their group, so a peek of a FIFO queue
-sees the first messages (up to 10) of each message group.
+sees the first messages (up to 10) of each message group. This is SQS's rule, not something a scan
+can get around; it is made visible instead: a FIFO scan that ran to its end having seen fewer
+distinct messages than the queue held when it began (``ApproximateNumberOfMessages`` plus
+``...NotVisible``) reports the difference as ``unreached`` (approximate, as those counts are).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -74,10 +78,12 @@ class Scan:
         self.received = 0
         """Receives, counting a message again each time it comes back."""
         self._expected: int | None = None
+        self._depth = 0
         self._seen: set[str] = set()
         self._held: dict[str, str] = {}
         self._new_in_pass = 0
         self._exhausted = False
+        self._stopped = False
 
     async def __aenter__(self) -> Scan:
         return self
@@ -105,11 +111,21 @@ class Scan:
     def held(self) -> int:
         return len(self._held)
 
+    @property
+    def unreached(self) -> int:
+        """FIFO queues: about how many messages the queue held when the scan began that it never
+        received (their group was blocked by messages it held). 0 on a standard queue, and while
+        the scan has not run to its end (or was stopped at a limit)."""
+        if not self.queue.fifo or not self._exhausted or self._stopped:
+            return 0
+        return max(0, self._depth - self.seen)
+
     async def next_batch(self) -> list[DeadLetter] | None:
         """The next messages this scan has not seen yet (held until the scan ends); ``None`` when
         the queue has nothing more to show. Safe to call from several tasks on a standard queue."""
         if self._expected is None:
-            self._expected = await self._visible()
+            visible, in_flight = await self._count()
+            self._expected, self._depth = visible, visible + in_flight
         while not self._exhausted:
             letters = await self._receive(0)
             if not letters and self.seen < self._expected:
@@ -130,7 +146,7 @@ class Scan:
 
     def stop(self) -> None:
         """Make ``next_batch`` return ``None`` from now on (a limit was reached)."""
-        self._exhausted = True
+        self._exhausted = self._stopped = True
 
     def _take(self, letters: Sequence[DeadLetter]) -> list[DeadLetter]:
         fresh: list[DeadLetter] = []
@@ -142,14 +158,36 @@ class Scan:
         self._new_in_pass += len(fresh)
         return fresh
 
-    async def _visible(self) -> int:
+    async def _count(self) -> tuple[int, int]:
+        """(visible, in flight) messages of the queue, as SQS approximates them."""
         with aws_errors("GetQueueAttributes"):
             answer = await self.aws.sqs.get_queue_attributes(
-                QueueUrl=self.queue.url, AttributeNames=["ApproximateNumberOfMessages"]
+                QueueUrl=self.queue.url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                ],
             )
-        return int(answer.get("Attributes", {}).get("ApproximateNumberOfMessages", 0))
+        attrs = answer.get("Attributes", {})
+        return (
+            int(attrs.get("ApproximateNumberOfMessages", 0)),
+            int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
+        )
 
     async def _receive(self, wait_seconds: int) -> list[DeadLetter]:
+        """One ReceiveMessage. Cancelled while it is on its way, it still waits for the answer and
+        holds what SQS handed out (so that leaving the scan releases those too), then re-raises."""
+        call = asyncio.ensure_future(self._receive_call(wait_seconds))
+        try:
+            letters = await asyncio.shield(call)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                for letter in await call:
+                    self._held[letter.message_id] = letter.receipt_handle
+            raise
+        return letters
+
+    async def _receive_call(self, wait_seconds: int) -> list[DeadLetter]:
         with aws_errors("ReceiveMessage"):
             answer = await self.aws.sqs.receive_message(
                 QueueUrl=self.queue.url,

@@ -1,5 +1,14 @@
 """Sending copies of dead letters: SendMessageBatch entries that keep body, message attributes,
-trace header and FIFO ids, packed under SQS's request size limit, with per-entry results."""
+trace header and FIFO ids, packed under SQS's request size limit, with per-entry results.
+
+An entry SQS refuses for its own reasons (``SenderFault: false``: a server error, throttling) is
+sent again, up to ``SendRetry.attempts`` times with backoff. That is safe: a copy keeps its
+deduplication id, and a refused entry was not enqueued. On a FIFO queue an entry is sent again only
+when no later entry of its group was accepted in the same call (else the retry itself would land
+behind them); once an entry of a group has failed for good, no later entry of that group is sent
+(``SendOutcome.held_back``), and a group of which SQS accepted a later entry in the same call is
+reported in ``SendOutcome.out_of_order``: those later entries are delivered ahead of the failed one.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +16,35 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bus.aws import AwsClients, aws_errors
 from bus.dlq.queues import QueueRef
 from bus.dlq.scan import BATCH, BatchOutcome
+from bus.errors import AwsError
 
 MAX_REQUEST_BYTES = 262_144
 """SendMessageBatch's limit on the sum of its entries (bodies plus attributes)."""
+
+
+@dataclass(frozen=True)
+class SendRetry:
+    """How often an entry SQS failed on its side (``SenderFault: false``) is sent again."""
+
+    attempts: int = 3
+    """Calls per entry in all (1: never again)."""
+    backoff: float = 0.2
+    """Seconds before the first retry; doubled before each further one."""
+
+
+@dataclass
+class SendOutcome(BatchOutcome):
+    """Per-entry result of sending: ``ok`` and ``failed`` (by key), and on a FIFO queue the keys not
+    sent because an earlier entry of their group failed, and the groups delivered out of order."""
+
+    held_back: list[str] = field(default_factory=list)
+    out_of_order: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -122,16 +151,97 @@ def refusal(item: Outgoing, queue: QueueRef) -> str | None:
     return None
 
 
-async def send_batch(aws: AwsClients, queue: QueueRef, items: Sequence[Outgoing]) -> BatchOutcome:
-    """Send ``items`` (in order) with SendMessageBatch; the outcome lists them by ``key``."""
-    outcome = BatchOutcome()
-    for group in pack(items):
-        entries = [_entry(i, item, queue) for i, item in enumerate(group)]
-        with aws_errors("SendMessageBatch"):
-            answer = await aws.sqs.send_message_batch(QueueUrl=queue.url, Entries=entries)  # type: ignore[arg-type]
-        for ok in answer.get("Successful", []):
-            outcome.ok.append(group[int(ok["Id"])].key)
-        for failed in answer.get("Failed", []):
-            reason = f"{failed.get('Code')}: {failed.get('Message', '')}".rstrip(": ")
-            outcome.failed[group[int(failed["Id"])].key] = reason
+async def send_batch(
+    aws: AwsClients,
+    queue: QueueRef,
+    items: Sequence[Outgoing],
+    *,
+    retry: SendRetry | None = None,
+) -> SendOutcome:
+    """Send ``items`` (in order), in as many calls as their size needs; the outcome lists them by
+    ``key``. On a FIFO queue a group that failed is not continued in later calls."""
+    outcome = SendOutcome()
+    stopped: set[str] = set()
+    for part in pack(items):
+        if queue.fifo:
+            outcome.held_back += [i.key for i in part if i.group_id in stopped]
+            part = [i for i in part if i.group_id not in stopped]
+        if not part:
+            continue
+        sent = await send_entries(aws, queue, part, retry=retry)
+        outcome.ok += sent.ok
+        outcome.failed.update(sent.failed)
+        outcome.out_of_order |= sent.out_of_order
+        stopped |= {i.group_id or "" for i in part if i.key in sent.failed}
     return outcome
+
+
+async def send_entries(
+    aws: AwsClients,
+    queue: QueueRef,
+    items: Sequence[Outgoing],
+    *,
+    retry: SendRetry | None = None,
+) -> SendOutcome:
+    """Send one call's worth of ``items`` (at most 10, under ``MAX_REQUEST_BYTES``), sending the
+    entries SQS failed on its side again (see the module docstring)."""
+    policy = retry or SendRetry()
+    outcome = SendOutcome()
+    pending = list(items)
+    for attempt in range(1, policy.attempts + 1):
+        entries = [_entry(i, item, queue) for i, item in enumerate(pending)]
+        try:
+            with aws_errors("SendMessageBatch"):
+                answer = await aws.sqs.send_message_batch(QueueUrl=queue.url, Entries=entries)  # type: ignore[arg-type]
+        except AwsError as exc:
+            if attempt == 1:
+                raise  # nothing was sent
+            # A retry that fails as a whole: keep what the first calls sent, report the rest.
+            outcome.failed.update({item.key: str(exc) for item in pending})
+            break
+        accepted = {int(ok["Id"]) for ok in answer.get("Successful", [])}
+        failures = {int(f["Id"]): f for f in answer.get("Failed", [])}
+        again = _settle(queue, pending, accepted, failures, outcome, attempt < policy.attempts)
+        if not again:
+            break
+        pending = again
+        await asyncio.sleep(policy.backoff * 2 ** (attempt - 1))
+    return outcome
+
+
+def _settle(
+    queue: QueueRef,
+    pending: Sequence[Outgoing],
+    accepted: set[int],
+    failures: Mapping[int, Mapping[str, Any]],
+    outcome: SendOutcome,
+    may_retry: bool,
+) -> list[Outgoing]:
+    """Record one call's answer in ``outcome``; return the entries to send again, in order."""
+    again: list[Outgoing] = []
+    failed_groups: set[str] = set()  # FIFO: groups with an entry that failed for good
+    for index, item in enumerate(pending):
+        group = item.group_id or ""
+        if index in accepted:
+            outcome.ok.append(item.key)
+            if queue.fifo and group in failed_groups:
+                outcome.out_of_order.add(group)
+            continue
+        failure = failures.get(index)
+        if failure is None:
+            reason, retryable = "SQS reported no result for this entry", False
+        else:
+            reason = f"{failure.get('Code')}: {failure.get('Message', '')}".rstrip(": ")
+            retryable = not failure.get("SenderFault", False)
+        if queue.fifo and retryable:
+            later = range(index + 1, len(pending))
+            accepted_later = any(
+                j in accepted and pending[j].group_id == item.group_id for j in later
+            )
+            retryable = group not in failed_groups and not accepted_later
+        if retryable and may_retry:
+            again.append(item)
+            continue
+        outcome.failed[item.key] = reason
+        failed_groups.add(group)
+    return again

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bus.dlq import expr
 from bus.dlq.expr import MISSING, compare, parse, tokenize
 from bus.errors import FilterError
 
@@ -94,6 +95,9 @@ def test_evaluates(source: str, expected: bool) -> None:
         ("data.lines[x] == 1", 11, "expected a list index"),
         ('failure.error matches "("', 14, "invalid regular expression"),
         ("failure.error matches 3", 14, "'matches' needs a string"),
+        ("failure.error matches data.pattern", 22, "'matches' needs a string literal on its right"),
+        ("failure.error matches (data.pattern)", 22, "not a value taken from the message"),
+        ('type == "x" or body matches failure.error', 28, "'matches' needs a string literal"),
         ("type in [1, data]", 12, "expected a literal in the list"),
         ('"a\\q" == type', 2, "unknown escape"),
     ],
@@ -106,6 +110,12 @@ def test_errors_name_the_position(source: str, position: int, message: str) -> N
     assert f"at position {position + 1}" in str(info.value)
     if source:
         assert str(info.value).endswith("\n  " + source + "\n  " + " " * position + "^")
+
+
+def test_matches_compiles_its_pattern_once_when_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    expression = parse('failure.error matches "order o-\\\\d+$"')
+    monkeypatch.setattr(expr, "re", None)  # evaluating must not compile anything
+    assert all(expression.matches(resolve) for _ in range(3))
 
 
 def test_check_path_rejects_with_position() -> None:

@@ -50,6 +50,7 @@ queues:
   exchanges:{SHARED}
   shared-dlq: {{}}
   parking: {{dead_letter: false}}
+  strays: {{dead_letter: false}}
 events:
   OrderPlaced:
     model: tests.dlq.apps:Order
@@ -479,6 +480,34 @@ async def test_a_shared_dlq_sends_each_message_back_where_it_failed(world: World
     # Redriven messages keep bus.failure, so a second death keeps its first failure time.
     back = await dlq.peek(world.aws, world.name("returns"), limit=None)
     assert {d.failure.reason for d in back} == {"rejected"}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def stray(world: World) -> str:
+    """A dead letter in ``strays`` whose ``bus.failure`` names a queue that does not exist."""
+    attributes = {
+        "bus.failure": {
+            "DataType": "String",
+            "StringValue": json.dumps({"reason": "rejected", "queue": "nowhere-at-all"}),
+        }
+    }
+    body = json.dumps(envelope("OrderPlaced", {"key": "stray-1", "total_cents": 1}))
+    await world.send_raw("strays", [body], attributes)
+    return body
+
+
+def test_cli_redrive_exits_1_when_a_message_was_not_moved(world: World, stray: str) -> None:
+    args = ("dlq", "redrive", "strays", "-t", str(world.path), "-e", world.env, "--yes")
+    result = cli(*args, "--reason", "rejected")
+    assert result.exit_code == 1, result.output
+    assert "Redrove 0 of 1 messages" in result.stdout
+    assert "its source queue nowhere-at-all does not exist: use --to" in result.stderr
+    assert "Redrive incomplete: 1 not sent." in result.stderr
+    shown = cli("dlq", "show", "strays", "-t", str(world.path), "-e", world.env, "--json")
+    assert [r["body"] for r in json.loads(shown.stdout)] == [stray]  # still there
+    purged = cli("dlq", "purge", *args[2:], "--reason", "rejected")
+    assert purged.exit_code == 0, purged.output
+    assert "Deleted 1 of 1 messages" in purged.stdout
 
 
 def test_cli_redrive_of_a_shared_dlq_falls_back_to_copying(world: World) -> None:
