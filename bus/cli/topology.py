@@ -11,7 +11,7 @@ import typer
 
 from bus.aws import AwsClients
 from bus.cli.options import EndpointOpt, EnvOpt, ProfileOpt, RegionOpt, TopologyOpt, make_settings
-from bus.cli.output import err, out
+from bus.cli.output import out
 from bus.cli.prompt import confirm
 from bus.errors import PlanError
 from bus.settings import DEFAULT_TOPOLOGY, Settings
@@ -67,12 +67,13 @@ def plan(
         ),
     ] = False,
 ) -> None:
-    """Show what `bus apply` would change: one line per change and a summary."""
+    """Show what `bus apply` would change: one line per change and a summary (exit 3 when it
+    holds a change `bus apply` would refuse)."""
     settings = make_settings(topology, env, endpoint_url, region, profile)
     result = asyncio.run(_plan(settings, load(settings), prune))
     print_plan(result)
     if result.refused:
-        err.print(result.explain_refusal(), markup=False, emoji=False)
+        raise PlanError(result.explain_refusal())  # exit 3, whatever --detailed-exitcode says
     if detailed_exitcode and not result.is_empty:
         raise typer.Exit(EXIT_CHANGES)
 

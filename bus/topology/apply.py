@@ -200,7 +200,7 @@ class Applier:
 
     async def update_subscription(self, updates: Sequence[Update]) -> None:
         arn = updates[0].current.ref["arn"]
-        for u in updates:
+        for u in subscription_update_order(updates):
             value = "{}" if u.attribute == "FilterPolicy" and not u.new else u.new
             await self.call("SetSubscriptionAttributes", self.aws.sns.set_subscription_attributes,
                             SubscriptionArn=arn, AttributeName=u.attribute, AttributeValue=value)  # fmt: skip
@@ -283,6 +283,20 @@ class Applier:
     async def delete_target(self, r: Resource) -> None:
         await self.call("RemoveTargets", self.aws.events.remove_targets, MISSING_EVENTS,
                         Rule=r.ref["rule"], EventBusName=r.ref["bus"], Ids=[r.ref["id"]])  # fmt: skip
+
+
+def subscription_update_order(updates: Sequence[Update]) -> list[Update]:
+    """The order of a subscription's updates: SNS checks a new ``FilterPolicy`` against the scope
+    the subscription has *at that moment* (a nested policy needs ``MessageBody``), so the scope
+    goes first when it becomes ``MessageBody`` and last otherwise."""
+    to_body = any(u.attribute == "FilterPolicyScope" and u.new == "MessageBody" for u in updates)
+
+    def rank(u: Update) -> int:
+        if u.attribute == "FilterPolicyScope":
+            return 0 if to_body else 2
+        return 1 if u.attribute == "FilterPolicy" else 3
+
+    return sorted(updates, key=rank)
 
 
 def target_entry(r: Resource) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Semantic checks of a ``Topology`` (pure): what the model alone cannot see.
 
 AWS naming rules on the physical names, FIFO consistency, references between declarations, dead
-letter rules, duplicates, event routing attributes, filter policy and event pattern syntax, and
-tag limits. Each ``Finding`` names the path of the offending declaration (``("queues",
+letter rules, duplicates, rule targets (id length, JSONPaths), event routing attributes, filter
+policy and event pattern syntax (and a scope with no policy), and tag limits. Each ``Finding`` names the path of the offending declaration (``("queues",
 "billing", "dead_letter")``); ``bus.topology.load`` turns paths into ``FILE:LINE:COL``.
 """
 
@@ -28,7 +28,11 @@ RESERVED_ATTRIBUTES = frozenset({"event_type", "event_version"})
 MAX_TAGS = 50
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
+MAX_TARGET_ID = 64
+"""EventBridge's limit on a target's ``Id``."""
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_JSON_PATH = re.compile(r"\$(?:[.\[]\S*)?")
+"""What EventBridge takes as a JSONPath: ``$``, or ``$`` followed by ``.`` or ``[`` and no spaces."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,7 @@ def check_topology(topology: Topology, env: str | None = None) -> list[Finding]:
         _references,
         _dead_letters,
         _duplicates,
+        _targets,
         _events,
         _patterns,
         _tags,
@@ -363,6 +368,33 @@ def _duplicates(t: Topology, env: str | None) -> Iterator[Finding]:
                 )
 
 
+# -- rule targets ---------------------------------------------------------------------------------
+
+
+def _targets(t: Topology, env: str | None) -> Iterator[Finding]:
+    for name, rule in t.rules.items():
+        for j, target in enumerate(rule.targets):
+            path: KeyPath = ("rules", name, "targets", j)
+            if target.id is None and len(target.target_id) > MAX_TARGET_ID:
+                yield Finding(
+                    path,
+                    f"the target id defaults to the queue's name {target.target_id!r}, which is "
+                    f"{len(target.target_id)} characters long; EventBridge target ids have at "
+                    f"most {MAX_TARGET_ID}: set id",
+                )
+            if target.input_path is not None:
+                yield from _json_path((*path, "input_path"), target.input_path)
+            if target.input_transformer is not None:
+                base = (*path, "input_transformer", "input_paths_map")
+                for key, value in target.input_transformer.input_paths_map.items():
+                    yield from _json_path((*base, key), value)
+
+
+def _json_path(path: KeyPath, value: str) -> Iterator[Finding]:
+    if not _JSON_PATH.fullmatch(value):
+        yield Finding(path, f"must be a JSONPath starting with '$' (like $.detail), got {value!r}")
+
+
 # -- events ---------------------------------------------------------------------------------------
 
 
@@ -425,6 +457,12 @@ def _patterns(t: Topology, env: str | None) -> Iterator[Finding]:
             yield Finding((*base, *issue.path), issue.message)
     for i, sub in enumerate(t.subscriptions):
         if sub.filter_policy is None:
+            if "filter_policy_scope" in sub.model_fields_set:
+                yield Finding(
+                    ("subscriptions", i, "filter_policy_scope"),
+                    "filter_policy_scope without a filter_policy has no effect: "
+                    "add a filter_policy or remove filter_policy_scope",
+                )
             continue
         base = ("subscriptions", i, "filter_policy")
         for issue in check_filter_policy(sub.filter_policy, sub.filter_policy_scope):

@@ -31,6 +31,13 @@ MISSING_TOPIC = frozenset({"NotFound", "NotFoundException"})
 MISSING_EVENTS = frozenset({"ResourceNotFoundException"})
 PENDING = "PendingConfirmation"
 _VOLATILE = ("Approximate", "CreatedTimestamp", "LastModifiedTimestamp")
+MESSAGE_COUNTS = (
+    "ApproximateNumberOfMessages",
+    "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed",
+)
+"""Read with every queue's attributes anyway; their sum goes into ``ref["messages"]`` so that a
+plan's delete line can say what deleting the queue would throw away."""
 
 
 @dataclass(frozen=True)
@@ -124,16 +131,18 @@ class Observer:
         )  # fmt: skip
         if attrs is None or tags is None:
             return None  # deleted while we looked
-        attributes: dict[str, str] = {
-            str(k): v for k, v in attrs.get("Attributes", {}).items() if not k.startswith(_VOLATILE)
-        }
+        every = {str(k): v for k, v in attrs.get("Attributes", {}).items()}
+        attributes = {k: v for k, v in every.items() if not k.startswith(_VOLATILE)}
         owned_tags = dict(tags.get("Tags", {}))
+        ref = {"arn": attributes.get("QueueArn", ""), "url": url}
+        if any(k in every for k in MESSAGE_COUNTS):
+            ref["messages"] = str(sum(int(every.get(k, "0") or 0) for k in MESSAGE_COUNTS))
         return Resource(
             kind="queue",
             name=name,
             attributes=attributes,
             tags=owned_tags,
-            ref={"arn": attributes.get("QueueArn", ""), "url": url},
+            ref=ref,
             owned=self.scope.owns(owned_tags),
         )
 

@@ -15,7 +15,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bus.topology.resolve import Kind, Resource, dumps
+from bus.topology.resolve import (
+    DEFAULT_DEDUPLICATION_SCOPE,
+    DEFAULT_FIFO_THROUGHPUT_LIMIT,
+    DEFAULT_REDRIVE_ALLOW_POLICY,
+    DEFAULT_TARGET_RETRY_POLICY,
+    Kind,
+    Resource,
+    dumps,
+)
 
 JSON_ATTRIBUTES = frozenset(
     {
@@ -32,12 +40,13 @@ JSON_ATTRIBUTES = frozenset(
 )
 ABSENT: Mapping[tuple[Kind, str], str] = {
     ("queue", "FifoQueue"): "false",
+    ("queue", "RedriveAllowPolicy"): DEFAULT_REDRIVE_ALLOW_POLICY,
+    ("queue", "DeduplicationScope"): DEFAULT_DEDUPLICATION_SCOPE,
+    ("queue", "FifoThroughputLimit"): DEFAULT_FIFO_THROUGHPUT_LIMIT,
     ("topic", "FifoTopic"): "false",
     ("subscription", "RawMessageDelivery"): "false",
     ("subscription", "FilterPolicyScope"): "MessageAttributes",
-    ("target", "RetryPolicy"): dumps(
-        {"MaximumEventAgeInSeconds": 86_400, "MaximumRetryAttempts": 185}
-    ),
+    ("target", "RetryPolicy"): DEFAULT_TARGET_RETRY_POLICY,
 }
 """What an attribute AWS does not return means; every other absent attribute means ``""``."""
 
@@ -150,6 +159,9 @@ class ReplaceRequired:
 
 @dataclass(frozen=True)
 class Delete:
+    """An owned resource no longer declared (only when pruning). A queue's line says about how
+    many messages deleting it throws away, when the observation read that (``ref["messages"]``)."""
+
     resource: Resource
 
     @property
@@ -157,7 +169,11 @@ class Delete:
         return self.resource.key
 
     def __str__(self) -> str:
-        return f"- delete {self.resource.kind} {self.resource.name}"
+        line = f"- delete {self.resource.kind} {self.resource.name}"
+        messages = self.resource.ref.get("messages")
+        if self.resource.kind == "queue" and messages is not None:
+            line += f" (~{messages} message{'' if messages == '1' else 's'})"
+        return line
 
 
 Change = Create | Update | ReplaceRequired | Delete

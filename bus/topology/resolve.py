@@ -33,6 +33,10 @@ KINDS: tuple[Kind, ...] = ("bus", "topic", "queue", "subscription", "rule", "tar
 
 DLQ_SOURCES_MAX = 10
 """SQS's limit on ``sourceQueueArns`` in a ``byQueue`` redrive allow policy."""
+DEFAULT_REDRIVE_ALLOW_POLICY = '{"redrivePermission":"allowAll"}'
+"""SQS's redrive allow policy for a queue that has none: any queue may use it as its DLQ."""
+DEFAULT_DEDUPLICATION_SCOPE = "queue"
+DEFAULT_FIFO_THROUGHPUT_LIMIT = "perQueue"
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,8 @@ class Resource:
 
     ``attributes`` are AWS strings (JSON-valued ones as JSON text); ``""`` means "not set".
     ``tags`` is ``None`` for kinds AWS cannot tag (subscriptions, rule targets). ``ref`` holds the
-    identifiers apply needs (ARNs, the queue URL, the rule and bus names) and is never compared.
+    identifiers apply needs (ARNs, the queue URL, the rule and bus names; for an observed queue
+    also ``messages``, its approximate message count) and is never compared.
     ``owned`` says whether bus tagged it (or its parent) as this topology's: only owned resources
     are ever deleted.
     """
@@ -59,9 +64,10 @@ class Resource:
 
     @property
     def tier(self) -> int:
-        """Creation order: by kind; dead-letter queues (they carry a RedriveAllowPolicy) first."""
+        """Creation order: by kind; queues that redrive to a dead-letter queue after the others
+        (so after their DLQs, which never have a dead-letter queue of their own)."""
         rank = KINDS.index(self.kind) * 2
-        if self.kind == "queue" and not self.attributes.get("RedriveAllowPolicy"):
+        if self.kind == "queue" and self.attributes.get("RedrivePolicy"):
             rank += 1
         return rank
 
@@ -201,17 +207,15 @@ def _encryption(queue: Queue) -> dict[str, str]:
 
 
 def _fifo(queue: Queue) -> dict[str, str]:
+    """FIFO settings; undeclared ones are SQS's defaults, so removing one from the YAML reverts it."""
     if not queue.fifo:
         return {"FifoQueue": "false"}
-    out = {
+    return {
         "FifoQueue": "true",
         "ContentBasedDeduplication": _bool(queue.content_based_deduplication),
+        "DeduplicationScope": queue.deduplication_scope or DEFAULT_DEDUPLICATION_SCOPE,
+        "FifoThroughputLimit": queue.fifo_throughput_limit or DEFAULT_FIFO_THROUGHPUT_LIMIT,
     }
-    if queue.deduplication_scope:
-        out["DeduplicationScope"] = queue.deduplication_scope
-    if queue.fifo_throughput_limit:
-        out["FifoThroughputLimit"] = queue.fifo_throughput_limit
-    return out
 
 
 def _redrive(names: Names, name: str) -> dict[str, str]:
@@ -229,11 +233,11 @@ def _redrive(names: Names, name: str) -> dict[str, str]:
         else ""
     )
     sources = sorted(names.queue_arn(s) for s in topology.dead_letter_sources().get(name, []))
-    if sources:
-        allow: dict[str, Any] = {"redrivePermission": "allowAll"}
-        if len(sources) <= DLQ_SOURCES_MAX:
-            allow = {"redrivePermission": "byQueue", "sourceQueueArns": sources}
-        out["RedriveAllowPolicy"] = dumps(allow)
+    out["RedriveAllowPolicy"] = (
+        dumps({"redrivePermission": "byQueue", "sourceQueueArns": sources})
+        if 0 < len(sources) <= DLQ_SOURCES_MAX
+        else DEFAULT_REDRIVE_ALLOW_POLICY  # also what a queue that stops being a DLQ reverts to
+    )
     return out
 
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from bus.cli import main
+from bus.cli import topology as topology_cli
 from bus.settings import Settings
 from bus.topology.graph import render
 from bus.topology.load import load_topology
+from bus.topology.plan import Plan, ReplaceRequired
+from bus.topology.resolve import Resource
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGY = ROOT / "topology.yaml"
@@ -102,3 +106,35 @@ def test_graph_rejects_an_unknown_format(capsys: pytest.CaptureFixture[str]) -> 
     code, _, err = run(["graph", "-t", str(TOPOLOGY), "--format", "png"], capsys)
     assert code == 2  # usage error
     assert "png" in err
+
+
+def test_plan_with_a_refused_change_exits_3(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # AWS's naming rules keep a declared name from existing with the other FIFO-ness (only FIFO
+    # queues and topics may end in .fifo, and they must), so the refusal is produced here by
+    # replacing the observation: what is tested is the command's handling of a refused plan.
+    queue = Resource("queue", "dev-shipping", {"FifoQueue": "true"}, {}, {"url": "u"})
+    refused = ReplaceRequired(
+        queue, replace(queue, attributes={}), "FifoQueue", "false", "true", "fixed at creation"
+    )
+
+    async def make_plan(*args: object, **kwargs: object) -> Plan:
+        return Plan(changes=(refused,), unchanged=3)
+
+    monkeypatch.setattr(topology_cli, "make_plan", make_plan)
+    aws = ["--endpoint-url", "http://127.0.0.1:9", "--region", "us-east-1"]  # never called
+    common = ["-t", str(TOPOLOGY), "--env", "dev", *aws]
+    for extra in ([], ["--detailed-exitcode"]):
+        code, out, err = run(["plan", *common, *extra], capsys)
+        assert code == 3
+        assert out == (
+            "! replace-required queue dev-shipping: FifoQueue: false -> true "
+            "(cannot change in place)\n"
+            "Plan: 0 to create, 0 to update, 0 to delete, 3 unchanged, 1 replace-required "
+            "(refused).\n"
+        )
+        assert err == (
+            "error: 1 change cannot be made in place; nothing was changed:\n"
+            "queue dev-shipping: FifoQueue false -> true: fixed at creation\n"
+        )

@@ -22,6 +22,7 @@ from bus.settings import Settings
 from bus.topology.apply import converge, make_plan
 from bus.topology.model import Topology
 from bus.topology.plan import Delete, ReplaceRequired, Update
+from bus.topology.resolve import Names
 
 pytestmark = pytest.mark.aws
 
@@ -128,13 +129,15 @@ async def test_prune_deletes_only_what_bus_owns(base: Topology, aws: AwsClients,
 
     topology = changed(edit)
     assert not any(isinstance(c, Delete) for c in (await make_plan(aws, topology, env)).changes)
+    shipping = (await aws.sqs.get_queue_url(QueueName=f"{env}-shipping"))["QueueUrl"]
+    await aws.sqs.send_message(QueueUrl=shipping, MessageBody="still here")  # lost on delete
     planned = await make_plan(aws, topology, env, prune=True)
     assert [str(c) for c in planned.changes if isinstance(c, Delete)] == [
         f"- delete target {env}-shop-events/{env}-high-value-orders/fraud-review",
         f"- delete rule {env}-shop-events/{env}-high-value-orders",
         f"- delete subscription {env}-orders -> {env}-shipping",
-        f"- delete queue {env}-shipping",
-        f"- delete queue {env}-shipping-dlq",
+        f"- delete queue {env}-shipping (~1 message)",
+        f"- delete queue {env}-shipping-dlq (~0 messages)",
         f"- delete bus {env}-shop-events",
     ]
     await converge(aws, topology, env, prune=True)
@@ -146,3 +149,37 @@ async def test_prune_deletes_only_what_bus_owns(base: Topology, aws: AwsClients,
         await aws.events.describe_event_bus(Name=f"{env}-shop-events")
     assert gone.value.code == "ResourceNotFoundException"
     assert (await make_plan(aws, topology, env, prune=True)).is_empty
+
+
+async def test_prune_keeps_foreign_subscriptions_and_targets_on_owned_resources(
+    base: Topology, aws: AwsClients, env: str
+) -> None:
+    """A queue bus does not own, subscribed to an owned topic or targeted by an owned rule, is
+    someone else's wiring: pruning leaves both alone (they join an owned and a foreign resource)."""
+    names = Names(BASE, env, await aws.account())
+    foreign = await aws.sqs.create_queue(QueueName=f"{env}-foreign")
+    foreign_arn = (
+        await aws.sqs.get_queue_attributes(
+            QueueUrl=foreign["QueueUrl"], AttributeNames=["QueueArn"]
+        )
+    )["Attributes"]["QueueArn"]
+    subscription = await aws.sns.subscribe(
+        TopicArn=names.topic_arn("orders"),
+        Protocol="sqs",
+        Endpoint=foreign_arn,
+        ReturnSubscriptionArn=True,
+    )
+    rule = {"Rule": names.rule("high-value-orders"), "EventBusName": names.bus("shop-events")}
+    await aws.events.put_targets(**rule, Targets=[{"Id": "foreign", "Arn": foreign_arn}])
+    try:
+        assert (await make_plan(aws, BASE, env, prune=True)).is_empty
+        await converge(aws, BASE, env, prune=True)
+        subs = await aws.sns.list_subscriptions_by_topic(TopicArn=names.topic_arn("orders"))
+        assert foreign_arn in [s["Endpoint"] for s in subs["Subscriptions"]]
+        targets = await aws.events.list_targets_by_rule(**rule)
+        assert "foreign" in [t["Id"] for t in targets["Targets"]]
+        assert await queue_exists(aws, f"{env}-foreign")
+    finally:
+        await aws.events.remove_targets(**rule, Ids=["foreign"])
+        await aws.sns.unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
+        await aws.sqs.delete_queue(QueueUrl=foreign["QueueUrl"])

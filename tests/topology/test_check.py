@@ -235,3 +235,59 @@ def test_findings_on_patterns_carry_the_full_path() -> None:
     finding = only(check_topology(t))
     assert finding.path == ("subscriptions", 0, "filter_policy", "country", 0, "prefx")
     assert "did you mean prefix?" in finding.message
+
+
+def test_target_json_paths_must_start_with_dollar() -> None:
+    def target(**fields: Any) -> Topology:
+        rule = {"event_pattern": {"source": ["x"]}, "targets": [{"queue": "q", **fields}]}
+        return topology(queues={"q": {}}, rules={"r": rule})
+
+    for good in ("$", "$.detail", "$.detail.data.order_id", "$['detail-type']", "$.detail[0]"):
+        assert check_topology(target(input_path=good)) == [], good
+    for bad in ("detail", "$ .detail", "$detail", ".detail", ""):
+        finding = only(check_topology(target(input_path=bad)))
+        assert finding.path == ("rules", "r", "targets", 0, "input_path")
+        assert finding.message == (
+            f"must be a JSONPath starting with '$' (like $.detail), got {bad!r}"
+        )
+    transformer = {"input_paths_map": {"ok": "$.id", "bad": "id"}, "input_template": "<ok>"}
+    finding = only(check_topology(target(input_transformer=transformer)))
+    assert finding.path == (
+        "rules",
+        "r",
+        "targets",
+        0,
+        "input_transformer",
+        "input_paths_map",
+        "bad",
+    )
+
+
+def test_a_default_target_id_over_64_characters_needs_an_explicit_id() -> None:
+    def rule_to(queue: str, **fields: Any) -> Topology:
+        rule = {"event_pattern": {"source": ["x"]}, "targets": [{"queue": queue, **fields}]}
+        return topology(queues={queue: {}}, rules={"r": rule})
+
+    assert check_topology(rule_to("q" * 64)) == []
+    finding = only(check_topology(rule_to("q" * 65)))
+    assert finding.path == ("rules", "r", "targets", 0)
+    assert "65 characters long; EventBridge target ids have at most 64: set id" in finding.message
+    assert check_topology(rule_to("q" * 65, id="review")) == []
+    fifo = "q" * 64 + ".fifo"  # the default id leaves out the .fifo suffix: 64 characters
+    rule = {
+        "event_pattern": {"source": ["x"]},
+        "targets": [{"queue": fifo, "message_group_id": "g"}],
+    }
+    assert check_topology(topology(queues={fifo: {"fifo": True}}, rules={"r": rule})) == []
+
+
+def test_filter_policy_scope_needs_a_filter_policy() -> None:
+    def subscribed(**fields: Any) -> Topology:
+        sub = {"topic": "t", "queue": "q", **fields}
+        return topology(topics={"t": {}}, queues={"q": {}}, subscriptions=[sub])
+
+    assert check_topology(subscribed()) == []
+    assert check_topology(subscribed(filter_policy={"a": ["b"]})) == []
+    for scope in ("MessageBody", "MessageAttributes"):  # even the default: it does nothing
+        finding = only(check_topology(subscribed(filter_policy_scope=scope)))
+        assert finding.path == ("subscriptions", 0, "filter_policy_scope")

@@ -129,6 +129,38 @@ CASES = [
     ),
     ("duplicate_subscription.yaml", None, 9, 5, "subscribed to topic 'orders' twice"),
     ("duplicate_target_id.yaml", None, 11, 9, "target id 'review' is used twice"),
+    (
+        "default_target_id_too_long.yaml",
+        None,
+        8,
+        9,
+        "the target id defaults to the queue's name 'fraud-review-for-orders-of-high-value-"
+        "placed-by-first-time-customers-eu', which is 71 characters long; EventBridge target ids "
+        "have at most 64: set id",
+    ),
+    (
+        "input_path_not_json_path.yaml",
+        None,
+        9,
+        21,
+        "rules.big-orders.targets[0].input_path: must be a JSONPath starting with '$' "
+        "(like $.detail), got 'detail.data'",
+    ),
+    (
+        "input_paths_map_not_json_path.yaml",
+        None,
+        12,
+        20,
+        "input_transformer.input_paths_map.total: must be a JSONPath starting with '$'",
+    ),
+    (
+        "scope_without_filter_policy.yaml",
+        None,
+        9,
+        26,
+        "subscriptions[0].filter_policy_scope: filter_policy_scope without a filter_policy has "
+        "no effect",
+    ),
     ("reserved_attribute.yaml", None, 8, 27, "'event_type' is reserved"),
     (
         "bad_event_pattern.yaml",

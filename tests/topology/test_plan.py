@@ -6,13 +6,16 @@ no AWS and no mocks) and checks that planning again finds nothing to do.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import get_args
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bus.aws import Account
+from bus.topology.apply import subscription_update_order
+from bus.topology.model import Topology
 from bus.topology.plan import (
     Create,
     Delete,
@@ -22,7 +25,7 @@ from bus.topology.plan import (
     normalise,
     plan,
 )
-from bus.topology.resolve import KINDS, Kind, Resource
+from bus.topology.resolve import KINDS, Kind, Resource, desired_resources
 
 OWN = {"bus:topology": "shop", "bus:env": "dev", "bus:managed": "true"}
 
@@ -127,9 +130,11 @@ def test_changes_come_in_dependency_order() -> None:
 # -- property: planning again after applying the plan finds nothing to do ------------------------
 
 ATTRIBUTES = ["VisibilityTimeout", "FifoQueue", "FifoTopic", "Policy", "FilterPolicy",
-              "FilterPolicyScope", "RawMessageDelivery", "RetryPolicy", "DisplayName"]  # fmt: skip
+              "FilterPolicyScope", "RawMessageDelivery", "RetryPolicy", "DisplayName",
+              "RedriveAllowPolicy", "DeduplicationScope"]  # fmt: skip
 VALUES = ["", "30", "true", "false", "x", "MessageAttributes", "{}", '{"a": 1, "b": [1, 2]}',
-          '{"b":[1,2],"a":1}', '{"MaximumEventAgeInSeconds":86400,"MaximumRetryAttempts":185}']  # fmt: skip
+          '{"b":[1,2],"a":1}', '{"MaximumEventAgeInSeconds":86400,"MaximumRetryAttempts":185}',
+          '{"redrivePermission": "allowAll"}', "queue"]  # fmt: skip
 TAGGED: set[Kind] = {"bus", "topic", "queue", "rule"}
 
 attributes = st.dictionaries(st.sampled_from(ATTRIBUTES), st.sampled_from(VALUES), max_size=4)
@@ -216,3 +221,86 @@ def test_only_owned_undeclared_resources_are_deleted(
 
 def test_kinds_are_all_known() -> None:
     assert set(KINDS) == set(get_args(Kind))
+
+
+# -- settings removed from the YAML are reverted to AWS's defaults --------------------------------
+
+ACCOUNT = Account(account_id="123456789012", region="eu-west-1")
+
+
+def test_settings_removed_from_the_topology_are_reverted() -> None:
+    # What an earlier apply left: `old` was billing's DLQ (a byQueue allow-list naming billing)
+    # and ledger.fifo ran in high-throughput mode. Neither is declared any more.
+    topology = Topology.model_validate(
+        {
+            "name": "shop",
+            "queues": {
+                "old": {"dead_letter": False},
+                "ledger.fifo": {"fifo": True, "dead_letter": False},
+            },
+        }
+    )
+    desired = desired_resources(topology, None, ACCOUNT)
+    allow_list = '{"redrivePermission": "byQueue", "sourceQueueArns": ["arn:aws:sqs:x:1:billing"]}'
+    stale = {
+        "old": {"RedriveAllowPolicy": allow_list},
+        "ledger.fifo": {
+            "DeduplicationScope": "messageGroup",
+            "FifoThroughputLimit": "perMessageGroupId",
+        },
+    }
+    observed = [
+        replace(r, attributes={**r.attributes, **stale[r.name]}, ref={"url": r.name})
+        for r in desired
+    ]
+    result = plan(desired, observed)
+    assert [str(c) for c in result.changes] == [
+        "~ update queue ledger.fifo: DeduplicationScope: messageGroup -> queue",
+        "~ update queue ledger.fifo: FifoThroughputLimit: perMessageGroupId -> perQueue",
+        '~ update queue old: RedriveAllowPolicy: {"redrivePermission":"byQueue","sourceQueueArns":'
+        '["arn:aws:sqs:x:1:billing"]} -> {"redrivePermission":"allowAll"}',
+    ]
+    # AWS leaving the defaults out (a queue that never had them) is no change
+    bare = [replace(r, attributes=_without_defaults(r.attributes)) for r in desired]
+    assert plan(desired, bare).is_empty
+
+
+def _without_defaults(attributes: Mapping[str, str]) -> dict[str, str]:
+    defaults = {"RedriveAllowPolicy", "DeduplicationScope", "FifoThroughputLimit"}
+    return {k: v for k, v in attributes.items() if k not in defaults}
+
+
+def test_subscription_scope_goes_first_when_it_becomes_message_body() -> None:
+    sub = Resource("subscription", "t -> q", {}, ref={"arn": "arn:sub"})
+
+    def updates(scope: str) -> list[Update]:
+        nested = '{"data":{"type":["X"]}}' if scope == "MessageBody" else '{"type":["X"]}'
+        want = replace(sub, attributes={"FilterPolicy": nested, "FilterPolicyScope": scope,
+                                        "RawMessageDelivery": "true"})  # fmt: skip
+        changes = plan([want], [replace(sub, attributes={"FilterPolicyScope": _other(scope)})])
+        return [c for c in changes.changes if isinstance(c, Update)]
+
+    to_body = subscription_update_order(updates("MessageBody"))
+    assert [u.attribute for u in to_body] == [
+        "FilterPolicyScope", "FilterPolicy", "RawMessageDelivery"
+    ]  # fmt: skip
+    to_attributes = subscription_update_order(updates("MessageAttributes"))
+    assert [u.attribute for u in to_attributes] == [
+        "FilterPolicy", "FilterPolicyScope", "RawMessageDelivery"
+    ]  # fmt: skip
+
+
+def _other(scope: str) -> str:
+    return "MessageAttributes" if scope == "MessageBody" else "MessageBody"
+
+
+def test_deleting_a_queue_says_how_many_messages_it_holds() -> None:
+    full = replace(queue("dev-old"), ref={"url": "u", "messages": "12"})
+    one = replace(queue("dev-one"), ref={"url": "u", "messages": "1"})
+    unknown = queue("dev-unknown")  # observed without the counts
+    result = plan([], [full, one, unknown], prune=True)
+    assert sorted(str(c) for c in result.changes) == [
+        "- delete queue dev-old (~12 messages)",
+        "- delete queue dev-one (~1 message)",
+        "- delete queue dev-unknown",
+    ]

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from bus.aws import Account
+from bus.topology.apply import create_attributes, target_entry
 from bus.topology.load import load_topology
 from bus.topology.model import Topology
 from bus.topology.resolve import Names, Resource, desired_resources
@@ -218,3 +219,123 @@ def test_rule_and_target_attributes(desired: dict[tuple[str, str], Resource]) ->
         "rule": "dev-high-value-orders",
         "id": "fraud-review",
     }
+
+
+def _rule_with(*targets: dict[str, Any], queues: dict[str, Any] | None = None) -> Topology:
+    return Topology.model_validate(
+        {
+            "name": "t",
+            "queues": queues or {"q": {}},
+            "rules": {"r": {"event_pattern": {"source": ["x"]}, "targets": list(targets)}},
+        }
+    )
+
+
+def test_targets_with_input_path_and_input_transformer() -> None:
+    topology = _rule_with(
+        {"queue": "q", "id": "details", "input_path": "$.detail"},
+        {
+            "queue": "q",
+            "id": "summary",
+            "input_transformer": {
+                "input_paths_map": {"order": "$.detail.order_id", "kind": "$.detail-type"},
+                "input_template": '{"order": <order>, "kind": <kind>}',
+            },
+        },
+        {"queue": "q", "id": "fixed", "input_transformer": {"input_template": '"ping"'}},
+    )
+    desired = {r.key: r for r in desired_resources(topology, "dev", ACCOUNT)}
+    details = desired["target", "default/dev-r/details"]
+    assert details.attributes["InputPath"] == "$.detail"
+    assert details.attributes["InputTransformer"] == ""
+    assert target_entry(details) == {
+        "Id": "details",
+        "Arn": arn("sqs", "dev-q"),
+        "InputPath": "$.detail",
+        "RetryPolicy": {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185},
+    }
+    summary = desired["target", "default/dev-r/summary"]
+    assert summary.attributes["InputPath"] == ""
+    assert target_entry(summary) == {
+        "Id": "summary",
+        "Arn": arn("sqs", "dev-q"),
+        "InputTransformer": {
+            "InputPathsMap": {"order": "$.detail.order_id", "kind": "$.detail-type"},
+            "InputTemplate": '{"order": <order>, "kind": <kind>}',
+        },
+        "RetryPolicy": {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185},
+    }
+    fixed = target_entry(desired["target", "default/dev-r/fixed"])
+    assert fixed["InputTransformer"] == {"InputTemplate": '"ping"'}  # no empty InputPathsMap
+
+
+def test_fifo_target_gets_its_message_group_id_as_sqs_parameters() -> None:
+    topology = _rule_with(
+        {"queue": "ledger.fifo", "message_group_id": "ledger"},
+        queues={"ledger.fifo": {"fifo": True}},
+    )
+    desired = {r.key: r for r in desired_resources(topology, None, ACCOUNT)}
+    target = desired["target", "default/r/ledger"]  # the default id drops .fifo
+    assert json.loads(target.attributes["SqsParameters"]) == {"MessageGroupId": "ledger"}
+    assert target_entry(target)["SqsParameters"] == {"MessageGroupId": "ledger"}
+    standard = {r.key: r for r in desired_resources(_rule_with({"queue": "q"}), None, ACCOUNT)}
+    assert standard["target", "default/r/q"].attributes["SqsParameters"] == ""
+    assert "SqsParameters" not in target_entry(standard["target", "default/r/q"])
+
+
+def test_topic_encryption_and_fifo_deduplication() -> None:
+    topology = Topology.model_validate(
+        {
+            "name": "t",
+            "topics": {
+                "plain": {},
+                "secret": {"kms_master_key_id": "alias/aws/sns"},
+                "ledger.fifo": {"fifo": True, "content_based_deduplication": True},
+            },
+        }
+    )
+    desired = {r.key: r for r in desired_resources(topology, None, ACCOUNT)}
+    assert desired["topic", "plain"].attributes["KmsMasterKeyId"] == ""
+    assert "ContentBasedDeduplication" not in desired["topic", "plain"].attributes
+    secret = desired["topic", "secret"]
+    assert secret.attributes["KmsMasterKeyId"] == "alias/aws/sns"
+    assert create_attributes(secret) == {"KmsMasterKeyId": "alias/aws/sns"}
+    ledger = desired["topic", "ledger.fifo"].attributes
+    assert (ledger["FifoTopic"], ledger["ContentBasedDeduplication"]) == ("true", "true")
+
+
+def test_undeclared_queue_settings_resolve_to_aws_defaults() -> None:
+    topology = Topology.model_validate(
+        {
+            "name": "t",
+            "queues": {
+                "plain": {"dead_letter": False},
+                "ledger.fifo": {"fifo": True, "dead_letter": False},
+                "fast.fifo": {
+                    "fifo": True,
+                    "dead_letter": False,
+                    "deduplication_scope": "messageGroup",
+                    "fifo_throughput_limit": "perMessageGroupId",
+                },
+            },
+        }
+    )
+    desired = {r.key: r for r in desired_resources(topology, None, ACCOUNT)}
+    plain = desired["queue", "plain"].attributes
+    assert plain["RedriveAllowPolicy"] == '{"redrivePermission":"allowAll"}'  # not a DLQ
+    assert "DeduplicationScope" not in plain
+    ledger = desired["queue", "ledger.fifo"]
+    assert (ledger.attributes["DeduplicationScope"], ledger.attributes["FifoThroughputLimit"]) == (
+        "queue",
+        "perQueue",
+    )
+    assert create_attributes(ledger).keys() == {
+        "VisibilityTimeout", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds",
+        "DelaySeconds", "MaximumMessageSize", "SqsManagedSseEnabled", "FifoQueue",
+        "ContentBasedDeduplication",
+    }  # fmt: skip  # AWS's defaults are not sent
+    fast = desired["queue", "fast.fifo"].attributes
+    assert (fast["DeduplicationScope"], fast["FifoThroughputLimit"]) == (
+        "messageGroup",
+        "perMessageGroupId",
+    )

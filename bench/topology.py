@@ -1,0 +1,235 @@
+"""Topology benchmark: a no-change plan with concurrent reads against the same reads one at a time.
+
+Generates a topology of 100 queues (each with its derived dead-letter queue: 200 queues), 20 topics,
+100 subscriptions (queue i on topic i % 20, each with a filter policy) and 10 rules on one custom
+bus (each with an SQS target), applies it from empty, then times, alternately over a few rounds:
+
+- ``bus plan`` as the command runs it: ``make_plan`` (``observe`` with at most
+  ``DEFAULT_CONCURRENCY`` calls in flight, then the pure ``plan``);
+- the same reads done one by one: ``observe(..., limit=1)`` (one call in flight at any time), then
+  ``plan``.
+
+Both find nothing to do. It prints the median time of each (min-max), the CPU time of this process
+and of the emulator it started, the number of API calls one plan makes (counted on the clients, the
+same for both), and their ratio. Against an emulator on the same machine a call costs CPU, not
+waiting, so the same comparison is then repeated with a delay added before every call (a simulated
+network round trip, ``--latency-ms``, at most 3 rounds). At the end it deletes what it created
+(a pruning apply of an empty topology).
+
+    .venv/bin/python -m bench.topology [--rounds R] [--latency-ms MS]
+
+Starts its own LocalStack (bus.emulator) unless AWS_ENDPOINT_URL is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from bus import emulator
+from bus.aws import AwsClients
+from bus.settings import Settings
+from bus.topology.apply import converge, make_plan
+from bus.topology.model import Topology, ownership_tags
+from bus.topology.observe import DEFAULT_CONCURRENCY, Scope, observe
+from bus.topology.plan import Create, Plan, plan
+from bus.topology.resolve import desired_resources
+
+QUEUES, TOPICS, RULES = 100, 20, 10
+NAME = "benchtopo"
+
+
+def generated() -> Topology:
+    """100 queues with derived DLQs, 20 topics, 100 subscriptions, 10 rules with SQS targets."""
+    queues = {f"q{i:03d}": {"dead_letter": {"max_receive_count": 3}} for i in range(QUEUES)}
+    subscriptions = [
+        {
+            "topic": f"t{i % TOPICS:02d}",
+            "queue": f"q{i:03d}",
+            "raw_message_delivery": True,
+            "filter_policy": {"event_type": [f"E{i}"]},
+        }
+        for i in range(QUEUES)
+    ]
+    rules = {
+        f"r{j}": {
+            "bus": "bench",
+            "event_pattern": {"source": ["bench"], "detail-type": [f"E{j}"]},
+            "targets": [{"queue": f"q{j * (QUEUES // RULES):03d}"}],
+        }
+        for j in range(RULES)
+    }
+    return Topology.model_validate(
+        {
+            "name": NAME,
+            "topics": {f"t{i:02d}": {} for i in range(TOPICS)},
+            "queues": queues,
+            "subscriptions": subscriptions,
+            "buses": {"bench": {}},
+            "rules": rules,
+        }
+    )
+
+
+class Calls:
+    """Counts the API calls the clients make (botocore's ``before-call`` event, once per call) and
+    can add a fixed delay before each request is sent (a simulated network round trip)."""
+
+    def __init__(self, aws: AwsClients) -> None:
+        self.count = 0
+        self.delay = 0.0
+        for client in (aws.sqs, aws.sns, aws.events):
+            client.meta.events.register("before-call", self._seen)
+            client.meta.events.register("before-send", self._wait)
+
+    def _seen(self, **_: Any) -> None:
+        self.count += 1
+
+    async def _wait(self, **_: Any) -> None:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    """CPU time used so far by process ``pid`` (the emulator), 0 when unknown."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Runs:
+    """Wall time, bus CPU and emulator CPU of each run of one way of planning."""
+
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    emulator_cpu: list[float] = field(default_factory=list)
+    calls: set[int] = field(default_factory=set)
+
+    def line(self, label: str, emulator_pid: int | None) -> str:
+        wall = self.wall
+        text = f"   {label:<32} {statistics.median(wall):6.2f} s  ({min(wall):.2f}-{max(wall):.2f})"
+        text += f"   CPU: client {statistics.median(self.cpu):.2f} s"
+        if emulator_pid is not None:
+            text += f", LocalStack {statistics.median(self.emulator_cpu):.2f} s"
+        return text
+
+
+async def one_at_a_time(aws: AwsClients, topology: Topology, env: str) -> Plan:
+    """``make_plan`` with observe's limit at 1: the same reads, each awaited before the next."""
+    desired = desired_resources(topology, env, await aws.account())
+    observed = await observe(aws, desired, Scope(env, ownership_tags(topology, env)), limit=1)
+    return plan(desired, observed)
+
+
+async def measure(
+    calls: Calls, runs: Runs, emulator_pid: int | None, run: Callable[[], Awaitable[Plan]]
+) -> None:
+    before, cpu, emulator_cpu = calls.count, time.process_time(), _cpu_seconds(emulator_pid)
+    start = time.perf_counter()
+    result = await run()
+    runs.wall.append(time.perf_counter() - start)
+    runs.cpu.append(time.process_time() - cpu)
+    runs.emulator_cpu.append(_cpu_seconds(emulator_pid) - emulator_cpu)
+    runs.calls.add(calls.count - before)
+    if not result.is_empty:
+        raise RuntimeError(f"expected a no-change plan, got:\n{result}")
+
+
+async def compare(
+    aws: AwsClients, calls: Calls, topology: Topology, env: str, rounds: int, pid: int | None
+) -> tuple[Runs, Runs]:
+    """``bus plan``'s way and one at a time, alternated ``rounds`` times."""
+    concurrent, sequential = Runs(), Runs()
+    for _ in range(rounds):
+        await measure(calls, concurrent, pid, lambda: make_plan(aws, topology, env))
+        await measure(calls, sequential, pid, lambda: one_at_a_time(aws, topology, env))
+    return concurrent, sequential
+
+
+def report(title: str, runs: tuple[Runs, Runs], pid: int | None) -> None:
+    concurrent, sequential = runs
+    counts = sorted(concurrent.calls | sequential.calls)
+    shown = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    ratio = statistics.median(sequential.wall) / statistics.median(concurrent.wall)
+    print(f"{title}, median (min-max) of {len(concurrent.wall)}, {shown} API calls per plan")
+    print(concurrent.line(f"bus plan ({DEFAULT_CONCURRENCY} calls in flight)", pid))
+    print(sequential.line("same reads one at a time", pid))
+    print(f"   ratio one at a time / bus plan   {ratio:6.1f}x")
+
+
+async def run(settings: Settings, rounds: int, latency_ms: float, pid: int | None) -> None:
+    topology = generated()
+    env = "p" + uuid.uuid4().hex[:6]
+    async with AwsClients(settings) as aws:
+        calls = Calls(aws)
+        start = time.perf_counter()
+        applied = await converge(aws, topology, env)
+        apply_seconds = time.perf_counter() - start
+        local = await compare(aws, calls, topology, env, rounds, pid)
+        delayed = None
+        if latency_ms > 0:
+            calls.delay = latency_ms / 1000
+            delayed = await compare(aws, calls, topology, env, min(rounds, 3), pid)
+            calls.delay = 0.0
+        await converge(aws, Topology(name=NAME), env, prune=True)  # delete what was created
+    print(
+        f"generated topology: {len(topology.all_queues())} queues ({QUEUES} with derived DLQs), "
+        f"{TOPICS} topics, {len(topology.subscriptions)} subscriptions, 1 bus, {RULES} rules "
+        "with SQS targets"
+    )
+    print(f"apply from empty: {apply_seconds:.2f} s ({applied.count(Create)} resources created)")
+    report("no-change plan", local, pid)
+    if delayed is not None:
+        report(f"the same with {latency_ms:g} ms added before each call", delayed, pid)
+
+
+@contextmanager
+def _aws() -> Iterator[tuple[Settings, int | None]]:
+    """Settings for AWS_ENDPOINT_URL, or for an emulator started here (and its process id)."""
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        yield Settings.from_env(), None
+        return
+    instance = emulator.start(log=lambda line: print(f"   ({line})"))
+    try:
+        yield Settings(endpoint_url=instance.endpoint, region=instance.region), instance.pid
+    finally:
+        emulator.stop(instance)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=20.0,
+        help="also time both with this delay before every call (0: skip)",
+    )
+    args = parser.parse_args(argv)
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+    print(f"bench.topology  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs")
+    with _aws() as (settings, pid):
+        asyncio.run(run(settings, args.rounds, args.latency_ms, pid))
+
+
+if __name__ == "__main__":
+    main()
