@@ -16,9 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bus.envelope import Envelope, decode, encode_body
+from bus.publish.prepare import Context, prepare_routed
 from bus.schema import Registry
 from bus.topology.load import load_topology
-from schemas.orders import OrderPlaced
+from schemas.orders import OrderLine, OrderPlaced
+from tests.publish.scripted import ScriptedPublisher
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "tests" / "events"
@@ -161,3 +163,79 @@ def test_captured_attributes_carry_the_exposed_fields() -> None:
             "currency": "EUR",
             "total_cents": "125000",
         }, name
+
+
+# -- the Publisher's own encoding ----------------------------------------------------------------
+
+TEXT = st.characters(blacklist_categories=("Cs",))  # pydantic refuses lone surrogates
+ids = st.text(TEXT, min_size=1, max_size=64)
+order_lines = st.lists(
+    st.builds(
+        OrderLine,
+        sku=ids,
+        quantity=st.integers(min_value=1, max_value=1000),
+        unit_price_cents=st.integers(min_value=0, max_value=2**63),
+    ),
+    max_size=3,
+)
+orders = st.builds(
+    OrderPlaced,
+    order_id=ids,
+    customer_id=ids,
+    lines=order_lines,
+    total_cents=st.integers(min_value=0, max_value=2**70),
+    currency=st.sampled_from(["EUR", "USD", "GBP"]),
+    country=st.from_regex(r"[A-Z]{2}", fullmatch=True),
+)
+traceparents = st.builds(
+    lambda trace, parent, flags: f"00-{trace}-{parent}-{flags:02x}",
+    st.integers(min_value=1, max_value=2**128 - 1).map(lambda n: f"{n:032x}"),
+    st.integers(min_value=1, max_value=2**64 - 1).map(lambda n: f"{n:016x}"),
+    st.integers(min_value=0, max_value=255),
+)
+contexts = st.builds(
+    Context,
+    correlation_id=st.none() | st.text(TEXT, min_size=1, max_size=40),
+    causation_id=st.none() | st.text(TEXT, min_size=1, max_size=40),
+    traceparent=st.none() | traceparents,
+)
+PUBLISHER = ScriptedPublisher()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(orders, contexts)
+def test_what_the_publisher_sends_decodes_to_the_event_on_every_route(
+    event: OrderPlaced, context: Context
+) -> None:
+    spec = PUBLISHER.registry.event_type_of(event)
+    item = prepare_routed(0, PUBLISHER.route(spec), event, context)
+    wrapped = {
+        "sqs": (item.body, item.attributes),
+        "sns": as_sns_body(item.body, item.attributes),
+        "eventbridge": as_eventbridge_detail(item.body, spec.source, spec.name),
+    }
+    for route, (body, attributes) in wrapped.items():
+        decoded = decode(body, attributes)
+        env = decoded.envelope
+        assert decoded.route == route
+        assert PUBLISHER.registry.parse(env.type, env.version, env.data) == event
+        assert (env.id, env.type, env.version, env.time) == (item.id, "OrderPlaced", 2, item.time)
+        assert env.correlation_id == (context.correlation_id or item.id)
+        assert (env.causation_id, env.traceparent) == (context.causation_id, context.traceparent)
+        if route != "eventbridge":  # EventBridge carries no message attributes
+            assert decoded.attributes == {k: a["StringValue"] for k, a in item.attributes.items()}
+
+
+def as_sns_body(body: str, attributes: dict[str, dict[str, str]]) -> tuple[str, dict[str, Any]]:
+    note = json.loads(sample("sns_in_sqs.json")["Body"])
+    note["Message"] = body
+    note["MessageAttributes"] = {
+        name: {"Type": a["DataType"], "Value": a["StringValue"]} for name, a in attributes.items()
+    }
+    return json.dumps(note), {}
+
+
+def as_eventbridge_detail(body: str, source: str, detail_type: str) -> tuple[str, dict[str, Any]]:
+    event = json.loads(sample("eventbridge_in_sqs.json")["Body"])
+    event.update({"detail": json.loads(body), "detail-type": detail_type, "source": source})
+    return json.dumps(event), {}

@@ -76,9 +76,21 @@ def test_required_field_removed_is_breaking() -> None:
     assert breaking(Base, New) == {("order_id", "required-field-removed")}
 
 
-def test_rename_is_removal_plus_addition() -> None:
+def test_rename_is_reported_once_naming_both_fields() -> None:
     class New(_Closed):
         order_ref: str = Field(min_length=1, max_length=64)
+        total: int = Field(ge=0)
+        currency: Literal["EUR", "USD"] = "EUR"
+        note: str | None = None
+
+    [change] = diff(Base, New)
+    assert (change.field, change.rule, change.breaking) == ("order_id", "field-renamed", True)
+    assert "renamed to 'order_ref'" in str(change)
+
+
+def test_a_removed_and_an_added_field_of_different_schemas_are_no_rename() -> None:
+    class New(_Closed):
+        order_ref: int
         total: int = Field(ge=0)
         currency: Literal["EUR", "USD"] = "EUR"
         note: str | None = None
@@ -87,6 +99,41 @@ def test_rename_is_removal_plus_addition() -> None:
         ("order_id", "required-field-removed"),
         ("order_ref", "required-field-added"),
     }
+
+
+def test_renaming_an_optional_field_of_an_open_model_is_breaking() -> None:
+    class Old(BaseModel):
+        a: int
+        note: str | None = None
+
+    class New(BaseModel):
+        a: int
+        remark: str | None = None
+
+    assert [(c.field, c.rule, c.breaking) for c in diff(Old, New)] == [
+        ("note", "field-renamed", True)
+    ]
+    assert "renamed to 'remark'" in str(diff(Old, New)[0])
+
+
+def test_renames_in_nested_models_name_both_paths() -> None:
+    class LineOld(_Closed):
+        sku: str
+        qty: int
+
+    class LineNew(_Closed):
+        article: str
+        qty: int
+
+    class Old(_Closed):
+        lines: list[LineOld]
+
+    class New(_Closed):
+        lines: list[LineNew]
+
+    [change] = diff(Old, New)
+    assert (change.field, change.rule) == ("lines[].sku", "field-renamed")
+    assert "renamed to 'lines[].article'" in change.detail
 
 
 def test_optional_field_removed_breaks_a_closed_model_only() -> None:
@@ -119,7 +166,7 @@ def test_type_changed_is_breaking() -> None:
     assert "from string to integer" in changes[0].detail
 
 
-def test_type_narrowed_number_to_integer_and_nullable_dropped() -> None:
+def test_number_to_integer_is_a_type_change_and_dropping_null_a_narrowing() -> None:
     class Old(_Closed):
         amount: float
         note: str | None = None
@@ -220,6 +267,60 @@ def test_nested_models_and_lists_are_compared_with_paths() -> None:
         ("lines[].qty", "constraint-tightened"),
         ("lines[].gift", "required-field-added"),
     }
+
+
+def test_tuple_positions_are_compared_one_by_one() -> None:
+    class Old(_Closed):
+        pair: tuple[int, int]
+
+    class Changed(_Closed):
+        pair: tuple[int, str]
+
+    class Wider(_Closed):
+        pair: tuple[int, float]
+
+    class Longer(_Closed):
+        pair: tuple[int, int, int]
+
+    class AnyLength(_Closed):
+        pair: list[int]
+
+    assert breaking(Old, Changed) == {("pair[1]", "type-changed")}
+    assert compatible(Old, Wider) == {("pair[1]", "type-widened")}
+    assert ("pair", "type-changed") in breaking(Old, Longer)
+    assert "a tuple of 2 items became a tuple of 3 items" in str(diff(Old, Longer))
+    assert not breaking(Old, AnyLength)
+    assert ("pair", "type-changed") in breaking(AnyLength, Old)
+    assert "a list became a tuple of 2 items" in str(diff(AnyLength, Old))
+    assert diff(Old, Old) == []
+
+
+def test_bare_values_of_several_types_are_checked_against_the_new_type() -> None:
+    class Mixed(_Closed):
+        x: Literal["a", 1]
+
+    class Integer(_Closed):
+        x: int
+
+    class IntOrStr(_Closed):
+        x: int | str
+
+    class MoreValues(_Closed):
+        x: Literal["a", 1, 2]
+
+    class FewerValues(_Closed):
+        x: Literal["a"]
+
+    class Numbers(_Closed):
+        x: Literal[1, 2]
+
+    changes = [c for c in diff(Mixed, Integer) if c.breaking]
+    assert [(c.field, c.rule) for c in changes] == [("x", "type-narrowed")]
+    assert "no longer accepts one of ['a']" in changes[0].detail
+    assert not breaking(Mixed, IntOrStr)
+    assert compatible(Mixed, MoreValues) == {("x", "enum-widened")}
+    assert breaking(Mixed, FewerValues) == {("x", "type-narrowed")}
+    assert not breaking(Numbers, Integer)
 
 
 def test_extra_fields_forbidden_is_tightening() -> None:

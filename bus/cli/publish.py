@@ -22,9 +22,10 @@ from bus.cli.options import (
     make_settings,
 )
 from bus.cli.output import err, out
-from bus.errors import EventValidationError, SchemaError
+from bus.errors import AwsError, EventValidationError, PublishError, SchemaError
 from bus.logging import configure_logging
 from bus.publish import Publisher, PublishResult, load_registry
+from bus.publish.results import failure_error
 from bus.schema import DEFAULT_SNAPSHOT_DIR, check_snapshots, export_schemas
 from bus.settings import DEFAULT_TOPOLOGY, Settings
 
@@ -70,6 +71,11 @@ def _read_data(event_type: str, data: str | None, file: Path | None) -> Any:
         raise EventValidationError(event_type, f"{event_type}: {where} is not JSON: {exc}") from exc
 
 
+VerboseOpt = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Log each failed or refused event too (stderr).")
+]
+
+
 async def _publish(
     settings: Settings, event_type: str, data: Any, count: int
 ) -> list[PublishResult]:
@@ -77,9 +83,39 @@ async def _publish(
     event = registry.validate(event_type, data)
     async with AwsClients(settings) as aws:
         publisher = Publisher(aws, registry, topology, settings.env)
-        if count == 1:
-            return [await publisher.publish(event)]
-        return await publisher.publish_many([event] * count, check=True)
+        return await publisher.publish_many([event] * count)
+
+
+def _report_failures(results: list[PublishResult]) -> None:
+    """Print each failed delivery (stderr), then raise one error for the command (if any failed).
+
+    Refused events (the copies are alike: too large for a destination, say) raise the first one's
+    own error (exit 3); failed deliveries a one-line ``PublishError`` (exit 4).
+    """
+    failed = [r for r in results if not r.ok]
+    refused = [r.error for r in failed if r.error is not None]
+    if len(refused) == len(failed):
+        if refused:
+            raise refused[0]
+        return
+    for result in failed:
+        if result.error is not None:
+            err.print(f"#{result.index} not sent: {result.error}", markup=False)
+        for d in result.failures:
+            err.print(
+                f"{result.event_id} {d.destination} failed: {d.error_code}: {d.error}",
+                markup=False,
+            )
+    error = failure_error(results)
+    code = error.code if isinstance(error, AwsError) else "Unknown"
+    count = len(results)
+    delivered = sum(len(r.message_ids) for r in results)
+    raise PublishError(
+        f"{len(failed)} of {count} event{'s' if count != 1 else ''} not fully published "
+        f"({delivered} deliveries succeeded); first AWS error code: {code}",
+        failures={r.index: r.describe() for r in failed},
+        code=code,
+    )
 
 
 def publish(
@@ -93,12 +129,15 @@ def publish(
     region: RegionOpt = None,
     profile: ProfileOpt = None,
     as_json: JsonOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Validate an event and publish it to its declared destinations; print the message ids.
 
-    Invalid data prints the offending fields and exits 3 without sending anything.
+    Prints `event-id destination message-id` for every delivery that succeeded, then (stderr) each
+    failure and one error line: exit 4 when AWS refused or failed some, 3 for invalid data (nothing
+    is sent then).
     """
-    configure_logging("WARNING")
+    configure_logging("INFO" if verbose else "ERROR")
     settings = make_settings(topology, env, endpoint_url, region, profile)
     payload = _read_data(event_type, data, file)
     results = asyncio.run(_publish(settings, event_type, payload, count))
@@ -108,18 +147,27 @@ def publish(
                 "event_id": r.event_id,
                 "event_type": r.event_type,
                 "deliveries": [
-                    {"destination": d.destination, "message_id": d.message_id} for d in r.deliveries
+                    {
+                        "destination": d.destination,
+                        "message_id": d.message_id,
+                        **({"error_code": d.error_code, "error": d.error} if not d.ok else {}),
+                    }
+                    for d in r.deliveries
                 ],
+                **({"error": str(r.error)} if r.error is not None else {}),
             }
             for r in results
         ]
         out.print_json(json.dumps(rows))
-        return
-    for result in results:
-        for delivery in result.deliveries:
-            out.print(
-                f"{result.event_id} {delivery.destination} {delivery.message_id}", markup=False
-            )
+    else:
+        for result in results:
+            for delivery in result.deliveries:
+                if delivery.ok:
+                    out.print(
+                        f"{result.event_id} {delivery.destination} {delivery.message_id}",
+                        markup=False,
+                    )
+    _report_failures(results)
 
 
 def _snapshot_dir(settings: Settings, given: Path | None) -> Path:

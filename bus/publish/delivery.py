@@ -1,10 +1,12 @@
 """Send prepared events to one destination in batches, retrying failed entries only.
 
 One attempt sends entries in batches (several at once for standard destinations; one after another
-for FIFO ones, so a group's order holds) and records each entry's outcome. Entries that failed with
-a throttling, server-side or connection code are sent again, in fresh batches, after an
-exponential, jittered wait (``PublishRetry``); entries that failed for any other reason are final.
-Every entry ends with an outcome. On a FIFO destination a retried entry can land after later entries
+for FIFO ones, so a group's order holds) and records each entry's outcome. Entries that AWS answered
+as failed with a throttling or server-side code are sent again, in fresh batches, after an
+exponential, jittered wait (``PublishRetry``); entries that failed for any other reason are final,
+and so are the entries of a call that failed as a whole (botocore has retried that call already).
+A sender that raises fails its batch's entries with the error's type as the code: every entry ends
+with an outcome. On a FIFO destination a retried entry can land after later entries
 of its message group. ``publish_many`` makes its first attempt as a pipeline (``pipeline``) and
 then calls ``retry_failed``; ``deliver`` does both for a list of events already prepared.
 """
@@ -17,7 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bus.publish.prepare import Prepared
-from bus.publish.senders import Outcome, Sender, batches, entry_id
+from bus.publish.senders import Outcome, Sender, batches, entry_id, failed_outcomes
+
+sleep = asyncio.sleep
+"""How retries wait (a test records the waits by replacing it)."""
 
 Outcomes = dict[str, Outcome]
 """Each entry's latest outcome, by entry id."""
@@ -44,9 +49,14 @@ class PublishRetry:
 async def send_batch(
     sender: Sender, batch: Sequence[Prepared], limiter: asyncio.Semaphore, final: Outcomes
 ) -> list[Prepared]:
-    """One call; record each entry's outcome in ``final``; return the entries worth retrying."""
+    """One call; record each entry's outcome in ``final``; return the entries worth retrying.
+
+    Whatever the sender raises (no credentials, a bug) becomes each entry's final outcome."""
     async with limiter:
-        outcomes = await sender.send(batch)
+        try:
+            outcomes = await sender.send(batch)
+        except Exception as exc:
+            outcomes = failed_outcomes(batch, exc)
     for outcome in outcomes:
         final[outcome.entry_id] = outcome
     return [item for item in batch if final[entry_id(item)].retryable]
@@ -79,7 +89,7 @@ async def retry_failed(
     for number in range(1, retry.attempts):
         if not pending:
             return
-        await asyncio.sleep(retry.delay(number))
+        await sleep(retry.delay(number))
         pending = await send_all(sender, pending, limiter, final)
 
 

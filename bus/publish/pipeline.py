@@ -12,7 +12,9 @@ full batch goes to a send task at once, and the feeder yields so that the call s
 prepares the next events. Calls in flight are bounded by the Publisher's ``limiter``; batches handed
 off and not yet answered by ``window``, so the feeder waits rather than run far ahead of the network.
 A FIFO lane sends its batches one after another, in order. Once every event is in, each lane retries
-its failed entries (``delivery.retry_failed``). If the feeding fails, ``abort`` cancels the sends.
+its failed entries (``delivery.retry_failed``). A send never raises: whatever goes wrong (an AWS
+error, no credentials, a bug) becomes the outcome of each entry of its batch, so every event gets a
+result. If the feeding fails, ``abort`` cancels the sends.
 """
 
 from __future__ import annotations
@@ -20,13 +22,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from bus.errors import AwsError
 from bus.publish.delivery import Outcomes, PublishRetry, retry_failed, send_batch
 from bus.publish.prepare import Channel, Prepared
-from bus.publish.senders import Batcher, Outcome, Sender, entry_id
+from bus.publish.senders import Batcher, Sender, failed_outcomes
 
 Resolve = Callable[[Channel], Awaitable[Sender]]
-"""Finds the sender of a channel (AWS lookups: queue URL, account); raises ``AwsError``."""
+"""Finds the sender of a channel (AWS lookups: queue URL, account); raises ``AwsError``, or
+whatever else keeps it from being found (``SettingsError`` without credentials)."""
 
 
 class Lane:
@@ -41,29 +43,30 @@ class Lane:
         self.tail: asyncio.Task[None] | None = None
         """The latest send task (a FIFO lane's next batch waits for it)."""
         self._resolve = resolve
-        self._sender: Sender | AwsError | None = None
+        self._sender: Sender | Exception | None = None
         self._lock = asyncio.Lock()
 
-    async def sender(self) -> Sender | AwsError:
-        """The channel's sender, or the AWS error that kept it from being found (looked up once)."""
+    async def sender(self) -> Sender | Exception:
+        """The channel's sender, or the error that kept it from being found (looked up once)."""
         async with self._lock:
             if self._sender is None:
                 try:
                     self._sender = await self._resolve(self.channel)
-                except AwsError as exc:
+                except Exception as exc:  # AwsError, SettingsError (no credentials), a bug
                     self._sender = exc
             return self._sender
 
     async def send(
         self, batch: list[Prepared], limiter: asyncio.Semaphore, after: asyncio.Task[None] | None
     ) -> None:
+        """Send one batch; every entry gets an outcome, whatever fails (this never raises: a
+        sender that cannot be found fails the batch here, one that raises in ``send_batch``)."""
         if after is not None:
             await asyncio.wait([after])
         sender = await self.sender()
-        if isinstance(sender, AwsError):
-            for item in batch:
-                key = entry_id(item)
-                self.final[key] = Outcome(key, code=sender.code, message=str(sender))
+        if isinstance(sender, Exception):
+            for outcome in failed_outcomes(batch, sender):
+                self.final[outcome.entry_id] = outcome
             return
         self.failed += await send_batch(sender, batch, limiter, self.final)
 
@@ -72,7 +75,7 @@ class Lane:
         if not self.failed:
             return
         sender = await self.sender()
-        if not isinstance(sender, AwsError):
+        if not isinstance(sender, Exception):
             await retry_failed(sender, self.failed, self.final, retry=retry, limiter=limiter)
 
 
@@ -139,7 +142,7 @@ class Pipeline:
 
 
 def _finished(task: asyncio.Task[None]) -> bool:
-    """Whether ``task`` is done; raises what it raised (a send never should: outcomes record errors)."""
+    """Whether ``task`` is done; raises what it raised (a send never does: outcomes record errors)."""
     if not task.done():
         return False
     task.result()

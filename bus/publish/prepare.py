@@ -1,8 +1,9 @@
 """Pure preparation of events for sending: validate, encode, route, check sizes.
 
 Everything that can be wrong with an event is found here, before any AWS call: an unknown type, no
-destination, data that does not validate, a missing FIFO group id, an encoded size over a service
-limit. Validation re-reads the event from the JSON that will be sent (``model_validate_json``), so
+destination, data that does not validate, a FIFO group id missing or outside what AWS allows, a
+``traceparent`` that is not W3C Trace Context, text that cannot be encoded as UTF-8 (a lone
+surrogate), an encoded size over a service limit. Validation re-reads the event from the JSON that will be sent (``model_validate_json``), so
 what passes here is exactly what a consumer's model accepts.
 
 What does not depend on the event (its type's fixed attributes and their size, the EventBridge
@@ -11,8 +12,10 @@ overhead, which channels are FIFO) is worked out once per event type (``Route``)
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -29,6 +32,16 @@ MAX_MESSAGE_BYTES = 262_144
 """SNS and SQS: body plus attributes; EventBridge: one PutEvents entry; and each batch request."""
 MAX_BATCH_ENTRIES = 10
 EVENTBRIDGE_TIME_BYTES = 14
+
+GROUP_ID = re.compile(r"[!-~]{1,128}")
+"""A FIFO ``MessageGroupId``: 1-128 alphanumerics and punctuation (ASCII 0x21-0x7e)."""
+TRACEPARENT = re.compile(
+    r"(?!ff)(?P<version>[0-9a-f]{2})-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}"
+    r"(?P<rest>-.*)?",
+    re.DOTALL,
+)
+"""W3C Trace Context: ``version-traceid-parentid-flags``, lowercase hex, ids not all zeros;
+version ``ff`` is invalid, and only versions after ``00`` may carry more fields after the flags."""
 
 Kind = Literal["topic", "bus", "queue"]
 
@@ -65,6 +78,52 @@ class Context:
     correlation_id: str | None = None
     causation_id: str | None = None
     traceparent: str | None = None
+
+
+def valid_traceparent(text: str) -> bool:
+    """Whether ``text`` is a W3C Trace Context ``traceparent`` (see ``TRACEPARENT``)."""
+    match = TRACEPARENT.fullmatch(text)
+    return match is not None and not (match["version"] == "00" and match["rest"] is not None)
+
+
+def _encodable(text: str) -> bool:
+    """Whether ``text`` is valid UTF-8 material (no lone surrogate)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=64)
+def context_problem(context: Context) -> tuple[str, str] | None:
+    """What is wrong with a call's flow metadata, as ``(field, message)``; ``None`` when nothing.
+
+    Worked out once per context (every event of a ``publish_many`` call shares one)."""
+    for field, value in (
+        ("correlation_id", context.correlation_id),
+        ("causation_id", context.causation_id),
+        ("traceparent", context.traceparent),
+    ):
+        if value is not None and not _encodable(value):
+            return field, f"{field} is not valid text (a lone surrogate cannot be UTF-8 encoded)"
+    traceparent = context.traceparent
+    if traceparent is not None and not valid_traceparent(traceparent):
+        return "traceparent", (
+            "traceparent must be W3C Trace Context (version-traceid-parentid-flags in "
+            "lowercase hex, ids not all zeros, e.g. "
+            f"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01), got {traceparent!r}"
+        )
+    return None
+
+
+def _check_context(spec: EventSpec, context: Context) -> None:
+    problem = context_problem(context)
+    if problem is not None:
+        field, message = problem
+        raise EventValidationError(spec.name, f"{spec.name}: {message}", [field])
 
 
 @dataclass(frozen=True)
@@ -184,11 +243,11 @@ def _group_id(route: Route, event: BaseModel) -> str | None:
         )
     value: Any = getattr(event, field, None)
     text = "" if value is None else str(value)
-    if not text or len(text) > 128:
+    if GROUP_ID.fullmatch(text) is None:
         raise EventValidationError(
             spec.name,
-            f"{spec.name}: {field} (the FIFO message group id) must be 1-128 characters, "
-            f"got {value!r}",
+            f"{spec.name}: {field} (the FIFO message group id) must be 1-128 characters, each "
+            f"a letter, digit or punctuation (ASCII ! to ~), got {value!r}",
             [field],
         )
     return text
@@ -209,6 +268,7 @@ def prepare_routed(index: int, route: Route, event: BaseModel, context: Context)
     spec = route.spec
     if not route.channels:
         raise UnknownEventError(f"{spec.name} has no destination (publish_to is empty)")
+    _check_context(spec, context)
     data_json = _data_json(spec, event)
     event_id = new_id()
     time = utc_now()

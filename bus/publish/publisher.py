@@ -9,20 +9,22 @@
 ``publish`` raises: ``EventValidationError``/``UnknownEventError``/``MessageTooLargeError`` before
 any call, ``PublishError`` (an ``AwsError`` with the AWS code) when a destination failed after
 retries. ``publish_many`` never raises for one event's problem: each event gets a ``PublishResult``
-(an invalid event is reported and not sent; the others are sent), and ``check=True`` raises a
-``PublishError`` naming every failed event after all were attempted. It prepares events one at a
-time and sends each batch as soon as it is full (``pipeline``), so the first calls are on their way
-while later events are still being validated. If iterating ``events`` raises, the events handed over
-before are still sent (and retried) and the error then propagates, with a note saying so; a
-cancelled call cancels its calls in flight.
+(an invalid event is reported and not sent; the others are sent; a send that fails in any way fails
+its entries, with the AWS code or the error's type), and ``check=True`` raises after all were
+attempted (``results.failure_error``): an ``EventError`` when only refused events failed, else a
+``PublishError`` naming every failed event. It prepares events one at a time and sends each batch
+as soon as it is full (``pipeline``), so the first calls are on their way while later events are
+still being validated. ``events`` may be an iterable or an async iterable. If iterating ``events``
+raises, the events handed over before are still sent (and retried) and the error then propagates,
+with a note saying so; a cancelled call cancels its calls in flight.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -33,7 +35,15 @@ from bus.aws import AwsClients, aws_errors
 from bus.errors import EventError
 from bus.publish.delivery import Outcomes, PublishRetry
 from bus.publish.pipeline import Pipeline
-from bus.publish.prepare import Channel, Context, Prepared, Route, channel_of, prepare_routed
+from bus.publish.prepare import (
+    Channel,
+    Context,
+    Prepared,
+    Route,
+    channel_of,
+    prepare_routed,
+    valid_traceparent,
+)
 from bus.publish.results import Delivery, PublishResult, failure_error
 from bus.publish.senders import EventsSender, Sender, SnsSender, SqsSender, entry_id
 from bus.schema.registry import EventSpec, Registry
@@ -138,7 +148,7 @@ class Publisher:
     ) -> PublishResult:
         """Publish one event to each of its destinations; raise if it could not be."""
         context = Context(correlation_id, causation_id, traceparent)
-        results = await self._publish([event], context, refuse=False)
+        results = await self._publish(_each([event]), context, refuse=False)
         error = failure_error(results)
         if error is not None:
             raise error
@@ -146,7 +156,7 @@ class Publisher:
 
     async def publish_many(
         self,
-        events: Iterable[BaseModel],
+        events: Iterable[BaseModel] | AsyncIterable[BaseModel],
         *,
         correlation_id: str | None = None,
         causation_id: str | None = None,
@@ -155,7 +165,8 @@ class Publisher:
     ) -> list[PublishResult]:
         """Publish events in batches; one result per event, in order (see the module doc)."""
         context = Context(correlation_id, causation_id, traceparent)
-        results = await self._publish(events, context, refuse=True)
+        stream = events if isinstance(events, AsyncIterable) else _each(events)
+        results = await self._publish(stream, context, refuse=True)
         if check:
             error = failure_error(results)
             if error is not None:
@@ -221,7 +232,7 @@ class Publisher:
         return EventsSender(self.aws, channel, bus)
 
     async def _publish(
-        self, events: Iterable[BaseModel], context: Context, *, refuse: bool
+        self, events: AsyncIterable[BaseModel], context: Context, *, refuse: bool
     ) -> list[PublishResult]:
         """Prepare and send ``events``; an invalid one is refused (``refuse``) or raises."""
         pipeline = Pipeline(
@@ -232,18 +243,20 @@ class Publisher:
         )
         refused: dict[int, PublishResult] = {}
         sent: list[Sent] = []
+        index = 0
         try:
             try:
-                for index, event in enumerate(events):
+                async for event in events:
                     try:
                         item = self._prepare(index, event, context)
                     except EventError as exc:
                         if not refuse:
                             raise
                         refused[index] = self._refusal(index, event, exc)
-                        continue
-                    sent.append(Sent.of(item))
-                    await pipeline.add(item)
+                    else:
+                        sent.append(Sent.of(item))
+                        await pipeline.add(item)  # sends record failures: this never raises
+                    index += 1
             except Exception as exc:
                 if sent:  # the events failed to come: what was handed over still goes out
                     _results(sent, await pipeline.finish(), refused)
@@ -262,6 +275,11 @@ class Publisher:
         name = self._type_name(event)
         log.warning("publish.refused", index=index, event_type=name, error=str(exc))
         return PublishResult(index, name, None, error=exc)
+
+
+async def _each(events: Iterable[BaseModel]) -> AsyncIterator[BaseModel]:
+    for event in events:
+        yield event
 
 
 @dataclass(frozen=True)
@@ -301,10 +319,17 @@ def _results(
 
 
 class BoundPublisher:
-    """A ``Publisher`` view whose events carry one flow's context (the worker gives handlers one)."""
+    """A ``Publisher`` view whose events carry one flow's context (the worker gives handlers one).
+
+    The bound ``traceparent`` is a received one (the consumed event's): when it is not W3C Trace
+    Context it is dropped, as W3C asks of a receiver, so the flow's follow-up events still go out
+    (without it). A ``traceparent`` passed to ``publish`` itself is checked and refused if invalid.
+    """
 
     def __init__(self, publisher: Publisher, context: Context) -> None:
         self._publisher = publisher
+        if context.traceparent is not None and not valid_traceparent(context.traceparent):
+            context = replace(context, traceparent=None)
         self.context = context
 
     async def publish(

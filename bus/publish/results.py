@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bus.errors import EventError, PublishError
+from bus.errors import (
+    BusError,
+    EventError,
+    EventValidationError,
+    MessageTooLargeError,
+    PublishError,
+    UnknownEventError,
+)
 
 
 @dataclass(frozen=True)
@@ -60,18 +67,54 @@ class PublishResult:
         return f"{head}: " + "; ".join(str(d) for d in self.deliveries)
 
 
-def failure_error(results: Sequence[PublishResult]) -> PublishError | None:
-    """A ``PublishError`` naming every failed event by index (``None`` when all went out)."""
+def failure_error(results: Sequence[PublishResult]) -> BusError | None:
+    """The error ``check=True`` raises for ``results`` (``None`` when every event went out).
+
+    - only events refused before sending failed: an ``EventError`` (exit code 3), the refused
+      event's own error when there was one, else an ``EventValidationError`` naming every refused
+      event (its ``fields`` the union of theirs; a ``MessageTooLargeError`` or
+      ``UnknownEventError`` when every refusal was of that kind);
+    - any delivery failed at AWS: a ``PublishError`` (an ``AwsError``, exit code 4) carrying the
+      first AWS code and naming every failed event, the refused ones too, by index.
+    """
     failed = [r for r in results if not r.ok]
     if not failed:
         return None
-    codes = [d.error_code for r in failed for d in r.failures if d.error_code]
-    code = codes[0] if codes else "InvalidEvent"
+    refused = [r for r in failed if r.error is not None]
+    undelivered = [r for r in failed if r.error is None]
+    total = len(results)
+    if not undelivered:
+        return _refusal_error(refused, total)
+    codes = [d.error_code for r in undelivered for d in r.failures if d.error_code]
+    parts = [f"{len(undelivered)} failed at AWS"]
+    if refused:
+        parts.append(f"{len(refused)} refused before sending")
     lines = "\n".join(r.describe() for r in failed)
-    count = len(failed)
     return PublishError(
-        f"{count} of {len(results)} event{'s' if len(results) != 1 else ''} not fully "
-        f"published:\n{lines}",
+        f"{len(failed)} of {_events(total)} not fully published ({', '.join(parts)}):\n{lines}",
         failures={r.index: r.describe() for r in failed},
-        code=code,
+        code=codes[0] if codes else "Unknown",
     )
+
+
+def _events(count: int) -> str:
+    return f"{count} event{'s' if count != 1 else ''}"
+
+
+def _refusal_error(refused: Sequence[PublishResult], total: int) -> EventError:
+    errors = [r.error for r in refused if r.error is not None]
+    if len(errors) == 1 and len(refused) == 1:
+        error = errors[0]
+        if total > 1:
+            error.add_note(f"event #{refused[0].index} of {total}; the others were published")
+        return error
+    lines = "\n".join(r.describe() for r in refused)
+    message = f"{len(refused)} of {_events(total)} refused before sending:\n{lines}"
+    kinds = {type(e) for e in errors}
+    if kinds == {MessageTooLargeError}:
+        return MessageTooLargeError(message)
+    if kinds == {UnknownEventError}:
+        return UnknownEventError(message)
+    types = sorted({r.event_type or "?" for r in refused})
+    fields = dict.fromkeys(f for e in errors for f in getattr(e, "fields", ()))
+    return EventValidationError(", ".join(types), message, list(fields))

@@ -1,8 +1,13 @@
 """One sender per kind of destination: SNS PublishBatch, SQS SendMessageBatch, EventBridge PutEvents.
 
 A sender sends one batch (at most 10 entries, at most 256 KiB in all) and reports one ``Outcome``
-per entry: the message id, or the error code with whether it is worth retrying. A call that fails
-as a whole fails every entry of its batch with the call's AWS error code.
+per entry: the message id, or the error code with whether it is worth retrying. Per-entry answers:
+SNS and SQS list ``Successful`` and ``Failed`` entries (``Code``, ``SenderFault``), EventBridge
+answers each entry in order with an ``EventId`` or an ``ErrorCode``; an entry the answer does not
+mention failed with ``NoResultForEntry`` (final: AWS may have accepted it, a resend could duplicate
+it). A call that fails as a whole fails every entry of its batch with the call's AWS error code, and
+finally: botocore's standard retry mode has already retried it (throttling, 5xx and connection
+errors, up to ``Settings.max_attempts``), so sending the batch again would multiply the attempts.
 """
 
 from __future__ import annotations
@@ -79,11 +84,20 @@ def _outcomes(batch: Sequence[Prepared], response: Any, id_key: str = "MessageId
     return [out[entry_id(item)] for item in batch]
 
 
+def error_code_of(exc: BaseException) -> str:
+    """The code an entry failed with: the AWS code of an ``AwsError``, else the error's type."""
+    return exc.code if isinstance(exc, AwsError) else type(exc).__name__
+
+
+def failed_outcomes(batch: Sequence[Prepared], exc: BaseException) -> list[Outcome]:
+    """Every entry of ``batch`` failed, finally, with ``exc`` (a whole call failed, or broke)."""
+    code, message = error_code_of(exc), str(exc) or type(exc).__name__
+    return [Outcome(entry_id(i), code=code, message=message) for i in batch]
+
+
 def _call_failed(batch: Sequence[Prepared], exc: AwsError) -> list[Outcome]:
-    retryable = is_retryable(exc.code)
-    return [
-        Outcome(entry_id(i), code=exc.code, message=str(exc), retryable=retryable) for i in batch
-    ]
+    """A call that failed as a whole: final for every entry (botocore already retried it)."""
+    return failed_outcomes(batch, exc)
 
 
 class SnsSender:

@@ -1,8 +1,17 @@
 """``SyncPublisher``: the Publisher for code that is not async (Flask, Django, scripts).
 
 It runs one event loop in a background thread, with its own AWS clients, and hands every call to
-that loop; any number of threads may call it at once. Same semantics as ``Publisher``. Create one per
-process (after a pre-forking server has forked) and ``close()`` it at exit, or use ``with``.
+that loop; any number of threads may call it at once. Same semantics as ``Publisher``:
+``publish_many`` iterates ``events`` in the calling thread (thread-local state such as a Django
+database connection stays usable in a generator) and streams them to the loop, so the first batches
+leave while later events are still being produced, and if iterating raises, what was handed over
+is still sent, then the error propagates with a note. Create one per process (after a pre-forking
+server has forked) and ``close()`` it at exit, or use ``with``.
+
+``timeout`` bounds how long a call waits for its answer (for a stream, once its last event was
+handed over). Its default (``default_timeout``) outlasts botocore's retries of a call (every
+attempt taking its ``connect_timeout`` + ``read_timeout``, and the waits between them), so in an
+outage a caller gets the ``AwsError`` with AWS's code (or ``ConnectionError``), not a ``Timeout``.
 """
 
 from __future__ import annotations
@@ -10,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Coroutine, Iterable
+from collections.abc import AsyncIterator, Coroutine, Iterable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -27,6 +37,21 @@ from bus.topology.model import Topology
 
 T = TypeVar("T")
 
+FEED_AHEAD = 100
+"""Events ``SyncPublisher.publish_many`` hands to the loop ahead of the pipeline taking them."""
+BOTOCORE_MAX_BACKOFF = 20.0
+"""botocore's standard retry mode waits at most this long between attempts."""
+
+
+def default_timeout(settings: Settings) -> float:
+    """Longer than botocore takes to give up on one call (every attempt timing out), at least 60 s.
+
+    ``Settings.max_attempts`` is botocore's ``total_max_attempts``: the first attempt included."""
+    attempts = settings.max_attempts
+    per_attempt = settings.connect_timeout + settings.read_timeout
+    waits = sum(min(BOTOCORE_MAX_BACKOFF, 2.0**n) for n in range(attempts - 1))
+    return max(60.0, attempts * per_attempt + waits + 10.0)
+
 
 class SyncPublisher:
     """A thread-safe, blocking facade over ``Publisher``."""
@@ -39,12 +64,12 @@ class SyncPublisher:
         registry: Registry | None = None,
         retry: PublishRetry | None = None,
         max_in_flight: int = DEFAULT_IN_FLIGHT,
-        timeout: float = 60.0,
+        timeout: float | None = None,
     ) -> None:
         self.settings = settings or Settings.from_env()
         if topology is None or registry is None:
             topology, registry = load_registry(self.settings.topology_path, self.settings.env)
-        self.timeout = timeout
+        self.timeout = default_timeout(self.settings) if timeout is None else timeout
         self._closed = False
         self._close_lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
@@ -67,14 +92,19 @@ class SyncPublisher:
             max_in_flight=max_in_flight,
         )
 
-    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+    def _submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         if self._closed:
             coro.close()
             raise BusError("SyncPublisher is closed")
         if threading.current_thread() is self._thread:
             coro.close()
             raise BusError("SyncPublisher called from its own loop: use Publisher there")
-        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self._wait(self._submit(coro))
+
+    def _wait(self, future: concurrent.futures.Future[T]) -> T:
         try:
             return future.result(self.timeout)
         except concurrent.futures.TimeoutError:
@@ -113,16 +143,27 @@ class SyncPublisher:
         traceparent: str | None = None,
         check: bool = False,
     ) -> list[PublishResult]:
-        """Publish events in batches (see ``Publisher.publish_many``)."""
-        return self._call(
+        """Publish events in batches (see ``Publisher.publish_many``), streaming ``events``."""
+        if isinstance(events, list | tuple):  # nothing to run in this thread: hand it over whole
+            feed: Iterable[BaseModel] | _Feed = events
+        else:
+            feed = _Feed(self._loop)
+        future = self._submit(
             self._publisher.publish_many(
-                list(events),
+                feed,
                 correlation_id=correlation_id,
                 causation_id=causation_id,
                 traceparent=traceparent,
                 check=check,
             )
         )
+        if isinstance(feed, _Feed):
+            try:
+                feed.fill(events, future)
+            except BaseException:  # interrupted in this thread: stop the publishing too
+                future.cancel()
+                raise
+        return self._wait(future)
 
     def close(self) -> None:
         """Close the AWS clients and stop the background loop (idempotent)."""
@@ -151,3 +192,51 @@ class SyncPublisher:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class _End:
+    """The last item of a feed: the events ran out, or iterating them raised ``error``."""
+
+    error: Exception | None = None
+
+
+class _Feed:
+    """Events produced in a caller's thread, consumed in order by the loop's ``publish_many``.
+
+    At most ``ahead`` events wait in between; the caller's thread waits for room.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, ahead: int = FEED_AHEAD) -> None:
+        self._loop = loop
+        self._queue: asyncio.Queue[BaseModel | _End] = asyncio.Queue()
+        self._room = threading.Semaphore(ahead)
+
+    def fill(self, events: Iterable[BaseModel], answer: concurrent.futures.Future[Any]) -> None:
+        """Hand over every event (in this thread), then the end; stop if the call already ended."""
+        put = self._queue.put_nowait
+        try:
+            for event in events:
+                while not self._room.acquire(timeout=0.05):
+                    if answer.done():
+                        return
+                if answer.done():  # the call ended early (it failed): stop producing
+                    return
+                self._loop.call_soon_threadsafe(put, event)
+        except Exception as exc:
+            self._loop.call_soon_threadsafe(put, _End(exc))
+            return
+        self._loop.call_soon_threadsafe(put, _End())
+
+    def __aiter__(self) -> AsyncIterator[BaseModel]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[BaseModel]:
+        while True:
+            item = await self._queue.get()
+            if isinstance(item, _End):
+                if item.error is not None:
+                    raise item.error
+                return
+            self._room.release()
+            yield item

@@ -7,11 +7,17 @@ consumer reading messages still in flight), or when a field consumers rely on di
 rule                   breaking when
 ====================== =================================================================
 required-field-added   a new field has no default
-required-field-removed a required field is gone (a rename is a removal plus an addition)
+required-field-removed a required field is gone
 field-removed          an optional field is gone and extra fields are forbidden
+field-renamed          a field is gone and a new one has the same schema (title aside): reported
+                       once, naming both, instead of the removal and the addition; breaking
+                       even for optional fields of a model that allows extra fields (consumers
+                       would silently lose the value)
 field-became-required  an optional field lost its default
-type-changed           no old type is accepted any more (``string`` -> ``integer``)
-type-narrowed          some old type is not accepted any more (``null``, ``number`` -> ``integer``)
+type-changed           no old type is accepted any more (``string`` -> ``integer``, ``number``
+                       -> ``integer``), or a tuple's length changed
+type-narrowed          some old type is not accepted any more (``null`` dropped from
+                       ``str | None``; ``Literal["a", 1]`` -> ``int`` no longer accepts ``"a"``)
 enum-value-removed     an enum (``Literal``) lost a value
 constraint-tightened   a bound, length, pattern, format or item count got stricter, or extra
                        fields became forbidden
@@ -20,7 +26,8 @@ version-removed        a snapshotted version is no longer declared
 
 Compatible changes are reported too (``optional-field-added``, ``enum-widened``,
 ``constraint-relaxed``, ``type-widened``, ``field-became-optional``, ``new-version``).
-A breaking change needs a new event version (with an upcaster from the old one).
+A breaking change needs a new event version (with an upcaster from the old one). Arrays are
+compared item by item: ``items``, and each position of a tuple (``prefixItems``, path ``x[0]``).
 """
 
 from __future__ import annotations
@@ -106,9 +113,47 @@ def _type(s: Schema) -> str:
         return t
     if "properties" in s:
         return "object"
-    if "items" in s:
+    if "items" in s or "prefixItems" in s:
         return "array"
     return "any" if _values(s) is None else "enum"
+
+
+def _value_type(value: object) -> str:
+    """The JSON type of an enum value."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _split_values(s: Schema) -> list[Schema]:
+    """A schema of bare values (no ``type``) as one alternative per JSON type of its values."""
+    values = _values(s)
+    if values is None or "type" in s:
+        return [s]
+    groups: dict[str, list[Any]] = {}
+    for value in values:
+        groups.setdefault(_value_type(value), []).append(value)
+    if len(groups) <= 1:
+        return [s]
+    rest = {k: v for k, v in s.items() if k not in ("enum", "const")}
+    return [{**rest, "enum": group} for group in groups.values()]
+
+
+def _shape(s: object) -> object:
+    """A schema without its titles (pydantic titles a property after its name)."""
+    if isinstance(s, dict):
+        return {k: _shape(v) for k, v in s.items() if k != "title"}
+    if isinstance(s, list):
+        return [_shape(v) for v in s]
+    return s
 
 
 def _describe(s: Schema) -> str:
@@ -120,7 +165,16 @@ def _describe(s: Schema) -> str:
 
 
 def _accepts_type(new: str, old: str) -> bool:
-    return new in ("any", old) or (old == "integer" and new == "number") or old == "enum"
+    return new in ("any", old) or (old == "integer" and new == "number")
+
+
+def _accepts(new: Schema, old: Schema) -> bool:
+    """Whether ``new``'s type can take values of ``old``'s (bare values: by each value's type)."""
+    old_type, new_type = _type(old), _type(new)
+    if old_type == "enum":
+        values = _values(old) or []
+        return new_type == "enum" or all(_accepts_type(new_type, _value_type(v)) for v in values)
+    return _accepts_type(new_type, old_type)
 
 
 def _lower(s: Schema) -> Bound | None:
@@ -179,7 +233,7 @@ class _Comparer:
                 return [alt for branch in s[key] for alt in self._alternatives(branch, defs)]
         if isinstance(s.get("type"), list):
             return [{**s, "type": t} for t in s["type"]]
-        return [s]
+        return _split_values(s)
 
     # -- comparison ----------------------------------------------------------------------------
 
@@ -212,7 +266,7 @@ class _Comparer:
                 self.add(path, "type-widened", f"now also accepts {_describe(n)}", False)
 
     def _cover(self, path: str, old: Schema, news: list[Schema]) -> bool:
-        candidates = [n for n in news if _accepts_type(_type(n), _type(old))]
+        candidates = [n for n in news if _accepts(n, old)]
         if _values(old) is None:
             candidates = [n for n in candidates if _type(old) != "any" or _type(n) == "any"]
         first: list[Change] | None = None
@@ -312,7 +366,16 @@ class _Comparer:
             self.add(path, "constraint-tightened", "items must now be unique", True)
 
     def _compare_array(self, path: str, old: Schema, new: Schema) -> None:
-        old_items, new_items = old.get("items", {}), new.get("items", {})
+        old_prefix, new_prefix = _prefix(old), _prefix(new)
+        if new_prefix and len(old_prefix) != len(new_prefix):  # a list may become any tuple
+            was = f"a tuple of {_items(len(old_prefix))}" if old_prefix else "a list"
+            now = f"a tuple of {_items(len(new_prefix))}"
+            self.add(path, "type-changed", f"{was} became {now}", True)
+        for position in range(max(len(old_prefix), len(new_prefix))):
+            old_item, new_item = _item(old, old_prefix, position), _item(new, new_prefix, position)
+            if isinstance(old_item, dict) and isinstance(new_item, dict):
+                self.compare(f"{path}[{position}]", old_item, new_item)
+        old_items, new_items = old.get("items"), new.get("items")
         if isinstance(old_items, dict) and isinstance(new_items, dict):
             self.compare(f"{path}[]", old_items, new_items)
 
@@ -321,9 +384,19 @@ class _Comparer:
         nprops: Schema = new.get("properties", {})
         oreq, nreq = set(old.get("required", [])), set(new.get("required", []))
         closed = new.get("additionalProperties") is False
+        renamed = _renames(oprops, nprops)
         for name in oprops:
             field = f"{path}.{name}" if path else name
-            if name not in nprops:
+            if name in renamed:
+                new_field = f"{path}.{renamed[name]}" if path else renamed[name]
+                self.add(
+                    field,
+                    "field-renamed",
+                    f"renamed to {new_field!r} (removed, and a field with the same schema "
+                    "added); consumers lose the value",
+                    True,
+                )
+            elif name not in nprops:
                 self._removed(field, name in oreq, closed)
             else:
                 if name in nreq and name not in oreq:
@@ -331,7 +404,7 @@ class _Comparer:
                 if name in oreq and name not in nreq:
                     self.add(field, "field-became-optional", "now has a default", False)
                 self.compare(field, oprops[name], nprops[name])
-        for name in nprops.keys() - oprops.keys():
+        for name in sorted(nprops.keys() - oprops.keys() - set(renamed.values())):
             field = f"{path}.{name}" if path else name
             if name in nreq:
                 self.add(field, "required-field-added", "new field without a default", True)
@@ -357,3 +430,34 @@ class _Comparer:
             self.add(path, "constraint-tightened", "extra fields are now forbidden", True)
         elif isinstance(old, dict) and isinstance(new, dict):
             self.compare(f"{path}{{}}", old, new)
+
+
+def _renames(old_props: Schema, new_props: Schema) -> dict[str, str]:
+    """Removed field -> added field with the same schema (each added field paired once)."""
+    added = [name for name in new_props if name not in old_props]
+    out: dict[str, str] = {}
+    for name, schema in old_props.items():
+        if name in new_props:
+            continue
+        shape = _shape(schema)
+        match = next((a for a in added if _shape(new_props[a]) == shape), None)
+        if match is not None:
+            out[name] = match
+            added.remove(match)
+    return out
+
+
+def _prefix(s: Schema) -> list[Any]:
+    prefix = s.get("prefixItems")
+    return list(prefix) if isinstance(prefix, list) else []
+
+
+def _item(s: Schema, prefix: list[Any], position: int) -> object:
+    """The schema of the item at ``position``: its tuple position, else ``items`` (if any)."""
+    if position < len(prefix):
+        return prefix[position]
+    return s.get("items")
+
+
+def _items(count: int) -> str:
+    return f"{count} item{'s' if count != 1 else ''}"

@@ -23,8 +23,9 @@ from bus.topology.model import Subscription, Topology, physical_name
 
 ROOT = Path(__file__).resolve().parents[2]
 
-EXTRA_QUEUES = ("german-orders", "big-orders")
-"""Queues added to the reference topology to route on exposed attribute fields."""
+EXTRA_QUEUES = ("german-orders", "big-orders", "bulk")
+"""Queues added to the reference topology: two route on exposed attribute fields, and ``bulk`` is
+fed by nothing (tests publish to it directly)."""
 
 
 def shop_topology() -> Topology:

@@ -16,6 +16,7 @@ from bus.publish.publisher import Publisher
 from bus.publish.senders import Outcome, Sender, entry_id
 from bus.schema import Registry
 from bus.topology.load import load_topology
+from bus.topology.model import Topology
 from schemas.orders import OrderPlaced
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,13 +97,16 @@ class ScriptedPublisher(Publisher):
         max_in_flight: int = 10,
         delay: float = 0.01,
         journal: list[str] | None = None,
+        registry: Registry = REGISTRY,
+        topology: Topology = TOPOLOGY,
+        retry: PublishRetry = FAST,
     ) -> None:
         super().__init__(
             None,  # type: ignore[arg-type]
-            REGISTRY,
-            TOPOLOGY,
+            registry,
+            topology,
             "t",
-            retry=FAST,
+            retry=retry,
             max_in_flight=max_in_flight,
         )
         self.scripts = scripts or {}

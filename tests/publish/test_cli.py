@@ -10,6 +10,10 @@ import pytest
 import structlog
 
 from bus.cli import main
+from bus.cli import publish as publish_commands
+from bus.publish.prepare import Prepared
+from bus.publish.senders import Outcome, entry_id
+from tests.publish.scripted import Script, ScriptedPublisher, ok
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGY = str(ROOT / "topology.yaml")
@@ -85,17 +89,20 @@ def test_schemas_check_names_event_field_and_rule(
 ) -> None:
     snapshots = tmp_path / "snap"
     run(capsys, "schemas", "export", "-t", str(_app(tmp_path, V1)), "--out", str(snapshots))
-    broken = V1.replace("order_id: str", "order_ref: str").replace('"EUR", "USD"', '"EUR"')
+    broken = (
+        V1.replace("order_id: str", "order_ref: str").replace('"EUR", "USD"', '"EUR"')
+        + "    channel: int\n"
+    )
     code, _, err = run(
         capsys, "schemas", "check", "-t", str(_app(tmp_path, broken)), "--snapshots", str(snapshots)
     )
     assert code == 3
     assert (
-        "Paid v1: field 'order_id': required field removed [BREAKING: required-field-removed]"
-        in err
+        "Paid v1: field 'order_id': renamed to 'order_ref' (removed, and a field with the same "
+        "schema added); consumers lose the value [BREAKING: field-renamed]" in err
     )
     assert (
-        "Paid v1: field 'order_ref': new field without a default [BREAKING: required-field-added]"
+        "Paid v1: field 'channel': new field without a default [BREAKING: required-field-added]"
         in err
     )
     assert "Paid v1: field 'currency': value 'USD' removed [BREAKING: enum-value-removed]" in err
@@ -158,3 +165,102 @@ def test_publish_rejects_bad_json_and_unknown_types(
     code, _, err = run(capsys, "publish", "OrderPlaced", "-t", TOPOLOGY)
     assert code == 2
     assert "exactly one of --data or --file" in err
+
+
+def _denied_once_on_bus(attempt: int, item: Prepared) -> Outcome:
+    if item.index == 1:
+        return Outcome(entry_id(item), code="AccessDeniedException", message="not allowed")
+    return ok(attempt, item)
+
+
+def _scripted(
+    monkeypatch: pytest.MonkeyPatch, scripts: dict[str, Script]
+) -> list[ScriptedPublisher]:
+    made: list[ScriptedPublisher] = []
+
+    def publisher(*_: object) -> ScriptedPublisher:
+        made.append(ScriptedPublisher(scripts))
+        return made[-1]
+
+    monkeypatch.setattr(publish_commands, "Publisher", publisher)
+    return made
+
+
+PLACED = {"order_id": "o-1", "customer_id": "c", "total_cents": 10, "country": "DE"}
+OFFLINE = (
+    "-t",
+    TOPOLOGY,
+    "--env",
+    "t",
+    "--region",
+    "us-east-1",
+    "--endpoint-url",
+    "http://127.0.0.1:9",
+)
+
+
+def test_publish_count_prints_what_was_delivered_then_the_failures_and_exits_4(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = _scripted(monkeypatch, {"bus:shop-events": _denied_once_on_bus})
+    code, out, err = run(
+        capsys, "publish", "OrderPlaced", "--data", json.dumps(PLACED), "--count", "3", *OFFLINE
+    )
+    publisher = made[0]
+    assert code == 4
+    lines = out.splitlines()
+    assert len(lines) == 5  # 3 x topic:orders, 2 x bus:shop-events
+    ids = {line.split()[0] for line in lines}
+    assert len(ids) == 3
+    topic = publisher.senders["topic:orders"].sent
+    assert {f"{i.id} topic:orders m-{i.index}-1" for i in topic} <= set(lines)
+    [failed] = [i for i in publisher.senders["bus:shop-events"].sent if i.index == 1]
+    assert err.splitlines() == [
+        f"{failed.id} bus:shop-events failed: AccessDeniedException: not allowed",
+        "error: 1 of 3 events not fully published (5 deliveries succeeded); first AWS error "
+        "code: AccessDeniedException",
+    ]
+    assert "publish.failed" not in err  # no log line as well, unless --verbose
+
+
+def test_publish_verbose_also_logs_the_failure(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _scripted(monkeypatch, {"bus:shop-events": _denied_once_on_bus})
+    code, out, err = run(
+        capsys, "publish", "OrderPlaced", "--data", json.dumps(PLACED), "-n", "2", "-v", *OFFLINE
+    )
+    assert code == 4
+    assert len(out.splitlines()) == 3
+    assert "publish.failed" in out + err
+
+
+def test_publish_one_event_that_fails_prints_its_delivered_ids_too(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def denied(attempt: int, item: Prepared) -> Outcome:
+        return Outcome(entry_id(item), code="AccessDeniedException", message="not allowed")
+
+    _scripted(monkeypatch, {"bus:shop-events": denied})
+    code, out, err = run(capsys, "publish", "OrderPlaced", "--data", json.dumps(PLACED), *OFFLINE)
+    assert code == 4
+    [line] = out.splitlines()
+    assert line.split()[1:] == ["topic:orders", "m-0-1"]
+    assert err.splitlines()[-1].startswith("error: 1 of 1 event not fully published")
+
+
+def test_publish_too_large_for_a_destination_exits_3_sending_nothing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = _scripted(monkeypatch, {})
+    line = {"sku": "s" * 64, "quantity": 1, "unit_price_cents": 1}
+    big = {**PLACED, "lines": [line] * 4_000}
+    code, out, err = run(
+        capsys, "publish", "OrderPlaced", "--data", json.dumps(big), "-n", "2", *OFFLINE
+    )
+    assert code == 3
+    assert out == ""
+    [message] = err.splitlines()
+    assert message.startswith("error: OrderPlaced ")
+    assert "over the 262144-byte limit" in message
+    assert made[0].resolved == []

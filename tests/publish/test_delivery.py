@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bus.errors import PublishError
-from bus.publish import PublishRetry
+from bus.errors import EventValidationError, PublishError
+from bus.publish import PublishRetry, delivery
 from bus.publish.delivery import deliver
 from bus.publish.prepare import Channel, Prepared
 from bus.publish.senders import Outcome, Sender, batches, entry_id, is_retryable
@@ -141,21 +141,26 @@ async def test_publish_many_keeps_order_and_reports_refusals() -> None:
     assert results[1].deliveries == ()
     assert results[1].error is not None
     assert "country" in str(results[1].error)
-    with pytest.raises(PublishError) as info:
+    with pytest.raises(EventValidationError) as refused:  # only refusals: an EventError
         await publisher.publish_many([good, bad], check=True)
-    assert set(info.value.failures) == {1}
+    assert refused.value.fields == ("country",)
+    assert "event #1 of 2; the others were published" in refused.value.__notes__
+    with pytest.raises(EventValidationError, match=r"2 of 3 events refused") as both:
+        await publisher.publish_many([bad, good, bad], check=True)
+    assert both.value.fields == ("country",)
 
 
 async def test_bound_publisher_carries_the_flow_context() -> None:
     publisher = ScriptedPublisher()
-    bound = publisher.bind(correlation_id="flow-1", causation_id="evt-0", traceparent="00-t-p-01")
+    trace = "00-" + "a" * 32 + "-" + "b" * 16 + "-01"
+    bound = publisher.bind(correlation_id="flow-1", causation_id="evt-0", traceparent=trace)
     event = OrderPlaced(order_id="o", customer_id="c", total_cents=1, country="DE")
     first = await bound.publish(event)
     await bound.bind(correlation_id="flow-2").publish_many([event])
     bodies = [json.loads(item.body) for item in publisher.senders["topic:orders"].sent]
     assert bodies[0]["id"] == first.event_id
     assert (bodies[0]["correlationid"], bodies[0]["causationid"]) == ("flow-1", "evt-0")
-    assert bodies[0]["traceparent"] == "00-t-p-01"
+    assert bodies[0]["traceparent"] == trace
     assert bodies[1]["correlationid"] == "flow-2"
     assert "causationid" not in bodies[1]
 
@@ -196,3 +201,76 @@ def test_retry_waits_grow_and_are_capped(number: int) -> None:
     assert retry.delay(number + 1) >= retry.delay(number)
     jittered = PublishRetry(initial=0.2, maximum=5.0, jitter=0.2)
     assert retry.delay(number) <= jittered.delay(number) <= 5.0
+
+
+async def test_retries_wait_with_exponential_backoff_up_to_the_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    waits: list[float] = []
+
+    async def recorded(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(delivery, "sleep", recorded)
+
+    def always_throttled(attempt: int, item: Prepared) -> Outcome:
+        return Outcome(entry_id(item), code="Throttling", retryable=True)
+
+    retry = PublishRetry(attempts=7, initial=0.1, maximum=0.5, jitter=0.0)
+    sender = ScriptedSender(Channel("topic", "orders"), always_throttled, delay=0)
+    outcomes = await deliver(sender, items(3), retry=retry, limiter=asyncio.Semaphore(10))
+    assert waits == [0.1, 0.2, 0.4, 0.5, 0.5, 0.5]  # doubling, then capped at `maximum`
+    assert len(sender.calls) == retry.attempts
+    assert {o.code for o in outcomes.values()} == {"Throttling"}
+    # The same waits on publish_many's path (the pipeline's first pass, then the lane's retries).
+    waits.clear()
+    publisher = ScriptedPublisher({"topic:orders": always_throttled}, retry=retry)
+    event = OrderPlaced(order_id="o", customer_id="c", total_cents=1, country="DE")
+    results = await publisher.publish_many([event] * 3)
+    assert waits == [0.1, 0.2, 0.4, 0.5, 0.5, 0.5]
+    assert {r.deliveries[0].error_code for r in results} == {"Throttling"}
+
+
+async def test_retry_waits_are_jittered_within_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    waits: list[float] = []
+
+    async def recorded(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(delivery, "sleep", recorded)
+
+    def throttled(attempt: int, item: Prepared) -> Outcome:
+        return Outcome(entry_id(item), code="Throttling", retryable=True)
+
+    retry = PublishRetry(attempts=5, initial=0.1, maximum=0.5, jitter=0.05)
+    sender = ScriptedSender(Channel("topic", "orders"), throttled, delay=0)
+    await deliver(sender, items(1), retry=retry, limiter=asyncio.Semaphore(1))
+    assert len(waits) == 4
+    for wait, base in zip(waits, [0.1, 0.2, 0.4, 0.5], strict=True):
+        assert base <= wait <= min(base + 0.05, 0.5)
+
+
+async def test_check_names_refusals_and_aws_failures_in_one_publish_error() -> None:
+    publisher = ScriptedPublisher({"bus:shop-events": _fails_on_bus})
+    good = OrderPlaced(order_id="o", customer_id="c", total_cents=1, country="DE")
+    bad = OrderPlaced.model_construct(**{**good.model_dump(), "country": "germany"})
+    with pytest.raises(PublishError) as info:
+        await publisher.publish_many([good, bad, good], check=True)
+    assert info.value.code == "AccessDenied"
+    assert set(info.value.failures) == {0, 1, 2}
+    assert "(2 failed at AWS, 1 refused before sending)" in str(info.value)
+    assert "#1 OrderPlaced -: not sent: OrderPlaced v2: invalid data: country" in str(info.value)
+
+
+async def test_a_bound_traceparent_that_is_not_w3c_is_dropped_not_fatal() -> None:
+    """A consumed event's broken traceparent must not stop its handler's follow-up events."""
+    publisher = ScriptedPublisher()
+    bound = publisher.bind(correlation_id="flow-1", traceparent="not-a-trace")
+    event = OrderPlaced(order_id="o", customer_id="c", total_cents=1, country="DE")
+    assert (await bound.publish(event)).ok
+    [item] = publisher.senders["topic:orders"].sent
+    body = json.loads(item.body)
+    assert body["correlationid"] == "flow-1"
+    assert "traceparent" not in body
+    with pytest.raises(EventValidationError, match="traceparent"):  # given to publish: refused
+        await bound.publish(event, traceparent="not-a-trace")

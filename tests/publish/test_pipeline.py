@@ -7,14 +7,19 @@ per event in order, refusals reported and not sent, FIFO batches in order, faile
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
+from pydantic import BaseModel, ConfigDict
 
-from bus.errors import AwsError, EventValidationError
-from bus.publish.prepare import Channel, Prepared
+from bus.errors import AwsError, EventValidationError, PublishError, SettingsError
+from bus.publish.delivery import Outcomes
+from bus.publish.pipeline import Pipeline
+from bus.publish.prepare import Channel, Context, Prepared, prepare_routed
 from bus.publish.publisher import WINDOW_PER_CALL
 from bus.publish.senders import Outcome, Sender, entry_id
+from bus.schema import EventSpec, Registry
+from bus.topology.model import Destination
 from schemas.orders import LedgerEntry, OrderPlaced, OrderShipped
 from tests.publish.scripted import ScriptedPublisher, ok
 
@@ -159,3 +164,142 @@ async def test_publish_raises_before_anything_is_sent() -> None:
     with pytest.raises(EventValidationError, match="carrier"):
         await publisher.publish(bad)
     assert publisher.resolved == []
+
+
+# -- the 256 KiB request limit, on the path publish_many takes ------------------------------------
+
+
+class Bulky(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: str
+    blob: str
+
+
+BULKY = EventSpec(
+    "Bulky",
+    1,
+    Bulky,
+    "shop",
+    destinations=(
+        Destination(queue="billing"),
+        Destination(topic="orders"),
+        Destination(bus="shop-events"),
+    ),
+)
+EVERY_KIND = ("queue:billing", "topic:orders", "bus:shop-events")
+
+
+def bulky_publisher() -> ScriptedPublisher:
+    return ScriptedPublisher(registry=Registry([BULKY]))
+
+
+async def test_big_events_go_two_to_a_call_on_every_kind_of_destination() -> None:
+    publisher = bulky_publisher()
+    events = [Bulky(key=f"k{n}", blob="x" * 100_000) for n in range(6)]
+    results = await publisher.publish_many(events, check=True)
+    assert [len(r.deliveries) for r in results] == [3] * 6
+    for label in EVERY_KIND:
+        sender = publisher.senders[label]
+        assert sender.calls == [[0, 1], [2, 3], [4, 5]], label
+        by_index = {item.index: item for item in sender.sent}
+        for call in sender.calls:
+            sizes = [by_index[i].entry_size(sender.channel) for i in call]
+            assert 200_000 < sum(sizes) <= 262_144, label  # a third entry would not fit
+
+
+async def test_eventbridge_calls_count_the_putevents_entry_size() -> None:
+    """Two entries of exactly half of 256 KiB by PutEvents' rule (14 bytes for Time, Source,
+    DetailType, Detail) fit in one PutEvents call; the same events are bigger for SNS and SQS
+    (body plus attributes), so there they need a call each. One byte more splits EventBridge too."""
+    publisher = bulky_publisher()
+    route = publisher.route(BULKY)
+    empty = prepare_routed(0, route, Bulky(key="k0", blob=""), Context())
+    overhead = 14 + len(b"shop") + len(b"Bulky")
+    assert empty.entry_size(Channel("bus", "shop-events")) == overhead + empty.body_bytes
+    fill = 262_144 // 2 - overhead - empty.body_bytes
+    await publisher.publish_many([Bulky(key=f"k{n}", blob="x" * fill) for n in range(2)])
+    assert publisher.senders["bus:shop-events"].calls == [[0, 1]]
+    assert publisher.senders["topic:orders"].calls == [[0], [1]]
+    assert publisher.senders["queue:billing"].calls == [[0], [1]]
+    bigger = bulky_publisher()
+    await bigger.publish_many([Bulky(key=f"k{n}", blob="x" * (fill + 1)) for n in range(2)])
+    assert bigger.senders["bus:shop-events"].calls == [[0], [1]]
+
+
+# -- a send that raises: every event still gets its result -----------------------------------------
+
+
+class BrokenSends(ScriptedPublisher):
+    """No credentials for the topic; the bus's sender breaks from its second batch on."""
+
+    async def _resolve(self, channel: Channel) -> Sender:
+        if channel.kind == "topic":
+            raise SettingsError("Unable to locate credentials")
+        sender = await super()._resolve(channel)
+        send = sender.send
+
+        async def breaking(batch: Sequence[Prepared]) -> list[Outcome]:
+            if batch[0].index >= 10:
+                raise RuntimeError("a bug in the sender")
+            return await send(batch)
+
+        sender.send = breaking  # type: ignore[method-assign]
+        return sender
+
+
+async def test_any_error_of_a_send_becomes_the_outcome_of_its_entries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    finishes: list[int] = []
+    finish = Pipeline.finish
+
+    async def counted(self: Pipeline) -> dict[Channel, Outcomes]:
+        finishes.append(1)
+        return await finish(self)
+
+    monkeypatch.setattr(Pipeline, "finish", counted)
+    publisher = BrokenSends()
+    orders = [
+        OrderPlaced(order_id=f"o-{n}", customer_id="c", total_cents=n, country="DE")
+        for n in range(35)
+    ]
+    results = await publisher.publish_many(orders)
+    assert finishes == [1]
+    assert [r.index for r in results] == list(range(35))
+    for r in results:
+        topic, bus = r.deliveries
+        assert (topic.error_code, topic.error) == ("SettingsError", "Unable to locate credentials")
+        if r.index < 10:
+            assert bus.ok
+        else:
+            assert (bus.error_code, bus.error) == ("RuntimeError", "a bug in the sender")
+    assert len(publisher.senders["bus:shop-events"].sent) == 10
+    with pytest.raises(PublishError) as info:
+        await publisher.publish_many(orders[:1], check=True)
+    assert info.value.code == "SettingsError"
+
+
+async def test_a_sender_that_raises_on_a_retry_fails_the_retried_entries() -> None:
+    class FlakyThenBroken(ScriptedPublisher):
+        async def _resolve(self, channel: Channel) -> Sender:
+            sender = await super()._resolve(channel)
+            send = sender.send
+
+            async def breaking(batch: Sequence[Prepared]) -> list[Outcome]:
+                if self.senders[channel.label].calls:  # the first call went out: break now
+                    raise SettingsError("credentials expired")
+                return await send(batch)
+
+            sender.send = breaking  # type: ignore[method-assign]
+            return sender
+
+    def throttle_odd(attempt: int, item: Prepared) -> Outcome:
+        if item.index % 2:
+            return Outcome(entry_id(item), code="Throttling", retryable=True)
+        return ok(attempt, item)
+
+    publisher = FlakyThenBroken({"topic:orders": throttle_odd})
+    results = await publisher.publish_many([shipped(n) for n in range(4)])
+    assert [r.deliveries[0].error_code for r in results] == [None, "SettingsError"] * 2
+    assert [r.ok for r in results] == [True, False, True, False]

@@ -37,14 +37,17 @@ def order(**changes: object) -> OrderPlaced:
     return OrderPlaced(**{**data, **changes})  # type: ignore[arg-type]
 
 
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
 def test_prepared_body_is_a_decodable_envelope_with_context() -> None:
     spec = REGISTRY.spec("OrderPlaced")
-    item = prepare(0, spec, order(), (ORDERS,), Context("corr", "cause", "00-x-y-01"))
+    item = prepare(0, spec, order(), (ORDERS,), Context("corr", "cause", TRACEPARENT))
     decoded = decode(item.body, item.attributes)
     env = decoded.envelope
     assert env.id == item.id
     assert (env.type, env.version, env.source) == ("OrderPlaced", 2, "shop")
-    assert (env.correlation_id, env.causation_id, env.traceparent) == ("corr", "cause", "00-x-y-01")
+    assert (env.correlation_id, env.causation_id, env.traceparent) == ("corr", "cause", TRACEPARENT)
     assert env.data == order().model_dump(mode="json")
     assert item.body_bytes == len(item.body.encode())
     assert item.group_id is None
@@ -177,3 +180,83 @@ def test_attributes_are_the_routing_attributes_and_their_size(**fields: object) 
     assert item.entry_size(ORDERS) == item.body_bytes + item.attributes_bytes
     bus = Channel("bus", "b")
     assert item.entry_size(bus) == 14 + len(b"s") + len(b"Exposed") + item.body_bytes
+
+
+class Grouped(BaseModel):
+    group: str
+
+
+GROUPED = EventSpec("Grouped", 1, Grouped, "s", message_group_id="group")
+FIFO = Channel("queue", "ledger.fifo", fifo=True)
+
+
+@pytest.mark.parametrize("group", ["", "acc 1", "konto-ü", "tab\there", "new\nline", "x" * 129])
+def test_fifo_group_id_must_be_what_aws_allows(group: str) -> None:
+    with pytest.raises(EventValidationError, match="FIFO message group id") as info:
+        prepare(0, GROUPED, Grouped(group=group), (FIFO,), Context())
+    assert info.value.fields == ("group",)
+    assert "letter, digit or punctuation" in str(info.value)
+
+
+def test_fifo_group_id_takes_letters_digits_and_every_punctuation_mark() -> None:
+    for group in ("a", "Z9", "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", "x" * 128):
+        assert prepare(0, GROUPED, Grouped(group=group), (FIFO,), Context()).group_id == group
+
+
+@pytest.mark.parametrize(
+    "traceparent",
+    [
+        "not a traceparent",
+        "00-t-p-01",
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01",  # upper-case hex
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",  # all-zero trace id
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",  # all-zero parent id
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",  # version ff
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",  # 00 has 4 fields
+        "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",  # a digit short
+        "",
+    ],
+)
+def test_a_traceparent_must_be_w3c_trace_context(traceparent: str) -> None:
+    spec = REGISTRY.spec("OrderPlaced")
+    with pytest.raises(EventValidationError, match="traceparent must be W3C Trace Context") as info:
+        prepare(0, spec, order(), (ORDERS,), Context(traceparent=traceparent))
+    assert info.value.fields == ("traceparent",)
+
+
+def test_valid_traceparents_pass_a_later_version_may_carry_more() -> None:
+    spec = REGISTRY.spec("OrderPlaced")
+    for traceparent in (TRACEPARENT, TRACEPARENT[:-2] + "00", "01" + TRACEPARENT[2:] + "-more"):
+        item = prepare(0, spec, order(), (ORDERS,), Context(traceparent=traceparent))
+        assert json.loads(item.body)["traceparent"] == traceparent
+
+
+@pytest.mark.parametrize(
+    ("field", "context"),
+    [
+        ("traceparent", Context(traceparent="\ud800")),
+        ("correlation_id", Context(correlation_id="flow-\udcff")),
+        ("causation_id", Context(causation_id="\udfff")),
+    ],
+)
+def test_a_lone_surrogate_in_the_flow_metadata_is_a_validation_error(
+    field: str, context: Context
+) -> None:
+    spec = REGISTRY.spec("OrderPlaced")
+    with pytest.raises(EventValidationError, match="lone surrogate") as info:
+        prepare(0, spec, order(), (ORDERS,), context)
+    assert info.value.fields == (field,)
+    assert f"{field} is not valid text" in str(info.value)
+
+
+async def test_publish_many_refuses_each_event_of_a_call_with_bad_flow_metadata() -> None:
+    from tests.publish.scripted import ScriptedPublisher
+
+    publisher = ScriptedPublisher()
+    results = await publisher.publish_many([order(), order()], correlation_id="\ud800")
+    assert [type(r.error) for r in results] == [EventValidationError] * 2
+    assert [r.error.fields for r in results if r.error] == [("correlation_id",)] * 2
+    assert publisher.resolved == []  # nothing was sent
+    with pytest.raises(EventValidationError, match="traceparent"):
+        await publisher.publish(order(), traceparent="not a traceparent")
+    assert publisher.resolved == []

@@ -9,9 +9,12 @@ from collections.abc import Iterator
 
 import pytest
 import structlog
+from pydantic import BaseModel
 
 from bus.errors import EventValidationError, PublishError, UnknownEventError
 from bus.publish import Publisher
+from bus.schema import EventSpec, Registry
+from bus.topology.model import Destination
 from schemas.orders import LedgerEntry, OrderPlaced, OrderShipped, PaymentCaptured, PaymentFailed
 from tests.publish.conftest import ROOT, Shop, decoded, marker
 
@@ -281,3 +284,37 @@ async def test_a_large_stream_arrives_once_each_with_its_bad_entries_refused(sho
     assert set(got.messages) & set(ids) == good
     assert all(len(got.messages[oid]) == 1 for oid in good)
     assert {json.loads(got.messages[ids[0]][0]["Body"])["id"]} == {results[0].event_id}
+
+
+class Bulky(BaseModel):
+    """An event of about 100 KB (``blob``), keyed by ``order_id`` like the shop's events."""
+
+    order_id: str
+    blob: str
+
+
+async def test_big_events_published_together_all_arrive_in_a_queue(shop: Shop) -> None:
+    spec = EventSpec("Bulky", 1, Bulky, "shop", destinations=(Destination(queue="bulk"),))
+    publisher = Publisher(shop.aws, Registry([spec]), shop.topology, shop.env)
+    ids = [marker() for _ in range(5)]
+    events = [Bulky(order_id=i, blob=f"{n}" * 100_000) for n, i in enumerate(ids)]
+    calls: list[str] = []
+
+    def count(event_name: str, **_: object) -> None:
+        calls.append(event_name.rsplit(".", 1)[-1])
+
+    event = "before-send.sqs.SendMessageBatch"
+    shop.aws.sqs.meta.events.register(event, count, unique_id=ids[0])
+    try:
+        results = await publisher.publish_many(events, check=True)
+    finally:
+        shop.aws.sqs.meta.events.unregister(event, unique_id=ids[0])
+    assert all(r.ok for r in results)
+    assert calls == ["SendMessageBatch"] * 3  # 2 + 2 + 1 entries: under 256 KiB each time
+    got = await shop.read("bulk", lambda r: set(ids) <= set(r.messages), within=30.0)
+    assert set(got.messages) == set(ids)
+    for n, oid in enumerate(ids):
+        [message] = got.messages[oid]
+        envelope = decoded(message).envelope
+        assert envelope.id == results[n].event_id
+        assert envelope.data == {"order_id": oid, "blob": f"{n}" * 100_000}

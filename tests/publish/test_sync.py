@@ -1,0 +1,87 @@
+"""``SyncPublisher.publish_many`` has the async version's semantics (scripted senders, no AWS).
+
+The events are iterated in the calling thread and streamed to the publisher's loop: the first
+batches leave while later events are still being produced, and when iterating raises, what was
+handed over is still sent and the error propagates with a note.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from bus.errors import EventValidationError
+from bus.publish import SyncPublisher
+from bus.settings import Settings
+from schemas.orders import OrderShipped
+from tests.publish.scripted import REGISTRY, TOPOLOGY, ScriptedPublisher
+
+
+def shipped(n: int) -> OrderShipped:
+    return OrderShipped(order_id=f"o-{n}", carrier="dhl", tracking_number=f"t-{n}")
+
+
+@pytest.fixture
+def sync() -> Iterator[tuple[SyncPublisher, ScriptedPublisher]]:
+    settings = Settings(region="us-east-1", endpoint_url="http://127.0.0.1:9")  # never called
+    with SyncPublisher(settings, topology=TOPOLOGY, registry=REGISTRY, timeout=30) as publisher:
+        scripted = ScriptedPublisher(journal=[])
+        publisher._publisher = scripted  # the same loop and thread, scripted destinations
+        yield publisher, scripted
+
+
+def test_events_stream_from_the_calling_thread_while_batches_leave(
+    sync: tuple[SyncPublisher, ScriptedPublisher],
+) -> None:
+    publisher, scripted = sync
+    journal = scripted.journal
+    assert journal is not None
+    threads: set[int] = set()
+
+    def events() -> Iterator[OrderShipped]:
+        for n in range(60):
+            threads.add(threading.get_ident())
+            if n == 30:  # the first batches were sent while the rest is still to come
+                for _ in range(200):
+                    if "send 10" in journal:
+                        break
+                    threading.Event().wait(0.01)
+            journal.append(f"prepare {n}")
+            yield shipped(n)
+
+    results = publisher.publish_many(events(), check=True)
+    assert [r.index for r in results] == list(range(60))
+    assert threads == {threading.get_ident()}  # iterated here, not on the publisher's loop
+    assert journal.index("send 0") < journal.index("prepare 30")
+    assert journal.index("send 10") < journal.index("prepare 30")
+    assert sorted(i.index for i in scripted.senders["topic:orders"].sent) == list(range(60))
+
+
+def test_when_the_events_fail_to_come_what_was_handed_over_goes_out_then_the_error(
+    sync: tuple[SyncPublisher, ScriptedPublisher],
+) -> None:
+    publisher, scripted = sync
+
+    def events() -> Iterator[OrderShipped]:
+        for n in range(25):
+            yield shipped(n)
+        raise RuntimeError("the source broke")
+
+    with pytest.raises(RuntimeError, match="the source broke") as info:
+        publisher.publish_many(events())
+    assert "the 25 events handed over before this error were published" in str(info.value.__notes__)
+    assert sorted(i.index for i in scripted.senders["topic:orders"].sent) == list(range(25))
+
+
+def test_lists_and_refusals_behave_as_in_the_async_publisher(
+    sync: tuple[SyncPublisher, ScriptedPublisher],
+) -> None:
+    publisher, _ = sync
+    bad = OrderShipped.model_construct(order_id="o", carrier="", tracking_number="t")
+    results = publisher.publish_many([shipped(0), bad, shipped(2)])
+    assert [r.ok for r in results] == [True, False, True]
+    with pytest.raises(EventValidationError, match="carrier"):
+        publisher.publish_many(iter([shipped(0), bad]), check=True)
+    assert publisher.publish_many(iter([])) == []
