@@ -33,6 +33,7 @@ class Settings(BaseModel):
     connect_timeout: float = Field(default=5.0, gt=0)
     read_timeout: float = Field(default=30.0, gt=0)
     max_attempts: int = Field(default=5, ge=1, le=20)
+    """Attempts per AWS call, the first included (botocore's standard retry mode)."""
 
     @field_validator("endpoint_url")
     @classmethod

@@ -56,7 +56,7 @@ class AwsClients:
     def _client_kwargs(self) -> dict[str, Any]:
         s = self.settings
         config = AioConfig(
-            retries={"mode": "standard", "max_attempts": s.max_attempts},
+            retries={"mode": "standard", "total_max_attempts": s.max_attempts},
             max_pool_connections=s.max_pool_connections,
             connect_timeout=s.connect_timeout,
             read_timeout=s.read_timeout,
