@@ -2,12 +2,15 @@
 
 1. Throughput: the same queue filled with the same N messages (1 KiB OrderPlaced envelopes),
    consumed by a bare aiobotocore receive(10) + DeleteMessageBatch loop and by a bus worker with a
-   no-op handler, with the same concurrency (K receive loops / K pollers, 10 messages each);
-   alternated over several rounds, medians (min-max) printed, and their ratio.
+   no-op handler, with the same concurrency (K receive loops / K pollers, 10 messages each) and the
+   same ReceiveMessage arguments (the worker's four system attributes and every message
+   attribute); alternated over several rounds, medians (min-max) printed, and their ratio.
 2. Framework CPU per message: the process CPU of a worker run minus that of a bare-loop run, per
    message; and the in-process path alone (decode, validate, dispatch, queue the delete) timed
    without any network call.
-3. Resident memory with 10,000 messages flowing through a worker (peak RSS, and its growth).
+3. Resident memory with 10,000 messages flowing through a worker, in a fresh process (nothing
+   else ran in it): RSS once the worker is built (handlers imported, clients connected), its peak
+   while the messages flow, and what is left when they are done.
 4. End-to-end latency publish -> handler start (Publisher.publish to the queue, p50 / p99).
 
     .venv/bin/python -m bench.worker [--messages N] [--loops K] [--rounds R]
@@ -19,8 +22,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -40,6 +46,7 @@ from bus.topology.apply import converge
 from bus.topology.model import Topology
 from bus.worker import Stats, Worker, WorkerOptions
 from bus.worker.message import Received
+from bus.worker.sqs import SYSTEM_ATTRIBUTES
 from schemas.orders import OrderLine, OrderPlaced
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,9 +106,10 @@ async def _until(check: Callable[[], bool], every: float = 0.01) -> None:
         await asyncio.sleep(every)
 
 
-def _rss_kib() -> int:
+def _rss_kib(field: str = "VmRSS") -> int:
+    """This process's resident memory (``VmHWM``: its peak so far), in KiB."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1])
     return 0
 
@@ -124,7 +132,8 @@ async def _fill(aws: AwsClients, url: str, bodies: list[str]) -> None:
 
 
 async def _bare(aws: AwsClients, url: str, count: int, loops: int) -> None:
-    """The ceiling: K loops of receive(10) + DeleteMessageBatch, nothing else."""
+    """The ceiling: K loops of receive(10) + DeleteMessageBatch, nothing else; it asks for what the
+    worker asks for (``bus.worker.sqs``), so both make botocore parse the same answers."""
     done = 0
 
     async def loop() -> None:
@@ -134,7 +143,7 @@ async def _bare(aws: AwsClients, url: str, count: int, loops: int) -> None:
                 QueueUrl=url,
                 MaxNumberOfMessages=10,
                 WaitTimeSeconds=1,
-                MessageSystemAttributeNames=["All"],
+                MessageSystemAttributeNames=SYSTEM_ATTRIBUTES,
                 MessageAttributeNames=["All"],
             )
             messages = answer.get("Messages", [])
@@ -257,6 +266,7 @@ async def cpu_path(count: int) -> None:
 
 
 async def memory(settings: Settings, count: int, loops: int) -> None:
+    """Fill a queue here, then let a worker in a fresh process consume it (``_memory_child``)."""
     env = "m" + uuid.uuid4().hex[:6]
     topology = _topology("bench.worker:noop", loops)
     registry = Registry.from_topology(topology, ROOT)
@@ -264,17 +274,45 @@ async def memory(settings: Settings, count: int, loops: int) -> None:
         await converge(aws, topology, env)
         url = (await aws.sqs.get_queue_url(QueueName=f"{env}-orders"))["QueueUrl"]
         await _fill(aws, url, _bodies(registry, count))
-        before = _rss_kib()
-        peak = before
-        task = asyncio.create_task(_run_worker(aws, topology, env, registry, count))
-        while not task.done():
-            peak = max(peak, _rss_kib())
-            await asyncio.sleep(0.05)
-        await task
-    print(f"3. resident memory, {count} messages through a worker")
-    print(
-        f"   before {before / 1024:6.1f} MiB, peak {peak / 1024:6.1f} MiB, growth {(peak - before) / 1024:5.1f} MiB"
+    child_env = {**os.environ, "AWS_ENDPOINT_URL": str(settings.endpoint_url)}
+    if settings.region:
+        child_env["AWS_REGION"] = settings.region
+    args = [sys.executable, "-m", "bench.worker", "--memory-child", env, str(count), str(loops)]
+    done = await asyncio.to_thread(
+        subprocess.run, args, cwd=ROOT, env=child_env, capture_output=True, text=True, check=True
     )
+    kib = json.loads(done.stdout.splitlines()[-1])
+    before, peak, after = (kib[k] / 1024 for k in ("before", "peak", "after"))
+    print(f"3. resident memory, {count} messages through a worker (a fresh process)")
+    print(
+        f"   built {before:6.1f} MiB, peak {peak:6.1f} MiB (growth {peak - before:5.1f} MiB), "
+        f"after {after:6.1f} MiB"
+    )
+
+
+async def _memory_child(env: str, count: int, loops: int) -> None:
+    """In the fresh process: RSS once the worker is built, its peak (the kernel's high-water mark:
+    no sample missed), and after ``count`` messages flowed; printed as one JSON line."""
+    topology = _topology("bench.worker:noop", loops)
+    registry = Registry.from_topology(topology, ROOT)
+    stats = Stats()
+    async with AwsClients(Settings.from_env()) as aws:
+        worker = Worker(
+            aws,
+            topology,
+            env=env,
+            base_dir=ROOT,
+            registry=registry,
+            options=WorkerOptions(wait_seconds=1, shutdown_grace=30),
+            stats=stats,
+        )
+        await aws.sqs.get_queue_url(QueueName=f"{env}-orders")  # the client is connected
+        before = _rss_kib()
+        await worker.start()
+        await _until(lambda: stats.queue("orders").processed >= count, every=0.05)
+        await worker.stop()
+        after = _rss_kib()
+    print(json.dumps({"before": before, "peak": _rss_kib("VmHWM"), "after": after}))
 
 
 async def latency(settings: Settings, count: int) -> None:
@@ -324,10 +362,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--memory-messages", type=int, default=10_000)
     parser.add_argument("--latency-events", type=int, default=200)
+    parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+    if args.memory_child:
+        env, count, loops = args.memory_child
+        asyncio.run(_memory_child(env, int(count), int(loops)))
+        return
     print(f"bench.worker  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs")
     with _aws() as settings:
         asyncio.run(throughput(settings, args.messages, args.loops, args.rounds))

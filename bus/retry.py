@@ -32,7 +32,8 @@ HANDLER_ERROR: DeadLetterReason = "handler-error"
 
 @dataclass(frozen=True)
 class Attempt:
-    """Which attempt failed: the SQS receive count (1 = first delivery) and the in-process try."""
+    """Which attempt failed: the delivery (1 = first; SQS's receive count, plus the in-process
+    redeliveries of a FIFO message) and the in-process try."""
 
     receive_count: int
     try_number: int = 1

@@ -11,6 +11,9 @@ The steps are separate functions:
 3. ``provision``: ``converge`` the topology and print the plan that was carried out and the graph;
 4. ``serve``: run the workers and the sample traffic, show the table (nothing with ``--once``;
    only wait for Ctrl-C when the topology binds no handlers). Worker logs go to ``.bus/up.log``.
+
+Ctrl-C stops the traffic, then the workers (gracefully), then the LocalStack it started; a second
+Ctrl-C exits at once, but still stops that LocalStack first (``exit_now``).
 """
 
 from __future__ import annotations
@@ -20,11 +23,11 @@ import contextlib
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import typer
 from pydantic import BaseModel
@@ -48,37 +51,75 @@ from bus.worker.shutdown import install_stop_signals
 from bus.worker.traffic import TrafficStats, load_samples, publish_steadily
 
 SAMPLES = "handlers.traffic:sample_events"
+EXIT_NOW_STOP_TIMEOUT = 5.0
+"""Seconds a second Ctrl-C waits for the LocalStack ``bus up`` started to stop before exiting."""
 
 
 def _log(line: str) -> None:
     err.print(line, markup=False, emoji=False)
 
 
+@dataclass(frozen=True)
+class Started:
+    """The LocalStack this ``bus up`` started: stopped when it is done, however it ends."""
+
+    instance: emu.EmulatorInstance
+    record: Path
+
+    def stop(self, timeout: float = 20.0) -> None:
+        emu.stop(self.instance, timeout)
+        self.record.unlink(missing_ok=True)
+        _log(f"stopped LocalStack (pid {self.instance.pid})")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The AWS to use, and the emulator started for it, if any."""
+
+    settings: Settings
+    started: Started | None = None
+
+
 @contextmanager
-def backend(settings: Settings, *, no_emulator: bool, project_dir: Path) -> Iterator[Settings]:
-    """Settings pointing at the AWS to use; an emulator started here is stopped on exit."""
+def backend(settings: Settings, *, no_emulator: bool, project_dir: Path) -> Iterator[Backend]:
+    """The AWS to use; an emulator started here is stopped on exit."""
     if settings.endpoint_url or no_emulator:
-        yield settings
+        yield Backend(settings)
         return
     record = emu.record_path(project_dir)
     running = emu.load_record(record)
     if running is not None and emu.is_running(running):
         _log(f"using the running LocalStack (pid {running.pid}) on {running.endpoint}")
         with _environment(running):
-            yield _pointing_at(settings, running)
+            yield Backend(_pointing_at(settings, running))
         return
     # Its own session: a Ctrl-C at the terminal reaches bus up (which stops the workers, then
     # LocalStack), not LocalStack directly in the middle of the workers' shutdown.
     instance = emu.start(state_dir=record.parent / "localstack", detach=True, log=_log)
+    started = Started(instance, record)
     try:
         emu.save_record(replace(instance, _process=None), record)
         _log(f"LocalStack is up (pid {instance.pid}) on {instance.endpoint}")
         with _environment(instance):
-            yield _pointing_at(settings, instance)
+            yield Backend(_pointing_at(settings, instance), started)
     finally:
-        emu.stop(instance)
-        record.unlink(missing_ok=True)
-        _log(f"stopped LocalStack (pid {instance.pid})")
+        started.stop()
+
+
+def exit_now(
+    started: Started | None, exit_process: Callable[[int], None] = os._exit
+) -> Callable[[int], None]:
+    """What a second Ctrl-C does: stop the LocalStack ``bus up`` started (it runs in its own
+    session, so nothing else would), then exit at once with ``code``."""
+
+    def now(code: int) -> None:
+        try:
+            if started is not None:
+                started.stop(EXIT_NOW_STOP_TIMEOUT)
+        finally:
+            exit_process(code)
+
+    return now
 
 
 def _pointing_at(settings: Settings, instance: emu.EmulatorInstance) -> Settings:
@@ -148,8 +189,14 @@ class Run:
     samples: str | None = SAMPLES
 
 
-def serve(settings: Settings, topology: Topology, run: Run) -> None:
-    """Workers for every handler queue plus sample traffic, shown live, until stopped."""
+def serve(
+    settings: Settings,
+    topology: Topology,
+    run: Run,
+    on_second_signal: Callable[[int], None] = os._exit,
+) -> None:
+    """Workers for every handler queue plus sample traffic, shown live, until stopped; a second
+    signal calls ``on_second_signal(128 + signal)``."""
     if not topology.handlers:
         wait_for_stop()
         return
@@ -157,7 +204,7 @@ def serve(settings: Settings, topology: Topology, run: Run) -> None:
     with run.log_path.open("a") as log_file:
         configure_logging("INFO", json=True, stream=log_file)
         _log(f"workers and sample traffic running; logs in {run.log_path}; press Ctrl-C to stop")
-        stats, traffic = asyncio.run(_serve(settings, topology, run))
+        stats, traffic = asyncio.run(_serve(settings, topology, run, on_second_signal))
     total = stats.total()
     out.line()
     out.print(
@@ -177,9 +224,11 @@ def _samples(run: Run) -> Iterator[BaseModel] | None:
         return None
 
 
-async def _serve(settings: Settings, topology: Topology, run: Run) -> tuple[Stats, TrafficStats]:
+async def _serve(
+    settings: Settings, topology: Topology, run: Run, on_second_signal: Callable[[int], None]
+) -> tuple[Stats, TrafficStats]:
     stop = asyncio.Event()
-    restore = install_stop_signals(stop)
+    restore = install_stop_signals(stop, exit_now=on_second_signal)
     stats, traffic = Stats(), TrafficStats()
     try:
         async with AwsClients(settings) as aws:
@@ -202,14 +251,30 @@ async def _serve(settings: Settings, topology: Topology, run: Run) -> tuple[Stat
                 try:
                     await _show(live, stats, traffic, stop, run.duration)
                 finally:
-                    stop.set()
-                    if sending is not None:
-                        await sending
-                    await worker.stop()
-                    live.update(table(stats, traffic, final=True))
+                    try:
+                        await wind_down(stop, sending, worker)
+                    finally:
+                        live.update(table(stats, traffic, final=True))
     finally:
         restore()
     return stats, traffic
+
+
+class _Stoppable(Protocol):
+    async def stop(self) -> None: ...
+
+
+async def wind_down(
+    stop: asyncio.Event, sending: asyncio.Task[None] | None, worker: _Stoppable
+) -> None:
+    """Stop the sample traffic, then the worker gracefully, whatever the traffic task raised
+    (that error then propagates)."""
+    stop.set()
+    try:
+        if sending is not None:
+            await sending
+    finally:
+        await worker.stop()
 
 
 async def _show(
@@ -292,6 +357,6 @@ def up(
         samples=None if no_traffic else samples,
     )
     with backend(settings, no_emulator=no_emulator, project_dir=project) as active:
-        provision(active, loaded)
+        provision(active.settings, loaded)
         if not once:
-            serve(active, loaded, run)
+            serve(active.settings, loaded, run, exit_now(active.started))

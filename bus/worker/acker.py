@@ -2,24 +2,39 @@
 
 A delete is queued the moment a message is finished and sent when ten are waiting or after a short
 linger. Entries that fail for the service's reasons (or whole calls that fail: throttling, an
-outage) are sent again with backoff; entries refused for the sender's reasons (the receipt handle
-expired: the message became visible again and will be delivered again) are logged, never retried.
-``drain()`` waits until every queued delete has been answered: the worker calls it on shutdown.
+outage, any other error) are sent again with backoff; entries refused for the sender's reasons (the
+receipt handle expired: the message became visible again and will be delivered again) are logged,
+never retried. Every queued delete is *settled* exactly once: deleted, refused, or given up on
+after ``attempts`` tries (``undeleted``: those messages will be delivered again, never lost); the
+``settled`` callback hears of each, so that the heartbeat keeps a message invisible until then.
+Lines about one message are logged with that delivery's logger (its message id, event type,
+attempt, correlation id). ``drain()`` waits until every queued delete has been settled: the worker
+calls it on shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import structlog
 
-from bus.errors import AwsError
-from bus.worker.sqs import BATCH, EntryFailure, QueueOps
+from bus.worker.sqs import BATCH, EntryFailure, QueueOps, call_failure
 
 LINGER = 0.02
 ATTEMPTS = 8
 MAX_PAUSE = 5.0
+
+Log = structlog.typing.FilteringBoundLogger
+Settled = Callable[[str, bool], None]
+"""``settled(receipt, deleted)``: the delete of ``receipt`` succeeded (True) or was given up on."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    receipt: str
+    log: Log
 
 
 class Acker:
@@ -28,25 +43,27 @@ class Acker:
     def __init__(
         self,
         ops: QueueOps,
-        log: structlog.typing.FilteringBoundLogger,
+        log: Log,
         *,
         linger: float = LINGER,
         attempts: int = ATTEMPTS,
+        settled: Settled | None = None,
     ) -> None:
         self._ops = ops
         self._log = log
         self._linger = linger
         self._attempts = attempts
-        self._pending: list[str] = []
+        self._settled = settled
+        self._pending: list[_Entry] = []
         self._timer: asyncio.TimerHandle | None = None
         self._sending: set[asyncio.Task[None]] = set()
         self.deleted = 0
         self.undeleted = 0
-        """Deletes given up on: those messages will be delivered again (never lost)."""
+        """Deletes refused or given up on: those messages will be delivered again (never lost)."""
 
-    def delete(self, receipt: str) -> None:
-        """Queue the delete of a finished message."""
-        self._pending.append(receipt)
+    def delete(self, receipt: str, log: Log | None = None) -> None:
+        """Queue the delete of a finished message (``log``: its delivery's logger)."""
+        self._pending.append(_Entry(receipt, log or self._log))
         if len(self._pending) >= BATCH:
             self._flush()
         elif self._timer is None:
@@ -72,38 +89,64 @@ class Acker:
         while self._sending:
             await asyncio.gather(*list(self._sending), return_exceptions=True)
 
-    async def _send(self, batch: Sequence[str]) -> None:
+    async def _send(self, batch: Sequence[_Entry]) -> None:
         attempt = 1
         while batch:
             failed = await self._try(batch)
-            self.deleted += len(batch) - len(failed)
-            retry = [r for r, f in failed.items() if not f.sender_fault]
-            for receipt, failure in failed.items():
-                if failure.sender_fault:
-                    self._refused(receipt, failure)
+            retry: list[_Entry] = []
+            for entry in batch:
+                failure = failed.get(entry.receipt)
+                if failure is None:
+                    self.deleted += 1
+                    self._settle(entry, deleted=True)
+                elif failure.sender_fault:
+                    self._refused(entry, failure)
+                else:
+                    retry.append(entry)
             if retry and attempt >= self._attempts:
-                self.undeleted += len(retry)
-                self._log.error(
-                    "delete failed; the messages will be delivered again",
-                    count=len(retry),
-                    code=next(iter(failed.values())).code,
-                )
+                for entry in retry:
+                    self._give_up(entry, failed[entry.receipt])
                 return
             if retry:
                 await asyncio.sleep(min(MAX_PAUSE, 0.1 * 2 ** (attempt - 1)))
             batch, attempt = retry, attempt + 1
 
-    async def _try(self, batch: Sequence[str]) -> dict[str, EntryFailure]:
+    async def _try(self, batch: Sequence[_Entry]) -> Mapping[str, EntryFailure]:
+        """One DeleteMessageBatch; a call that fails, for whatever reason, fails every entry."""
+        receipts = [e.receipt for e in batch]
         try:
-            return await self._ops.delete_batch(batch)
-        except AwsError as exc:
-            self._log.warning("delete batch failed; retrying", code=exc.code, error=str(exc))
-            return {r: EntryFailure(exc.code, sender_fault=False) for r in batch}
+            return await self._ops.delete_batch(receipts)
+        except Exception as exc:
+            self._log.warning(
+                "delete batch failed; retrying",
+                code=call_failure(exc),
+                error=str(exc),
+                count=len(batch),
+            )
+            return {r: EntryFailure(call_failure(exc), sender_fault=False) for r in receipts}
 
-    def _refused(self, receipt: str, failure: EntryFailure) -> None:
+    def _settle(self, entry: _Entry, *, deleted: bool) -> None:
+        if self._settled is None:
+            return
+        try:
+            self._settled(entry.receipt, deleted)
+        except Exception:  # a bug in the callback must not stop the other deletes
+            entry.log.exception("delete bookkeeping failed")
+
+    def _refused(self, entry: _Entry, failure: EntryFailure) -> None:
         self.undeleted += 1
-        self._log.warning(
+        entry.log.warning(
             "delete refused; the message will be delivered again",
             code=failure.code,
-            receipt_handle=receipt[:16],
+            receipt_handle=entry.receipt[:16],
         )
+        self._settle(entry, deleted=False)
+
+    def _give_up(self, entry: _Entry, failure: EntryFailure) -> None:
+        self.undeleted += 1
+        entry.log.error(
+            "delete failed; the message will be delivered again",
+            code=failure.code,
+            tries=self._attempts,
+        )
+        self._settle(entry, deleted=False)

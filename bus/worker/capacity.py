@@ -7,7 +7,8 @@ never has more messages received than its ``concurrency``, and none waits invisi
 Per process (``--concurrency``): a slot is held only while a message is being handled. A poller
 receives only when the process has free slots (and asks for no more than are free), but does not
 hold them during its long poll, so idle queues cannot starve busy ones; when several pollers
-receive at once, a message may wait a moment for a slot (its visibility is kept by the heartbeat).
+receive at once, a message may wait a moment for a slot (its visibility is kept by the heartbeat;
+a stop releases it at once, ``acquire_unless``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,24 @@ class Capacity:
         taken = max(1, min(most, self.free))
         self.free -= taken
         return taken
+
+    async def acquire_unless(self, stop: asyncio.Event) -> bool:
+        """Take one slot; or return False as soon as ``stop`` is set, taking none."""
+        while self.free <= 0:
+            if stop.is_set():
+                return False
+            self._released.clear()
+            released = asyncio.ensure_future(self._released.wait())
+            stopped = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait((released, stopped), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                released.cancel()
+                stopped.cancel()
+        if stop.is_set():
+            return False
+        self.free -= 1
+        return True
 
     def release(self, count: int = 1) -> None:
         if count <= 0:

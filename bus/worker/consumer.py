@@ -2,8 +2,11 @@
 
 Every received message holds one slot of the queue's capacity (and of the process's) until it is
 finished; standard queues run each message as its own task, FIFO queues one task per message group
-(a lane, see ``fifo``). Shutdown is three steps, driven by the ``Worker``: stop receiving,
-finish (or, past the deadline, cancel and release) what is in flight, then drain the deletes.
+(a lane, see ``fifo``). Shutdown is three steps, driven by the ``Worker``: stop receiving (what
+was received but not started is released at once: messages waiting for a process slot, what FIFO
+lanes hold behind the message they are handling), finish (or, past the deadline, cancel and
+release) what is in flight, then drain the deletes. A long poll under way is let finish even past
+the deadline.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from bus.schema import Registry
 from bus.worker.acker import Acker
 from bus.worker.capacity import Capacity
 from bus.worker.dispatcher import Dispatcher, Outcome
+from bus.worker.fields import delivery_fields
 from bus.worker.fifo import Lanes
 from bus.worker.heartbeat import Heartbeat
 from bus.worker.idempotency import IdempotencyStore
@@ -61,8 +65,8 @@ class QueueConsumer:
         self.capacity = Capacity(binding.concurrency)
         self._process_capacity = process_capacity
         self._wait = wait_seconds
-        self.acker = Acker(self._ops, self._log)
         self.heartbeat = Heartbeat(self._ops, info.visibility_timeout, self._log)
+        self.acker = Acker(self._ops, self._log, settled=self._settled)
         self._stopping = asyncio.Event()
         self.dispatcher = Dispatcher(
             info=info,
@@ -77,6 +81,7 @@ class QueueConsumer:
             store=store,
             log=self._log,
             stopping=self._stopping,
+            latest=self._latest,
         )
         self._pollers: dict[Poller, asyncio.Task[None]] = {}
         self._beat: asyncio.Task[None] | None = None
@@ -131,6 +136,15 @@ class QueueConsumer:
         self.capacity.release(count)
         self.stats.in_flight -= count
 
+    def _settled(self, receipt: str, deleted: bool) -> None:
+        """The acker is done with a delete: the heartbeat may let the message go."""
+        self.heartbeat.untrack(receipt)
+        if not deleted:
+            self.stats.undeleted += 1
+
+    def _latest(self, msg: Received) -> Received:
+        return self.lanes.latest(msg) if self.info.fifo else msg
+
     def _dispatch(self, messages: Sequence[Received]) -> None:
         self.stats.received += len(messages)
         self.stats.in_flight += len(messages)
@@ -143,15 +157,19 @@ class QueueConsumer:
                 self._spawn(self._one(msg))
 
     async def _limited(self, msg: Received) -> Outcome:
-        """``dispatcher.process`` within the process-wide limit, when there is one."""
+        """``dispatcher.process`` within the process-wide limit, when there is one; a message
+        still waiting for a slot when the worker stops is released at once."""
         process = self._process_capacity
         if process is None:
             return await self.dispatcher.process(msg)
         try:
-            await process.acquire(1)
+            got = await process.acquire_unless(self._stopping)
         except asyncio.CancelledError:
             await self.dispatcher.release([msg])
             raise
+        if not got:
+            await self.dispatcher.release([msg])
+            return Outcome.RELEASED
         try:
             return await self.dispatcher.process(msg)
         finally:
@@ -168,24 +186,30 @@ class QueueConsumer:
     def _unexpected(self, messages: Sequence[Received]) -> None:
         for msg in messages:
             self.heartbeat.untrack(msg.receipt_handle)
-        self._log.exception(
-            "unexpected error; the messages come back after their visibility timeout",
-            message_ids=[m.message_id for m in messages],
-        )
+            self._log.exception(
+                "unexpected error; the message comes back after its visibility timeout",
+                **delivery_fields(msg),
+            )
 
     # -- shutdown ---------------------------------------------------------------------------------
 
     def stop_receiving(self) -> None:
-        """No more receives: idle pollers stop now, those mid-receive release what they get."""
+        """No more receives: idle pollers stop now, those mid-receive release what they get;
+        what FIFO lanes hold but have not started goes back now (waiting for a process slot
+        sees the stop by itself)."""
         self._stopping.set()
         for poller, task in self._pollers.items():
             if not poller.receiving:
                 task.cancel()
+        if self.info.fifo:
+            self.lanes.stop()
 
     async def finish(self, deadline: float) -> None:
-        """Wait for the last receives, then for in-flight messages, until ``deadline`` (loop
-        time); past it, cancel what is left (a cancelled handler's message is released)."""
-        await self._wait_or_cancel(set(self._pollers.values()), deadline, "receives")
+        """Wait for the last receives (each until its long poll ends, if that is later than
+        ``deadline``), then for in-flight messages until ``deadline`` (loop time); past it,
+        cancel what is left (a cancelled handler's message is released)."""
+        polls = [p.poll_ends for p in self._pollers if p.poll_ends is not None]
+        await self._wait_or_cancel(set(self._pollers.values()), max([deadline, *polls]), "receives")
         self._pollers.clear()
         await self._wait_or_cancel(set(self._tasks), deadline, "handlers")
 

@@ -47,14 +47,16 @@ class Context:
         self.queue = queue
         """The queue's logical name (as in topology.yaml)."""
         self.attempt = attempt
-        """SQS's receive count: 1 on the first delivery, 2 on the first redelivery, ..."""
+        """The delivery attempt: 1 on the first delivery, 2 on the first redelivery, ... (SQS's
+        receive count; on FIFO queues, which redeliver in-process, plus those redeliveries)."""
         self.try_number = 1
         """The in-process try within this delivery (transient errors are tried again)."""
         self.envelope = envelope
         """The event's metadata: id, type, version, source, time, correlation and causation ids,
         traceparent (and its raw data)."""
         self.log = log
-        """A structlog logger bound with message id, queue, event type, attempt, correlation id."""
+        """A structlog logger bound with message id, queue, event type, attempt, correlation id
+        (also bound in structlog's context variables while the handler runs)."""
         self._publisher = publisher
         self._bound: EventPublisher | None = None
 

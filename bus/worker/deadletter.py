@@ -4,13 +4,18 @@ Send first, delete after: the worker deletes the source message only once the DL
 copy (see ``docs/envelope.md``, "Dead letters"). The copy has the original body, the original
 ``event_type``/``event_version`` attributes (then the other original attributes, as many as fit in
 SQS's ten), the FIFO group id, and ``bus.failure``: a JSON record of why the message died.
+
+A copy must fit in SQS's 256 KiB (body and attributes together), like its original: when the
+failure record would push it over, its error text is shortened (and if that is not enough, the
+original attributes other than the routing keys are left out), so the copy is never refused for its
+size.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -30,6 +35,9 @@ REASONS: tuple[Reason, ...] = (
 MAX_ERROR_CHARS = 1000
 MAX_ATTRIBUTES = 10
 FIRST_ATTRIBUTES = ("event_type", "event_version")
+MAX_MESSAGE_BYTES = 262_144
+"""SQS's limit on a message: body plus every attribute's name, data type and value."""
+CUT = "..."
 
 
 @dataclass(frozen=True)
@@ -80,28 +88,36 @@ def previous_failure(message: Received) -> Failure | None:
         return None
 
 
-def first_failed_at(message: Received, now: datetime) -> str:
-    """Kept across redrives; for a message that failed on earlier receives, its first receive."""
+def first_failed_at(message: Received, now: datetime, attempt: int | None = None) -> str:
+    """Kept across redrives; for a message that failed on earlier attempts, its first receive."""
     earlier = previous_failure(message)
     if earlier is not None:
         return earlier.first_failed_at
     first_ms = message.first_received_ms
-    if message.receive_count > 1 and first_ms is not None:
+    if (attempt or message.receive_count) > 1 and first_ms is not None:
         return utc_iso(datetime.fromtimestamp(first_ms / 1000, UTC))
     return utc_iso(now)
 
 
 def failure_of(
-    message: Received, reason: Reason, error: BaseException, queue: str, now: datetime
+    message: Received,
+    reason: Reason,
+    error: BaseException,
+    queue: str,
+    now: datetime,
+    attempt: int | None = None,
 ) -> Failure:
+    """``attempt``: the delivery attempt that failed (default: the receive count; a FIFO message
+    tried again in-process counts those tries too)."""
+    attempt = message.receive_count if attempt is None else attempt
     return Failure(
         reason=reason,
         error_type=error_type_name(error),
         error=error_text(error),
-        attempt=message.receive_count,
+        attempt=attempt,
         queue=queue,
         message_id=message.message_id,
-        first_failed_at=first_failed_at(message, now),
+        first_failed_at=first_failed_at(message, now, attempt),
         failed_at=utc_iso(now),
     )
 
@@ -120,10 +136,10 @@ def _clean(value: Mapping[str, Any]) -> dict[str, Any] | None:
     return out
 
 
-def dead_letter_attributes(
-    message: Received, failure: Failure, event_type: str | None, event_version: int | None
+def _original_attributes(
+    message: Received, event_type: str | None, event_version: int | None
 ) -> dict[str, Any]:
-    """The original attributes (routing keys first, at most nine) plus ``bus.failure``."""
+    """The original attributes to copy, routing keys first, at most nine."""
     kept: dict[str, Any] = {}
     for name, value in message.attributes.items():
         cleaned = _clean(value) if isinstance(value, Mapping) else None
@@ -136,8 +152,70 @@ def dead_letter_attributes(
     order = [n for n in FIRST_ATTRIBUTES if n in kept] + sorted(
         n for n in kept if n not in FIRST_ATTRIBUTES
     )
-    out = {n: kept[n] for n in order[: MAX_ATTRIBUTES - 1]}
-    out[FAILURE_ATTRIBUTE] = {"DataType": "String", "StringValue": failure.to_json()}
+    return {n: kept[n] for n in order[: MAX_ATTRIBUTES - 1]}
+
+
+def dead_letter_attributes(
+    message: Received, failure: Failure, event_type: str | None, event_version: int | None
+) -> dict[str, Any]:
+    """The original attributes (routing keys first, at most nine) plus ``bus.failure``."""
+    out = _original_attributes(message, event_type, event_version)
+    out[FAILURE_ATTRIBUTE] = _failure_attribute(failure)
+    return out
+
+
+def _failure_attribute(failure: Failure) -> dict[str, str]:
+    return {"DataType": "String", "StringValue": failure.to_json()}
+
+
+def _bytes(value: object) -> int:
+    return len(value) if isinstance(value, bytes | bytearray) else len(str(value).encode())
+
+
+def message_size(body: str, attributes: Mapping[str, Mapping[str, Any]]) -> int:
+    """The size SQS counts against its limit: the body, each attribute's name, type and value."""
+    size = _bytes(body)
+    for name, value in attributes.items():
+        size += _bytes(name) + _bytes(value.get("DataType", ""))
+        for key in ("StringValue", "BinaryValue"):
+            if value.get(key) is not None:
+                size += _bytes(value[key])
+    return size
+
+
+def _json_length(text: str) -> int:
+    return len(json.dumps(text)) - 2  # as ``Failure.to_json`` writes it: ASCII, escaped
+
+
+def _shortened(failure: Failure, excess: int) -> Failure:
+    """``failure`` with at least ``excess`` bytes less of error text (marked as cut), or none."""
+    error = failure.error
+    budget = _json_length(error) - excess - len(CUT)
+    low, high = 0, len(error)
+    while low < high:  # the longest beginning of the text that fits the budget
+        middle = (low + high + 1) // 2
+        if _json_length(error[:middle]) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return replace(failure, error=error[:low] + CUT if low > 0 else "")
+
+
+def fitted_attributes(
+    message: Received, failure: Failure, event_type: str | None, event_version: int | None
+) -> dict[str, Any]:
+    """``dead_letter_attributes``, made to fit in ``MAX_MESSAGE_BYTES`` with the body."""
+    out = dead_letter_attributes(message, failure, event_type, event_version)
+    excess = message_size(message.body, out) - MAX_MESSAGE_BYTES
+    while excess > 0 and failure.error:
+        failure = _shortened(failure, excess)
+        out[FAILURE_ATTRIBUTE] = _failure_attribute(failure)
+        excess = message_size(message.body, out) - MAX_MESSAGE_BYTES
+    for name in sorted(set(out) - {*FIRST_ATTRIBUTES, FAILURE_ATTRIBUTE}):
+        if excess <= 0:
+            break
+        del out[name]
+        excess = message_size(message.body, out) - MAX_MESSAGE_BYTES
     return out
 
 
@@ -158,7 +236,7 @@ def dead_letter_entry(
     """
     entry: dict[str, Any] = {
         "MessageBody": message.body,
-        "MessageAttributes": dead_letter_attributes(message, failure, event_type, event_version),
+        "MessageAttributes": fitted_attributes(message, failure, event_type, event_version),
     }
     if fifo:
         entry["MessageGroupId"] = message.group_id or "bus-dead-letters"

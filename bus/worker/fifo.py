@@ -10,10 +10,13 @@ Order holds whichever the queue does, because:
    from any poller and any receive, join that lane (sorted by sequence number) instead of starting
    a second task: two messages of a group never run at once here.
 2. A handled or dead-lettered message is finished (deleted, or in the DLQ before it is deleted);
-   the lane goes on with the next. A message to be redelivered has waited out its backoff in
-   process (``Outcome.HELD``; the heartbeat keeps it invisible) and goes back to the queue
-   *together with* everything the lane still holds, lowest sequence number first, so the queue
-   has the group whole again, in order. On shutdown (``Outcome.RELEASED``) the rest goes back too.
+   the lane goes on with the next. A message to be redelivered is redelivered by the dispatcher
+   in-process: it waits out its backoff and is tried again while the lane still holds the rest of
+   its group, so the group stays in flight (the heartbeat keeps it invisible) and the receive
+   counts of the messages behind it do not rise. Only on shutdown does a lane give messages back
+   to the queue: those it has not started at once, in order (``stop()``: SQS keeps the group
+   blocked while the one being handled is in flight); the one being handled when it finishes,
+   unless it is deleted (``Outcome.HELD``, ``Outcome.RELEASED``).
 3. After such a release the messages may come back to this process through receives already under
    way, answered in any order. The lane remembers what it gave back and starts no message while an
    earlier one it gave back is missing: until that one is back in the lane, or every receive under
@@ -25,9 +28,11 @@ Order holds whichever the queue does, because:
 
 Nothing is lost or handled twice by this: each received message is in exactly one place, a lane's
 list, the lane's handler, back on the queue, or deleted. A message delivered again while an older
-copy of it waits in the lane replaces that copy (whose receipt handle is stale). When the handling
-itself fails unexpectedly (a bug in bus), the lane stops tracking what it holds: those messages come
-back after their visibility timeout, in order.
+copy of it waits in the lane replaces that copy (whose receipt handle is stale); one delivered
+again while it is being handled is not handled again: its new receipt handle is the one its delete
+(or release) uses (``latest``), and the copy is dropped. When the handling itself fails
+unexpectedly (a bug in bus), the lane stops tracking what it holds: those messages come back after
+their visibility timeout, in order.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from typing import Any
 import structlog
 
 from bus.worker.dispatcher import Outcome
+from bus.worker.fields import delivery_fields
 from bus.worker.message import Received
 from bus.worker.poller import Receives
 
@@ -69,6 +75,8 @@ class Lane:
         """``Receives.mark()`` after the last give-back."""
         self.current: Received | None = None
         """The message being handled."""
+        self.renewed: Received | None = None
+        """The newest copy of ``current``, when the queue delivered it again while it ran."""
         self.changed = asyncio.Event()
 
     def add(self, messages: Sequence[Received]) -> list[Received]:
@@ -76,6 +84,11 @@ class Lane:
         stale: list[Received] = []
         for msg in messages:
             self.outstanding.pop(msg.message_id, None)
+            current = self.current
+            if current is not None and msg.message_id == current.message_id:
+                stale.append(self.renewed or current)
+                self.renewed = msg
+                continue
             for index, held in enumerate(self.pending):
                 if held.message_id == msg.message_id:
                     stale.append(self.pending.pop(index))
@@ -98,6 +111,12 @@ class Lane:
     def take_all(self) -> list[Received]:
         taken, self.pending = self.pending, []
         return taken
+
+    def finished(self) -> Received | None:
+        """The message that was being handled, its newest copy; no longer current."""
+        msg = self.renewed or self.current
+        self.current = self.renewed = None
+        return msg
 
     @property
     def idle(self) -> bool:
@@ -132,6 +151,19 @@ class Lanes:
     def __len__(self) -> int:
         return len(self._lanes)
 
+    def latest(self, msg: Received) -> Received:
+        """The newest copy of ``msg``: another one when it was delivered again while it ran."""
+        lane = self._lanes.get(msg.group_id)
+        renewed = lane.renewed if lane is not None else None
+        return renewed if renewed is not None and renewed.message_id == msg.message_id else msg
+
+    def stop(self) -> None:
+        """Shutdown: give back what the lanes hold but have not started, at once and in order;
+        the messages being handled finish (their groups stay blocked on SQS until then)."""
+        for lane in self._lanes.values():
+            if lane.pending:
+                self._spawn(self._give_back(lane, lane.take_all()))
+
     def dispatch(self, messages: Sequence[Received]) -> None:
         """Give each group of ``messages`` to its lane, starting lanes for new groups."""
         for group in split_groups(messages):
@@ -145,30 +177,35 @@ class Lanes:
             stale = lane.add(group)
             for msg in stale:
                 self._untrack(msg.receipt_handle)
+                if lane.renewed is not None and msg.message_id == lane.renewed.message_id:
+                    self._log.info(
+                        "received again while being handled; not handled twice",
+                        **delivery_fields(lane.renewed),
+                    )
             self._done(len(stale))
 
     async def _run(self, lane: Lane) -> None:
         try:
             await self._drain(lane)
         except asyncio.CancelledError:
-            if lane.current is not None:  # released by the dispatcher, or back after its timeout
-                lane.current = None
+            if lane.finished() is not None:  # released by the dispatcher, or back after a timeout
                 self._done(1)
             while lane.pending:  # shutdown past its deadline: what was not started goes back
                 await self._give_back(lane, lane.take_all())
             raise
         except Exception:
             held = lane.take_all()
-            if lane.current is not None:
-                held.insert(0, lane.current)
-                lane.current = None
+            current = lane.finished()
+            if current is not None:
+                held.insert(0, current)
             for msg in held:
                 self._untrack(msg.receipt_handle)
             self._done(len(held))
-            self._log.exception(
-                "unexpected error; the messages come back after their visibility timeout",
-                message_ids=[m.message_id for m in held],
-            )
+            for msg in held:
+                self._log.exception(
+                    "unexpected error; the message comes back after its visibility timeout",
+                    **delivery_fields(msg),
+                )
         finally:
             if self._lanes.get(lane.group) is lane:
                 del self._lanes[lane.group]
@@ -189,7 +226,7 @@ class Lanes:
                 continue
             lane.current = msg
             outcome = await self._process(msg)
-            lane.current = None
+            msg = lane.finished() or msg
             if outcome is not Outcome.HELD:
                 self._done(1)
             if outcome is Outcome.HANDLED or outcome is Outcome.FAILED:

@@ -1,7 +1,8 @@
 """Visibility heartbeat: keep messages invisible while the worker still holds them.
 
 Every message is tracked from the moment it is received (a FIFO message may wait behind its group)
-until it is finished. Once a message has been held for ``fraction`` of the visibility timeout since
+until it is settled: its delete confirmed (or given up on: the acker says so), its visibility set
+for a redelivery, or released. Once a message has been held for ``fraction`` of the visibility timeout since
 its receipt or its last extension, its visibility is extended by one whole timeout, ten messages per
 ChangeMessageVisibilityBatch. ``settle()`` stops tracking a message and waits for an extension
 already in flight, so that a visibility the worker sets afterwards (a redelivery delay, a release)
@@ -17,7 +18,6 @@ again when the limit is up, for a new delivery.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 from collections.abc import Sequence
@@ -25,8 +25,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from bus.errors import AwsError
-from bus.worker.sqs import QueueOps, chunks
+from bus.worker.sqs import QueueOps, call_failure, chunks
 
 FRACTION = 1 / 3
 MIN_TICK = 0.1
@@ -86,7 +85,7 @@ class Heartbeat:
             self._held[receipt] = _Held(since, since if limit_from is None else limit_from)
 
     def untrack(self, receipt: str) -> None:
-        """Stop extending a message that is being deleted (a late extension is harmless)."""
+        """Stop extending a message that is deleted (or whose delete was given up on)."""
         self._held.pop(receipt, None)
 
     async def settle(self, receipt: str) -> None:
@@ -96,14 +95,23 @@ class Heartbeat:
             async with self._lock:
                 pass
 
+    @property
+    def tracked(self) -> int:
+        return len(self._held)
+
+    def holds(self, receipt: str) -> bool:
+        return receipt in self._held
+
     async def run(self) -> None:
-        """Extend what is due, forever (cancel to stop)."""
+        """Extend what is due, forever (cancel to stop); no error ends it."""
         if not self.enabled:
             return
         while True:
             await asyncio.sleep(self.tick)
-            with contextlib.suppress(AwsError):
+            try:
                 await self.beat(time.monotonic())
+            except Exception:
+                self._log.exception("visibility heartbeat failed; carrying on")
 
     async def beat(self, now: float) -> None:
         due = [r for r, held in self._held.items() if now - held.since >= self.extend_after]
@@ -135,8 +143,13 @@ class Heartbeat:
     async def _extend(self, batch: Sequence[str], seconds: int, now: float) -> None:
         try:
             failed = await self._ops.change_visibility_batch(batch, seconds)
-        except AwsError as exc:
-            self._log.warning("visibility heartbeat failed", code=exc.code, count=len(batch))
+        except Exception as exc:  # an outage, expired credentials (SettingsError), anything
+            self._log.warning(
+                "visibility heartbeat failed",
+                code=call_failure(exc),
+                error=str(exc),
+                count=len(batch),
+            )
             return
         for receipt in batch:
             held = self._held.get(receipt)

@@ -9,7 +9,8 @@ FIFO lane can wait for the receives under way after it gave messages back (see `
 
 On shutdown a poller that is waiting for slots stops at once; one in the middle of a long poll is
 let finish (cancelling the request would not stop SQS from handing messages to it, which would then
-stay invisible for a whole visibility timeout) and releases what it got at once, unhandled.
+stay invisible for a whole visibility timeout) and releases what it got at once, unhandled. It is
+given until its long poll ends (``poll_ends``), even when that is past the shutdown deadline.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from bus.worker.sqs import BATCH, QueueOps
 
 MAX_PAUSE = 30.0
 FIRST_PAUSE = 0.5
+POLL_SLACK = 2.0
+"""Seconds a receive may take beyond its long-poll wait (the request's way there and back)."""
 
 
 def outage_pause(failures: int, jitter: float) -> float:
@@ -97,6 +100,8 @@ class Poller:
         self.failures = 0
         self.receiving = False
         """True while a receive is in flight: the poller must then not be cancelled."""
+        self.poll_ends: float | None = None
+        """While receiving: the loop time by which the receive will have answered."""
 
     async def run(self) -> None:
         """Receive until stopping (or cancelled while waiting for slots)."""
@@ -115,6 +120,7 @@ class Poller:
         error of a failed receive is returned, its slots given back."""
         asked = time.monotonic()
         self.receiving = True
+        self.poll_ends = asyncio.get_running_loop().time() + self._wait + POLL_SLACK
         try:
             raw = await self._ops.receive(slots, self._wait)
         except Exception as exc:
@@ -125,6 +131,7 @@ class Poller:
             raise
         finally:
             self.receiving = False
+            self.poll_ends = None
         if self.failures:
             self._log.info("receiving again", after_failures=self.failures)
             self.failures = 0

@@ -7,10 +7,12 @@
         await worker.run(stop_event)      # until stop_event is set, then a graceful stop
 
 Shutdown (``stop()``, or ``run()``'s event): stop polling (a long poll in flight is let finish,
-up to ``wait_seconds``); messages received but not started are made visible again at once;
-in-flight handlers may finish until ``shutdown_grace`` seconds, after which they are cancelled and
-their messages made visible again; queued deletes are sent. Nothing in flight is lost: whatever is
-not deleted comes back to the queue.
+up to ``wait_seconds``, even past the grace; what it brings is made visible again at once);
+messages received but not started are made visible again at once (those waiting for a process
+slot, and those FIFO lanes hold behind the message they are handling); in-flight handlers may
+finish until ``shutdown_grace`` seconds, after which they are cancelled and their messages made
+visible again; queued deletes are sent. Nothing in flight is lost: whatever is not deleted comes
+back to the queue.
 """
 
 from __future__ import annotations

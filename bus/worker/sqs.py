@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bus.aws import aws_errors
+from bus.aws import aws_errors, error_code
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient
@@ -102,6 +102,12 @@ class QueueOps:
         with aws_errors("SendMessage"):
             answer = await self.sqs.send_message(QueueUrl=self.url, **entry)
         return str(answer.get("MessageId", ""))
+
+
+def call_failure(exc: BaseException) -> str:
+    """What a failed call is logged (and counted) as: AWS's error code, or the exception's type
+    (an error bus did not map: expired credentials, a bug)."""
+    return error_code(exc) or type(exc).__name__
 
 
 def chunks(items: Sequence[str], size: int = BATCH) -> list[Sequence[str]]:

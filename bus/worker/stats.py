@@ -19,7 +19,9 @@ class QueueStats:
     duplicates: int = 0
     """Skipped by the idempotency guard (already handled)."""
     released: int = 0
-    """Made visible again unhandled (shutdown, or held back behind a failed FIFO message)."""
+    """Made visible again unhandled (shutdown)."""
+    undeleted: int = 0
+    """Finished, but the delete was refused or given up on: delivered again later."""
     in_flight: int = 0
 
 

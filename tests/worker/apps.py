@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from bus.control import Reject, Retry
 from bus.worker import Context
+from schemas.orders import OrderPlaced
 
 
 class Ping(BaseModel):
@@ -236,3 +237,12 @@ async def too_many(event: Ping, ctx: Context, extra: int) -> None:
 
 async def wrong_annotation(event: Pong) -> None:
     """Bound to Ping by a test that expects a HandlerError."""
+
+
+ORDERS: list[tuple[int, OrderPlaced]] = []
+"""(the envelope's version, the model the handler got) for each ``record_order`` call."""
+
+
+async def record_order(event: OrderPlaced, ctx: Context) -> None:
+    """Bound to OrderPlaced (version 2, version 1 upcast) by the upcasting test."""
+    ORDERS.append((ctx.envelope.version, event))

@@ -1,4 +1,4 @@
-"""The DLQ copy of a message and its ``bus.failure`` attribute (pure)."""
+"""The DLQ copy of a message and its ``bus.failure`` attribute (pure), within SQS's size limit."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from hypothesis import strategies as st
 from bus.errors import DecodeError
 from bus.worker.deadletter import (
     MAX_ERROR_CHARS,
+    MAX_MESSAGE_BYTES,
     Failure,
     dead_letter_attributes,
     dead_letter_entry,
     failure_of,
+    message_size,
 )
 from bus.worker.message import Received
 
@@ -113,3 +115,44 @@ def test_never_more_than_ten_attributes(values: dict[str, str]) -> None:
     assert len(out) <= 10
     assert "bus.failure" in out
     assert "event_type" in out
+
+
+def _near_the_limit(attributes: dict[str, object], room: int) -> Received:
+    """A message whose body and attributes leave ``room`` bytes of SQS's 256 KiB."""
+    size = message_size("", attributes)  # type: ignore[arg-type]
+    return Received(
+        message_id="5fea7756",
+        receipt_handle="r",
+        body="x" * (MAX_MESSAGE_BYTES - size - room),
+        attributes=attributes,
+        system={"ApproximateReceiveCount": "3"},
+    )
+
+
+def test_a_copy_near_the_size_limit_gets_a_shorter_error_and_fits() -> None:
+    attrs = {"event_type": string("OrderPlaced"), "country": string("DE")}
+    msg = _near_the_limit(attrs, room=400)
+    failure = failure_of(msg, "handler-error", ValueError("é" * 5000), "q", NOW)
+    entry = dead_letter_entry(msg, failure, fifo=False)
+    assert message_size(entry["MessageBody"], entry["MessageAttributes"]) <= MAX_MESSAGE_BYTES
+    kept = Failure.from_json(entry["MessageAttributes"]["bus.failure"]["StringValue"])
+    assert 0 < len(kept.error) < len(failure.error)
+    assert kept.error.endswith("...")
+    assert (kept.reason, kept.attempt, kept.error_type) == ("handler-error", 3, "ValueError")
+    assert set(entry["MessageAttributes"]) == {"event_type", "country", "bus.failure"}
+
+
+def test_when_the_error_text_is_not_enough_other_attributes_give_way() -> None:
+    attrs = {"event_type": string("OrderPlaced"), "note": string("n" * 500)}
+    msg = _near_the_limit(attrs, room=10)
+    failure = failure_of(msg, "handler-error", ValueError("v" * 100), "q", NOW)
+    entry = dead_letter_entry(msg, failure, fifo=False)
+    assert message_size(entry["MessageBody"], entry["MessageAttributes"]) <= MAX_MESSAGE_BYTES
+    assert set(entry["MessageAttributes"]) == {"event_type", "bus.failure"}
+
+
+def test_a_copy_with_room_to_spare_is_left_whole() -> None:
+    msg = message({"event_type": string("OrderPlaced")})
+    failure = failure_of(msg, "handler-error", ValueError("v" * 900), "q", NOW)
+    entry = dead_letter_entry(msg, failure, fifo=False)
+    assert entry["MessageAttributes"]["bus.failure"]["StringValue"] == failure.to_json()

@@ -1,6 +1,7 @@
 """FIFO queues: each message group in order, one at a time; groups in parallel; a failure holds
-the rest of its group back instead of reordering it; order holds even when the queue hands out a
-group's later messages while an earlier one is still being handled here."""
+the rest of its group back instead of reordering it (redelivered in-process, the group in flight);
+order holds even when the queue hands out a group's later messages while an earlier one is still
+being handled here."""
 
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ import pytest_asyncio
 import structlog
 
 from bus.aws import AwsClients
-from bus.worker import Stats
+from bus.worker import Failure, Stats
 from bus.worker.dispatcher import Outcome
 from bus.worker.fifo import Lane, Lanes, split_groups
 from bus.worker.message import Received
 from bus.worker.poller import Receives
 from tests.worker import apps
 from tests.worker.conftest import Applied, apply_topology, new_env, wait_for
+from tests.worker.fakesqs import JOURNAL, FakeSQS, consumer, events, index, open_gate, until
 
 TOPOLOGY = """
 name: wfifo
@@ -196,6 +198,74 @@ async def test_a_message_that_went_to_another_consumer_stops_holding_the_lane() 
     assert h.ran == ["a3"]
 
 
+# -- over the fake SQS: in-process redelivery, a copy of the running message ----------------------
+
+
+async def test_a_failed_head_is_redelivered_in_process_and_its_group_stays_in_flight() -> None:
+    sqs = FakeSQS()
+    rig = consumer(sqs, fifo=True, max_receive_count=3)
+    head = rig.put("a0", "fail", group="a")
+    behind = rig.put("a1", group="a")
+    rig.consumer.start()
+    assert await until(lambda: ("end", "a1") in JOURNAL)
+    await rig.stop()
+    assert [e for e in events("start") if e[1] == "a0"] == [("start", "a0", n) for n in (1, 2, 3)]
+    assert ("start", "a1", 1) in JOURNAL  # the follower's first delivery: its count never rose
+    received = [e[2] for e in events("received") if e[2]]
+    assert received == [[head, behind]]  # received once: no receive count rose
+    assert events("visibility") == []  # nothing was given back to the queue
+    (dead,) = sqs.queues[str(rig.dlq_url)].messages
+    failure = Failure.from_json(dead.attributes["bus.failure"]["StringValue"])
+    assert (failure.reason, failure.attempt, failure.message_id) == ("handler-error", 3, head)
+    assert index(("send", rig.dlq_url, dead.id)) < index(("delete", head))
+    assert index(("send", rig.dlq_url, dead.id)) < index(("start", "a1", 1))  # then the next
+    assert (rig.stats.redelivered, rig.stats.dead_lettered, rig.stats.processed) == (2, 1, 1)
+    assert sqs.ids(rig.url) == []
+
+
+async def test_a_head_that_succeeds_on_a_later_attempt_sees_that_attempt() -> None:
+    sqs = FakeSQS()
+    rig = consumer(sqs, fifo=True, max_receive_count=5)
+    head = rig.put("a0", "fail-until:3", group="a")
+    rig.consumer.start()
+    assert await until(lambda: ("delete", head) in JOURNAL)
+    await rig.stop()
+    assert [e[2] for e in events("start")] == [1, 2, 3]
+    assert (rig.stats.redelivered, rig.stats.processed, rig.stats.dead_lettered) == (2, 1, 0)
+
+
+async def test_a_stop_during_the_backoff_gives_the_group_back() -> None:
+    sqs = FakeSQS()
+    retry = {"attempts": 1, "redelivery": {"initial": 60, "maximum": 60}}
+    rig = consumer(sqs, fifo=True, retry=retry)
+    head = rig.put("a0", "fail", group="a")
+    behind = rig.put("a1", group="a")
+    rig.consumer.start()
+    assert await until(lambda: ("end", "a0") in JOURNAL and rig.stats.redelivered == 1)
+    await asyncio.wait_for(rig.stop(), 5)  # not after the 60 s backoff
+    assert {e[1] for e in events("visibility") if e[2] == 0} == {head, behind}
+    assert sqs.ids(rig.url) == [head, behind]
+    assert [e[1] for e in events("start")] == ["a0"]
+
+
+async def test_a_copy_of_the_running_message_is_not_handled_again() -> None:
+    sqs = FakeSQS()
+    rig = consumer(sqs, fifo=True)
+    m = rig.put("a0", "gate", group="a")
+    rig.consumer.start()
+    assert await until(lambda: ("start", "a0", 1) in JOURNAL)
+    sqs.expire(rig.url, m)  # visible again while it runs: the poller receives a second copy
+    assert await until(lambda: rig.stats.received == 2)
+    open_gate("a0")
+    assert await until(lambda: ("delete", m) in JOURNAL or ("delete-refused", m) in JOURNAL)
+    await rig.stop()
+    assert events("start") == [("start", "a0", 1)]
+    assert ("delete", m) in JOURNAL  # with the new receipt handle: the old one is refused
+    assert ("delete-refused", m) not in JOURNAL
+    assert sqs.ids(rig.url) == []
+    assert (rig.stats.in_flight, rig.consumer.heartbeat.tracked) == (0, 0)
+
+
 # -- end to end -----------------------------------------------------------------------------------
 
 
@@ -256,10 +326,10 @@ async def test_order_holds_with_several_pollers_failures_and_rejects(applied: Ap
         )
     assert letters == {g: numbers for g, numbers in dead.items() if numbers}
     queue = stats.queue("seq.fifo")
-    # five '!' once each; '~' on each receive before its last (earlier releases of its group may
-    # have used some of its six receives up)
-    assert 5 + 1 <= queue.redelivered <= 5 + 5
-    assert queue.released >= 1  # a redelivery held the rest of its group back
+    # five '!' once each; '~' on each of its six attempts but the last: redelivered in-process,
+    # with its group held in flight, so no other message's receive count rose
+    assert queue.redelivered == 5 + 5
+    assert queue.released == 0  # nothing went back to the queue
     assert await applied.depth("seq.fifo") == 0
 
 

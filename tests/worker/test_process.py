@@ -162,7 +162,10 @@ async def test_sigterm_releases_received_but_unstarted_messages_at_once(
     # The queue's visibility timeout is 60 s: these are back only because they were released.
     left = await applied.drain("ordered.fifo", wait=2)
     assert [json.loads(m["Body"])["data"]["key"] for m in left] == [f"{run}-1", f"{run}-2"]
-    assert all(m["Attributes"]["ApproximateReceiveCount"] == "2" for m in left)
+    # Released once (2); or 3 when the worker's last long poll, still under way, got them back and
+    # released them again at once (they are released while the first one still runs, and
+    # LocalStack, unlike SQS, hands a FIFO group out while its first message is in flight).
+    assert all(m["Attributes"]["ApproximateReceiveCount"] in ("2", "3") for m in left)
 
 
 async def test_second_signal_exits_at_once_and_loses_nothing(

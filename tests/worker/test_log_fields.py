@@ -1,0 +1,102 @@
+"""Every line about a delivery carries its fields, also those logged away from the dispatcher
+(the acker, a failed release, an unexpected error) and those of any logger inside a handler."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from structlog.contextvars import get_contextvars, merge_contextvars
+from structlog.testing import capture_logs
+
+from tests.worker.fakesqs import JOURNAL, FakeSQS, Rig, consumer, open_gate, until
+
+FIELDS = ("message_id", "queue", "event_type", "attempt", "correlation_id")
+
+
+def event_id(rig: Rig, message_id: str) -> str:
+    return str(json.loads(rig.sqs.message(rig.url, message_id).body)["id"])
+
+
+def assert_fields(entry: dict[str, Any], rig: Rig, message_id: str) -> None:
+    assert all(entry.get(name) is not None for name in FIELDS), entry
+    assert entry["message_id"] == message_id
+    assert entry["queue"] == rig.consumer.info.name
+    assert entry["event_type"] == ("GroupPing" if rig.consumer.info.fifo else "Ping")
+    assert entry["attempt"] == 1
+
+
+async def test_a_refused_delete_is_logged_with_the_delivery_fields() -> None:
+    with capture_logs() as logs:
+        sqs = FakeSQS()
+        rig = consumer(sqs)
+        m = rig.put("k")
+        sqs.refuse(m, "ReceiptHandleIsInvalid", sender_fault=True)
+        correlation = event_id(rig, m)  # a new flow's correlation id is its first event's id
+        rig.consumer.start()
+        assert await until(lambda: ("delete-refused", m) in JOURNAL)
+        await rig.stop()
+    (refused,) = [e for e in logs if e["event"].startswith("delete refused")]
+    assert_fields(refused, rig, m)
+    assert refused["correlation_id"] == correlation
+
+
+async def test_a_failed_release_is_logged_with_the_delivery_fields() -> None:
+    with capture_logs() as logs:
+        sqs = FakeSQS()
+        rig = consumer(sqs, fifo=True)
+        rig.put("a0", "gate", group="a")
+        behind = rig.put("a1", group="a")
+        rig.consumer.start()
+        assert await until(lambda: ("start", "a0", 1) in JOURNAL and rig.stats.received == 2)
+        flow = event_id(rig, behind)
+        sqs.fail("change_message_visibility_batch", RuntimeError("down"))
+        stopping = asyncio.ensure_future(rig.stop())
+        await asyncio.sleep(0.05)
+        open_gate("a0")
+        await stopping
+    (failed,) = [e for e in logs if e["event"].startswith("could not release")]
+    assert_fields(failed, rig, behind)
+    assert failed["correlation_id"] == flow
+
+
+class BrokenStore:
+    async def seen(self, key: str) -> bool:
+        raise RuntimeError("the store is broken")
+
+    async def record(self, key: str) -> None:
+        raise AssertionError("not reached")
+
+
+async def test_an_unexpected_error_is_logged_with_the_delivery_fields() -> None:
+    with capture_logs() as logs:
+        sqs = FakeSQS()
+        rig = consumer(sqs, idempotent=True, store=BrokenStore())
+        m = rig.put("k")
+        rig.consumer.start()
+        assert await until(lambda: any(e["event"].startswith("unexpected") for e in logs))
+        await rig.stop()
+    (unexpected,) = [e for e in logs if e["event"].startswith("unexpected error")]
+    assert_fields(unexpected, rig, m)
+    assert unexpected["exc_info"] is True
+    assert rig.stats.in_flight == 0
+    assert rig.consumer.heartbeat.tracked == 0
+
+
+async def test_any_logger_inside_a_handler_carries_the_delivery_fields() -> None:
+    with capture_logs(processors=[merge_contextvars]) as logs:
+        sqs = FakeSQS()
+        rig = consumer(sqs)
+        m = rig.put("k", "log")
+        flow = event_id(rig, m)
+        rig.consumer.start()
+        assert await until(lambda: ("logged", "k") in JOURNAL)
+        await rig.stop()
+    (inside,) = [e for e in logs if e["event"] == "inside the handler"]
+    assert_fields(inside, rig, m)
+    assert inside["event_id"] == inside["correlation_id"] == flow
+    assert get_contextvars() == {}  # bound only while the handler ran
+    outside = [e for e in logs if e["event"] == "consuming"]
+    assert outside
+    assert "message_id" not in outside[0]
