@@ -25,8 +25,8 @@ from bus.cli.options import (
 )
 from bus.cli.output import err, out
 from bus.cli.prompt import confirm
-from bus.dlq.inspect import DEFAULT_SAMPLE, queue_depth
-from bus.dlq.movetask import MoveTask, move_destination
+from bus.dlq.inspect import DEFAULT_SAMPLE, PEEK_HOLD_SECONDS, queue_depth
+from bus.dlq.movetask import move_destination
 from bus.dlq.scan import DEFAULT_HOLD_SECONDS
 from bus.errors import BusError
 from bus.schema.registry import Registry
@@ -126,13 +126,20 @@ def list_(
     sample: Annotated[
         int, typer.Option(min=0, help="Messages peeked per DLQ for age and reasons.")
     ] = DEFAULT_SAMPLE,
+    hold: HoldOpt = PEEK_HOLD_SECONDS,
     as_json: JsonOpt = False,
 ) -> None:
-    """Every DLQ of the topology: depth, oldest message, the queues it serves, top reasons."""
+    """Every DLQ of the topology: depth, oldest message, the queues it serves, top reasons.
+
+    Age and reasons come from a peek of a sample of each DLQ, which consumes nothing.
+    """
     settings = make_settings(topology, env, endpoint_url, region, profile)
     topo = _topology(settings, required=True)
     assert topo is not None
-    summaries = _run(settings, lambda aws: dlq.list_queues(aws, topo, settings.env, sample=sample))
+    summaries = _run(
+        settings,
+        lambda aws: dlq.list_queues(aws, topo, settings.env, sample=sample, hold_seconds=hold),
+    )
     now = datetime.now(UTC)
     if as_json:
         out.print_json(data=[s.to_json(now) for s in summaries])
@@ -145,7 +152,10 @@ def list_(
 @app.command()
 def show(
     queue: QueueArg,
-    limit: Annotated[int, typer.Option(min=1, help="Show at most this many messages.")] = 10,
+    limit: Annotated[
+        int,
+        typer.Option(min=1, help="Show at most this many messages (the first N received)."),
+    ] = 10,
     full: Annotated[bool, typer.Option("--full", help="Do not truncate bodies.")] = False,
     as_json: JsonOpt = False,
     filter: FilterOpt = None,
@@ -154,20 +164,27 @@ def show(
     event_ids: EventIdOpt = None,
     older_than: OlderOpt = None,
     newer_than: NewerOpt = None,
+    hold: HoldOpt = PEEK_HOLD_SECONDS,
     topology: TopologyOpt = DEFAULT_TOPOLOGY,
     env: EnvOpt = None,
     endpoint_url: EndpointOpt = None,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
 ) -> None:
-    """Peek at dead letters without consuming them (each peek counts as a receive in SQS)."""
+    """Peek at dead letters without consuming them (each peek counts as a receive in SQS).
+
+    Messages are shown oldest death first (FIFO queues: in queue order). With --limit N these are
+    the first N (selected) that SQS handed out, sorted, not the N oldest of the queue: SQS returns
+    messages in no particular order, and finding the oldest takes reading the whole queue (a large
+    --limit).
+    """
     settings = make_settings(topology, env, endpoint_url, region, profile)
     topo = _topology(settings, required=False)
     selection = _selection(filter, types, reasons, event_ids, older_than, newer_than)
 
     async def work(aws: AwsClients) -> tuple[str, dlq.Peeked]:
         source = await dlq.Queues(aws, topo, settings.env).resolve(queue)
-        found = await dlq.peek(aws, source.url, limit=limit, selection=selection)
+        found = await dlq.peek(aws, source.url, limit=limit, selection=selection, hold_seconds=hold)
         return source.name, found
 
     name, letters = _run(settings, work)
@@ -252,10 +269,16 @@ def redrive(
         confirm(f"Redrive {what} (about {visible} in {source.name}) to {where}?", yes)
         if whole:
             assert destination is not None
-            task = await dlq.start_move_task(
-                aws, queue, topology=topo, env=settings.env, to=destination.url, rate=rate
+            run = dlq.MoveTaskRun(
+                aws,
+                queue,
+                topology=topo,
+                env=settings.env,
+                to=destination.url,
+                rate=rate,
+                keep_running=_keep_running,
             )
-            await _follow(aws, task)
+            await _move_whole_queue(run)
             return None
         return await show_out.with_redrive_progress(
             visible + in_flight,
@@ -269,25 +292,27 @@ def redrive(
         raise typer.Exit(1)
 
 
-async def _follow(aws: AwsClients, task: MoveTask) -> None:
-    out.print(
-        f"Moving {task.source.name} -> {task.destination.name} (move task started)", markup=False
-    )
+def _keep_running(exc: BaseException) -> bool:
+    """On Ctrl-C at a terminal, ask whether to leave the move task running; otherwise cancel it."""
+    if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt) and sys.stdin.isatty():
+        return not typer.confirm("\nCancel the move task?", default=True)
+    return False
+
+
+async def _move_whole_queue(run: dlq.MoveTaskRun) -> None:
+    """Start the move task and follow it: one guarded unit, so that an interruption at any point
+    after SQS may have started the task cancels it (``MoveTaskRun``)."""
     try:
-        status = await show_out.with_move_progress(dlq.follow(aws, task))
-    except (asyncio.CancelledError, KeyboardInterrupt):
-        cancel = True
-        if sys.stdin.isatty():
-            cancel = typer.confirm("\nCancel the move task?", default=True)
-        if cancel:
-            moved = await dlq.cancel_move_task(aws, task)
-            err.print(
-                f"Move task cancelled after about {moved} messages; the rest stay in "
-                f"{task.source.name}.",
+        async with run:
+            task = run.task
+            assert task is not None
+            out.print(
+                f"Moving {task.source.name} -> {task.destination.name} (move task started)",
                 markup=False,
             )
-        else:
-            err.print("The move task goes on in SQS; follow it with `bus dlq list`.", markup=False)
+            status = await show_out.with_move_progress(run.follow())
+    except BaseException:
+        _say_what_became_of(run)
         raise
     if status.status != "COMPLETED":
         raise BusError(
@@ -295,6 +320,26 @@ async def _follow(aws: AwsClients, task: MoveTask) -> None:
             + (f": {status.failure_reason}" if status.failure_reason else "")
         )
     out.print(f"Moved {status.moved} messages to {task.destination.name}.", markup=False)
+
+
+def _say_what_became_of(run: dlq.MoveTaskRun) -> None:
+    task = run.task
+    if task is None or (run.last is not None and run.last.done):
+        return  # nothing was started, or it had ended
+    if run.cancelled is not None:
+        err.print(
+            f"Move task cancelled after about {run.cancelled} messages; the rest stay in "
+            f"{task.source.name}.",
+            markup=False,
+        )
+    elif run.cancel_failed:
+        err.print(
+            f"The move task of {task.source.name} could not be cancelled (it may have ended); "
+            "see `bus dlq list`.",
+            markup=False,
+        )
+    else:
+        err.print("The move task goes on in SQS; follow it with `bus dlq list`.", markup=False)
 
 
 # -- export / replay ------------------------------------------------------------------------------

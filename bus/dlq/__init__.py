@@ -10,6 +10,7 @@ from bus.dlq.inspect import Peeked, QueueSummary, list_queues, peek, summarize
 from bus.dlq.letter import MAX_RECEIVES, DeadLetter, Failure
 from bus.dlq.movetask import (
     MoveTask,
+    MoveTaskRun,
     MoveTaskStatus,
     cancel_move_task,
     follow,
@@ -30,6 +31,7 @@ __all__ = [
     "ExportReport",
     "Failure",
     "MoveTask",
+    "MoveTaskRun",
     "MoveTaskStatus",
     "Peeked",
     "PurgeReport",

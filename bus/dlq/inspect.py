@@ -95,13 +95,15 @@ async def summarize(
     dlq: DeadLetterQueue,
     *,
     sample: int = DEFAULT_SAMPLE,
+    hold_seconds: int = PEEK_HOLD_SECONDS,
     wait_seconds: int = DEFAULT_WAIT_SECONDS,
 ) -> QueueSummary:
-    """Depth, oldest message and most frequent failure reasons of one DLQ."""
+    """Depth, oldest message and most frequent failure reasons of one DLQ (from a peek of up to
+    ``sample`` messages, held ``hold_seconds`` at most, visible again as soon as it ends)."""
     visible, in_flight = await queue_depth(aws, dlq.queue)
     letters = Peeked()
     if visible and sample > 0:
-        letters = await _sample(aws, dlq.queue, sample, wait_seconds)
+        letters = await _sample(aws, dlq.queue, sample, hold_seconds, wait_seconds)
     reasons = Counter(letter.failure.reason for letter in letters)
     died = [d for d in (letter.died_at for letter in letters) if d is not None]
     return QueueSummary(
@@ -116,9 +118,11 @@ async def summarize(
     )
 
 
-async def _sample(aws: AwsClients, queue: QueueRef, limit: int, wait_seconds: int) -> Peeked:
+async def _sample(
+    aws: AwsClients, queue: QueueRef, limit: int, hold_seconds: int, wait_seconds: int
+) -> Peeked:
     letters: list[DeadLetter] = []
-    async with Scan(aws, queue, hold_seconds=PEEK_HOLD_SECONDS, wait_seconds=wait_seconds) as scan:
+    async with Scan(aws, queue, hold_seconds=hold_seconds, wait_seconds=wait_seconds) as scan:
         async for batch in scan:
             letters.extend(batch)
             if len(letters) >= limit:
@@ -132,15 +136,16 @@ async def list_queues(
     env: str | None = None,
     *,
     sample: int = DEFAULT_SAMPLE,
+    hold_seconds: int = PEEK_HOLD_SECONDS,
     wait_seconds: int = DEFAULT_WAIT_SECONDS,
 ) -> list[QueueSummary]:
     """Every DLQ the topology declares or derives, summarized concurrently, in topology order."""
     dlqs = await Queues(aws, topology, env).dead_letter_queues()
-    return list(
-        await asyncio.gather(
-            *(summarize(aws, d, sample=sample, wait_seconds=wait_seconds) for d in dlqs)
-        )
+    summaries = (
+        summarize(aws, d, sample=sample, hold_seconds=hold_seconds, wait_seconds=wait_seconds)
+        for d in dlqs
     )
+    return list(await asyncio.gather(*summaries))
 
 
 async def peek(
@@ -155,6 +160,10 @@ async def peek(
     wait_seconds: int = DEFAULT_WAIT_SECONDS,
 ) -> Peeked:
     """Up to ``limit`` (``None``: all) selected messages of ``queue``, oldest death first.
+
+    With a limit these are the first ``limit`` selected messages SQS handed out (in no particular
+    order on a standard queue), then sorted: not the ``limit`` oldest of the queue, which only a
+    peek of all of it (``limit=None``) can find.
 
     Nothing is deleted: every message received is made visible again before this returns. Each
     peek increments the messages' ``ApproximateReceiveCount`` (SQS counts every receive). On a FIFO

@@ -24,8 +24,24 @@ from bus.dlq.queues import QueueRef
 from bus.dlq.scan import BATCH, BatchOutcome
 from bus.errors import AwsError
 
-MAX_REQUEST_BYTES = 262_144
-"""SendMessageBatch's limit on the sum of its entries (bodies plus attributes)."""
+# SQS's size limits, as of 2026 (SQS raised them from 256 KiB to 1 MiB in 2025). The SendMessage and
+# SendMessageBatch API reference (botocore's service model, 1.43): "The maximum allowed individual
+# message size and the maximum total payload size (the sum of the individual lengths of all of the
+# batched messages) are both 1 MiB (1,048,576 bytes)." A message's size is its body plus its message
+# attributes (name, data type and value of each); message system attributes (AWSTraceHeader) do
+# not count. LocalStack 4.13.1, which the tests run against, checks the same: the sum of a batch's
+# bodies and attributes against 1 MiB before it enqueues anything (over it, the whole call fails
+# with BatchRequestTooLong), and each entry against its queue's MaximumMessageSize (over it, that
+# entry fails with InvalidParameterValue, the sender's fault). So ``pack`` never lets a call exceed
+# MAX_REQUEST_BYTES (a whole call failing would send none of its entries), and ``refusal`` refuses,
+# before any call, a message over MAX_MESSAGE_BYTES, which no queue accepts. A queue can be set to
+# a lower MaximumMessageSize (bus's topology defaults to 256 KiB): a message over that limit fails as
+# its own entry and stays in the DLQ, reported. (A request body over 1 MiB, as a call near the limit
+# makes once JSON-encoded, makes aiohttp issue a ResourceWarning, which Python ignores by default.)
+MAX_MESSAGE_BYTES = 1_048_576
+"""The largest message SQS accepts on any queue: body plus message attributes."""
+MAX_REQUEST_BYTES = 1_048_576
+"""SendMessageBatch's limit on the sum of its entries (bodies plus message attributes)."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +127,8 @@ class Pacer:
 
 
 def pack(items: Sequence[Outgoing], max_bytes: int = MAX_REQUEST_BYTES) -> list[list[Outgoing]]:
-    """Consecutive groups of at most 10 entries and ``max_bytes``, in order."""
+    """Consecutive groups of at most 10 entries and ``max_bytes``, in order (an entry larger than
+    ``max_bytes`` goes alone: ``refusal`` keeps such entries from being sent at all)."""
     out: list[list[Outgoing]] = []
     current: list[Outgoing] = []
     size = 0
@@ -146,8 +163,8 @@ def refusal(item: Outgoing, queue: QueueRef) -> str | None:
         return f"{queue.name} is FIFO and the message has no MessageGroupId"
     if queue.fifo and not item.deduplication_id:
         return f"{queue.name} is FIFO and the message has no deduplication id"
-    if item.size > MAX_REQUEST_BYTES * 4:
-        return f"message of {item.size} bytes is over SQS's size limit"
+    if item.size > MAX_MESSAGE_BYTES:
+        return f"message of {item.size} bytes is over SQS's size limit of {MAX_MESSAGE_BYTES} bytes"
     return None
 
 

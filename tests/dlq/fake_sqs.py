@@ -3,7 +3,7 @@ control flow: what it sends, deletes and lets go, in which order, when an entry 
 raises or the task is cancelled.
 
 It is not a model of SQS and claims nothing about AWS: no long polling, no deduplication, no size
-limits, visibility by the clock. Every failure is the test's choice (``on_send``, ``on_delete``,
+limits, visibility by the clock; a message move task moves nothing, it runs until cancelled. Every failure is the test's choice (``on_send``, ``on_delete``,
 ``hook``). ``FakeQueue.blocks_groups`` makes a FIFO queue hand out no further message of a group
 while one of it is in flight, the rule SQS documents, so that a scan's accounting of what it could
 not reach can be exercised.
@@ -15,7 +15,8 @@ import asyncio
 import itertools
 import json
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, cast
@@ -72,6 +73,14 @@ class FakeQueue:
         return [m.body for m in self.messages if m.visible_at > now]
 
 
+@dataclass
+class FakeMoveTask:
+    handle: str
+    source_arn: str
+    destination_arn: str
+    status: str = "RUNNING"
+
+
 Hook = Callable[[str, str], Awaitable[None]]
 """Awaited as ``hook(operation, phase)``, phase ``"before"`` (nothing done yet) or ``"after"``
 (done, the answer not yet returned): a test raises or waits there."""
@@ -86,6 +95,9 @@ class FakeSqs:
         self.on_send: Callable[[FakeQueue, Entry], Failure | None] = lambda queue, entry: None
         self.on_delete: Callable[[FakeQueue, FakeMessage], Failure | None] = lambda q, m: None
         self.hook: Hook | None = None
+        self.visibility_timeouts: list[int] = []
+        """The VisibilityTimeout of every ReceiveMessage, in order."""
+        self.move_tasks: list[FakeMoveTask] = []
 
     def queue(self, name: str) -> FakeQueue:
         queue = FakeQueue(name)
@@ -94,6 +106,15 @@ class FakeSqs:
 
     def clients(self) -> AwsClients:
         return cast(AwsClients, SimpleNamespace(sqs=self))
+
+    def session(self, settings: Any = None) -> Any:
+        """Stands in for ``AwsClients(settings)`` (an async context manager) in the CLI."""
+
+        @asynccontextmanager
+        async def clients() -> AsyncIterator[AwsClients]:
+            yield self.clients()
+
+        return clients()
 
     async def _at(self, operation: str, phase: str) -> None:
         await asyncio.sleep(0)  # a call takes a turn of the loop, as a real one would
@@ -133,6 +154,7 @@ class FakeSqs:
         self, QueueUrl: str, MaxNumberOfMessages: int, VisibilityTimeout: int, **_: Any
     ) -> dict[str, Any]:
         await self._at("ReceiveMessage", "before")
+        self.visibility_timeouts.append(VisibilityTimeout)
         queue = self.queues[QueueUrl]
         now = time.monotonic()
         blocked = set()
@@ -224,6 +246,42 @@ class FakeSqs:
         await self._at("ChangeMessageVisibilityBatch", "after")
         ok = [{"Id": e["Id"]} for e in Entries if e["Id"] not in {f["Id"] for f in failed}]
         return {"Successful": ok, "Failed": failed}
+
+    async def start_message_move_task(
+        self, SourceArn: str, DestinationArn: str, **_: Any
+    ) -> dict[str, Any]:
+        await self._at("StartMessageMoveTask", "before")
+        task = FakeMoveTask(f"task-{next(_ids)}", SourceArn, DestinationArn)
+        self.move_tasks.append(task)
+        await self._at("StartMessageMoveTask", "after")
+        return {"TaskHandle": task.handle}
+
+    async def list_message_move_tasks(self, SourceArn: str, **_: Any) -> dict[str, Any]:
+        await self._at("ListMessageMoveTasks", "before")
+        tasks = [t for t in reversed(self.move_tasks) if t.source_arn == SourceArn]
+        results = [
+            {
+                "Status": t.status,
+                "SourceArn": t.source_arn,
+                "DestinationArn": t.destination_arn,
+                "ApproximateNumberOfMessagesMoved": 0,
+                **({"TaskHandle": t.handle} if t.status == "RUNNING" else {}),
+            }
+            for t in tasks
+        ]
+        return {"Results": results}
+
+    async def cancel_message_move_task(self, TaskHandle: str) -> dict[str, Any]:
+        await self._at("CancelMessageMoveTask", "before")
+        task = next((t for t in self.move_tasks if t.handle == TaskHandle), None)
+        if task is None or task.status != "RUNNING":
+            error = {"Error": {"Code": "ResourceNotFoundException", "Message": "not running"}}
+            raise ClientError(error, "CancelMessageMoveTask")  # type: ignore[arg-type]
+        task.status = "CANCELLED"
+        return {"ApproximateNumberOfMessagesMoved": 0}
+
+    def running_tasks(self) -> list[str]:
+        return [t.handle for t in self.move_tasks if t.status == "RUNNING"]
 
 
 def event(n: int, queue: str, **data: Any) -> str:

@@ -28,12 +28,15 @@ from tests.dlq.world import World, envelope, open_world, routing, wait_for
 
 pytestmark = pytest.mark.aws
 
+# A visibility timeout well above what one message takes even on a loaded 2-core machine: with 5 s
+# a slow DLQ send could let a message come back and be dead-lettered twice (at-least-once, but the
+# fixture counts exactly). Redeliveries here are set by the worker, not by the timeout.
 SOURCES = ("orders", "payments", "refunds", "shipments", "deliveries", "returns", "exchanges")
 QUEUE = """
-    visibility_timeout: 5
+    visibility_timeout: 30
     dead_letter: {max_receive_count: 2}"""
 SHARED = """
-    visibility_timeout: 5
+    visibility_timeout: 30
     dead_letter: {queue: shared-dlq, max_receive_count: 2}"""
 HANDLER = """
     events: {OrderPlaced: tests.dlq.apps:handle_order}

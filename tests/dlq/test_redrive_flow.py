@@ -312,11 +312,11 @@ async def test_fifo_group_blocked_by_a_failure_is_counted_as_unreached() -> None
 
 
 async def test_fifo_group_is_not_continued_in_the_next_call_of_a_batch() -> None:
-    """Large messages: one received batch needs two SendMessageBatch calls (256 KiB each)."""
+    """Large messages: one received batch needs two SendMessageBatch calls (1 MiB each)."""
     sqs = FakeSqs()
     source, dead = sqs.queue("big.fifo"), sqs.queue("big-dlq.fifo")
-    for n in range(6):  # 60 KiB each: four to a call
-        body = event(n, source.name, pad="x" * 60_000)
+    for n in range(6):  # 240 KB each: four to a call
+        body = event(n, source.name, pad="x" * 240_000)
         dead.put(body, "g", **{"bus.failure": failure(source.name)})
     sqs.on_send = failing(lambda n, attempt: SENDER if n == 3 else None)
     report = await redrive(sqs, dead)
