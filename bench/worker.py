@@ -231,7 +231,7 @@ async def _in_process_path(count: int) -> float:
     (binding,) = load_bindings(topology, ROOT)
     info = QueueInfo("orders", "orders", "local://orders", fifo=False, visibility_timeout=30)
     ops = QueueOps(None, info.url)  # type: ignore[arg-type]  # never called: see below
-    log = structlog.get_logger("bench")
+    log = structlog.get_logger("bench").bind(queue="orders")  # as the consumer passes it
     acker = Acker(ops, log, linger=3600)
     dispatcher = Dispatcher(
         info=info,

@@ -164,10 +164,10 @@ class Dispatcher:
         if self._stopping.is_set():
             await self.release([msg])
             return Outcome.RELEASED
-        log = self._log.bind(**message_fields(msg, attempt))
         try:
             env = decode(msg.body, msg.attributes, message_id=msg.message_id).envelope
         except DecodeError as exc:
+            log = self._log.bind(**message_fields(msg, attempt))
             log.debug("undecodable body", body=msg.body[:2000])
             return await self._give_up(msg, attempt, "decode-error", exc, log)
         fields = envelope_fields(msg, env, attempt)
