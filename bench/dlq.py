@@ -19,13 +19,12 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import structlog
 
-from bus import dlq, emulator
+from bench.emulated import aws_settings
+from bus import dlq
 from bus.aws import AwsClients
 from bus.settings import Settings
 from bus.topology.apply import converge
@@ -159,18 +158,6 @@ async def run(settings: Settings, count: int, concurrencies: list[int]) -> None:
         print(f"   {name:<36} {rate:8.0f} msg/s   ratio {rate / move:5.2f}x")
 
 
-@contextmanager
-def _aws() -> Iterator[Settings]:
-    if os.environ.get("AWS_ENDPOINT_URL"):
-        yield Settings.from_env()
-        return
-    instance = emulator.start(log=lambda line: print(f"   ({line})"))
-    try:
-        yield Settings(endpoint_url=instance.endpoint, region=instance.region)
-    finally:
-        emulator.stop(instance)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000)
@@ -180,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     print(f"bench.dlq  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs")
-    with _aws() as settings:
+    with aws_settings() as (settings, _):
         asyncio.run(run(settings, args.messages, args.concurrency or [1, 4]))
 
 

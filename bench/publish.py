@@ -23,14 +23,13 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bus import emulator
+from bench.emulated import aws_settings
 from bus.aws import AwsClients
 from bus.aws.encoding import EVENT as ENCODE_ONCE_EVENT
 from bus.aws.encoding import encode_query_body_once
@@ -252,25 +251,13 @@ def cpu(repeat: int = 20_000) -> None:
     print(f"   envelope, attributes and checks beyond pydantic    {ours - base:6.1f} us per event")
 
 
-@contextmanager
-def _aws() -> Iterator[tuple[Settings, int | None]]:
-    if os.environ.get("AWS_ENDPOINT_URL"):
-        yield Settings.from_env(), None
-        return
-    instance = emulator.start(log=lambda line: print(f"   ({line})"))
-    try:
-        yield Settings(endpoint_url=instance.endpoint, region=instance.region), instance.pid
-    finally:
-        emulator.stop(instance)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=5_000)
     args = parser.parse_args(argv)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
-    with _aws() as (settings, pid):
+    with aws_settings() as (settings, pid):
         asyncio.run(throughput(settings, args.events, pid))
     cpu()
 

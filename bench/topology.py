@@ -29,8 +29,7 @@ import os
 import statistics
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +37,7 @@ from typing import Any
 
 import structlog
 
-from bus import emulator
+from bench.emulated import aws_settings
 from bus.aws import AwsClients
 from bus.settings import Settings
 from bus.topology.apply import converge, make_plan
@@ -200,19 +199,6 @@ async def run(settings: Settings, rounds: int, latency_ms: float, pid: int | Non
         report(f"the same with {latency_ms:g} ms added before each call", delayed, pid)
 
 
-@contextmanager
-def _aws() -> Iterator[tuple[Settings, int | None]]:
-    """Settings for AWS_ENDPOINT_URL, or for an emulator started here (and its process id)."""
-    if os.environ.get("AWS_ENDPOINT_URL"):
-        yield Settings.from_env(), None
-        return
-    instance = emulator.start(log=lambda line: print(f"   ({line})"))
-    try:
-        yield Settings(endpoint_url=instance.endpoint, region=instance.region), instance.pid
-    finally:
-        emulator.stop(instance)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -227,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     print(f"bench.topology  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs")
-    with _aws() as (settings, pid):
+    with aws_settings() as (settings, pid):
         asyncio.run(run(settings, args.rounds, args.latency_ms, pid))
 
 

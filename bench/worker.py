@@ -29,15 +29,14 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from bus import emulator
+from bench.emulated import aws_settings
 from bus.aws import AwsClients
 from bus.envelope import encode_body, new_envelope
 from bus.schema import Registry
@@ -343,18 +342,6 @@ async def latency(settings: Settings, count: int) -> None:
     print(f"   p50 {p50:6.1f} ms, p99 {p99:6.1f} ms")
 
 
-@contextmanager
-def _aws() -> Iterator[Settings]:
-    if os.environ.get("AWS_ENDPOINT_URL"):
-        yield Settings.from_env()
-        return
-    instance = emulator.start(log=lambda line: print(f"   ({line})"))
-    try:
-        yield Settings(endpoint_url=instance.endpoint, region=instance.region)
-    finally:
-        emulator.stop(instance)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=5_000)
@@ -372,7 +359,7 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(_memory_child(env, int(count), int(loops)))
         return
     print(f"bench.worker  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs")
-    with _aws() as settings:
+    with aws_settings() as (settings, _):
         asyncio.run(throughput(settings, args.messages, args.loops, args.rounds))
         asyncio.run(cpu_path(2_000))
         asyncio.run(memory(settings, args.memory_messages, args.loops))

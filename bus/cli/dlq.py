@@ -25,8 +25,9 @@ from bus.cli.options import (
 )
 from bus.cli.output import err, out
 from bus.cli.prompt import confirm
-from bus.dlq.inspect import DEFAULT_SAMPLE, PEEK_HOLD_SECONDS, queue_depth
+from bus.dlq.inspect import DEFAULT_SAMPLE, PEEK_HOLD_SECONDS
 from bus.dlq.movetask import move_destination
+from bus.dlq.queues import queue_depth
 from bus.dlq.scan import DEFAULT_HOLD_SECONDS
 from bus.errors import BusError
 from bus.schema.registry import Registry

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bus.aws import AwsClients, aws_errors
+from bus.aws import AwsClients
 from bus.dlq.letter import DeadLetter, format_time
-from bus.dlq.queues import DeadLetterQueue, QueueRef, Queues
+from bus.dlq.queues import DeadLetterQueue, QueueRef, Queues, queue_depth
 from bus.dlq.scan import DEFAULT_WAIT_SECONDS, Scan
 from bus.dlq.select import Selection
 from bus.topology.model import Topology
@@ -71,23 +71,6 @@ class Peeked(list[DeadLetter]):
     def __init__(self, letters: Iterable[DeadLetter] = (), *, unreached: int = 0) -> None:
         super().__init__(letters)
         self.unreached = unreached
-
-
-async def queue_depth(aws: AwsClients, queue: QueueRef) -> tuple[int, int]:
-    """(visible, in flight) messages, as SQS approximates them."""
-    with aws_errors("GetQueueAttributes"):
-        answer = await aws.sqs.get_queue_attributes(
-            QueueUrl=queue.url,
-            AttributeNames=[
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-            ],
-        )
-    attrs = answer.get("Attributes", {})
-    return (
-        int(attrs.get("ApproximateNumberOfMessages", 0)),
-        int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
-    )
 
 
 async def summarize(

@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bus.aws import AwsClients, aws_errors
-from bus.dlq.inspect import queue_depth
-from bus.dlq.queues import Queues
+from bus.dlq.queues import Queues, queue_depth
 from bus.dlq.scan import DEFAULT_HOLD_SECONDS, DEFAULT_WAIT_SECONDS, Scan
 from bus.dlq.select import Selection
 from bus.topology.model import Topology

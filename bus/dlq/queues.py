@@ -153,3 +153,20 @@ class Queues:
                 self._missing.add(name)
                 return None
             raise
+
+
+async def queue_depth(aws: AwsClients, queue: QueueRef) -> tuple[int, int]:
+    """(visible, in flight) messages, as SQS approximates them."""
+    with aws_errors("GetQueueAttributes"):
+        answer = await aws.sqs.get_queue_attributes(
+            QueueUrl=queue.url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+            ],
+        )
+    attrs = answer.get("Attributes", {})
+    return (
+        int(attrs.get("ApproximateNumberOfMessages", 0)),
+        int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
+    )

@@ -34,7 +34,7 @@ import structlog
 
 from bus.aws import AwsClients, aws_errors
 from bus.dlq.letter import DeadLetter, from_sqs
-from bus.dlq.queues import QueueRef
+from bus.dlq.queues import QueueRef, queue_depth
 
 log = structlog.get_logger("bus.dlq")
 
@@ -124,7 +124,7 @@ class Scan:
         """The next messages this scan has not seen yet (held until the scan ends); ``None`` when
         the queue has nothing more to show. Safe to call from several tasks on a standard queue."""
         if self._expected is None:
-            visible, in_flight = await self._count()
+            visible, in_flight = await queue_depth(self.aws, self.queue)
             self._expected, self._depth = visible, visible + in_flight
         while not self._exhausted:
             letters = await self._receive(0)
@@ -157,22 +157,6 @@ class Scan:
                 fresh.append(letter)
         self._new_in_pass += len(fresh)
         return fresh
-
-    async def _count(self) -> tuple[int, int]:
-        """(visible, in flight) messages of the queue, as SQS approximates them."""
-        with aws_errors("GetQueueAttributes"):
-            answer = await self.aws.sqs.get_queue_attributes(
-                QueueUrl=self.queue.url,
-                AttributeNames=[
-                    "ApproximateNumberOfMessages",
-                    "ApproximateNumberOfMessagesNotVisible",
-                ],
-            )
-        attrs = answer.get("Attributes", {})
-        return (
-            int(attrs.get("ApproximateNumberOfMessages", 0)),
-            int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
-        )
 
     async def _receive(self, wait_seconds: int) -> list[DeadLetter]:
         """One ReceiveMessage. Cancelled while it is on its way, it still waits for the answer and
