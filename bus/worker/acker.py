@@ -15,6 +15,7 @@ calls it on shutdown.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -67,7 +68,10 @@ class Acker:
         if len(self._pending) >= BATCH:
             self._flush()
         elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self._linger, self._flush)
+            # in a context of its own: not that of the message whose delete started the batch
+            self._timer = asyncio.get_running_loop().call_later(
+                self._linger, self._flush, context=contextvars.Context()
+            )
 
     @property
     def outstanding(self) -> int:
@@ -79,7 +83,7 @@ class Acker:
             self._timer = None
         while self._pending:
             batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
-            task = asyncio.create_task(self._send(batch))
+            task = asyncio.create_task(self._send(batch), context=contextvars.Context())
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
 

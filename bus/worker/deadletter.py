@@ -6,9 +6,10 @@ copy (see ``docs/envelope.md``, "Dead letters"). The copy has the original body,
 SQS's ten), the FIFO group id, and ``bus.failure``: a JSON record of why the message died.
 
 A copy must fit in SQS's 256 KiB (body and attributes together), like its original: when the
-failure record would push it over, its error text is shortened (and if that is not enough, the
-original attributes other than the routing keys are left out), so the copy is never refused for its
-size.
+failure record would push it over, its error text is shortened; if that is not enough, the original
+attributes other than the routing keys are left out, and as a last resort (an original that alone
+nearly fills the limit) the record itself, whose reason the dead-letter log line still carries. So
+the copy is never refused for its size.
 """
 
 from __future__ import annotations
@@ -216,6 +217,8 @@ def fitted_attributes(
             break
         del out[name]
         excess = message_size(message.body, out) - MAX_MESSAGE_BYTES
+    if excess > 0:  # the original alone nearly fills the limit: it goes without the record
+        del out[FAILURE_ATTRIBUTE]
     return out
 
 

@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import enum
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from pydantic import BaseModel
@@ -230,7 +231,14 @@ class Dispatcher:
         context, as ``bound_contextvars`` does)."""
         tokens = bind_contextvars(queue=self._info.name, **fields)
         try:
-            await self._run(handler, event, ctx, log)
+            if self._info.fifo:
+                # A FIFO lane runs its group's messages in one task: what a handler binds in the
+                # context variables must not stay for the next message, so it runs in a copy.
+                await asyncio.create_task(
+                    self._run(handler, event, ctx, log), context=contextvars.copy_context()
+                )
+            else:  # each message has its own task (and its context) already
+                await self._run(handler, event, ctx, log)
         finally:
             reset_contextvars(**tokens)
 
@@ -371,16 +379,11 @@ class Dispatcher:
             event_type=env.type if env else None,
             event_version=env.version if env else None,
         )
-        try:
-            await self._dlq_ops.send(entry)
-        except Exception as exc:
-            log.error(
-                "could not send to the DLQ: the message stays on its queue",
-                reason=reason,
-                code=call_failure(exc),
-                error=str(exc),
-            )
-            return await self._later(msg, fallback, log)
+        if not await self._send_dead_letter(entry, reason, fallback, log):
+            if self._info.fifo:
+                return Outcome.HELD  # stopping: given back with its group, in order
+            await self._set_visibility(msg, fallback, log)
+            return Outcome.FAILED
         self._stats.dead_lettered += 1
         self._delete(msg, log)
         log.error(
@@ -394,6 +397,31 @@ class Dispatcher:
             else None,
         )
         return Outcome.FAILED
+
+    async def _send_dead_letter(
+        self, entry: dict[str, Any], reason: Reason, fallback: int, log: Log
+    ) -> bool:
+        """Send the DLQ copy; ``False`` if it could not be sent. FIFO: the send alone is tried
+        again (after ``fallback`` seconds, at least one) until it succeeds or the worker stops:
+        running the handler again, or giving the group back, would not make it any likelier."""
+        ops = self._dlq_ops
+        while ops is not None:
+            try:
+                await ops.send(entry)
+                return True
+            except Exception as exc:
+                log.error(
+                    "could not send to the DLQ: the message stays on its queue",
+                    reason=reason,
+                    code=call_failure(exc),
+                    error=str(exc),
+                )
+            if not self._info.fifo:
+                return False
+            await self._hold(max(1, fallback))
+            if self._stopping.is_set():
+                return False
+        return False
 
     def _delete(self, msg: Received, log: Log) -> None:
         """Queue the delete; the heartbeat keeps the message until the acker settles it."""

@@ -11,7 +11,8 @@ operation raise; ``refuse()`` makes a message's next delete entries fail.
 ``consumer()`` builds a real ``QueueConsumer`` over it, with ``handle`` bound to ``Ping`` (or
 ``GroupPing`` on a FIFO queue) whose ``behaviour`` steers it: ``ok``, ``gate`` (waits for
 ``open_gate(key)``), ``fail``, ``fail-until:N`` (fails while ``ctx.attempt < N``), ``reject``,
-``slow:S``, ``log`` (logs through a logger of its own, not ``ctx.log``).
+``slow:S``, ``log`` (logs through a logger of its own, not ``ctx.log``), ``bind`` (binds
+``leak=<key>`` in structlog's context variables; every start journals what ``leak`` is then).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any, cast
 
 import structlog
 from botocore.exceptions import ClientError
+from structlog.contextvars import bind_contextvars, get_contextvars
 
 from bus.aws import AwsClients
 from bus.control import Reject
@@ -273,8 +275,11 @@ def open_gate(key: str) -> None:
 async def handle(event: Ping, ctx: Context) -> None:
     """Journals its start and end; ``event.behaviour`` steers it (see the module's docstring)."""
     JOURNAL.append(("start", event.key, ctx.attempt))
+    JOURNAL.append(("context", event.key, get_contextvars().get("leak")))
     try:
         behaviour = event.behaviour
+        if behaviour == "bind":  # what an application's handler may do: it must not outlive it
+            bind_contextvars(leak=event.key)
         if behaviour == "gate":
             await GATES.setdefault(event.key, asyncio.Event()).wait()
         elif behaviour == "fail":

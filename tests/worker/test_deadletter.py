@@ -156,3 +156,11 @@ def test_a_copy_with_room_to_spare_is_left_whole() -> None:
     failure = failure_of(msg, "handler-error", ValueError("v" * 900), "q", NOW)
     entry = dead_letter_entry(msg, failure, fifo=False)
     assert entry["MessageAttributes"]["bus.failure"]["StringValue"] == failure.to_json()
+
+
+def test_an_original_that_alone_nearly_fills_the_limit_goes_without_the_record() -> None:
+    msg = _near_the_limit({"event_type": string("OrderPlaced")}, room=0)
+    failure = failure_of(msg, "handler-error", ValueError("v" * 100), "q", NOW)
+    entry = dead_letter_entry(msg, failure, fifo=False)
+    assert message_size(entry["MessageBody"], entry["MessageAttributes"]) <= MAX_MESSAGE_BYTES
+    assert set(entry["MessageAttributes"]) == {"event_type"}

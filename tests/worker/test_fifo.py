@@ -23,7 +23,16 @@ from bus.worker.message import Received
 from bus.worker.poller import Receives
 from tests.worker import apps
 from tests.worker.conftest import Applied, apply_topology, new_env, wait_for
-from tests.worker.fakesqs import JOURNAL, FakeSQS, consumer, events, index, open_gate, until
+from tests.worker.fakesqs import (
+    JOURNAL,
+    FakeSQS,
+    client_error,
+    consumer,
+    events,
+    index,
+    open_gate,
+    until,
+)
 
 TOPOLOGY = """
 name: wfifo
@@ -378,3 +387,32 @@ async def test_a_group_handed_out_again_while_in_progress_keeps_its_order(
     assert apps.SEQUENCE[group] == [0, 1, 2]
     assert [k for k in apps.OVERLAPS if k.startswith(group)] == []
     assert await applied.depth("seq.fifo") == 0
+
+
+async def test_a_failing_dlq_send_is_tried_again_without_running_the_handler_again() -> None:
+    sqs = FakeSQS()
+    rig = consumer(sqs, fifo=True, max_receive_count=2)
+    sqs.fail("send_message", client_error("InternalError", "SendMessage"), times=2)
+    head = rig.put("a0", "fail", group="a")
+    rig.consumer.start()
+    assert await until(lambda: ("delete", head) in JOURNAL, within=10)
+    await rig.stop()
+    assert [e for e in events("start") if e[1] == "a0"] == [("start", "a0", 1), ("start", "a0", 2)]
+    sends = events("send")
+    assert [s[2] is None for s in sends] == [True, True, False]  # refused twice, then sent
+    assert index(sends[-1]) < index(("delete", head))
+    assert rig.stats.dead_lettered == 1
+
+
+async def test_a_stop_while_the_dlq_send_keeps_failing_gives_the_group_back() -> None:
+    sqs = FakeSQS()
+    rig = consumer(sqs, fifo=True, max_receive_count=1)
+    sqs.fail("send_message", client_error("InternalError", "SendMessage"), times=1000)
+    head = rig.put("a0", "fail", group="a")
+    behind = rig.put("a1", group="a")
+    rig.consumer.start()
+    assert await until(lambda: len(events("send")) >= 1)
+    await asyncio.wait_for(rig.stop(), 5)
+    assert [e[1] for e in events("start")] == ["a0"]  # the handler ran once
+    assert {e[1] for e in events("visibility") if e[2] == 0} == {head, behind}
+    assert sqs.ids(rig.url) == [head, behind]

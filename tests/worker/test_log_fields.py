@@ -100,3 +100,34 @@ async def test_any_logger_inside_a_handler_carries_the_delivery_fields() -> None
     outside = [e for e in logs if e["event"] == "consuming"]
     assert outside
     assert "message_id" not in outside[0]
+
+
+async def test_what_a_handler_binds_does_not_reach_the_next_message_of_its_fifo_group() -> None:
+    sqs = FakeSQS()
+    rig = consumer(sqs, fifo=True)
+    rig.put("a0", "bind", group="a")
+    rig.put("a1", group="a")  # handled after a0, in the same lane task
+    rig.consumer.start()
+    assert await until(lambda: ("end", "a1") in JOURNAL)
+    await rig.stop()
+    assert [e for e in JOURNAL if e[0] == "context"] == [
+        ("context", "a0", None),
+        ("context", "a1", None),
+    ]
+
+
+async def test_the_ackers_lines_do_not_carry_what_a_handler_bound() -> None:
+    with capture_logs(processors=[merge_contextvars]) as logs:
+        sqs = FakeSQS()
+        rig = consumer(sqs)
+        first = rig.put("k0", "bind")
+        second = rig.put("k1")
+        sqs.refuse(second, "ReceiptHandleIsInvalid", sender_fault=True)
+        rig.consumer.start()
+        assert await until(
+            lambda: ("delete-refused", second) in JOURNAL and ("delete", first) in JOURNAL
+        )
+        await rig.stop()
+    (refused,) = [e for e in logs if e["event"].startswith("delete refused")]
+    assert refused["message_id"] == second
+    assert "leak" not in refused
