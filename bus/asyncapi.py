@@ -87,9 +87,9 @@ def _listed(policy: dict[str, Any] | None, key: str) -> set[str] | None:
 
 
 def _target_form(target: Target) -> str:
-    if target.input_transformer is not None or target.input_path not in (None, "$.detail"):
+    if target.input_transformer is not None or target.input_path not in (None, "$", "$.detail"):
         return TRANSFORMED
-    return EVENTBRIDGE if target.input_path is None else DETAIL
+    return DETAIL if target.input_path == "$.detail" else EVENTBRIDGE  # "$": the whole event
 
 
 def _events_in_queue(topology: Topology, registry: Registry, queue: str) -> dict[str, set[str]]:
