@@ -101,7 +101,9 @@ def test_a_removed_and_an_added_field_of_different_schemas_are_no_rename() -> No
     }
 
 
-def test_renaming_an_optional_field_of_an_open_model_is_breaking() -> None:
+def test_an_optional_field_of_an_open_model_that_may_be_renamed_is_named_not_breaking() -> None:
+    # As the removal alone would be: the same generic schema (``str | None = None``) may just as
+    # well be an unrelated field that came while another went.
     class Old(BaseModel):
         a: int
         note: str | None = None
@@ -111,9 +113,35 @@ def test_renaming_an_optional_field_of_an_open_model_is_breaking() -> None:
         remark: str | None = None
 
     assert [(c.field, c.rule, c.breaking) for c in diff(Old, New)] == [
+        ("note", "field-renamed", False)
+    ]
+    assert "possibly renamed to 'remark'" in str(diff(Old, New)[0])
+
+
+def test_renaming_an_optional_field_of_a_closed_model_is_breaking() -> None:
+    class Old(_Closed):
+        a: int
+        note: str | None = None
+
+    class New(_Closed):
+        a: int
+        remark: str | None = None
+
+    assert [(c.field, c.rule, c.breaking) for c in diff(Old, New)] == [
         ("note", "field-renamed", True)
     ]
-    assert "renamed to 'remark'" in str(diff(Old, New)[0])
+
+
+def test_widening_a_literal_with_a_value_of_another_type_is_compatible() -> None:
+    class Old(BaseModel):
+        level: Literal[1, 2]
+        kind: Literal["a", "b"] | None = None
+
+    class New(BaseModel):
+        level: Literal[1, 2, "x"]
+        kind: Literal["a", "b", 1] | None = None
+
+    assert not [c for c in diff(Old, New) if c.breaking]
 
 
 def test_renames_in_nested_models_name_both_paths() -> None:

@@ -53,6 +53,12 @@ class SendRetry:
     backoff: float = 0.2
     """Seconds before the first retry; doubled before each further one."""
 
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError(
+                f"SendRetry.attempts must be at least 1 (one call), got {self.attempts}"
+            )
+
 
 @dataclass
 class SendOutcome(BatchOutcome):

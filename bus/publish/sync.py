@@ -37,6 +37,8 @@ from bus.topology.model import Topology
 
 T = TypeVar("T")
 
+CANCEL_WAIT = 10.0
+"""How long ``close()`` waits for the calls it cancelled to end."""
 FEED_AHEAD = 100
 """Events ``SyncPublisher.publish_many`` hands to the loop ahead of the pipeline taking them."""
 BOTOCORE_MAX_BACKOFF = 20.0
@@ -107,6 +109,10 @@ class SyncPublisher:
     def _wait(self, future: concurrent.futures.Future[T]) -> T:
         try:
             return future.result(self.timeout)
+        except concurrent.futures.CancelledError:
+            if self._closed:
+                raise BusError("SyncPublisher was closed while publishing") from None
+            raise
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise AwsError(
@@ -170,11 +176,15 @@ class SyncPublisher:
         with self._close_lock:
             if self._closed:
                 return
+            self._closed = True  # no new calls; those under way end with a BusError, not a hang
             try:
-                self._call(self._aws.__aexit__(None, None, None))
+                self._run_to_end(_cancel_other_tasks())
+                self._run_to_end(self._aws.__aexit__(None, None, None))
             finally:
-                self._closed = True
                 self._stop_loop()
+
+    def _run_to_end(self, coro: Coroutine[Any, Any, Any]) -> None:
+        asyncio.run_coroutine_threadsafe(coro, self._loop).result(self.timeout)
 
     def _stop_loop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -192,6 +202,15 @@ class SyncPublisher:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+async def _cancel_other_tasks() -> None:
+    """Cancel every task of the loop but this one, and wait until they have ended."""
+    tasks = asyncio.all_tasks() - {asyncio.current_task()}
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=CANCEL_WAIT)
 
 
 @dataclass(frozen=True)
@@ -214,19 +233,25 @@ class _Feed:
 
     def fill(self, events: Iterable[BaseModel], answer: concurrent.futures.Future[Any]) -> None:
         """Hand over every event (in this thread), then the end; stop if the call already ended."""
-        put = self._queue.put_nowait
         try:
             for event in events:
                 while not self._room.acquire(timeout=0.05):
                     if answer.done():
                         return
-                if answer.done():  # the call ended early (it failed): stop producing
+                if answer.done():  # the call ended early (it failed, or was closed): stop
                     return
-                self._loop.call_soon_threadsafe(put, event)
+                self._hand(event)
         except Exception as exc:
-            self._loop.call_soon_threadsafe(put, _End(exc))
+            if not answer.done():
+                self._hand(_End(exc))
             return
-        self._loop.call_soon_threadsafe(put, _End())
+        self._hand(_End())
+
+    def _hand(self, item: BaseModel | _End) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+        except RuntimeError:  # the loop is closed: the publisher was closed meanwhile
+            raise BusError("SyncPublisher is closed") from None
 
     def __aiter__(self) -> AsyncIterator[BaseModel]:
         return self._events()

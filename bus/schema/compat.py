@@ -144,7 +144,7 @@ def _split_values(s: Schema) -> list[Schema]:
     if len(groups) <= 1:
         return [s]
     rest = {k: v for k, v in s.items() if k not in ("enum", "const")}
-    return [{**rest, "enum": group} for group in groups.values()]
+    return [{**rest, "enum": group, "type": kind} for kind, group in groups.items()]
 
 
 def _shape(s: object) -> object:
@@ -389,13 +389,17 @@ class _Comparer:
             field = f"{path}.{name}" if path else name
             if name in renamed:
                 new_field = f"{path}.{renamed[name]}" if path else renamed[name]
-                self.add(
-                    field,
-                    "field-renamed",
+                # Breaking as the removal alone would be; an optional field of an open model that
+                # goes while another of the same (often generic) schema comes may be unrelated.
+                breaking = name in oreq or closed
+                text = (
                     f"renamed to {new_field!r} (removed, and a field with the same schema "
-                    "added); consumers lose the value",
-                    True,
+                    "added); consumers lose the value"
+                    if breaking
+                    else f"possibly renamed to {new_field!r} (removed, and a field with the same "
+                    "schema added); events that carry it are still accepted, its value unread"
                 )
+                self.add(field, "field-renamed", text, breaking)
             elif name not in nprops:
                 self._removed(field, name in oreq, closed)
             else:

@@ -21,6 +21,7 @@ from bus.dlq.send import (
     MAX_MESSAGE_BYTES,
     MAX_REQUEST_BYTES,
     Outgoing,
+    SendRetry,
     pack,
     refusal,
     send_batch,
@@ -159,3 +160,8 @@ async def test_a_message_over_the_queues_own_limit_fails_alone(world: World) -> 
     assert list(sent.failed) == ["too-big"]
     assert sent.failed["too-big"].startswith("InvalidParameterValue")
     assert len(await drain(world, queue)) == 2
+
+
+def test_a_send_retry_needs_at_least_one_attempt() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        SendRetry(attempts=0)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bus.errors import EventValidationError
+from bus.errors import BusError, EventValidationError
 from bus.publish import SyncPublisher
 from bus.settings import Settings
 from schemas.orders import OrderShipped
@@ -85,3 +85,27 @@ def test_lists_and_refusals_behave_as_in_the_async_publisher(
     with pytest.raises(EventValidationError, match="carrier"):
         publisher.publish_many(iter([shipped(0), bad]), check=True)
     assert publisher.publish_many(iter([])) == []
+
+
+def test_closing_while_a_stream_is_under_way_ends_it_with_a_bus_error() -> None:
+    settings = Settings(region="us-east-1", endpoint_url="http://127.0.0.1:9")  # never called
+    publisher = SyncPublisher(settings, topology=TOPOLOGY, registry=REGISTRY, timeout=30)
+    publisher._publisher = ScriptedPublisher(journal=[], delay=0.5, max_in_flight=1)
+    outcome: list[BaseException | None] = []
+
+    def stream() -> None:
+        try:
+            publisher.publish_many(shipped(n) for n in range(10_000))  # far more than fits ahead
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=stream)
+    caller.start()
+    threading.Event().wait(0.3)  # the feed is full and the first calls are under way
+    publisher.close()
+    caller.join(timeout=10)
+    assert not caller.is_alive()  # it used to wait for room in the feed for ever
+    (error,) = outcome
+    assert isinstance(error, BusError)
+    assert "closed" in str(error)
