@@ -58,8 +58,7 @@ TOTAL = PER_ACCOUNT * len(ACCOUNTS)
 async def world(
     bus_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[World]:
-    aws, w = await open_world(bus_settings, TOPOLOGY, tmp_path_factory.mktemp("dlq-fifo"))
-    try:
+    async with open_world(bus_settings, TOPOLOGY, tmp_path_factory.mktemp("dlq-fifo")) as w:
         entries = [
             apps.Entry(account=a, n=n, key=f"{a}/{n}") for n in range(PER_ACCOUNT) for a in ACCOUNTS
         ]
@@ -71,8 +70,6 @@ async def world(
         async with w.worker("ledger.fifo"):
             await wait_for(dead, within=60)
         yield w
-    finally:
-        await aws.__aexit__(None, None, None)
 
 
 async def test_fifo_peek_shows_the_head_of_each_group_in_order(world: World) -> None:

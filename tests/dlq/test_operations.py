@@ -88,8 +88,7 @@ PER_DLQ = sum(REASONS.values())
 async def world(
     bus_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[World]:
-    aws, w = await open_world(bus_settings, TOPOLOGY, tmp_path_factory.mktemp("dlq-ops"))
-    try:
+    async with open_world(bus_settings, TOPOLOGY, tmp_path_factory.mktemp("dlq-ops")) as w:
         await w.publisher().publish_many(ORDERS, check=True)
         for queue in SOURCES:
             bodies = [json.dumps(envelope("OrderPlaced", data)) for data in INVALID]
@@ -106,8 +105,6 @@ async def world(
 
             await wait_for(filled, within=60)
         yield w
-    finally:
-        await aws.__aexit__(None, None, None)
 
 
 def key_of(letter: DeadLetter) -> str:

@@ -40,11 +40,8 @@ TRACE = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sample
 async def world(
     bus_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[World]:
-    aws, w = await open_world(bus_settings, TOPOLOGY, tmp_path_factory.mktemp("dlq-copy"))
-    try:
+    async with open_world(bus_settings, TOPOLOGY, tmp_path_factory.mktemp("dlq-copy")) as w:
         yield w
-    finally:
-        await aws.__aexit__(None, None, None)
 
 
 def attributes(source: str, n: int) -> dict[str, dict[str, Any]]:

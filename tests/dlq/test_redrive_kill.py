@@ -46,8 +46,7 @@ handlers:
 async def world(
     bus_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[World]:
-    aws, w = await open_world(bus_settings, TOPOLOGY, tmp_path_factory.mktemp("dlq-kill"))
-    try:
+    async with open_world(bus_settings, TOPOLOGY, tmp_path_factory.mktemp("dlq-kill")) as w:
         orders = [
             apps.Order(key=f"bulk-{i}", total_cents=i, behaviour="reject") for i in range(COUNT)
         ]
@@ -59,8 +58,6 @@ async def world(
         async with w.worker("bulk"):
             await wait_for(dead, within=60)
         yield w
-    finally:
-        await aws.__aexit__(None, None, None)
 
 
 @pytest.mark.timeout(90)

@@ -100,11 +100,8 @@ LARGE_BODY = pytest.mark.filterwarnings(
 async def world(
     bus_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[World]:
-    aws, w = await open_world(bus_settings, TOPOLOGY, tmp_path_factory.mktemp("dlq-limits"))
-    try:
+    async with open_world(bus_settings, TOPOLOGY, tmp_path_factory.mktemp("dlq-limits")) as w:
         yield w
-    finally:
-        await aws.__aexit__(None, None, None)
 
 
 async def drain(world: World, queue: QueueRef) -> list[dict[str, Any]]:

@@ -148,17 +148,15 @@ def write_topology(text: str, folder: Path) -> Path:
     return path
 
 
-async def open_world(settings: Settings, text: str, folder: Path) -> tuple[AwsClients, World]:
+@asynccontextmanager
+async def open_world(settings: Settings, text: str, folder: Path) -> AsyncIterator[World]:
+    """The topology ``text`` applied under a fresh stage prefix, with open clients."""
     path = write_topology(text, folder)
     topology = load_topology(path)
     env = "d" + uuid.uuid4().hex[:8]
-    aws = await AwsClients(settings).__aenter__()
-    try:
+    async with AwsClients(settings) as aws:
         await converge(aws, topology, env)
-    except BaseException:
-        await aws.__aexit__(None, None, None)
-        raise
-    return aws, World(aws, topology, path, env, Registry.from_topology(topology, ROOT))
+        yield World(aws, topology, path, env, Registry.from_topology(topology, ROOT))
 
 
 async def wait_for(
