@@ -157,19 +157,23 @@ async def _bare(aws: AwsClients, url: str, count: int, loops: int) -> None:
     await asyncio.gather(*(loop() for _ in range(loops)))
 
 
-async def _run_worker(
-    aws: AwsClients, topology: Topology, env: str, registry: Registry, count: int
-) -> Stats:
-    stats = Stats()
-    worker = Worker(
+def _worker(aws: AwsClients, topology: Topology, env: str, registry: Registry) -> Worker:
+    return Worker(
         aws,
         topology,
         env=env,
         base_dir=ROOT,
         registry=registry,
         options=WorkerOptions(wait_seconds=1, shutdown_grace=30),
-        stats=stats,
+        stats=Stats(),
     )
+
+
+async def _run_worker(
+    aws: AwsClients, topology: Topology, env: str, registry: Registry, count: int
+) -> Stats:
+    worker = _worker(aws, topology, env, registry)
+    stats = worker.stats
     await worker.start()
     await _until(lambda: stats.queue("orders").processed >= count)
     await worker.stop()
@@ -294,17 +298,9 @@ async def _memory_child(env: str, count: int, loops: int) -> None:
     no sample missed), and after ``count`` messages flowed; printed as one JSON line."""
     topology = _topology("bench.worker:noop", loops)
     registry = Registry.from_topology(topology, ROOT)
-    stats = Stats()
     async with AwsClients(Settings.from_env()) as aws:
-        worker = Worker(
-            aws,
-            topology,
-            env=env,
-            base_dir=ROOT,
-            registry=registry,
-            options=WorkerOptions(wait_seconds=1, shutdown_grace=30),
-            stats=stats,
-        )
+        worker = _worker(aws, topology, env, registry)
+        stats = worker.stats
         await aws.sqs.get_queue_url(QueueName=f"{env}-orders")  # the client is connected
         before = _rss_kib()
         await worker.start()
