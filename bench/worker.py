@@ -219,15 +219,24 @@ async def throughput(settings: Settings, count: int, loops: int, rounds: int) ->
     print(f"   framework overhead       {extra:8.0f} us")
 
 
-async def _in_process_path(count: int) -> float:
-    """decode + validate + dispatch + queue the delete, with the SQS calls left out."""
+async def passthrough(delivery: Any, call_next: Any) -> None:
+    """A no-op consume middleware: what one added layer costs."""
+    await call_next(delivery)
+
+
+async def _in_process_path(count: int, middlewares: int = 0) -> float:
+    """decode + validate + the middlewares + handler + queue the delete, SQS calls left out;
+    ``middlewares`` no-op middlewares added."""
+    from bus.middleware.idempotency import MemoryStore
     from bus.worker.acker import Acker
-    from bus.worker.dispatcher import Dispatcher
+    from bus.worker.handling import Processor
     from bus.worker.heartbeat import Heartbeat
-    from bus.worker.idempotency import MemoryStore
     from bus.worker.loader import load_bindings
     from bus.worker.queues import QueueInfo
+    from bus.worker.scope import QueueScope
+    from bus.worker.settle import Settler
     from bus.worker.sqs import QueueOps
+    from bus.worker.stack import consume_stack
 
     topology = _topology("bench.worker:noop", 1)
     registry = Registry.from_topology(topology, ROOT)
@@ -236,20 +245,10 @@ async def _in_process_path(count: int) -> float:
     ops = QueueOps(None, info.url)  # type: ignore[arg-type]  # never called: see below
     log = structlog.get_logger("bench").bind(queue="orders")  # as the consumer passes it
     acker = Acker(ops, log, linger=3600)
-    dispatcher = Dispatcher(
-        info=info,
-        binding=binding,
-        registry=registry,
-        publisher=None,
-        ops=ops,
-        dlq_ops=None,
-        acker=acker,
-        heartbeat=Heartbeat(ops, 30, log),
-        stats=Stats().queue("orders"),
-        store=MemoryStore(),
-        log=log,
-        stopping=asyncio.Event(),
-    )
+    scope = QueueScope(info, binding, Stats().queue("orders"), log)
+    settler = Settler(scope, ops, None, acker, Heartbeat(ops, 30, log))
+    stack = consume_stack(scope, [passthrough] * middlewares, MemoryStore())
+    processor = Processor(scope, settler, registry, None, stack)
     attributes = {"event_type": {"DataType": "String", "StringValue": "OrderPlaced"}}
     messages = [
         Received(f"m{n}", f"r{n}", body, attributes, {"ApproximateReceiveCount": "1"})
@@ -257,7 +256,7 @@ async def _in_process_path(count: int) -> float:
     ]
     c0 = time.process_time()
     for n, msg in enumerate(messages):
-        await dispatcher.process(msg)
+        await processor.process(msg)
         if n % 9 == 0:  # the acker would send these ten: drop them instead of calling SQS
             acker._pending.clear()
     return (time.process_time() - c0) / count * 1e6
@@ -265,7 +264,14 @@ async def _in_process_path(count: int) -> float:
 
 async def cpu_path(count: int) -> None:
     per_message = await _in_process_path(count)
-    print(f"   in-process path alone    {per_message:8.0f} us  (decode, validate, dispatch, ack)")
+    print(f"   in-process path alone    {per_message:8.0f} us  (decode, validate, pipeline, ack)")
+    layers = 10
+    bare = min([await _in_process_path(count) for _ in range(3)])
+    more = min([await _in_process_path(count, layers) for _ in range(3)])
+    each = (more - bare) / layers
+    print(
+        f"   each no-op middleware    {each:8.2f} us  (target <= 5 us; {layers} added, best of 3)"
+    )
 
 
 async def memory(settings: Settings, count: int, loops: int) -> None:

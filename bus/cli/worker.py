@@ -50,19 +50,17 @@ JsonLogsOpt = Annotated[
 
 async def serve(aws: AwsClients, worker: Worker) -> None:
     """Connect and start ``worker``, then run it until SIGTERM/SIGINT (a second signal exits at
-    once). Until it has started, Ctrl-C interrupts at once (KeyboardInterrupt): there is nothing
+    once) or until a queue cannot be received from for good (the queue was deleted, access is
+    denied: ``FatalReceiveError``, exit code 4). Until it has started, Ctrl-C interrupts at once (KeyboardInterrupt): there is nothing
     in flight to finish yet."""
     async with aws:
         await worker.start()
         stop = asyncio.Event()
         restore = install_stop_signals(stop)
         try:
-            await stop.wait()
+            await worker.serve(stop)  # raises FatalReceiveError (exit 4) once stopped
         finally:
-            try:
-                await worker.stop()
-            finally:
-                restore()
+            restore()
 
 
 def worker(

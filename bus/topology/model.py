@@ -216,6 +216,37 @@ class RetryPolicy(_Model):
     redelivery: Backoff = Field(default_factory=Backoff)
 
 
+class MiddlewareRef(_Model):
+    """A middleware with options: ``use`` names a factory, called with ``options`` as keywords."""
+
+    use: ImportPath
+    options: JsonObject = Field(default_factory=dict)
+
+
+MiddlewareEntry = ImportPath | MiddlewareRef
+"""``package.module:name`` (an async middleware function, or a factory called without
+arguments) or ``{use: ..., options: {...}}``."""
+
+
+class Middlewares(_Model):
+    """The middlewares of every queue (``consume``) and of the publisher (``publish``), in order:
+    the first is the outermost."""
+
+    consume: list[MiddlewareEntry] = Field(default_factory=list)
+    publish: list[MiddlewareEntry] = Field(default_factory=list)
+
+
+class Idempotency(_Model):
+    """Where handled event ids are kept: ``memory`` (this process) or a factory of an
+    ``IdempotencyStore`` (``package.module:name``, called with ``options`` as keywords)."""
+
+    store: Literal["memory"] | ImportPath = "memory"
+    options: JsonObject = Field(default_factory=dict)
+    expires: float = Field(default=900.0, gt=0, le=43_200)
+    """Seconds an in-progress claim holds before another copy may take it over (a worker that
+    died while handling the event)."""
+
+
 class HandlerBinding(_Model):
     """The handlers consuming one queue (the key of ``handlers``), keyed by event type."""
 
@@ -224,7 +255,17 @@ class HandlerBinding(_Model):
     pollers: int = Field(default=1, ge=1, le=50)
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     idempotent: bool = False
-    """Skip event ids already handled successfully (in-memory store unless one is given)."""
+    """Skip event ids already handled successfully (the store of ``idempotency``)."""
+    idempotency: Idempotency | None = None
+    """This queue's idempotency store (default: the top-level one); implies ``idempotent``."""
+    timeout: float | None = Field(default=None, gt=0, le=43_200)
+    """Seconds each try of a handler may run; then it is cancelled and retried as an error."""
+    middleware: list[MiddlewareEntry] = Field(default_factory=list)
+    """Consume middlewares of this queue, inside the top-level ones."""
+
+    @property
+    def guarded(self) -> bool:
+        return self.idempotent or self.idempotency is not None
 
 
 # -- the whole document ---------------------------------------------------------------------------
@@ -243,6 +284,8 @@ class Topology(_Model):
     rules: dict[str, Rule] = Field(default_factory=dict)
     events: dict[str, EventType] = Field(default_factory=dict)
     handlers: dict[str, HandlerBinding] = Field(default_factory=dict)
+    middleware: Middlewares = Field(default_factory=Middlewares)
+    idempotency: Idempotency = Field(default_factory=Idempotency)
 
     # -- dead letters ---------------------------------------------------------------------------
 

@@ -1,12 +1,18 @@
-"""One queue's share of a worker: its pollers, dispatcher, batched deletes and heartbeat.
+"""One queue's share of a worker: its pollers, its pipeline, batched deletes and heartbeat.
 
 Every received message holds one slot of the queue's capacity (and of the process's) until it is
 finished; standard queues run each message as its own task, FIFO queues one task per message group
-(a lane, see ``fifo``). Shutdown is three steps, driven by the ``Worker``: stop receiving (what
-was received but not started is released at once: messages waiting for a process slot, what FIFO
-lanes hold behind the message they are handling), finish (or, past the deadline, cancel and
-release) what is in flight, then drain the deletes. A long poll under way is let finish even past
-the deadline.
+(a lane, see ``fifo``). The parts each own one job: ``Poller`` receives, ``Processor`` runs the
+pipeline (middlewares and handler), ``Settler`` carries out outcomes, ``Acker`` batches deletes,
+``Heartbeat`` extends visibility, ``Lanes`` keep FIFO groups in order; the consumer is the
+``Sink`` of its pollers and the ``LaneWork`` of its lanes.
+
+Shutdown is three steps, driven by the ``Worker``: stop receiving (what was received but not
+started is released at once: messages waiting for a process slot, what FIFO lanes hold behind the
+message they are handling), finish (or, past the deadline, cancel and release) what is in flight,
+then drain the deletes. A long poll under way is let finish even past the deadline. A poller that
+meets an error that will not heal ends with ``FatalReceiveError``: ``failure`` then holds it, and
+the worker stops.
 """
 
 from __future__ import annotations
@@ -14,30 +20,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
-from bus.aws import AwsClients
+from bus.middleware.consume import ConsumeMiddleware
 from bus.schema import Registry
 from bus.worker.acker import Acker
 from bus.worker.capacity import Capacity
-from bus.worker.dispatcher import Dispatcher, Outcome
 from bus.worker.fields import delivery_fields
 from bus.worker.fifo import Lanes
+from bus.worker.handling import Processor
 from bus.worker.heartbeat import Heartbeat
-from bus.worker.idempotency import IdempotencyStore
-from bus.worker.loader import QueueBinding
 from bus.worker.message import Received
-from bus.worker.poller import Poller, Receives
-from bus.worker.queues import QueueInfo
+from bus.worker.poller import Poller, Receives, Slots
+from bus.worker.scope import QueueScope
+from bus.worker.settle import Fate, Settler
 from bus.worker.sqs import QueueOps
-from bus.worker.stats import QueueStats
 
 if TYPE_CHECKING:
+    from types_aiobotocore_sqs import SQSClient
+
     from bus.publish.publisher import Publisher
 
 CANCEL_WAIT = 10.0
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What the consumers of one worker share."""
+
+    registry: Registry
+    publisher: Publisher | None
+    process: Capacity | None = None
+    """The process-wide limit (``--concurrency``), if any."""
+    wait_seconds: int = 20
 
 
 class QueueConsumer:
@@ -45,76 +61,47 @@ class QueueConsumer:
 
     def __init__(
         self,
-        aws: AwsClients,
-        info: QueueInfo,
-        binding: QueueBinding,
-        *,
-        registry: Registry,
-        publisher: Publisher | None,
-        stats: QueueStats,
-        store: IdempotencyStore,
-        process_capacity: Capacity | None,
-        wait_seconds: int,
-        log: structlog.typing.FilteringBoundLogger,
+        sqs: SQSClient,
+        scope: QueueScope,
+        shared: Shared,
+        middlewares: Sequence[ConsumeMiddleware] = (),
     ) -> None:
+        info = scope.info
+        self.scope = scope
         self.info = info
-        self.binding = binding
-        self.stats = stats
-        self._log = log.bind(queue=info.name)
-        self._ops = QueueOps(aws.sqs, info.url)
-        self.capacity = Capacity(binding.concurrency)
-        self._process_capacity = process_capacity
-        self._wait = wait_seconds
+        self.binding = scope.binding
+        self.stats = scope.stats
+        self._log = scope.log
+        self._shared = shared
+        self._ops = QueueOps(sqs, info.url)
+        self.capacity = Capacity(scope.binding.concurrency)
         self.heartbeat = Heartbeat(self._ops, info.visibility_timeout, self._log)
         self.acker = Acker(self._ops, self._log, settled=self._settled)
-        self._stopping = asyncio.Event()
-        self.dispatcher = Dispatcher(
-            info=info,
-            binding=binding,
-            registry=registry,
-            publisher=publisher,
-            ops=self._ops,
-            dlq_ops=QueueOps(aws.sqs, info.dlq_url) if info.dlq_url else None,
-            acker=self.acker,
-            heartbeat=self.heartbeat,
-            stats=stats,
-            store=store,
-            log=self._log,
-            stopping=self._stopping,
-            latest=self._latest,
+        self._receives = Receives()
+        self.lanes = Lanes(self, self._receives, scope.stopping, self._log)
+        dlq_ops = QueueOps(sqs, info.dlq_url) if info.dlq_url else None
+        renewals = self.lanes if info.fifo else None
+        self.settler = Settler(scope, self._ops, dlq_ops, self.acker, self.heartbeat, renewals)
+        self.processor = Processor(
+            scope, self.settler, shared.registry, shared.publisher, middlewares
         )
         self._pollers: dict[Poller, asyncio.Task[None]] = {}
         self._beat: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._receives = Receives()
-        self.lanes = Lanes(
-            process=self._limited,
-            release=self.dispatcher.release,
-            done=self._done,
-            untrack=self.heartbeat.untrack,
-            receives=self._receives,
-            stopping=self._stopping,
-            spawn=self._spawn,
-            log=self._log,
-        )
+        self.failure: BaseException | None = None
+        """What ended a poller (``FatalReceiveError``): the worker stops."""
+        self.failed = asyncio.Event()
 
     def start(self) -> None:
         self._beat = asyncio.create_task(self.heartbeat.run(), name=f"heartbeat {self.info.name}")
+        slots = Slots(self.capacity, self._shared.process)
         for n in range(self.binding.pollers):
             poller = Poller(
-                self._ops,
-                self.capacity,
-                self._process_capacity,
-                self._wait,
-                self._dispatch,
-                self.dispatcher.release,
-                self._stopping.is_set,
-                self._log,
-                self._receives,
+                self._ops, slots, self, self._shared.wait_seconds, self._log, self._receives
             )
-            self._pollers[poller] = asyncio.create_task(
-                poller.run(), name=f"poller {self.info.name} #{n + 1}"
-            )
+            task = asyncio.create_task(poller.run(), name=f"poller {self.info.name} #{n + 1}")
+            task.add_done_callback(self._poller_ended)
+            self._pollers[poller] = task
         self._log.info(
             "consuming",
             handlers=sorted(self.binding.handlers),
@@ -125,27 +112,21 @@ class QueueConsumer:
             max_receive_count=self.info.max_receive_count,
         )
 
-    # -- dispatching ------------------------------------------------------------------------------
+    def _poller_ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        if self.failure is None:
+            self.failure = task.exception()
+            self._log.error("receiving failed for good", error=str(self.failure))
+        self.failed.set()
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    # -- the pollers' sink and the lanes' work ----------------------------------------------------
 
-    def _done(self, count: int) -> None:
-        self.capacity.release(count)
-        self.stats.in_flight -= count
+    @property
+    def stopping(self) -> bool:
+        return self.scope.stopping.is_set()
 
-    def _settled(self, receipt: str, deleted: bool) -> None:
-        """The acker is done with a delete: the heartbeat may let the message go."""
-        self.heartbeat.untrack(receipt)
-        if not deleted:
-            self.stats.undeleted += 1
-
-    def _latest(self, msg: Received) -> Received:
-        return self.lanes.latest(msg) if self.info.fifo else msg
-
-    def _dispatch(self, messages: Sequence[Received]) -> None:
+    def dispatch(self, messages: Sequence[Received]) -> None:
         self.stats.received += len(messages)
         self.stats.in_flight += len(messages)
         for msg in messages:
@@ -154,42 +135,59 @@ class QueueConsumer:
             self.lanes.dispatch(messages)
         else:
             for msg in messages:
-                self._spawn(self._one(msg))
+                self.spawn(self._one(msg))
 
-    async def _limited(self, msg: Received) -> Outcome:
-        """``dispatcher.process`` within the process-wide limit, when there is one; a message
+    async def release(self, messages: Sequence[Received]) -> set[str]:
+        return await self.settler.release(messages)
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def done(self, count: int) -> None:
+        self.capacity.release(count)
+        self.stats.in_flight -= count
+
+    def untrack(self, receipt: str) -> None:
+        self.heartbeat.untrack(receipt)
+
+    def _settled(self, receipt: str, deleted: bool) -> None:
+        """The acker is done with a delete: the heartbeat may let the message go."""
+        self.heartbeat.untrack(receipt)
+        if not deleted:
+            self.stats.undeleted += 1
+
+    async def process(self, msg: Received) -> Fate:
+        """``processor.process`` within the process-wide limit, when there is one; a message
         still waiting for a slot when the worker stops is released at once."""
-        process = self._process_capacity
+        process = self._shared.process
         if process is None:
-            return await self.dispatcher.process(msg)
+            return await self.processor.process(msg)
         try:
-            got = await process.acquire_unless(self._stopping)
+            got = await process.acquire_unless(self.scope.stopping)
         except asyncio.CancelledError:
-            await self.dispatcher.release([msg])
+            await self.release([msg])
             raise
         if not got:
-            await self.dispatcher.release([msg])
-            return Outcome.RELEASED
+            await self.release([msg])
+            return Fate.RELEASED
         try:
-            return await self.dispatcher.process(msg)
+            return await self.processor.process(msg)
         finally:
             process.release(1)
 
     async def _one(self, msg: Received) -> None:
         try:
-            await self._limited(msg)
+            await self.process(msg)
         except Exception:
-            self._unexpected([msg])
-        finally:
-            self._done(1)
-
-    def _unexpected(self, messages: Sequence[Received]) -> None:
-        for msg in messages:
             self.heartbeat.untrack(msg.receipt_handle)
             self._log.exception(
                 "unexpected error; the message comes back after its visibility timeout",
                 **delivery_fields(msg),
             )
+        finally:
+            self.done(1)
 
     # -- shutdown ---------------------------------------------------------------------------------
 
@@ -197,7 +195,7 @@ class QueueConsumer:
         """No more receives: idle pollers stop now, those mid-receive release what they get;
         what FIFO lanes hold but have not started goes back now (waiting for a process slot
         sees the stop by itself)."""
-        self._stopping.set()
+        self.scope.stopping.set()
         for poller, task in self._pollers.items():
             if not poller.receiving:
                 task.cancel()

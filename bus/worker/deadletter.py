@@ -23,7 +23,13 @@ from typing import Any, Literal
 from bus.worker.message import FAILURE_ATTRIBUTE, Received
 
 Reason = Literal[
-    "decode-error", "validation-error", "unknown-event", "no-handler", "rejected", "handler-error"
+    "decode-error",
+    "validation-error",
+    "unknown-event",
+    "no-handler",
+    "rejected",
+    "handler-error",
+    "timeout",
 ]
 REASONS: tuple[Reason, ...] = (
     "decode-error",
@@ -32,6 +38,7 @@ REASONS: tuple[Reason, ...] = (
     "no-handler",
     "rejected",
     "handler-error",
+    "timeout",
 )
 MAX_ERROR_CHARS = 1000
 MAX_ATTRIBUTES = 10

@@ -16,7 +16,7 @@ Order holds whichever the queue does, because:
    counts of the messages behind it do not rise. Only on shutdown does a lane give messages back
    to the queue: those it has not started at once, in order (``stop()``: SQS keeps the group
    blocked while the one being handled is in flight); the one being handled when it finishes,
-   unless it is deleted (``Outcome.HELD``, ``Outcome.RELEASED``).
+   unless it is deleted (``Fate.HELD``, ``Fate.RELEASED``).
 3. After such a release the messages may come back to this process through receives already under
    way, answered in any order. The lane remembers what it gave back and starts no message while an
    earlier one it gave back is missing: until that one is back in the lane, or every receive under
@@ -38,15 +38,15 @@ their visibility timeout, in order.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Any
+from collections.abc import Coroutine, Sequence
+from typing import Any, Protocol
 
 import structlog
 
-from bus.worker.dispatcher import Outcome
 from bus.worker.fields import delivery_fields
 from bus.worker.message import Received
 from bus.worker.poller import Receives
+from bus.worker.settle import Fate
 
 
 def split_groups(messages: Sequence[Received]) -> list[list[Received]]:
@@ -62,7 +62,7 @@ def _order(msg: Received) -> int:
     return -1 if number is None else number
 
 
-class Lane:
+class GroupLane:
     """The messages of one group held by this process, and what it gave back to the queue."""
 
     def __init__(self, group: str | None) -> None:
@@ -123,30 +123,45 @@ class Lane:
         return not self.pending and not self.outstanding
 
 
+class LaneWork(Protocol):
+    """What the lanes do with messages: the queue's consumer."""
+
+    async def process(self, msg: Received) -> Fate:
+        """Handle ``msg`` and settle it."""
+        ...
+
+    async def release(self, messages: Sequence[Received]) -> set[str]:
+        """Give ``messages`` back at once, in order; the receipts that could not be."""
+        ...
+
+    def done(self, count: int) -> None:
+        """``count`` messages are finished: their slots are free."""
+        ...
+
+    def untrack(self, receipt: str) -> None:
+        """The heartbeat lets go of ``receipt`` (a stale copy)."""
+        ...
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as a task the consumer waits for at shutdown."""
+        ...
+
+
 class Lanes:
     """The lanes of one FIFO queue: ``dispatch`` hands each received group to its lane."""
 
     def __init__(
         self,
-        *,
-        process: Callable[[Received], Awaitable[Outcome]],
-        release: Callable[[Sequence[Received]], Awaitable[set[str]]],
-        done: Callable[[int], None],
-        untrack: Callable[[str], None],
+        work: LaneWork,
         receives: Receives,
         stopping: asyncio.Event,
-        spawn: Callable[[Coroutine[Any, Any, None]], None],
         log: structlog.typing.FilteringBoundLogger,
     ) -> None:
-        self._process = process
-        self._release = release
-        self._done = done
-        self._untrack = untrack
+        self._work = work
         self._receives = receives
         self._stopping = stopping
-        self._spawn = spawn
         self._log = log
-        self._lanes: dict[str | None, Lane] = {}
+        self._lanes: dict[str | None, GroupLane] = {}
 
     def __len__(self) -> int:
         return len(self._lanes)
@@ -162,7 +177,7 @@ class Lanes:
         the messages being handled finish (their groups stay blocked on SQS until then)."""
         for lane in self._lanes.values():
             if lane.pending:
-                self._spawn(self._give_back(lane, lane.take_all()))
+                self._work.spawn(self._give_back(lane, lane.take_all()))
 
     def dispatch(self, messages: Sequence[Received]) -> None:
         """Give each group of ``messages`` to its lane, starting lanes for new groups."""
@@ -170,26 +185,26 @@ class Lanes:
             key = group[0].group_id
             lane = self._lanes.get(key)
             if lane is None:
-                lane = self._lanes[key] = Lane(key)
+                lane = self._lanes[key] = GroupLane(key)
                 lane.add(group)
-                self._spawn(self._run(lane))
+                self._work.spawn(self._run(lane))
                 continue
             stale = lane.add(group)
             for msg in stale:
-                self._untrack(msg.receipt_handle)
+                self._work.untrack(msg.receipt_handle)
                 if lane.renewed is not None and msg.message_id == lane.renewed.message_id:
                     self._log.info(
                         "received again while being handled; not handled twice",
                         **delivery_fields(lane.renewed),
                     )
-            self._done(len(stale))
+            self._work.done(len(stale))
 
-    async def _run(self, lane: Lane) -> None:
+    async def _run(self, lane: GroupLane) -> None:
         try:
             await self._drain(lane)
         except asyncio.CancelledError:
             if lane.finished() is not None:  # released by the dispatcher, or back after a timeout
-                self._done(1)
+                self._work.done(1)
             while lane.pending:  # shutdown past its deadline: what was not started goes back
                 await self._give_back(lane, lane.take_all())
             raise
@@ -199,8 +214,8 @@ class Lanes:
             if current is not None:
                 held.insert(0, current)
             for msg in held:
-                self._untrack(msg.receipt_handle)
-            self._done(len(held))
+                self._work.untrack(msg.receipt_handle)
+            self._work.done(len(held))
             for msg in held:
                 self._log.exception(
                     "unexpected error; the message comes back after its visibility timeout",
@@ -210,7 +225,7 @@ class Lanes:
             if self._lanes.get(lane.group) is lane:
                 del self._lanes[lane.group]
 
-    async def _drain(self, lane: Lane) -> None:
+    async def _drain(self, lane: GroupLane) -> None:
         """Handle the lane's messages in order until it holds nothing and waits for nothing."""
         while True:
             if self._stopping.is_set():  # what was not started goes back at once, in one call
@@ -225,33 +240,33 @@ class Lanes:
                 await self._wait(lane)
                 continue
             lane.current = msg
-            outcome = await self._process(msg)
+            outcome = await self._work.process(msg)
             msg = lane.finished() or msg
-            if outcome is not Outcome.HELD:
-                self._done(1)
-            if outcome is Outcome.HANDLED or outcome is Outcome.FAILED:
+            if outcome is not Fate.HELD:
+                self._work.done(1)
+            if outcome is Fate.HANDLED or outcome is Fate.FAILED:
                 continue
             back = lane.take_all()
-            if outcome is Outcome.HELD:
+            if outcome is Fate.HELD:
                 back = sorted([msg, *back], key=_order)
             await self._give_back(lane, back)
 
-    async def _give_back(self, lane: Lane, messages: Sequence[Received]) -> None:
+    async def _give_back(self, lane: GroupLane, messages: Sequence[Received]) -> None:
         """Make ``messages`` visible again, in order, and remember them until they are back."""
         if not messages:
             return
         for msg in messages:
             lane.outstanding[msg.message_id] = msg.sequence_number
         try:
-            kept = await self._release(messages)
+            kept = await self._work.release(messages)
         finally:
-            self._done(len(messages))
+            self._work.done(len(messages))
         for msg in messages:
             if msg.receipt_handle in kept:  # not released: back only after its visibility timeout
                 lane.outstanding.pop(msg.message_id, None)
         lane.fence = self._receives.mark()
 
-    async def _wait(self, lane: Lane) -> None:
+    async def _wait(self, lane: GroupLane) -> None:
         """Wait for an arrival, a stop, or the receives under way at the last give-back."""
         fence = lane.fence
         if fence is None or not self._receives.under_way(fence):

@@ -19,7 +19,7 @@ from typing import Any
 
 from bus.errors import HandlerError
 from bus.retry import Policy
-from bus.topology.model import HandlerBinding, Topology
+from bus.topology.model import HandlerBinding, Idempotency, MiddlewareEntry, Topology
 
 HandlerFunc = Callable[..., Awaitable[None]]
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
@@ -44,7 +44,15 @@ class QueueBinding:
     concurrency: int
     pollers: int
     policy: Policy
-    idempotent: bool
+    idempotency: Idempotency | None = None
+    """The store to guard the handlers with; None: not idempotent."""
+    timeout: float | None = None
+    middleware: tuple[MiddlewareEntry, ...] = ()
+    """The queue's own consume middlewares (as declared; built by ``bus.middleware.load``)."""
+
+    @property
+    def idempotent(self) -> bool:
+        return self.idempotency is not None
 
 
 def import_object(path: str, base_dir: Path | None = None) -> object:
@@ -158,7 +166,11 @@ def load_bindings(
                 concurrency=binding.concurrency,
                 pollers=binding.pollers,
                 policy=load_policy(binding, name, base_dir),
-                idempotent=binding.idempotent,
+                idempotency=(binding.idempotency or topology.idempotency)
+                if binding.guarded
+                else None,
+                timeout=binding.timeout,
+                middleware=tuple(binding.middleware),
             )
         )
     return out

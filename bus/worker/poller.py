@@ -2,7 +2,10 @@
 
 A poller reserves slots first (at least one, at most ten), then asks SQS for that many, so it
 never receives more than the worker can start at once. Failed receives (an outage, throttling,
-a missing queue) are logged and retried with capped exponential backoff: a poller never gives up.
+a missing queue for a moment) are logged and retried with capped exponential backoff. An error
+that cannot heal by waiting (``FATAL_CODES``: the queue does not exist, access is denied, the
+credentials are unknown) ends the poller after ``FATAL_TRIES`` such failures in a row with a
+``FatalReceiveError`` naming queue and code; the worker then stops (``bus worker`` exits with 4).
 
 Every receive is numbered (``Receives``) from the call until its messages are dispatched, so that a
 FIFO lane can wait for the receives under way after it gave messages back (see ``fifo``).
@@ -18,19 +21,45 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 
 from bus.errors import AwsError
 from bus.worker.capacity import Capacity, reserve
 from bus.worker.message import Received
-from bus.worker.sqs import BATCH, QueueOps
+from bus.worker.sqs import BATCH, QueueOps, call_failure
 
 MAX_PAUSE = 30.0
 FIRST_PAUSE = 0.5
 POLL_SLACK = 2.0
 """Seconds a receive may take beyond its long-poll wait (the request's way there and back)."""
+FATAL_TRIES = 3
+"""Failed receives in a row with a code of ``FATAL_CODES`` after which a poller gives up."""
+FATAL_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "QueueDoesNotExist",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "KMS.AccessDeniedException",
+    }
+)
+"""AWS error codes that waiting does not heal: a queue deleted, a policy or key that refuses."""
+
+
+class FatalReceiveError(AwsError):
+    """Receiving from a queue failed in a way that will not heal; the worker stops."""
+
+    def __init__(self, queue: str, code: str, message: str) -> None:
+        super().__init__(f"cannot receive from queue {queue}: {code}: {message}", code=code)
+        self.queue = queue
 
 
 def outage_pause(failures: int, jitter: float) -> float:
@@ -73,40 +102,60 @@ class Receives:
             await self._ended.wait()
 
 
+@dataclass(frozen=True)
+class Slots:
+    """The capacities a receive reserves from: its queue's, and the process's (if limited)."""
+
+    queue: Capacity
+    process: Capacity | None = None
+
+
+class Sink(Protocol):
+    """Where a poller's messages go: the queue's consumer."""
+
+    @property
+    def stopping(self) -> bool: ...
+
+    def dispatch(self, messages: Sequence[Received]) -> None:
+        """Start ``messages`` (each holds one queue slot until it is finished)."""
+        ...
+
+    async def release(self, messages: Sequence[Received]) -> object:
+        """Make ``messages`` visible again at once, unhandled (received while stopping)."""
+        ...
+
+
 class Poller:
-    """One receive loop on one queue, handing each batch to ``dispatch`` with its slots held."""
+    """One receive loop on one queue, handing each batch to its sink with its slots held."""
 
     def __init__(
         self,
         ops: QueueOps,
-        capacity: Capacity,
-        process_capacity: Capacity | None,
+        slots: Slots,
+        sink: Sink,
         wait_seconds: int,
-        dispatch: Callable[[Sequence[Received]], None],
-        release: Callable[[Sequence[Received]], Awaitable[object]],
-        stopping: Callable[[], bool],
         log: structlog.typing.FilteringBoundLogger,
         receives: Receives | None = None,
     ) -> None:
         self._ops = ops
-        self._capacity = capacity
-        self._process_capacity = process_capacity
+        self._slots = slots
+        self._sink = sink
         self._wait = wait_seconds
-        self._dispatch = dispatch
-        self._release = release
-        self._stopping = stopping
         self._log = log
         self._receives = receives or Receives()
         self.failures = 0
+        self.fatal = 0
+        """Failures in a row with a code of ``FATAL_CODES``."""
         self.receiving = False
         """True while a receive is in flight: the poller must then not be cancelled."""
         self.poll_ends: float | None = None
         """While receiving: the loop time by which the receive will have answered."""
 
     async def run(self) -> None:
-        """Receive until stopping (or cancelled while waiting for slots)."""
-        while not self._stopping():
-            slots = await reserve(self._capacity, self._process_capacity, BATCH)
+        """Receive until stopping (or cancelled while waiting for slots); raise
+        ``FatalReceiveError`` after ``FATAL_TRIES`` failures that will not heal."""
+        while not self._sink.stopping:
+            slots = await reserve(self._slots.queue, self._slots.process, BATCH)
             ticket = self._receives.begin()
             try:
                 error = await self._receive(slots)
@@ -118,40 +167,46 @@ class Poller:
     async def _receive(self, slots: int) -> Exception | None:
         """One receive of up to ``slots`` messages, dispatched (released when stopping); the
         error of a failed receive is returned, its slots given back."""
+        capacity = self._slots.queue
         asked = time.monotonic()
         self.receiving = True
         self.poll_ends = asyncio.get_running_loop().time() + self._wait + POLL_SLACK
         try:
             raw = await self._ops.receive(slots, self._wait)
         except Exception as exc:
-            self._capacity.release(slots)
+            capacity.release(slots)
             return exc
         except BaseException:
-            self._capacity.release(slots)
+            capacity.release(slots)
             raise
         finally:
             self.receiving = False
             self.poll_ends = None
         if self.failures:
             self._log.info("receiving again", after_failures=self.failures)
-            self.failures = 0
+            self.failures = self.fatal = 0
         now = time.monotonic()
         messages = [Received.from_sqs(m, now, asked) for m in raw]
-        if self._stopping():
-            self._capacity.release(slots)
-            await self._release(messages)
+        if self._sink.stopping:
+            capacity.release(slots)
+            await self._sink.release(messages)
             return None
-        self._capacity.release(slots - len(messages))
+        capacity.release(slots - len(messages))
         if messages:
-            self._dispatch(messages)
+            self._sink.dispatch(messages)
         return None
 
     async def _pause(self, exc: Exception) -> None:
         self.failures += 1
+        code = call_failure(exc)
+        self.fatal = self.fatal + 1 if code in FATAL_CODES else 0
+        if self.fatal >= FATAL_TRIES:
+            queue = self._ops.url.rsplit("/", 1)[-1]
+            raise FatalReceiveError(queue, code, str(exc)) from exc
         pause = outage_pause(self.failures, random.random())
         self._log.warning(
             "receive failed; backing off",
-            code=exc.code if isinstance(exc, AwsError) else type(exc).__name__,
+            code=code,
             error=str(exc),
             failures=self.failures,
             pause=round(pause, 2),

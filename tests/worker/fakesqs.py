@@ -10,8 +10,8 @@ operation raise; ``refuse()`` makes a message's next delete entries fail.
 
 ``consumer()`` builds a real ``QueueConsumer`` over it, with ``handle`` bound to ``Ping`` (or
 ``GroupPing`` on a FIFO queue) whose ``behaviour`` steers it: ``ok``, ``gate`` (waits for
-``open_gate(key)``), ``fail``, ``fail-until:N`` (fails while ``ctx.attempt < N``), ``reject``,
-``slow:S``, ``log`` (logs through a logger of its own, not ``ctx.log``), ``bind`` (binds
+``open_gate(key)``), ``fail``, ``fail-until:N`` (fails while ``ctx.attempt < N``), ``gate+<another>`` (the gate, then the other), ``reject``,
+``slow:S``, ``flaky`` (a transient error on the first try), ``log`` (logs through a logger of its own, not ``ctx.log``), ``bind`` (binds
 ``leak=<key>`` in structlog's context variables; every start journals what ``leak`` is then).
 """
 
@@ -23,24 +23,25 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, cast
 
 import structlog
 from botocore.exceptions import ClientError
 from structlog.contextvars import bind_contextvars, get_contextvars
 
-from bus.aws import AwsClients
 from bus.control import Reject
 from bus.envelope import encode_body, new_envelope
+from bus.middleware.consume import ConsumeMiddleware
+from bus.middleware.idempotency import IdempotencyStore, MemoryStore
 from bus.schema import Registry
 from bus.topology.model import Topology
 from bus.worker import Context
 from bus.worker.capacity import Capacity
-from bus.worker.consumer import QueueConsumer
-from bus.worker.idempotency import IdempotencyStore, MemoryStore
+from bus.worker.consumer import QueueConsumer, Shared
 from bus.worker.loader import load_bindings
 from bus.worker.queues import QueueInfo
+from bus.worker.scope import QueueScope
+from bus.worker.stack import consume_stack
 from bus.worker.stats import QueueStats
 from tests.worker.apps import GroupPing, Permanent, Ping
 
@@ -278,6 +279,9 @@ async def handle(event: Ping, ctx: Context) -> None:
     JOURNAL.append(("context", event.key, get_contextvars().get("leak")))
     try:
         behaviour = event.behaviour
+        if behaviour.startswith("gate+"):  # wait for the gate, then behave as the rest says
+            await GATES.setdefault(event.key, asyncio.Event()).wait()
+            behaviour = behaviour.removeprefix("gate+")
         if behaviour == "bind":  # what an application's handler may do: it must not outlive it
             bind_contextvars(leak=event.key)
         if behaviour == "gate":
@@ -286,6 +290,8 @@ async def handle(event: Ping, ctx: Context) -> None:
             raise Permanent(f"{event.key}: always fails")
         elif behaviour.startswith("fail-until:") and ctx.attempt < int(behaviour.split(":")[1]):
             raise Permanent(f"{event.key}: attempt {ctx.attempt} fails")
+        elif behaviour == "flaky" and ctx.try_number == 1:
+            raise ConnectionError(f"{event.key}: first try fails")
         elif behaviour == "reject":
             raise Reject(f"{event.key}: rejected")
         elif behaviour.startswith("slow:"):
@@ -308,6 +314,7 @@ def topology(
     idempotent: bool = False,
     retry: Mapping[str, Any] | None = None,
     handler: str = "tests.worker.fakesqs:handle",
+    timeout: float | None = None,
 ) -> Topology:
     queue = "q.fifo" if fifo else "q"
     event = "GroupPing" if fifo else "Ping"
@@ -322,6 +329,7 @@ def topology(
         "concurrency": concurrency,
         "pollers": pollers,
         "idempotent": idempotent,
+        "timeout": timeout,
         "retry": retry or {"attempts": 1, "redelivery": {"initial": 0, "maximum": 0}},
     }
     return Topology.model_validate(
@@ -382,6 +390,7 @@ def consumer(
     process: Capacity | None = None,
     store: IdempotencyStore | None = None,
     log: structlog.typing.FilteringBoundLogger | None = None,
+    middleware: Sequence[ConsumeMiddleware] = (),
     **binding: Any,
 ) -> Rig:
     topo = topology(fifo=fifo, **binding)
@@ -403,18 +412,11 @@ def consumer(
         dlq_url=dlq_url,
         dlq_name=dlq_url.removeprefix("fake://") if dlq_url else None,
     )
-    aws = cast(AwsClients, SimpleNamespace(sqs=sqs))
+    logger = log or structlog.get_logger("bus.worker")
+    scope = QueueScope(info, bound, QueueStats(), logger.bind(queue=name))
+    stack = consume_stack(scope, middleware, store or MemoryStore())
     made = QueueConsumer(
-        aws,
-        info,
-        bound,
-        registry=registry,
-        publisher=None,
-        stats=QueueStats(),
-        store=store or MemoryStore(),
-        process_capacity=process,
-        wait_seconds=wait_seconds,
-        log=log or structlog.get_logger("bus.worker"),
+        cast(Any, sqs), scope, Shared(registry, None, process, wait_seconds), stack
     )
     return Rig(sqs, made, registry, url, dlq_url)
 

@@ -17,10 +17,10 @@ import structlog
 
 from bus.aws import AwsClients
 from bus.worker import Failure, Stats
-from bus.worker.dispatcher import Outcome
-from bus.worker.fifo import Lane, Lanes, split_groups
+from bus.worker.fifo import GroupLane, Lanes, split_groups
 from bus.worker.message import Received
 from bus.worker.poller import Receives
+from bus.worker.settle import Fate
 from tests.worker import apps
 from tests.worker.conftest import Applied, apply_topology, new_env, wait_for
 from tests.worker.fakesqs import (
@@ -80,7 +80,7 @@ def test_split_groups_keeps_receive_order_within_each_group() -> None:
 
 
 def test_lane_hands_out_by_sequence_number_whatever_the_arrival_order() -> None:
-    lane = Lane("a")
+    lane = GroupLane("a")
     lane.add([_received("a", 3)])
     lane.add([_received("a", 1), _received("a", 4)])
     lane.add([_received("a", 2)])
@@ -91,7 +91,7 @@ def test_lane_hands_out_by_sequence_number_whatever_the_arrival_order() -> None:
 
 
 def test_lane_waits_for_an_earlier_message_it_gave_back() -> None:
-    lane = Lane("a")
+    lane = GroupLane("a")
     lane.outstanding = {"a1": 1001, "a2": 1002}  # given back to the queue
     lane.add([_received("a", 2, "new")])
     assert lane.next() is None  # a1 is missing: a2 must not overtake it
@@ -101,7 +101,7 @@ def test_lane_waits_for_an_earlier_message_it_gave_back() -> None:
 
 
 def test_a_copy_delivered_again_replaces_the_stale_one() -> None:
-    lane = Lane("a")
+    lane = GroupLane("a")
     lane.add([_received("a", 1, "old"), _received("a", 2, "old")])
     stale = lane.add([_received("a", 1, "new")])
     assert [m.receipt_handle for m in stale] == ["old-a1"]
@@ -115,21 +115,12 @@ class Harness:
         self.ran: list[str] = []
         self.running: set[str] = set()
         self.overlaps: list[str] = []
-        self.outcomes: dict[str, list[Outcome]] = {}
+        self.outcomes: dict[str, list[Fate]] = {}
         self.released: list[list[str]] = []
         self.slots = 0
         self.receives = Receives()
         self.tasks: set[asyncio.Task[None]] = set()
-        self.lanes = Lanes(
-            process=self.process,
-            release=self.release,
-            done=self.done,
-            untrack=lambda receipt: None,
-            receives=self.receives,
-            stopping=asyncio.Event(),
-            spawn=self.spawn,
-            log=structlog.get_logger("test"),
-        )
+        self.lanes = Lanes(self, self.receives, asyncio.Event(), structlog.get_logger("test"))
 
     def dispatch(self, messages: Sequence[Received]) -> None:
         self.slots += len(messages)
@@ -143,7 +134,10 @@ class Harness:
     def done(self, count: int) -> None:
         self.slots -= count
 
-    async def process(self, msg: Received) -> Outcome:
+    def untrack(self, receipt: str) -> None:
+        pass
+
+    async def process(self, msg: Received) -> Fate:
         group = str(msg.group_id)
         if group in self.running:
             self.overlaps.append(msg.message_id)
@@ -153,8 +147,8 @@ class Harness:
         finally:
             self.running.discard(group)
         planned = self.outcomes.get(msg.message_id)
-        outcome = planned.pop(0) if planned else Outcome.HANDLED
-        if outcome is Outcome.HANDLED:
+        outcome = planned.pop(0) if planned else Fate.HANDLED
+        if outcome is Fate.HANDLED:
             self.ran.append(msg.message_id)
         return outcome
 
@@ -180,7 +174,7 @@ async def test_messages_arriving_while_their_group_runs_join_its_lane() -> None:
 
 async def test_after_a_give_back_nothing_overtakes_what_went_back() -> None:
     h = Harness()
-    h.outcomes = {"a1": [Outcome.HELD], "a3": [Outcome.FAILED]}  # redelivered / dead-lettered
+    h.outcomes = {"a1": [Fate.HELD], "a3": [Fate.FAILED]}  # redelivered / dead-lettered
     ticket = h.receives.begin()  # a receive under way while a1 goes back
     h.dispatch([_received("a", 1), _received("a", 2)])
     await wait_for(lambda: h.released == [["a1", "a2"]], within=5, every=0.005)
@@ -195,7 +189,7 @@ async def test_after_a_give_back_nothing_overtakes_what_went_back() -> None:
 
 async def test_a_message_that_went_to_another_consumer_stops_holding_the_lane() -> None:
     h = Harness()
-    h.outcomes = {"a1": [Outcome.HELD]}
+    h.outcomes = {"a1": [Fate.HELD]}
     ticket = h.receives.begin()
     h.dispatch([_received("a", 1), _received("a", 2)])
     await wait_for(lambda: len(h.released) == 1, within=5, every=0.005)

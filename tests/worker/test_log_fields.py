@@ -62,24 +62,31 @@ async def test_a_failed_release_is_logged_with_the_delivery_fields() -> None:
 
 
 class BrokenStore:
-    async def seen(self, key: str) -> bool:
+    async def claim(self, key: str, expires: float) -> None:
         raise RuntimeError("the store is broken")
 
-    async def record(self, key: str) -> None:
+    async def complete(self, key: str, result: str | None = None) -> None:
+        raise AssertionError("not reached")
+
+    async def release(self, key: str) -> None:
         raise AssertionError("not reached")
 
 
-async def test_an_unexpected_error_is_logged_with_the_delivery_fields() -> None:
+async def test_a_failing_middleware_is_a_handler_error_logged_with_the_delivery_fields() -> None:
     with capture_logs() as logs:
         sqs = FakeSQS()
-        rig = consumer(sqs, idempotent=True, store=BrokenStore())
+        rig = consumer(sqs, idempotent=True, store=BrokenStore())  # type: ignore[arg-type]
         m = rig.put("k")
         rig.consumer.start()
-        assert await until(lambda: any(e["event"].startswith("unexpected") for e in logs))
+        assert await until(lambda: any(e["event"].startswith("handler failed") for e in logs))
         await rig.stop()
-    (unexpected,) = [e for e in logs if e["event"].startswith("unexpected error")]
-    assert_fields(unexpected, rig, m)
-    assert unexpected["exc_info"] is True
+    (failed, *_) = [e for e in logs if e["event"].startswith("handler failed")]
+    assert_fields(failed, rig, m)
+    assert failed["error"] == "the store is broken"
+    assert failed["reason"] == "handler-error"
+    assert ("delete", m) not in JOURNAL  # never deleted unhandled: it comes back later
+    assert ("visibility", m, failed["delay"]) in JOURNAL
+    assert [e for e in JOURNAL if e[0] == "start"] == []
     assert rig.stats.in_flight == 0
     assert rig.consumer.heartbeat.tracked == 0
 

@@ -1,0 +1,267 @@
+"""Settling an outcome: delete, redeliver later, dead-letter or release one message.
+
+The pipeline decides what became of a delivery (``bus.middleware.Outcome``); the ``Settler`` alone
+talks to SQS about it. Nothing is deleted before it is handled or safely in the DLQ: the DLQ send
+comes first, the delete of the source only after it succeeded; a failed send leaves the message on
+its queue.
+
+FIFO queues redeliver in-process: a failed message waits out its backoff here, its group still in
+flight (the heartbeat keeps it invisible, so SQS neither hands the group out again nor raises its
+receive counts), and is tried again (``HELD``); only a stop sends it back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from bus.control import Control
+from bus.middleware.consume import Incoming, Outcome
+from bus.retry import backoff, redelivery_seconds
+from bus.worker.acker import Acker
+from bus.worker.deadletter import (
+    REASONS,
+    Reason,
+    dead_letter_entry,
+    error_text,
+    error_type_name,
+    failure_of,
+)
+from bus.worker.fields import delivery_fields
+from bus.worker.heartbeat import Heartbeat, extension
+from bus.worker.message import Received
+from bus.worker.scope import Log, QueueScope
+from bus.worker.sqs import BATCH, EntryFailure, QueueOps, call_failure
+
+
+class Fate(enum.Enum):
+    """Where a message stands once its delivery is settled."""
+
+    HANDLED = "handled"
+    """Handled (or skipped as a duplicate) and queued for deletion."""
+    FAILED = "failed"
+    """Redelivered later or dead-lettered."""
+    HELD = "held"
+    """FIFO: to be tried again in-process (its redelivery), or, at a stop, still in flight: the
+    caller releases it together with the rest of its group, in order."""
+    RELEASED = "released"
+    """Not handled: made visible again at once (shutdown)."""
+
+
+class Renewals(Protocol):
+    def latest(self, msg: Received) -> Received:
+        """The newest copy of ``msg`` (a FIFO lane may have received it again while it ran)."""
+        ...
+
+
+class _Same:
+    def latest(self, msg: Received) -> Received:
+        return msg
+
+
+def raised_at(error: BaseException) -> str | None:
+    """``module:function:line`` of the innermost frame of ``error``'s traceback (redelivery
+    warnings carry this instead of the whole traceback; the dead-letter line carries it all)."""
+    tb = error.__traceback__
+    if tb is None:
+        return None
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    frame = tb.tb_frame
+    return f"{frame.f_globals.get('__name__', '?')}:{frame.f_code.co_name}:{tb.tb_lineno}"
+
+
+class Settler:
+    """Carries out the outcomes of one queue's deliveries against SQS."""
+
+    def __init__(
+        self,
+        scope: QueueScope,
+        ops: QueueOps,
+        dlq_ops: QueueOps | None,
+        acker: Acker,
+        heartbeat: Heartbeat,
+        renewals: Renewals | None = None,
+    ) -> None:
+        self._scope = scope
+        self._ops = ops
+        self._dlq_ops = dlq_ops
+        self._acker = acker
+        self._heartbeat = heartbeat
+        self.renewals: Renewals = renewals if renewals is not None else _Same()
+
+    async def settle(self, delivery: Incoming, outcome: Outcome) -> Fate:
+        msg, log, stats = delivery.message, delivery.log, self._scope.stats
+        if outcome.deletes:
+            if outcome.kind == "duplicate":
+                stats.duplicates += 1
+                log.info("already handled; skipped")
+            else:
+                stats.processed += 1
+                log.debug("handled")
+            self.delete(msg, log)
+            return Fate.HANDLED
+        if outcome.kind == "dead-letter":
+            return await self.dead_letter(delivery, outcome)
+        delay = redelivery_seconds(outcome.delay)
+        error = outcome.error
+        if outcome.reason == "in-progress":
+            log.info("being handled by another copy; redelivering later", delay=delay)
+        else:
+            log.warning(
+                "handler failed; redelivering later",
+                delay=delay,
+                reason=outcome.reason,
+                error_type=error_type_name(error) if error else None,
+                error=error_text(error) if error else None,
+                where=raised_at(error) if error else None,
+            )
+            stats.retried += 1
+        stats.redelivered += 1
+        return await self.later(msg, delay, log)
+
+    async def later(self, msg: Received, delay: int, log: Log) -> Fate:
+        """Let ``msg`` come back after ``delay`` seconds (FIFO: in-process, its group held)."""
+        if self._scope.info.fifo:
+            await self._hold(delay)
+            return Fate.HELD
+        await self._set_visibility(msg, delay, log)
+        return Fate.FAILED
+
+    async def _hold(self, delay: float) -> None:
+        """FIFO redelivery delay, waited in-process (the heartbeat keeps the message invisible).
+
+        Giving the group back instead would raise the receive counts of the messages behind the
+        failed one, which did not fail (they could reach ``max_receive_count`` and be moved by
+        SQS's own redrive, without ``bus.failure``). A stop cuts the wait short.
+        """
+        stopping = self._scope.stopping
+        if stopping.is_set():
+            return
+        if delay <= 0:
+            await asyncio.sleep(0)  # no backoff: tried again at once, but never without a pause
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), delay)
+
+    async def dead_letter(self, delivery: Incoming, outcome: Outcome) -> Fate:
+        """To the DLQ: send first, delete after; without a DLQ (or if the send fails), keep it."""
+        msg, log, env, info = delivery.message, delivery.log, delivery.envelope, self._scope.info
+        reason: Reason = "handler-error"
+        for known in REASONS:
+            if outcome.reason == known:
+                reason = known
+        error: BaseException = outcome.error or RuntimeError(reason)
+        policy = self._scope.binding.policy
+        fallback = redelivery_seconds(backoff(policy.redelivery, delivery.attempt))
+        if self._dlq_ops is None:
+            log.error(
+                "giving up, but the queue has no DLQ: the message stays on its queue",
+                reason=reason,
+                error_type=error_type_name(error),
+                error=error_text(error),
+            )
+            return await self.later(msg, max(1, fallback), log)
+        now = datetime.now(UTC)
+        failure = failure_of(msg, reason, error, info.physical, now, attempt=delivery.attempt)
+        entry = dead_letter_entry(
+            msg,
+            failure,
+            fifo=info.fifo,
+            event_type=env.type if env else None,
+            event_version=env.version if env else None,
+        )
+        if not await self._send_dead_letter(entry, reason, fallback, log):
+            if info.fifo:
+                return Fate.HELD  # stopping: given back with its group, in order
+            await self._set_visibility(msg, fallback, log)
+            return Fate.FAILED
+        self._scope.stats.dead_lettered += 1
+        self.delete(msg, log)
+        log.error(
+            "dead-lettered",
+            reason=reason,
+            error_type=failure.error_type,
+            error=failure.error,
+            dlq=info.dlq_name,
+            exc_info=error
+            if reason in ("handler-error", "timeout") and not isinstance(error, Control)
+            else None,
+        )
+        return Fate.FAILED
+
+    async def _send_dead_letter(
+        self, entry: dict[str, Any], reason: Reason, fallback: int, log: Log
+    ) -> bool:
+        """Send the DLQ copy; ``False`` if it could not be sent. FIFO: the send alone is tried
+        again (after ``fallback`` seconds, at least one) until it succeeds or the worker stops:
+        running the handler again, or giving the group back, would not make it any likelier."""
+        ops = self._dlq_ops
+        while ops is not None:
+            try:
+                await ops.send(entry)
+                return True
+            except Exception as exc:
+                log.error(
+                    "could not send to the DLQ: the message stays on its queue",
+                    reason=reason,
+                    code=call_failure(exc),
+                    error=str(exc),
+                )
+            if not self._scope.info.fifo:
+                return False
+            await self._hold(max(1, fallback))
+            if self._scope.stopping.is_set():
+                return False
+        return False
+
+    def delete(self, msg: Received, log: Log) -> None:
+        """Queue the delete; the heartbeat keeps the message until the acker settles it."""
+        self._acker.delete(self.renewals.latest(msg).receipt_handle, log)
+
+    async def _set_visibility(self, msg: Received, seconds: int, log: Log) -> None:
+        """Make ``msg`` visible again in ``seconds``, or when SQS's 12 hours from its receive are
+        up if that comes first (asking for more would be refused)."""
+        msg = self.renewals.latest(msg)
+        await self._heartbeat.settle(msg.receipt_handle)
+        seconds = extension(seconds, time.monotonic() - msg.limit_from)
+        try:
+            await self._ops.change_visibility(msg.receipt_handle, seconds)
+        except Exception as exc:
+            log.warning(
+                "could not change the visibility; the message comes back after its timeout",
+                code=call_failure(exc),
+            )
+
+    async def release(self, messages: Sequence[Received]) -> set[str]:
+        """Make unhandled messages visible again at once (shutdown), in the order given; return
+        the receipt handles that could not be released (they come back after their visibility
+        timeout instead)."""
+        if not messages:
+            return set()
+        messages = [self.renewals.latest(m) for m in messages]
+        for msg in messages:
+            await self._heartbeat.settle(msg.receipt_handle)
+        self._scope.stats.released += len(messages)
+        kept: set[str] = set()
+        for start in range(0, len(messages), BATCH):
+            batch = messages[start : start + BATCH]
+            receipts = [m.receipt_handle for m in batch]
+            try:
+                failed = await self._ops.change_visibility_batch(receipts, 0)
+            except Exception as exc:
+                failed = {r: EntryFailure(call_failure(exc), sender_fault=False) for r in receipts}
+            for msg in batch:
+                if msg.receipt_handle in failed:
+                    self._scope.log.warning(
+                        "could not release the message; it comes back after its timeout",
+                        code=failed[msg.receipt_handle].code,
+                        **delivery_fields(msg),
+                    )
+            kept.update(failed)
+        return kept
