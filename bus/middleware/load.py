@@ -18,14 +18,10 @@ from bus.errors import HandlerError
 from bus.middleware.consume import ConsumeMiddleware
 from bus.middleware.idempotency import IdempotencyStore, MemoryStore
 from bus.middleware.publish import PublishMiddleware
-from bus.topology.model import Idempotency, MiddlewareEntry, MiddlewareRef
+from bus.topology.model import Idempotency, MiddlewareEntry
 from bus.worker.loader import import_object
 
 T = TypeVar("T")
-
-
-def _ref(entry: MiddlewareEntry) -> MiddlewareRef:
-    return entry if isinstance(entry, MiddlewareRef) else MiddlewareRef(use=entry)
 
 
 def _build(path: str, options: dict[str, Any], base_dir: Path | None, where: str) -> object:
@@ -57,7 +53,7 @@ def consume_middlewares(
     """Build the consume middlewares of ``entries`` (``where``: their key, for errors)."""
     out: list[ConsumeMiddleware] = []
     for index, entry in enumerate(entries):
-        ref = _ref(entry)
+        ref = entry
         here = f"{where}[{index}]"
         made = _build(ref.use, dict(ref.options), base_dir, here)
         if not _async_call(made):
@@ -74,7 +70,7 @@ def publish_middlewares(
     """Build the publish middlewares of ``entries``."""
     out: list[PublishMiddleware] = []
     for index, entry in enumerate(entries):
-        ref = _ref(entry)
+        ref = entry
         here = f"{where}[{index}]"
         made = _build(ref.use, dict(ref.options), base_dir, here)
         if not (

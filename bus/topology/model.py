@@ -217,15 +217,19 @@ class RetryPolicy(_Model):
 
 
 class MiddlewareRef(_Model):
-    """A middleware with options: ``use`` names a factory, called with ``options`` as keywords."""
+    """A middleware: ``use`` names an async middleware function, or a factory called with
+    ``options`` as keywords. Written ``package.module:name`` alone when it has no options."""
 
     use: ImportPath
     options: JsonObject = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, value: Any) -> Any:
+        return {"use": value} if isinstance(value, str) else value
 
-MiddlewareEntry = ImportPath | MiddlewareRef
-"""``package.module:name`` (an async middleware function, or a factory called without
-arguments) or ``{use: ..., options: {...}}``."""
+
+MiddlewareEntry = MiddlewareRef
 
 
 class Middlewares(_Model):
@@ -240,7 +244,7 @@ class Idempotency(_Model):
     """Where handled event ids are kept: ``memory`` (this process) or a factory of an
     ``IdempotencyStore`` (``package.module:name``, called with ``options`` as keywords)."""
 
-    store: Literal["memory"] | ImportPath = "memory"
+    store: str = Field(default="memory", pattern=r"^(memory|[A-Za-z_][\w.]*:[A-Za-z_][\w.]*)$")
     options: JsonObject = Field(default_factory=dict)
     expires: float = Field(default=900.0, gt=0, le=43_200)
     """Seconds an in-progress claim holds before another copy may take it over (a worker that
