@@ -16,7 +16,7 @@ from bus.envelope.attributes import (
     normalise,
     routing_attributes,
 )
-from bus.envelope.decode import Decoded, Route, decode
+from bus.envelope.decode import Decoded, decode
 from bus.envelope.model import (
     CONTENT_TYPE,
     SPEC_VERSION,
@@ -26,6 +26,7 @@ from bus.envelope.model import (
     format_time,
     new_envelope,
 )
+from bus.envelope.unwrap import Route
 from bus.schema.registry import EventSpec
 
 

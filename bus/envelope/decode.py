@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from bus.envelope import eventbridge, sns, sqs
 from bus.envelope.attributes import EVENT_TYPE, EVENT_VERSION
 from bus.envelope.model import Envelope, envelope_from_dict
+from bus.envelope.unwrap import Route, parse_body, unwrap
 from bus.errors import DecodeError
-
-Route = Literal["sqs", "sns", "eventbridge"]
-
-_ROUTES = (sns, eventbridge, sqs)
 
 
 @dataclass(frozen=True)
@@ -28,18 +23,6 @@ class Decoded:
     envelope: Envelope
     route: Route
     attributes: Mapping[str, str] = field(default_factory=dict)
-
-
-def _parse(body: str | bytes, message_id: str | None) -> dict[str, Any]:
-    try:
-        obj = json.loads(body)
-    except ValueError as exc:
-        raise DecodeError(f"body is not JSON: {exc}", message_id=message_id) from exc
-    if not isinstance(obj, dict):
-        raise DecodeError(
-            f"body is a JSON {type(obj).__name__}, not an object", message_id=message_id
-        )
-    return obj
 
 
 def _check_attributes(env: Envelope, attrs: dict[str, str], message_id: str | None) -> None:
@@ -59,17 +42,7 @@ def decode(
     message_id: str | None = None,
 ) -> Decoded:
     """Unwrap a raw, SNS-in-SQS or EventBridge-in-SQS body; ``DecodeError`` names the problem."""
-    obj = _parse(body, message_id)
-    for route in _ROUTES:
-        if route.matches(obj):
-            inner, attrs = route.unwrap(obj, attributes, message_id)
-            env = envelope_from_dict(inner, message_id)
-            _check_attributes(env, attrs, message_id)
-            name: Route = route.ROUTE
-            return Decoded(envelope=env, route=name, attributes=attrs)
-    keys = ", ".join(sorted(obj)[:8])
-    raise DecodeError(
-        "not a bus envelope: no specversion, not an SNS notification, not an EventBridge event "
-        f"(keys: {keys})",
-        message_id=message_id,
-    )
+    found = unwrap(parse_body(body, message_id), attributes, message_id)
+    env = envelope_from_dict(found.inner, message_id)
+    _check_attributes(env, found.attributes, message_id)
+    return Decoded(envelope=env, route=found.route, attributes=found.attributes)

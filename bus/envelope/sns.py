@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from bus.envelope.attributes import normalise
+from bus.envelope.bounded import loads
 from bus.errors import DecodeError
 
 ROUTE = "sns"
@@ -24,7 +24,7 @@ def unwrap(
     if not isinstance(message, str):
         raise DecodeError("SNS notification's Message is not a string", message_id=message_id)
     try:
-        envelope = json.loads(message)
+        envelope = loads(message)
     except ValueError as exc:
         raise DecodeError(
             f"SNS notification from {body.get('TopicArn')}: Message is not JSON: {exc}",

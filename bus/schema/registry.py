@@ -7,8 +7,6 @@ against that version's model, then upcasts it step by step (v1 -> v2 -> ...) to 
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from bus.errors import EventValidationError, SchemaError, UnknownEventError
+from bus.imports import import_object
 from bus.topology.model import Destination, EventType, Topology
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -196,23 +195,6 @@ def _next_version(spec: EventSpec, version: int) -> int:
 
 def _qualname(obj: object) -> str:
     return f"{getattr(obj, '__module__', '?')}:{getattr(obj, '__qualname__', repr(obj))}"
-
-
-def import_object(path: str, base_dir: Path) -> object:
-    """Import ``pkg.mod:Attr`` with ``base_dir`` on ``sys.path``; ``LookupError``/``ImportError``
-    explain what is missing."""
-    module_name, _, attr_path = path.partition(":")
-    root = str(Path(base_dir).resolve())
-    if root not in sys.path:
-        sys.path.insert(0, root)
-        importlib.invalidate_caches()
-    module = importlib.import_module(module_name)
-    obj: object = module
-    for part in attr_path.split("."):
-        if not hasattr(obj, part):
-            raise LookupError(f"module {module_name} has no attribute {attr_path!r}")
-        obj = getattr(obj, part)
-    return obj
 
 
 def _import(event: str, where: str, path: str, base_dir: Path) -> object:

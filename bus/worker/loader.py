@@ -8,15 +8,14 @@ received.
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import sys
 import typing
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bus import imports
 from bus.errors import HandlerError
 from bus.retry import Policy
 from bus.topology.model import HandlerBinding, Idempotency, MiddlewareEntry, Topology
@@ -56,19 +55,11 @@ class QueueBinding:
 
 
 def import_object(path: str, base_dir: Path | None = None) -> object:
-    """``package.module:attr`` -> the object; ``base_dir`` (the topology's folder) is importable."""
-    if base_dir is not None:
-        folder = str(Path(base_dir).resolve())
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
-    module_name, _, attribute = path.partition(":")
+    """``package.module:attr`` -> the object (``bus.imports``), a ``HandlerError`` if it fails."""
     try:
-        found: object = importlib.import_module(module_name)
-        for part in attribute.split("."):
-            found = getattr(found, part)
-    except (ImportError, AttributeError) as exc:
+        return imports.import_object(path, base_dir)
+    except (ImportError, LookupError) as exc:
         raise HandlerError(f"{path}: cannot import it: {exc}") from exc
-    return found
 
 
 def _positional(func: Callable[..., object], where: str) -> list[inspect.Parameter]:

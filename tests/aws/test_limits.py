@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from bus.aws import limits
+
+
+def test_the_table_says_what_aws_documents() -> None:
+    assert limits.SQS_MESSAGE_BYTES == limits.SQS_BATCH_BYTES == 1_048_576
+    assert limits.SNS_MESSAGE_BYTES == 262_144
+    assert limits.SNS_MAX_MESSAGE_BYTES == 1_048_576
+    assert limits.BATCH_ENTRIES == limits.MESSAGE_ATTRIBUTES == 10
+
+
+def test_message_size_counts_body_and_each_attribute() -> None:
+    attributes = {
+        "event_type": {"DataType": "String", "StringValue": "é"},
+        "blob": {"DataType": "Binary", "BinaryValue": b"\x00\x01"},
+    }
+    expected = len("body") + len("event_type") + len("String") + 2 + len("blob") + len("Binary") + 2
+    assert limits.message_size("body", attributes) == expected
+    assert limits.message_size("\ud800", None) == 3  # a lone surrogate is counted, not an error
