@@ -21,11 +21,15 @@ from dataclasses import dataclass
 
 import structlog
 
+from bus.aws.backoff import RetryConfig, backoff
 from bus.worker.sqs import BATCH, EntryFailure, QueueOps, call_failure
 
 LINGER = 0.02
 ATTEMPTS = 8
 MAX_PAUSE = 5.0
+PAUSES = RetryConfig(
+    attempts=ATTEMPTS, initial=0.1, multiplier=2.0, maximum=MAX_PAUSE, jitter=False
+)
 
 Log = structlog.typing.FilteringBoundLogger
 Settled = Callable[[str, bool], None]
@@ -112,7 +116,7 @@ class Acker:
                     self._give_up(entry, failed[entry.receipt])
                 return
             if retry:
-                await asyncio.sleep(min(MAX_PAUSE, 0.1 * 2 ** (attempt - 1)))
+                await asyncio.sleep(backoff(PAUSES, attempt, draw=1.0))
             batch, attempt = retry, attempt + 1
 
     async def _try(self, batch: Sequence[_Entry]) -> Mapping[str, EntryFailure]:

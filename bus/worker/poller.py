@@ -27,6 +27,7 @@ from typing import Protocol
 
 import structlog
 
+from bus.aws.backoff import RetryConfig, backoff
 from bus.errors import AwsError
 from bus.worker.capacity import Capacity, reserve
 from bus.worker.message import Received
@@ -62,10 +63,13 @@ class FatalReceiveError(AwsError):
         self.queue = queue
 
 
+OUTAGE = RetryConfig(attempts=1, initial=FIRST_PAUSE, multiplier=2.0, maximum=MAX_PAUSE)
+"""The pauses between failed receives (a poller never runs out of attempts)."""
+
+
 def outage_pause(failures: int, jitter: float) -> float:
     """Seconds to wait after ``failures`` failed receives in a row: 0.5, 1, 2 ... 30, jittered."""
-    base: float = FIRST_PAUSE * 2.0 ** min(failures - 1, 16)
-    return min(MAX_PAUSE, base) * (0.5 + 0.5 * jitter)
+    return backoff(OUTAGE, failures, jitter)
 
 
 class Receives:
