@@ -14,18 +14,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from bus import imports
 from bus.errors import HandlerError
 from bus.middleware.consume import ConsumeMiddleware
 from bus.middleware.idempotency import IdempotencyStore, MemoryStore
 from bus.middleware.publish import PublishMiddleware
 from bus.topology.model import Idempotency, MiddlewareEntry
-from bus.worker.loader import import_object
 
 T = TypeVar("T")
 
 
 def _build(path: str, options: dict[str, Any], base_dir: Path | None, where: str) -> object:
-    found = import_object(path, base_dir)
+    try:
+        found = imports.import_object(path, base_dir)
+    except (ImportError, LookupError) as exc:
+        raise HandlerError(f"{where}: {path}: cannot import it: {exc}") from exc
     if not callable(found):
         raise HandlerError(f"{where}: {path} is not callable")
     if inspect.iscoroutinefunction(found):
@@ -87,7 +90,10 @@ def publish_middlewares(
 def idempotency_store(config: Idempotency, base_dir: Path | None, where: str) -> IdempotencyStore:
     """The store ``config`` names (``memory``: a new ``MemoryStore``)."""
     if config.store == "memory":
-        return MemoryStore(**config.options)
+        try:
+            return MemoryStore(**config.options)
+        except TypeError as exc:
+            raise HandlerError(f"{where}: memory store options: {exc}") from exc
     made = _build(config.store, dict(config.options), base_dir, where)
     if not isinstance(made, IdempotencyStore):
         raise HandlerError(

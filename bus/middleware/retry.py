@@ -9,10 +9,12 @@ outcome is anything else (handled, redeliver later, dead-letter).
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from bus.middleware.consume import CallNext, Incoming
-from bus.worker.deadletter import error_text, error_type_name
-from bus.worker.stats import QueueStats
+
+if TYPE_CHECKING:
+    from bus.worker.stats import QueueStats
 
 
 class InProcessRetry:
@@ -29,6 +31,8 @@ class InProcessRetry:
             if outcome.kind != "retry-now":
                 return
             self._stats.retried += 1
+            from bus.worker.deadletter import error_text, error_type_name  # no import cycle
+
             delivery.log.warning(
                 "transient error; trying again",
                 try_number=ctx.try_number,

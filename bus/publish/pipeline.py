@@ -7,7 +7,7 @@
         await pipeline.add(item)        # a batch that became full starts sending now
     outcomes = await pipeline.finish()  # last partial batches, then retries of failed entries
 
-Each destination of the call has a ``Lane`` filling one batch at a time (10 entries, 256 KiB). A
+Each destination of the call has a ``_Destination`` filling one batch at a time (10 entries, 256 KiB). A
 full batch goes to a send task at once, and the feeder yields so that the call starts while it
 prepares the next events. Calls in flight are bounded by the Publisher's ``limiter``; batches handed
 off and not yet answered by ``window``, so the feeder waits rather than run far ahead of the network.
@@ -31,7 +31,7 @@ Resolve = Callable[[Channel], Awaitable[Sender]]
 whatever else keeps it from being found (``SettingsError`` without credentials)."""
 
 
-class Lane:
+class _Destination:
     """One destination of one publish call: its batch being filled, its sender, its outcomes."""
 
     def __init__(self, channel: Channel, resolve: Resolve) -> None:
@@ -94,7 +94,7 @@ class Pipeline:
         self._retry = retry
         self._limiter = limiter
         self._window = asyncio.Semaphore(window)
-        self._lanes: dict[Channel, Lane] = {}
+        self._lanes: dict[Channel, _Destination] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
     async def add(self, item: Prepared) -> None:
@@ -102,7 +102,7 @@ class Pipeline:
         for channel in item.channels:
             lane = self._lanes.get(channel)
             if lane is None:
-                lane = self._lanes[channel] = Lane(channel, self._resolve)
+                lane = self._lanes[channel] = _Destination(channel, self._resolve)
             for batch in lane.batcher.add(item):
                 await self._launch(lane, batch)
 
@@ -123,7 +123,7 @@ class Pipeline:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _launch(self, lane: Lane, batch: list[Prepared]) -> None:
+    async def _launch(self, lane: _Destination, batch: list[Prepared]) -> None:
         await self._window.acquire()
         self._tasks = [task for task in self._tasks if not _finished(task)]
         after = lane.tail if lane.channel.fifo else None
@@ -133,7 +133,7 @@ class Pipeline:
         await asyncio.sleep(0)  # let the call start before preparing more events
 
     async def _send(
-        self, lane: Lane, batch: list[Prepared], after: asyncio.Task[None] | None
+        self, lane: _Destination, batch: list[Prepared], after: asyncio.Task[None] | None
     ) -> None:
         try:
             await lane.send(batch, self._limiter, after)

@@ -14,7 +14,10 @@ its entries, with the AWS code or the error's type), and ``check=True`` raises a
 attempted (``results.failure_error``): an ``EventError`` when only refused events failed, else a
 ``PublishError`` naming every failed event. It prepares events one at a time and sends each batch
 as soon as it is full (``pipeline``), so the first calls are on their way while later events are
-still being validated. ``events`` may be an iterable or an async iterable. If iterating ``events``
+still being validated. ``events`` may be an iterable or an async iterable. Publish middlewares
+(``middleware=[...]``; ``Publisher.open`` adds topology.yaml's ``middleware.publish``) wrap the
+preparation of each event and each batch call (``bus.middleware.publish``); without any, the path
+is the same as before. If iterating ``events``
 raises, the events handed over before are still sent (and retried) and the error then propagates,
 with a note saying so; a cancelled call cancels its calls in flight.
 """
@@ -22,7 +25,7 @@ with a note saying so; a cancelled call cancels its calls in flight.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,6 +36,13 @@ from pydantic import BaseModel
 
 from bus.aws import AwsClients, aws_errors
 from bus.errors import EventError
+from bus.middleware.publish import (
+    Outgoing,
+    OutgoingBatch,
+    PublishMiddleware,
+    chain_batches,
+    chain_events,
+)
 from bus.publish.delivery import Outcomes, PublishRetry
 from bus.publish.pipeline import Pipeline
 from bus.publish.prepare import (
@@ -45,7 +55,15 @@ from bus.publish.prepare import (
     valid_traceparent,
 )
 from bus.publish.results import Delivery, PublishResult, failure_error
-from bus.publish.senders import EventsSender, Sender, SnsSender, SqsSender, entry_id
+from bus.publish.senders import (
+    EventsSender,
+    Outcome,
+    Sender,
+    SnsSender,
+    SqsSender,
+    entry_id,
+    failed_outcomes,
+)
 from bus.schema.registry import EventSpec, Registry
 from bus.settings import Settings
 from bus.topology.load import load_topology
@@ -107,6 +125,7 @@ class Publisher:
         *,
         retry: PublishRetry | None = None,
         max_in_flight: int = DEFAULT_IN_FLIGHT,
+        middleware: Sequence[PublishMiddleware] = (),
     ) -> None:
         self.aws = aws
         self.registry = registry
@@ -118,6 +137,8 @@ class Publisher:
         self._routes: dict[str, Route] = {}
         self._senders: dict[Channel, Sender] = {}
         self._lock = asyncio.Lock()
+        self.middleware = list(middleware)
+        self._each_event = chain_events(self.middleware, self._prepare_outgoing)
 
     @classmethod
     @asynccontextmanager
@@ -127,13 +148,24 @@ class Publisher:
         *,
         retry: PublishRetry | None = None,
         max_in_flight: int = DEFAULT_IN_FLIGHT,
+        middleware: Sequence[PublishMiddleware] = (),
     ) -> AsyncIterator[Publisher]:
-        """Load the topology named by ``settings``, open AWS clients, yield a ``Publisher``."""
+        """Load the topology named by ``settings``, open AWS clients, yield a ``Publisher``
+        (with ``middleware``, then topology.yaml's ``middleware.publish``)."""
+        from bus.middleware.load import publish_middlewares
+
         settings = settings or Settings.from_env()
         topology, registry = load_registry(settings.topology_path, settings.env)
+        declared = publish_middlewares(topology.middleware.publish, settings.topology_path.parent)
         async with AwsClients(settings) as aws:
             yield cls(
-                aws, registry, topology, settings.env, retry=retry, max_in_flight=max_in_flight
+                aws,
+                registry,
+                topology,
+                settings.env,
+                retry=retry,
+                max_in_flight=max_in_flight,
+                middleware=[*middleware, *declared],
             )
 
     # -- public API -----------------------------------------------------------------------------
@@ -206,6 +238,20 @@ class Publisher:
     def _prepare(self, index: int, event: BaseModel, context: Context) -> Prepared:
         return prepare_routed(index, self.route(self.registry.event_type_of(event)), event, context)
 
+    async def _prepare_outgoing(self, outgoing: Outgoing) -> None:
+        context = Context(outgoing.correlation_id, outgoing.causation_id, outgoing.traceparent)
+        outgoing.prepared = self._prepare(outgoing.index, outgoing.event, context)
+
+    async def _prepare_through(self, index: int, event: BaseModel, context: Context) -> Prepared:
+        """``_prepare`` inside the publish middlewares."""
+        outgoing = Outgoing(
+            event, index, context.correlation_id, context.causation_id, context.traceparent
+        )
+        await self._each_event(outgoing)
+        if outgoing.prepared is None:
+            raise EventError(f"event {index}: a publish middleware prepared nothing")
+        return outgoing.prepared
+
     # -- sending --------------------------------------------------------------------------------
 
     async def _sender(self, channel: Channel) -> Sender:
@@ -213,7 +259,11 @@ class Publisher:
         if sender is not None:
             return sender
         async with self._lock:
-            sender = self._senders.get(channel) or await self._resolve(channel)
+            sender = self._senders.get(channel)
+            if sender is None:
+                sender = await self._resolve(channel)
+                if self.middleware:
+                    sender = _ThroughMiddleware(sender, self.middleware)
             self._senders[channel] = sender
         return sender
 
@@ -248,7 +298,10 @@ class Publisher:
             try:
                 async for event in events:
                     try:
-                        item = self._prepare(index, event, context)
+                        if self.middleware:
+                            item = await self._prepare_through(index, event, context)
+                        else:
+                            item = self._prepare(index, event, context)
                     except EventError as exc:
                         if not refuse:
                             raise
@@ -275,6 +328,31 @@ class Publisher:
         name = self._type_name(event)
         log.warning("publish.refused", index=index, event_type=name, error=str(exc))
         return PublishResult(index, name, None, error=exc)
+
+
+class _ThroughMiddleware:
+    """A sender whose every batch call goes through the publish middlewares."""
+
+    def __init__(self, sender: Sender, middleware: Sequence[PublishMiddleware]) -> None:
+        self.channel = sender.channel
+        self._sender = sender
+        self._chain = chain_batches(middleware, self._send)
+
+    async def _send(self, batch: OutgoingBatch) -> None:
+        batch.outcomes = await self._sender.send(batch.entries)
+
+    async def send(self, batch: Sequence[Prepared]) -> list[Outcome]:
+        """One call; a middleware's exception (or a batch left without an outcome per entry)
+        fails every entry, as a failed call does."""
+        outgoing = OutgoingBatch(self.channel, batch)
+        try:
+            await self._chain(outgoing)
+        except Exception as exc:
+            return failed_outcomes(batch, exc)
+        if len(outgoing.outcomes) != len(batch):
+            error = RuntimeError("a publish middleware left the batch without its outcomes")
+            return failed_outcomes(batch, error)
+        return outgoing.outcomes
 
 
 async def _each(events: Iterable[BaseModel]) -> AsyncIterator[BaseModel]:

@@ -19,8 +19,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import AsyncIterator, Coroutine, Iterable
+from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -28,6 +29,7 @@ from pydantic import BaseModel
 
 from bus.aws import AwsClients
 from bus.errors import AwsError, BusError
+from bus.middleware.publish import PublishMiddleware
 from bus.publish.delivery import PublishRetry
 from bus.publish.publisher import DEFAULT_IN_FLIGHT, Publisher, load_registry
 from bus.publish.results import PublishResult
@@ -55,6 +57,14 @@ def default_timeout(settings: Settings) -> float:
     return max(60.0, attempts * per_attempt + waits + 10.0)
 
 
+def _declared(topology: Topology, settings: Settings) -> list[PublishMiddleware]:
+    """topology.yaml's ``middleware.publish``, imported from the topology's folder."""
+    from bus.middleware.load import publish_middlewares
+
+    base = Path(settings.topology_path).resolve().parent
+    return publish_middlewares(topology.middleware.publish, base)
+
+
 class SyncPublisher:
     """A thread-safe, blocking facade over ``Publisher``."""
 
@@ -67,11 +77,13 @@ class SyncPublisher:
         retry: PublishRetry | None = None,
         max_in_flight: int = DEFAULT_IN_FLIGHT,
         timeout: float | None = None,
+        middleware: Sequence[PublishMiddleware] = (),
     ) -> None:
         self.settings = settings or Settings.from_env()
         if topology is None or registry is None:
             topology, registry = load_registry(self.settings.topology_path, self.settings.env)
         self.timeout = default_timeout(self.settings) if timeout is None else timeout
+        middleware = [*middleware, *_declared(topology, self.settings)]
         self._closed = False
         self._close_lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
@@ -92,6 +104,7 @@ class SyncPublisher:
             self.settings.env,
             retry=retry,
             max_in_flight=max_in_flight,
+            middleware=middleware,
         )
 
     def _submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:

@@ -39,7 +39,7 @@ from bus.aws.errors import CONNECTION_ERROR
 from bus.errors import AwsError
 from bus.middleware.consume import ConsumeMiddleware
 from bus.middleware.idempotency import IdempotencyStore
-from bus.middleware.load import consume_middlewares, idempotency_store
+from bus.middleware.load import consume_middlewares, idempotency_store, publish_middlewares
 from bus.schema import Registry
 from bus.topology.model import Topology
 from bus.worker.capacity import Capacity
@@ -94,7 +94,7 @@ class Worker:
         self.topology = topology
         self.env = env
         self.options = options or WorkerOptions()
-        base = Path(base_dir) if base_dir is not None else Path.cwd()
+        base = self._base = Path(base_dir) if base_dir is not None else Path.cwd()
         self.registry = registry or Registry.from_topology(topology, base)
         self.bindings: list[QueueBinding] = load_bindings(
             topology, base, self.options.queues, self._model_of
@@ -140,7 +140,8 @@ class Worker:
     def _default_publisher(self) -> Publisher | None:
         from bus.publish.publisher import Publisher
 
-        return Publisher(self.aws, self.registry, self.topology, self.env)
+        declared = publish_middlewares(self.topology.middleware.publish, self._base)
+        return Publisher(self.aws, self.registry, self.topology, self.env, middleware=declared)
 
     @property
     def queues(self) -> list[str]:
