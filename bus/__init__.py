@@ -24,6 +24,18 @@ from bus.errors import (
     TopologyError,
     UnknownEventError,
 )
+from bus.middleware import (
+    CallNext,
+    Claim,
+    ConsumeMiddleware,
+    IdempotencyStore,
+    Incoming,
+    MemoryStore,
+    Outcome,
+    Outgoing,
+    OutgoingBatch,
+    PublishMiddleware,
+)
 from bus.publish import Publisher, PublishResult, SyncPublisher
 from bus.schema import EventSpec, Registry
 from bus.settings import Settings
@@ -35,7 +47,10 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "AwsError",
     "BusError",
+    "CallNext",
+    "Claim",
     "ConfigError",
+    "ConsumeMiddleware",
     "Context",
     "DecodeError",
     "EmulatorError",
@@ -44,10 +59,17 @@ __all__ = [
     "EventSpec",
     "EventValidationError",
     "HandlerError",
+    "IdempotencyStore",
+    "Incoming",
+    "MemoryStore",
     "MessageTooLargeError",
+    "Outcome",
+    "Outgoing",
+    "OutgoingBatch",
     "PlanError",
     "Problem",
     "PublishError",
+    "PublishMiddleware",
     "PublishResult",
     "Publisher",
     "Registry",
