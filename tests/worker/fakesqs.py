@@ -23,6 +23,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import structlog
@@ -35,7 +36,7 @@ from bus.middleware.consume import ConsumeMiddleware
 from bus.middleware.idempotency import IdempotencyStore, MemoryStore
 from bus.schema import Registry
 from bus.topology.model import Topology
-from bus.worker import Context
+from bus.worker import Context, Worker
 from bus.worker.capacity import Capacity
 from bus.worker.consumer import QueueConsumer, Shared
 from bus.worker.loader import load_bindings
@@ -372,11 +373,11 @@ class Rig:
         fifo_group = group if self.consumer.info.fifo else None
         return self.sqs.put(self.url, self.body(key, behaviour, group), attributes, fifo_group)
 
+    worker: Worker
+
     async def stop(self, grace: float = 10.0) -> None:
-        """The ``Worker``'s three shutdown steps."""
-        self.consumer.stop_receiving()
-        await self.consumer.finish(asyncio.get_running_loop().time() + grace)
-        await self.consumer.close()
+        """``Worker.stop`` itself, over this consumer."""
+        await self.worker.stop(grace)
 
 
 def consumer(
@@ -418,7 +419,9 @@ def consumer(
     made = QueueConsumer(
         cast(Any, sqs), scope, Shared(registry, None, process, wait_seconds), stack
     )
-    return Rig(sqs, made, registry, url, dlq_url)
+    worker = Worker(cast(Any, SimpleNamespace(sqs=sqs)), topo, base_dir=ROOT, registry=registry)
+    worker.consumers.append(made)  # as Worker.start would, without resolving the fake's queues
+    return Rig(sqs, made, registry, url, dlq_url, worker)
 
 
 def index(entry: tuple[Any, ...]) -> int:

@@ -1,7 +1,7 @@
 """Shutdown over the fake SQS: what was received but not started goes back at once, before the
 message still being handled finishes; a long poll under way is let finish past the deadline.
 
-The handlers wait for a gate the test opens; every assertion is on the order of events in the
+Every stop here is ``Worker.stop`` itself (``Rig.stop``). The handlers wait for a gate the test opens; every assertion is on the order of events in the
 fake's journal (``until`` only bounds how long a broken build makes the test wait)."""
 
 from __future__ import annotations
