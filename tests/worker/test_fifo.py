@@ -220,8 +220,10 @@ async def test_a_failed_head_is_redelivered_in_process_and_its_group_stays_in_fl
     (dead,) = sqs.queues[str(rig.dlq_url)].messages
     failure = Failure.from_json(dead.attributes["bus.failure"]["StringValue"])
     assert (failure.reason, failure.attempt, failure.message_id) == ("handler-error", 3, head)
-    assert index(("send", rig.dlq_url, dead.id)) < index(("delete", head))
-    assert index(("send", rig.dlq_url, dead.id)) < index(("start", "a1", 1))  # then the next
+    assert index(("send", rig.dlq_url, dead.message_id)) < index(("delete", head))
+    assert index(("send", rig.dlq_url, dead.message_id)) < index(
+        ("start", "a1", 1)
+    )  # then the next
     assert (rig.stats.redelivered, rig.stats.dead_lettered, rig.stats.processed) == (2, 1, 1)
     assert sqs.ids(rig.url) == []
 
