@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -36,14 +36,9 @@ from pydantic import BaseModel
 
 from bus.aws import AwsClients, aws_errors
 from bus.errors import EventError
-from bus.middleware.publish import (
-    Outgoing,
-    OutgoingBatch,
-    PublishMiddleware,
-    chain_batches,
-    chain_events,
-)
-from bus.publish.delivery import Outcomes, PublishRetry
+from bus.middleware.publish import Outgoing, PublishMiddleware, chain_events
+from bus.publish.collect import Sent, collect_results
+from bus.publish.delivery import PublishRetry
 from bus.publish.pipeline import Pipeline
 from bus.publish.prepare import (
     Channel,
@@ -54,16 +49,9 @@ from bus.publish.prepare import (
     prepare_routed,
     valid_traceparent,
 )
-from bus.publish.results import Delivery, PublishResult, failure_error
-from bus.publish.senders import (
-    EventsSender,
-    Outcome,
-    Sender,
-    SnsSender,
-    SqsSender,
-    entry_id,
-    failed_outcomes,
-)
+from bus.publish.results import PublishResult, failure_error
+from bus.publish.senders import EventsSender, Sender, SnsSender, SqsSender
+from bus.publish.through import ThroughMiddleware
 from bus.schema.registry import EventSpec, Registry
 from bus.settings import Settings
 from bus.topology.load import load_topology
@@ -263,7 +251,7 @@ class Publisher:
             if sender is None:
                 sender = await self._resolve(channel)
                 if self.middleware:
-                    sender = _ThroughMiddleware(sender, self.middleware)
+                    sender = ThroughMiddleware(sender, self.middleware)
             self._senders[channel] = sender
         return sender
 
@@ -312,7 +300,7 @@ class Publisher:
                     index += 1
             except Exception as exc:
                 if sent:  # the events failed to come: what was handed over still goes out
-                    _results(sent, await pipeline.finish(), refused)
+                    collect_results(sent, await pipeline.finish(), refused)
                     exc.add_note(
                         f"publish_many: the {len(sent)} events handed over before this error "
                         "were published (failures, if any, were logged as publish.failed)"
@@ -322,7 +310,7 @@ class Publisher:
         except BaseException:  # cancelled (or the sending broke): stop the calls in flight
             await pipeline.abort()
             raise
-        return _results(sent, outcomes, refused)
+        return collect_results(sent, outcomes, refused)
 
     def _refusal(self, index: int, event: BaseModel, exc: EventError) -> PublishResult:
         name = self._type_name(event)
@@ -330,70 +318,9 @@ class Publisher:
         return PublishResult(index, name, None, error=exc)
 
 
-class _ThroughMiddleware:
-    """A sender whose every batch call goes through the publish middlewares."""
-
-    def __init__(self, sender: Sender, middleware: Sequence[PublishMiddleware]) -> None:
-        self.channel = sender.channel
-        self._sender = sender
-        self._chain = chain_batches(middleware, self._send)
-
-    async def _send(self, batch: OutgoingBatch) -> None:
-        batch.outcomes = await self._sender.send(batch.entries)
-
-    async def send(self, batch: Sequence[Prepared]) -> list[Outcome]:
-        """One call; a middleware's exception (or a batch left without an outcome per entry)
-        fails every entry, as a failed call does."""
-        outgoing = OutgoingBatch(self.channel, batch)
-        try:
-            await self._chain(outgoing)
-        except Exception as exc:
-            return failed_outcomes(batch, exc)
-        if len(outgoing.outcomes) != len(batch):
-            error = RuntimeError("a publish middleware left the batch without its outcomes")
-            return failed_outcomes(batch, error)
-        return outgoing.outcomes
-
-
 async def _each(events: Iterable[BaseModel]) -> AsyncIterator[BaseModel]:
     for event in events:
         yield event
-
-
-@dataclass(frozen=True)
-class Sent:
-    """What the result of an event handed to the pipeline needs (not its body)."""
-
-    index: int
-    event_type: str
-    event_id: str
-    channels: tuple[Channel, ...]
-    entry_id: str
-
-    @classmethod
-    def of(cls, item: Prepared) -> Sent:
-        return cls(item.index, item.spec.name, item.id, item.channels, entry_id(item))
-
-    def result(self, outcomes: dict[Channel, Outcomes]) -> PublishResult:
-        deliveries = []
-        for channel in self.channels:
-            o = outcomes[channel][self.entry_id]
-            deliveries.append(Delivery(channel.label, o.message_id, o.code, o.message))
-        return PublishResult(self.index, self.event_type, self.event_id, tuple(deliveries))
-
-
-def _results(
-    sent: list[Sent], outcomes: dict[Channel, Outcomes], refused: dict[int, PublishResult]
-) -> list[PublishResult]:
-    """One result per event, in order; failed deliveries are logged."""
-    results = dict(refused)
-    for item in sent:
-        results[item.index] = item.result(outcomes)
-    ordered = [results[i] for i in sorted(results)]
-    for r in ordered:
-        if r.error is None and not r.ok:
-            log.warning("publish.failed", result=r.describe())
-    return ordered
 
 
 class BoundPublisher:

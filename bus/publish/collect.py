@@ -1,0 +1,50 @@
+"""What a publish call hands back: one ``PublishResult`` per event, from the pipeline's outcomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+
+from bus.publish.delivery import Outcomes
+from bus.publish.prepare import Channel, Prepared
+from bus.publish.results import Delivery, PublishResult
+from bus.publish.senders import entry_id
+
+log = structlog.get_logger("bus.publish")
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What the result of an event handed to the pipeline needs (not its body)."""
+
+    index: int
+    event_type: str
+    event_id: str
+    channels: tuple[Channel, ...]
+    entry_id: str
+
+    @classmethod
+    def of(cls, item: Prepared) -> Sent:
+        return cls(item.index, item.spec.name, item.id, item.channels, entry_id(item))
+
+    def result(self, outcomes: dict[Channel, Outcomes]) -> PublishResult:
+        deliveries = []
+        for channel in self.channels:
+            o = outcomes[channel][self.entry_id]
+            deliveries.append(Delivery(channel.label, o.message_id, o.code, o.message))
+        return PublishResult(self.index, self.event_type, self.event_id, tuple(deliveries))
+
+
+def collect_results(
+    sent: list[Sent], outcomes: dict[Channel, Outcomes], refused: dict[int, PublishResult]
+) -> list[PublishResult]:
+    """One result per event, in order; failed deliveries are logged."""
+    results = dict(refused)
+    for item in sent:
+        results[item.index] = item.result(outcomes)
+    ordered = [results[i] for i in sorted(results)]
+    for r in ordered:
+        if r.error is None and not r.ok:
+            log.warning("publish.failed", result=r.describe())
+    return ordered
