@@ -7,14 +7,14 @@ validation and its handler, ``retry`` (pure, in ``bus.retry``) decides what a fa
 """
 
 from bus.worker.context import Context
-from bus.worker.deadletter import Failure
+from bus.worker.deadletter import FailureRecord
 from bus.worker.idempotency import IdempotencyStore, MemoryStore
 from bus.worker.runtime import Worker, WorkerOptions
 from bus.worker.stats import QueueStats, Stats
 
 __all__ = [
     "Context",
-    "Failure",
+    "FailureRecord",
     "IdempotencyStore",
     "MemoryStore",
     "QueueStats",

@@ -21,11 +21,13 @@ from dataclasses import dataclass
 
 import structlog
 
+from bus.aws.backoff import RetryConfig, backoff
 from bus.worker.sqs import BATCH, EntryFailure, QueueOps, call_failure
 
 LINGER = 0.02
 ATTEMPTS = 8
 MAX_PAUSE = 5.0
+DELETE_RETRY = RetryConfig(initial=0.1, maximum=MAX_PAUSE, jitter=False)
 
 Log = structlog.typing.FilteringBoundLogger
 Settled = Callable[[str, bool], None]
@@ -112,7 +114,7 @@ class Acker:
                     self._give_up(entry, failed[entry.receipt])
                 return
             if retry:
-                await asyncio.sleep(min(MAX_PAUSE, 0.1 * 2 ** (attempt - 1)))
+                await asyncio.sleep(backoff(DELETE_RETRY, attempt))
             batch, attempt = retry, attempt + 1
 
     async def _try(self, batch: Sequence[_Entry]) -> Mapping[str, EntryFailure]:

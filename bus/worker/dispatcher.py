@@ -10,7 +10,7 @@
     handler ─ ok ──────────────────────────────────────► delete (batched)
             └ error ─ decide(): RetryNow ─► call again in-process (tenacity)
                                 Redeliver ─► ChangeMessageVisibility(delay)
-                                DeadLetter ─► DLQ rejected | handler-error
+                                DeadLetterNow ─► DLQ rejected | handler-error
 
 Nothing is deleted before it is handled or safely in the DLQ: the DLQ send comes first, the delete
 of the source only after it succeeded; a failed send leaves the message on its queue.
@@ -52,7 +52,7 @@ from bus.errors import (
 )
 from bus.retry import (
     Attempt,
-    DeadLetter,
+    DeadLetterNow,
     Decision,
     Redeliver,
     RetryNow,
@@ -314,7 +314,7 @@ class Dispatcher:
     ) -> Outcome:
         tries = max(ctx.try_number, self._binding.policy.attempts)
         decision = self._decide(ctx.attempt, tries, exc)
-        if isinstance(decision, DeadLetter):
+        if isinstance(decision, DeadLetterNow):
             return await self._give_up(msg, ctx.attempt, decision.reason, exc, log, env)
         delay = redelivery_seconds(self._delay(decision))
         log.warning(
@@ -371,13 +371,16 @@ class Dispatcher:
             )
             return await self._later(msg, max(1, fallback), log)
         now = datetime.now(UTC)
-        failure = failure_of(msg, reason, error, self._info.physical, now, attempt=attempt)
+        failure = failure_of(
+            msg, reason, error, self._info.physical, now, attempt, env.time if env else None
+        )
         entry = dead_letter_entry(
             msg,
             failure,
             fifo=self._info.fifo,
             event_type=env.type if env else None,
             event_version=env.version if env else None,
+            max_bytes=self._info.dlq_max_bytes,
         )
         if not await self._send_dead_letter(entry, reason, fallback, log):
             if self._info.fifo:

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
+from bus.aws.backoff import RetryConfig, backoff
 from bus.errors import AwsError
 from bus.worker.capacity import Capacity, reserve
 from bus.worker.message import Received
@@ -29,14 +30,14 @@ from bus.worker.sqs import BATCH, QueueOps
 
 MAX_PAUSE = 30.0
 FIRST_PAUSE = 0.5
+OUTAGE = RetryConfig(initial=FIRST_PAUSE, maximum=MAX_PAUSE)
 POLL_SLACK = 2.0
 """Seconds a receive may take beyond its long-poll wait (the request's way there and back)."""
 
 
 def outage_pause(failures: int, jitter: float) -> float:
     """Seconds to wait after ``failures`` failed receives in a row: 0.5, 1, 2 ... 30, jittered."""
-    base: float = FIRST_PAUSE * 2.0 ** min(failures - 1, 16)
-    return min(MAX_PAUSE, base) * (0.5 + 0.5 * jitter)
+    return backoff(OUTAGE, failures, jitter)
 
 
 class Receives:
