@@ -37,9 +37,9 @@ from bus.publish.delivery import Outcomes, PublishRetry
 from bus.publish.pipeline import Pipeline
 from bus.publish.prepare import (
     Channel,
-    Context,
+    EventRoute,
+    FlowContext,
     Prepared,
-    Route,
     channel_of,
     prepare_routed,
     valid_traceparent,
@@ -115,7 +115,7 @@ class Publisher:
         self.retry = retry or PublishRetry()
         self.max_in_flight = max_in_flight
         self._limiter = asyncio.Semaphore(max_in_flight)
-        self._routes: dict[str, Route] = {}
+        self._routes: dict[str, EventRoute] = {}
         self._senders: dict[Channel, Sender] = {}
         self._lock = asyncio.Lock()
 
@@ -147,7 +147,7 @@ class Publisher:
         traceparent: str | None = None,
     ) -> PublishResult:
         """Publish one event to each of its destinations; raise if it could not be."""
-        context = Context(correlation_id, causation_id, traceparent)
+        context = FlowContext(correlation_id, causation_id, traceparent)
         results = await self._publish(_each([event]), context, refuse=False)
         error = failure_error(results)
         if error is not None:
@@ -164,7 +164,7 @@ class Publisher:
         check: bool = False,
     ) -> list[PublishResult]:
         """Publish events in batches; one result per event, in order (see the module doc)."""
-        context = Context(correlation_id, causation_id, traceparent)
+        context = FlowContext(correlation_id, causation_id, traceparent)
         stream = events if isinstance(events, AsyncIterable) else _each(events)
         results = await self._publish(stream, context, refuse=True)
         if check:
@@ -181,7 +181,7 @@ class Publisher:
         traceparent: str | None = None,
     ) -> BoundPublisher:
         """A view whose events carry this flow's correlation id, causation id and trace."""
-        return BoundPublisher(self, Context(correlation_id, causation_id, traceparent))
+        return BoundPublisher(self, FlowContext(correlation_id, causation_id, traceparent))
 
     # -- preparation ----------------------------------------------------------------------------
 
@@ -191,19 +191,19 @@ class Publisher:
         except (EventError, TypeError):
             return None
 
-    def route(self, spec: EventSpec) -> Route:
+    def route(self, spec: EventSpec) -> EventRoute:
         """What preparing an event of type ``spec`` needs (worked out once per type)."""
         found = self._routes.get(spec.name)
         if found is None:
             channels = tuple(dict.fromkeys(channel_of(d, self.topology) for d in spec.destinations))
-            found = self._routes[spec.name] = Route.of(spec, channels)
+            found = self._routes[spec.name] = EventRoute.of(spec, channels)
         return found
 
     def channels(self, spec: EventSpec) -> tuple[Channel, ...]:
         """The distinct destinations of ``spec``."""
         return self.route(spec).channels
 
-    def _prepare(self, index: int, event: BaseModel, context: Context) -> Prepared:
+    def _prepare(self, index: int, event: BaseModel, context: FlowContext) -> Prepared:
         return prepare_routed(index, self.route(self.registry.event_type_of(event)), event, context)
 
     # -- sending --------------------------------------------------------------------------------
@@ -232,7 +232,7 @@ class Publisher:
         return EventsSender(self.aws, channel, bus)
 
     async def _publish(
-        self, events: AsyncIterable[BaseModel], context: Context, *, refuse: bool
+        self, events: AsyncIterable[BaseModel], context: FlowContext, *, refuse: bool
     ) -> list[PublishResult]:
         """Prepare and send ``events``; an invalid one is refused (``refuse``) or raises."""
         pipeline = Pipeline(
@@ -322,11 +322,11 @@ class BoundPublisher:
     """A ``Publisher`` view whose events carry one flow's context (the worker gives handlers one).
 
     The bound ``traceparent`` is a received one (the consumed event's): when it is not W3C Trace
-    Context it is dropped, as W3C asks of a receiver, so the flow's follow-up events still go out
+    FlowContext it is dropped, as W3C asks of a receiver, so the flow's follow-up events still go out
     (without it). A ``traceparent`` passed to ``publish`` itself is checked and refused if invalid.
     """
 
-    def __init__(self, publisher: Publisher, context: Context) -> None:
+    def __init__(self, publisher: Publisher, context: FlowContext) -> None:
         self._publisher = publisher
         if context.traceparent is not None and not valid_traceparent(context.traceparent):
             context = replace(context, traceparent=None)
@@ -373,4 +373,6 @@ class BoundPublisher:
         causation_id: str | None = None,
         traceparent: str | None = None,
     ) -> BoundPublisher:
-        return BoundPublisher(self._publisher, Context(correlation_id, causation_id, traceparent))
+        return BoundPublisher(
+            self._publisher, FlowContext(correlation_id, causation_id, traceparent)
+        )
