@@ -34,7 +34,7 @@ from bus.aws import AwsClients
 from bus.aws.encoding import EVENT as ENCODE_ONCE_EVENT
 from bus.aws.encoding import encode_query_body_once
 from bus.publish import Publisher
-from bus.publish.prepare import Context, prepare_routed
+from bus.publish.prepare import FlowContext, prepare_routed
 from bus.schema import EventSpec, Registry
 from bus.settings import Settings
 from bus.topology.apply import converge
@@ -225,7 +225,7 @@ def cpu(repeat: int = 20_000) -> None:
     route = Publisher(None, registry, _topology(), None).route(spec)  # type: ignore[arg-type]
     data = _data(1)
     event = TopicOrder.model_validate(data)
-    context = Context()
+    context = FlowContext()
     size = len(event.model_dump_json())
 
     def pydantic_only() -> object:

@@ -4,6 +4,7 @@ Topology as data (SNS, SQS, EventBridge), schemas at both ends, workers, publish
 apps and DLQ operations. The public API is what ``__all__`` lists.
 """
 
+from bus.aws import AwsClients
 from bus.control import Reject, Retry
 from bus.envelope import Envelope
 from bus.errors import (
@@ -39,12 +40,15 @@ from bus.middleware import (
 from bus.publish import Publisher, PublishResult, SyncPublisher
 from bus.schema import EventSpec, Registry
 from bus.settings import Settings
+from bus.topology.apply import converge
+from bus.topology.load import load_topology
 from bus.topology.model import Topology
 from bus.worker import Context, Worker, WorkerOptions
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "AwsClients",
     "AwsError",
     "BusError",
     "CallNext",
@@ -85,4 +89,6 @@ __all__ = [
     "Worker",
     "WorkerOptions",
     "__version__",
+    "converge",
+    "load_topology",
 ]

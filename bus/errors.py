@@ -110,6 +110,8 @@ class DecodeError(EventError):
 
     def __init__(self, message: str, *, message_id: str | None = None) -> None:
         self.message_id = message_id
+        self.detail = message
+        """What is wrong, without the message id."""
         prefix = f"message {message_id}: " if message_id else ""
         super().__init__(prefix + message)
 

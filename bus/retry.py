@@ -5,10 +5,10 @@
     decide(policy, Attempt(receive_count, try_number), max_receive_count, error)
         -> RetryNow(delay)     call the handler again in this process (transient errors only)
          | Redeliver(delay)    make the message visible again after ``delay`` seconds
-         | DeadLetter(reason)  send it to the DLQ now (then delete it from its queue)
+         | DeadLetterNow(reason)  send it to the DLQ now (then delete it from its queue)
 
 Delays grow exponentially with the attempt (``Backoff``), are capped and, when the backoff says so,
-jittered ("equal jitter": between half and all of the exponential value, so a given jitter draw keeps
+jittered (``bus.aws.backoff``: "equal jitter": between half and all of the exponential value, so a given jitter draw keeps
 the sequence monotonic). A redelivery delay is a visibility timeout, in whole seconds: it is rounded
 up, so a short backoff is never turned into "visible again at once". On the last receive a queue allows (``receive_count >=
 max_receive_count``) the answer is never ``Redeliver``: the worker dead-letters the message itself,
@@ -22,10 +22,24 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal
 
+from bus.aws.backoff import backoff
 from bus.control import MAX_DELAY, Control, Reject, Retry
 from bus.topology.model import Backoff, RetryPolicy
 
 DeadLetterReason = Literal["rejected", "handler-error"]
+
+__all__ = [
+    "Attempt",
+    "DeadLetterNow",
+    "Decision",
+    "Policy",
+    "Redeliver",
+    "RetryNow",
+    "backoff",
+    "decide",
+    "is_last_receive",
+    "redelivery_seconds",
+]
 REJECTED: DeadLetterReason = "rejected"
 HANDLER_ERROR: DeadLetterReason = "handler-error"
 
@@ -50,11 +64,11 @@ class Redeliver:
 
 
 @dataclass(frozen=True)
-class DeadLetter:
+class DeadLetterNow:
     reason: DeadLetterReason
 
 
-Decision = RetryNow | Redeliver | DeadLetter
+Decision = RetryNow | Redeliver | DeadLetterNow
 
 
 @dataclass(frozen=True)
@@ -77,19 +91,6 @@ class Policy:
 
     def is_transient(self, error: BaseException) -> bool:
         return not isinstance(error, Control) and isinstance(error, self.transient)
-
-
-def backoff(policy: Backoff, attempt: int, jitter: float = 1.0) -> float:
-    """Seconds to wait after failed attempt number ``attempt`` (1-based); ``jitter`` in [0, 1]."""
-    exponent = max(attempt, 1) - 1
-    try:
-        raw = policy.initial * policy.multiplier**exponent
-    except OverflowError:
-        raw = math.inf
-    delay = min(raw, policy.maximum)
-    if policy.jitter:
-        delay *= 0.5 + 0.5 * min(max(jitter, 0.0), 1.0)
-    return delay
 
 
 def redelivery_seconds(seconds: float) -> int:
@@ -115,11 +116,11 @@ def decide(
     """
     draw = random.random() if jitter is None else jitter
     if isinstance(error, Reject):
-        return DeadLetter(REJECTED)
+        return DeadLetterNow(REJECTED)
     if policy.is_transient(error) and attempt.try_number < policy.attempts:
         return RetryNow(backoff(policy.in_process, attempt.try_number, draw))
     if is_last_receive(attempt, max_receive_count):
-        return DeadLetter(HANDLER_ERROR)
+        return DeadLetterNow(HANDLER_ERROR)
     if isinstance(error, Retry) and error.delay is not None:
         return Redeliver(redelivery_seconds(error.delay))
     seconds = backoff(policy.redelivery, attempt.receive_count, draw)

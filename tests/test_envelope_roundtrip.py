@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bus.envelope import Envelope, decode, encode_body
-from bus.publish.prepare import Context, prepare_routed
+from bus.publish.prepare import FlowContext, prepare_routed
 from bus.schema import Registry
 from bus.topology.load import load_topology
 from schemas.orders import OrderLine, OrderPlaced
@@ -194,7 +194,7 @@ traceparents = st.builds(
     st.integers(min_value=0, max_value=255),
 )
 contexts = st.builds(
-    Context,
+    FlowContext,
     correlation_id=st.none() | st.text(TEXT, min_size=1, max_size=40),
     causation_id=st.none() | st.text(TEXT, min_size=1, max_size=40),
     traceparent=st.none() | traceparents,
@@ -205,7 +205,7 @@ PUBLISHER = ScriptedPublisher()
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(orders, contexts)
 def test_what_the_publisher_sends_decodes_to_the_event_on_every_route(
-    event: OrderPlaced, context: Context
+    event: OrderPlaced, context: FlowContext
 ) -> None:
     spec = PUBLISHER.registry.event_type_of(event)
     item = prepare_routed(0, PUBLISHER.route(spec), event, context)

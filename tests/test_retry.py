@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from bus.control import MAX_DELAY, Reject, Retry
 from bus.retry import (
     Attempt,
-    DeadLetter,
+    DeadLetterNow,
     Policy,
     Redeliver,
     RetryNow,
@@ -77,7 +77,7 @@ def test_the_last_receive_never_redelivers(
     decision = decide(POLICY, attempt, max_receives, error, jitter)
     assert not isinstance(decision, Redeliver)
     if not isinstance(error, Transient | TimeoutError) or try_number >= POLICY.attempts:
-        assert isinstance(decision, DeadLetter)
+        assert isinstance(decision, DeadLetterNow)
 
 
 @given(st.integers(1, 50), st.integers(1, 30), errors, st.floats(0, 1))
@@ -93,7 +93,7 @@ def test_decisions_are_well_formed(
         assert 0 <= decision.delay <= MAX_DELAY
     else:  # without a DLQ only a Reject dead-letters
         assert isinstance(error, Reject)
-        assert decision == DeadLetter("rejected")
+        assert decision == DeadLetterNow("rejected")
 
 
 def test_transient_errors_are_tried_again_in_process_first() -> None:
@@ -101,22 +101,22 @@ def test_transient_errors_are_tried_again_in_process_first() -> None:
     assert decide(POLICY, Attempt(1, 2), 5, Transient(), 1.0) == RetryNow(0.2)
     assert decide(POLICY, Attempt(1, 3), 5, Transient(), 1.0) == Redeliver(1)
     assert decide(POLICY, Attempt(3, 3), 5, Transient(), 1.0) == Redeliver(4)
-    assert decide(POLICY, Attempt(5, 3), 5, Transient(), 1.0) == DeadLetter("handler-error")
+    assert decide(POLICY, Attempt(5, 3), 5, Transient(), 1.0) == DeadLetterNow("handler-error")
 
 
 def test_other_errors_are_redelivered_by_receive_count() -> None:
     assert decide(POLICY, Attempt(1), 5, ValueError(), 0.0) == Redeliver(1)
     assert decide(POLICY, Attempt(2), 5, ValueError(), 0.0) == Redeliver(2)
     assert decide(POLICY, Attempt(4), 5, ValueError(), 0.0) == Redeliver(8)
-    assert decide(POLICY, Attempt(5), 5, ValueError(), 0.0) == DeadLetter("handler-error")
+    assert decide(POLICY, Attempt(5), 5, ValueError(), 0.0) == DeadLetterNow("handler-error")
     assert decide(POLICY, Attempt(9), None, ValueError(), 0.0) == Redeliver(30)
 
 
 def test_handlers_steer_with_retry_and_reject() -> None:
     assert decide(POLICY, Attempt(1), 5, Retry(delay=7.2), 0.0) == Redeliver(8)
     assert decide(POLICY, Attempt(2), 5, Retry(), 0.0) == Redeliver(2)
-    assert decide(POLICY, Attempt(5), 5, Retry(delay=1), 0.0) == DeadLetter("handler-error")
-    assert decide(POLICY, Attempt(1), 5, Reject("bad"), 0.0) == DeadLetter("rejected")
+    assert decide(POLICY, Attempt(5), 5, Retry(delay=1), 0.0) == DeadLetterNow("handler-error")
+    assert decide(POLICY, Attempt(1), 5, Reject("bad"), 0.0) == DeadLetterNow("rejected")
 
 
 @pytest.mark.parametrize(

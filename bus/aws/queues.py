@@ -41,16 +41,25 @@ def name_of(ref: str) -> str:
     return ref
 
 
-def missing_queue_error(name: str, exc: AwsError, hint: str = "") -> AwsError:
+def missing_queue_error(described: str, exc: AwsError, advice: str = "") -> AwsError:
     """The one error for a queue that does not exist: names it, says what to do."""
-    advice = hint or "apply the topology first (bus apply)"
     return AwsError(
-        f"queue {name} does not exist: {advice}", code=exc.code, operation="GetQueueUrl"
+        f"queue {described} does not exist: {advice or 'apply the topology first (bus apply)'}",
+        code=exc.code,
+        operation="GetQueueUrl",
     )
 
 
-async def queue_url(sqs: SQSClient, name: str, owner: str | None = None, hint: str = "") -> str:
-    """The URL of queue ``name`` (of account ``owner``, default the caller's)."""
+async def queue_url(
+    sqs: SQSClient,
+    name: str,
+    owner: str | None = None,
+    *,
+    described: str | None = None,
+    advice: str = "",
+) -> str:
+    """The URL of queue ``name`` (of account ``owner``, default the caller's). A missing queue is
+    ``missing_queue_error(described or name, ..., advice)``."""
     try:
         with aws_errors("GetQueueUrl"):
             if owner:
@@ -59,7 +68,7 @@ async def queue_url(sqs: SQSClient, name: str, owner: str | None = None, hint: s
                 answer = await sqs.get_queue_url(QueueName=name)
     except AwsError as exc:
         if exc.code in MISSING_QUEUE_CODES:
-            raise missing_queue_error(name, exc, hint) from exc
+            raise missing_queue_error(described or name, exc, advice) from exc
         raise
     return str(answer["QueueUrl"])
 

@@ -143,7 +143,7 @@ def list_(
     )
     now = datetime.now(UTC)
     if as_json:
-        out.print_json(data=[s.to_json(now) for s in summaries])
+        show_out.write_json([s.to_json(now) for s in summaries])
     else:
         show_out.summaries_table(summaries, now)
     for summary in summaries:
@@ -190,7 +190,7 @@ def show(
 
     name, letters = _run(settings, work)
     if as_json:
-        out.print_json(data=[dlq.to_record(d, name) for d in letters])
+        show_out.write_json([dlq.to_record(d, name) for d in letters])
     else:
         show_out.letters(letters, full=full)
     show_out.unreached_warning(name, letters.unreached)

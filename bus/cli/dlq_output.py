@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bus.cli.output import err, out
 from bus.dlq import (
-    DeadLetter,
+    DlqMessage,
     ExportReport,
     MoveTaskStatus,
     PurgeReport,
@@ -19,7 +21,11 @@ from bus.dlq import (
     RedriveReport,
     ReplayReport,
 )
+from bus.dlq.export import dumps
 from bus.dlq.letter import format_time
+from bus.envelope.bounded import loads
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 BODY_LINES = 20
 BODY_CHARS = 2_000
@@ -39,27 +45,36 @@ def age(seconds: float | None) -> str:
     return f"{s // 86_400}d {s % 86_400 // 3600}h"
 
 
+def _summary_row(s: QueueSummary, now: datetime) -> tuple[str, str, str, str, str]:
+    reasons = ", ".join(f"{r} {n}" for r, n in s.reasons[:3]) or "-"
+    if s.sampled and s.sampled < s.depth:
+        reasons += f" (of {s.sampled} sampled)"
+    if s.unreached:
+        reasons += f" (about {s.unreached} not reached)"
+    depth = str(s.depth) + (f" ({s.in_flight} in flight)" if s.in_flight else "")
+    serves = ", ".join(q.name for q in s.sources) or "-"
+    return s.queue.name, serves, depth, age(s.oldest_age(now)), reasons
+
+
+SUMMARY_COLUMNS = ("DLQ", "serves", "depth", "oldest", "top reasons")
+
+
 def summaries_table(summaries: Sequence[QueueSummary], now: datetime) -> None:
+    """A table on a terminal (names never wrapped); elsewhere (a pipe, a file) plain lines of
+    tab-separated columns, a header first, every name whole."""
+    rows = [_summary_row(s, now) for s in summaries]
+    if not out.is_terminal:
+        out.file.write("".join("\t".join(row) + "\n" for row in (SUMMARY_COLUMNS, *rows)))
+        out.file.flush()
+        return
     table = Table(title="Dead-letter queues", title_justify="left")
-    table.add_column("DLQ", overflow="fold")
-    table.add_column("serves", overflow="fold")
-    table.add_column("depth", justify="right")
-    table.add_column("oldest")
+    table.add_column("DLQ", no_wrap=True)
+    table.add_column("serves", no_wrap=True)
+    table.add_column("depth", justify="right", no_wrap=True)
+    table.add_column("oldest", no_wrap=True)
     table.add_column("top reasons")
-    for s in summaries:
-        reasons = ", ".join(f"{r} {n}" for r, n in s.reasons[:3]) or "-"
-        if s.sampled and s.sampled < s.depth:
-            reasons += f" (of {s.sampled} sampled)"
-        if s.unreached:
-            reasons += f" (about {s.unreached} not reached)"
-        depth = str(s.depth) + (f" ({s.in_flight} in flight)" if s.in_flight else "")
-        table.add_row(
-            s.queue.name,
-            ", ".join(q.name for q in s.sources),
-            depth,
-            age(s.oldest_age(now)),
-            reasons,
-        )
+    for row in rows:
+        table.add_row(*row)
     out.print(table)
 
 
@@ -78,14 +93,34 @@ def unreached_warning(queue: str, unreached: int) -> None:
     )
 
 
-def _body(letter: DeadLetter, full: bool) -> str:
+def write_json(value: Any) -> None:
+    """``value`` as indented JSON on stdout; valid UTF-8 whatever text it holds (``dumps``)."""
+    out.file.write(dumps(value, indent=2) + "\n")
+    out.file.flush()
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print: text that is not valid Unicode (a lone surrogate) escaped as
+    ``\\ud800``, control characters other than newline and tab as ``\\x1b``, so nothing a
+    message holds can break the output or drive the terminal."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if not _CONTROL.search(text):
+        return text
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+def _body(letter: DlqMessage, full: bool) -> str:
     if letter.envelope is not None and letter.wrapper == "raw":
         text = json.dumps(letter.envelope, indent=2, ensure_ascii=False)
     else:
         try:
-            text = json.dumps(json.loads(letter.body), indent=2, ensure_ascii=False)
+            text = json.dumps(loads(letter.body), indent=2, ensure_ascii=False)
         except ValueError:
             text = letter.body
+    text = printable(text)
     if full:
         return text
     lines = text.splitlines()
@@ -95,14 +130,14 @@ def _body(letter: DeadLetter, full: bool) -> str:
     return cut
 
 
-def letters(found: Sequence[DeadLetter], *, full: bool) -> None:
+def letters(found: Sequence[DlqMessage], *, full: bool) -> None:
     if not found:
         out.print("No messages (none visible, or none selected).", markup=False)
         return
     for letter in found:
         f = letter.failure
         kind = f"{letter.event_type or '?'} v{letter.event_version or '?'}"
-        out.rule(f"{letter.message_id}  {kind}", align="left")
+        out.rule(printable(f"{letter.message_id}  {kind}"), align="left")
         rows = [
             ("event id", letter.event_id or "-"),
             ("reason", f.reason + (f" (attempt {f.attempt})" if f.attempt else "")),
@@ -116,8 +151,13 @@ def letters(found: Sequence[DeadLetter], *, full: bool) -> None:
             rows.append(("group", letter.group_id))
         if letter.decode_error:
             rows.append(("decode", letter.decode_error))
+        binary = [n for n, v in letter.message_attributes.items() if "BinaryValue" in v]
+        if binary:
+            rows.append(("binary attrs", ", ".join(binary)))
+        if f.untrusted:
+            rows.append(("untrusted", f"{f.untrusted}: {f.raw}"))
         for name, value in rows:
-            out.print(f"  {name:<13} {value}", markup=False, highlight=False)
+            out.print(f"  {name:<13} {printable(value)}", markup=False, highlight=False)
         out.print(f"  body ({letter.wrapper}):", markup=False)
         out.print(_body(letter, full), markup=False)
 

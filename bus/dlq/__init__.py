@@ -5,9 +5,10 @@ and optionally the topology and environment that name it. None deletes a message
 handled or safely copied; interrupted at any moment, none loses one.
 """
 
+from bus.aws.backoff import RetryConfig
 from bus.dlq.export import ExportReport, export, to_record
 from bus.dlq.inspect import Peeked, QueueSummary, list_queues, peek, summarize
-from bus.dlq.letter import MAX_RECEIVES, DeadLetter, Failure
+from bus.dlq.letter import MAX_RECEIVES, DlqMessage, FailureRecord
 from bus.dlq.movetask import (
     MoveTask,
     MoveTaskRun,
@@ -22,14 +23,13 @@ from bus.dlq.queues import DeadLetterQueue, QueueRef, Queues
 from bus.dlq.redrive import RedriveOptions, RedriveReport, redrive_selected
 from bus.dlq.replay import ReplayReport, prepare_replay, replay
 from bus.dlq.select import Selection
-from bus.dlq.send import SendRetry
 
 __all__ = [
     "MAX_RECEIVES",
-    "DeadLetter",
     "DeadLetterQueue",
+    "DlqMessage",
     "ExportReport",
-    "Failure",
+    "FailureRecord",
     "MoveTask",
     "MoveTaskRun",
     "MoveTaskStatus",
@@ -41,8 +41,8 @@ __all__ = [
     "RedriveOptions",
     "RedriveReport",
     "ReplayReport",
+    "RetryConfig",
     "Selection",
-    "SendRetry",
     "cancel_move_task",
     "export",
     "follow",

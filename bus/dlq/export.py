@@ -8,18 +8,25 @@
 ``envelope`` is the decoded CloudEvents envelope (unwrapped from SNS or EventBridge): the part an
 operator edits. ``replay`` (``bus.dlq.replay``) sends the envelope when it is there, else it decodes
 ``body``.
+
+Every message SQS can hold makes a valid record: a ``Binary`` attribute's value is written as
+``{"DataType": "Binary", "BinaryValue": "<base64>", "Encoding": "base64"}``, and text that is not
+valid Unicode (a lone surrogate) is written with JSON's ``\\ud800`` escapes (``dumps``), which
+``json.loads`` reads back as the same string.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 from bus.aws import AwsClients
-from bus.dlq.letter import DeadLetter, format_time
+from bus.dlq.letter import DlqMessage, format_time
 from bus.dlq.queues import Queues
 from bus.dlq.scan import DEFAULT_HOLD_SECONDS, DEFAULT_WAIT_SECONDS, Scan
 from bus.dlq.select import Selection
@@ -28,7 +35,7 @@ from bus.topology.model import Topology
 FORMAT = "bus.dlq/1"
 
 
-def to_record(letter: DeadLetter, queue: str) -> dict[str, Any]:
+def to_record(letter: DlqMessage, queue: str) -> dict[str, Any]:
     """The JSON record of one dead letter (also what ``bus dlq show --json`` prints)."""
     return {
         "format": FORMAT,
@@ -38,16 +45,52 @@ def to_record(letter: DeadLetter, queue: str) -> dict[str, Any]:
         "event_version": letter.event_version,
         "event_id": letter.event_id,
         "envelope": letter.envelope,
-        "failure": letter.failure.to_json(),
+        "failure": letter.failure.to_dict(),
         "receive_count": letter.receive_count,
         "sent_at": format_time(letter.sent_at),
         "group_id": letter.group_id,
         "wrapper": letter.wrapper,
         "decode_error": letter.decode_error,
         "body": letter.body,
-        "message_attributes": {k: dict(v) for k, v in letter.message_attributes.items()},
+        "message_attributes": {k: json_attribute(v) for k, v in letter.message_attributes.items()},
         "attributes": dict(letter.system_attributes),
     }
+
+
+def json_attribute(value: Mapping[str, Any]) -> dict[str, Any]:
+    """A message attribute as JSON can carry it: binary values (``BinaryValue``, and the list
+    forms) as base64 text, marked ``"Encoding": "base64"``."""
+    out: dict[str, Any] = {}
+    binary = False
+    for key, item in value.items():
+        if isinstance(item, bytes | bytearray | memoryview):
+            out[key] = base64.b64encode(bytes(item)).decode("ascii")
+            binary = True
+        elif isinstance(item, list):
+            out[key] = [
+                base64.b64encode(bytes(i)).decode("ascii")
+                if isinstance(i, bytes | bytearray | memoryview)
+                else i
+                for i in item
+            ]
+            binary = binary or any(isinstance(i, bytes | bytearray | memoryview) for i in item)
+        else:
+            out[key] = item
+    if binary:
+        out["Encoding"] = "base64"
+    return out
+
+
+def dumps(value: Any, indent: int | None = None) -> str:
+    """JSON text of ``value``, non-ASCII kept readable, except when it holds text that is not valid
+    Unicode (a lone surrogate): then every such character is escaped (``\\ud800``), so the output
+    can always be written as UTF-8 and reads back the same."""
+    text = json.dumps(value, ensure_ascii=False, indent=indent)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, ensure_ascii=True, indent=indent)
+    return text
 
 
 @dataclass(frozen=True)
@@ -94,7 +137,7 @@ async def export(
                 for letter in batch:
                     if chosen.matches(letter, now):
                         record = to_record(letter, ref.name)
-                        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                        handle.write(dumps(record) + "\n")
                         exported += 1
             unreached = scan.unreached
         handle.flush()

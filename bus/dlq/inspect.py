@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bus.aws import AwsClients
-from bus.dlq.letter import DeadLetter, format_time
+from bus.dlq.letter import DlqMessage, format_time
 from bus.dlq.queues import DeadLetterQueue, QueueRef, Queues, queue_depth
 from bus.dlq.scan import DEFAULT_WAIT_SECONDS, Scan
 from bus.dlq.select import Selection
@@ -63,12 +63,12 @@ class QueueSummary:
         }
 
 
-class Peeked(list[DeadLetter]):
+class Peeked(list[DlqMessage]):
     """What ``peek`` returns: the messages (a list) and, on a FIFO queue, ``unreached``: about how
     many messages it could not reach, because SQS does not hand out more of a message group while
     earlier ones are in flight (see ``bus.dlq.scan``)."""
 
-    def __init__(self, letters: Iterable[DeadLetter] = (), *, unreached: int = 0) -> None:
+    def __init__(self, letters: Iterable[DlqMessage] = (), *, unreached: int = 0) -> None:
         super().__init__(letters)
         self.unreached = unreached
 
@@ -104,7 +104,7 @@ async def summarize(
 async def _sample(
     aws: AwsClients, queue: QueueRef, limit: int, hold_seconds: int, wait_seconds: int
 ) -> Peeked:
-    letters: list[DeadLetter] = []
+    letters: list[DlqMessage] = []
     async with Scan(aws, queue, hold_seconds=hold_seconds, wait_seconds=wait_seconds) as scan:
         async for batch in scan:
             letters.extend(batch)
@@ -156,7 +156,7 @@ async def peek(
     ref = await Queues(aws, topology, env).resolve(queue)
     chosen = selection or Selection()
     now = datetime.now(UTC)
-    letters: list[DeadLetter] = []
+    letters: list[DlqMessage] = []
     async with Scan(aws, ref, hold_seconds=hold_seconds, wait_seconds=wait_seconds) as scan:
         async for batch in scan:
             letters.extend(letter for letter in batch if chosen.matches(letter, now))

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bus.aws import AwsClients, aws_errors
+from bus.aws.queues import is_missing_queue, is_url, name_of, queue_attributes, queue_url
 from bus.errors import AwsError
 from bus.topology.model import FIFO_SUFFIX, Topology, physical_name
 
-NON_EXISTENT = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
+__all__ = ["DeadLetterQueue", "QueueRef", "Queues", "name_of", "queue_depth"]
 
 
 @dataclass(frozen=True)
@@ -36,19 +37,6 @@ class DeadLetterQueue:
 
     queue: QueueRef
     sources: tuple[QueueRef, ...]
-
-
-def _is_url(ref: str) -> bool:
-    return ref.startswith(("https://", "http://"))
-
-
-def name_of(ref: str) -> str:
-    """The queue name in a URL or an ARN (or ``ref`` itself)."""
-    if _is_url(ref):
-        return ref.rstrip("/").rsplit("/", 1)[-1]
-    if ref.startswith("arn:"):
-        return ref.rsplit(":", 1)[-1]
-    return ref
 
 
 class Queues:
@@ -86,30 +74,21 @@ class Queues:
             name, logical = name_of(ref), self._logical_of(name_of(ref))
         else:
             name, logical = self.physical(ref)
-        url = ref if _is_url(ref) else await self._url(name, ref)
-        with aws_errors("GetQueueAttributes"):
-            attrs = await self.aws.sqs.get_queue_attributes(
-                QueueUrl=url, AttributeNames=["QueueArn"]
-            )
-        queue = QueueRef(name=name, url=url, arn=attrs["Attributes"]["QueueArn"], logical=logical)
+        url = ref if is_url(ref) else await self._url(name, ref)
+        attrs = await queue_attributes(self.aws.sqs, url, ["QueueArn"])
+        queue = QueueRef(name=name, url=url, arn=attrs["QueueArn"], logical=logical)
         self._cache[key] = queue
         return queue
 
     async def _url(self, name: str, ref: str) -> str:
-        try:
-            with aws_errors("GetQueueUrl"):
-                return (await self.aws.sqs.get_queue_url(QueueName=name))["QueueUrl"]
-        except AwsError as exc:
-            if exc.code not in NON_EXISTENT:
-                raise
-            hint = f" (topology queue {ref!r})" if name != ref else ""
-            raise AwsError(
-                f"queue {name}{hint} does not exist"
-                + (f" in environment {self.env!r}" if self.env else "")
-                + ": apply the topology first, or name an existing queue or its URL",
-                code=exc.code,
-                operation="GetQueueUrl",
-            ) from exc
+        hint = f" (topology queue {ref!r})" if name != ref else ""
+        where = f" in environment {self.env!r}" if self.env else ""
+        return await queue_url(
+            self.aws.sqs,
+            name,
+            described=f"{name}{hint}{where}",
+            advice="apply the topology first, or name an existing queue or its URL",
+        )
 
     async def dead_letter_queues(self) -> list[DeadLetterQueue]:
         """Every DLQ the topology declares or derives, with its sources, in topology order."""
@@ -149,7 +128,7 @@ class Queues:
         try:
             return await self.resolve(name_of(name), physical=True)
         except AwsError as exc:
-            if exc.code in NON_EXISTENT:
+            if is_missing_queue(exc):
                 self._missing.add(name)
                 return None
             raise
@@ -157,15 +136,11 @@ class Queues:
 
 async def queue_depth(aws: AwsClients, queue: QueueRef) -> tuple[int, int]:
     """(visible, in flight) messages, as SQS approximates them."""
-    with aws_errors("GetQueueAttributes"):
-        answer = await aws.sqs.get_queue_attributes(
-            QueueUrl=queue.url,
-            AttributeNames=[
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
-            ],
-        )
-    attrs = answer.get("Attributes", {})
+    attrs = await queue_attributes(
+        aws.sqs,
+        queue.url,
+        ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )
     return (
         int(attrs.get("ApproximateNumberOfMessages", 0)),
         int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),

@@ -37,15 +37,16 @@ from datetime import UTC, datetime
 import structlog
 
 from bus.aws import AwsClients
-from bus.dlq.letter import DeadLetter
+from bus.aws.backoff import RetryConfig
+from bus.aws.sqs import clean_attributes
+from bus.dlq.letter import DlqMessage
 from bus.dlq.queues import QueueRef, Queues
 from bus.dlq.scan import DEFAULT_HOLD_SECONDS, DEFAULT_WAIT_SECONDS, Scan
 from bus.dlq.select import Selection
 from bus.dlq.send import (
+    SEND_RETRY,
     Outgoing,
     Pacer,
-    SendRetry,
-    clean_attributes,
     deduplication_id,
     pack,
     refusal,
@@ -74,7 +75,7 @@ class RedriveOptions:
     hold_seconds: int = DEFAULT_HOLD_SECONDS
     """How long received messages stay invisible if the process dies before letting them go."""
     wait_seconds: int = DEFAULT_WAIT_SECONDS
-    retry: SendRetry = field(default_factory=SendRetry)
+    retry: RetryConfig = SEND_RETRY
     """How entries SQS failed on its side are sent again."""
 
 
@@ -124,7 +125,7 @@ class _Destinations:
         self.to = to
         self._only_source: QueueRef | bool | None = False
 
-    async def of(self, letter: DeadLetter) -> QueueRef | str:
+    async def of(self, letter: DlqMessage) -> QueueRef | str:
         """The destination queue, or the reason there is none."""
         if self.to is not None:
             return self.to
@@ -144,7 +145,7 @@ class _Destinations:
         return "no source recorded and the DLQ does not serve exactly one queue: use --to"
 
 
-def outgoing(letter: DeadLetter, dlq: QueueRef) -> Outgoing:
+def outgoing(letter: DlqMessage, dlq: QueueRef) -> Outgoing:
     """The copy of ``letter`` that a redrive sends."""
     return Outgoing(
         key=letter.message_id,
@@ -197,11 +198,11 @@ class _Redrive:
             if self.progress is not None:
                 self.progress(self.report)
 
-    def _choose(self, batch: Sequence[DeadLetter]) -> list[DeadLetter]:
+    def _choose(self, batch: Sequence[DlqMessage]) -> list[DlqMessage]:
         """The selected letters of a batch, up to the limit (no await: safe across workers)."""
         report, limit = self.report, self.options.limit
         report.scanned += len(batch)
-        chosen: list[DeadLetter] = []
+        chosen: list[DlqMessage] = []
         for letter in batch:
             if limit is not None and report.selected >= limit:
                 self.scan.stop()
@@ -211,8 +212,8 @@ class _Redrive:
                 chosen.append(letter)
         return chosen
 
-    async def _batch(self, batch: Sequence[DeadLetter]) -> None:
-        routed: dict[str, tuple[QueueRef, list[DeadLetter]]] = {}
+    async def _batch(self, batch: Sequence[DlqMessage]) -> None:
+        routed: dict[str, tuple[QueueRef, list[DlqMessage]]] = {}
         for letter in self._choose(batch):
             group = letter.group_id
             if group is not None and group in self.stopped_groups:
@@ -231,12 +232,12 @@ class _Redrive:
         for destination, letters in routed.values():
             await self._move(destination, letters)
 
-    def _fail(self, letter: DeadLetter, reason: str) -> None:
+    def _fail(self, letter: DlqMessage, reason: str) -> None:
         self.report.failed[letter.message_id] = reason
         if letter.group_id is not None:
             self.stopped_groups.add(letter.group_id)
 
-    async def _move(self, destination: QueueRef, letters: list[DeadLetter]) -> None:
+    async def _move(self, destination: QueueRef, letters: list[DlqMessage]) -> None:
         if self.options.dry_run:
             self.report.destinations[destination.name] += len(letters)
             return
@@ -252,7 +253,7 @@ class _Redrive:
                 await self._send_then_delete(destination, part, by_id)
 
     async def _send_then_delete(
-        self, destination: QueueRef, part: list[Outgoing], by_id: dict[str, DeadLetter]
+        self, destination: QueueRef, part: list[Outgoing], by_id: dict[str, DlqMessage]
     ) -> None:
         """One SendMessageBatch (with its retries), then the delete of exactly what it sent."""
         await self.pacer.take(len(part))

@@ -3,7 +3,8 @@
 Each line of the file is checked before anything is sent: it must be a JSON record whose envelope
 (``envelope``, or else the one in ``body``) is a valid bus envelope, whose data validates against
 its event type's schema (``Registry.parse``, upcasting older versions), and which has a destination
-(``to``, else the queue named in its ``failure``, else its DLQ's only source). If any line fails,
+(``to``, else the queue named in its ``failure``, else its DLQ's only source; without ``to``, it
+must be a queue of the topology). If any line fails,
 ``ReplayError`` lists every problem as ``FILE:LINE:1: ...`` and nothing is sent.
 
 A replayed message is the envelope in raw form (the SQS body is the envelope), with its routing
@@ -29,6 +30,7 @@ from bus.dlq.queues import QueueRef, Queues
 from bus.dlq.send import Outgoing, deduplication_id, refusal, send_batch
 from bus.envelope import EVENT_TYPE, EVENT_VERSION, encode_body, envelope_from_dict
 from bus.envelope.attributes import routing_attributes
+from bus.envelope.bounded import loads
 from bus.errors import AwsError, BusError, EventValidationError, Problem, ReplayError
 from bus.schema.registry import Registry
 from bus.topology.model import Topology
@@ -66,7 +68,7 @@ class _Preparer:
 
     async def item(self, line: int, text: str) -> ReplayItem:
         """The item of one line; ``ValueError`` or a ``BusError`` says what is wrong."""
-        record = json.loads(text)
+        record = loads(text)
         if not isinstance(record, dict):
             raise ValueError(f"a record must be a JSON object, not {type(record).__name__}")
         envelope = record.get("envelope")
@@ -114,14 +116,25 @@ class _Preparer:
             queue = await self.queues.by_name(str(named))
             if queue is None:
                 raise ValueError(f"its source queue {named} does not exist: use --to")
-            return queue
+            return self._of_topology(queue)
         dlq = record.get("queue")
         if dlq:
             ref = await self.queues.by_name(str(dlq))
             sources = await self.queues.sources_of(ref) if ref is not None else ()
             if len(sources) == 1:
-                return sources[0]
+                return self._of_topology(sources[0])
         raise ValueError("no destination: the record names no source queue; use --to")
+
+    def _of_topology(self, queue: QueueRef) -> QueueRef:
+        """A destination the file names must be one of the topology's queues (``--to`` may name
+        any): an edited or forged record cannot send events anywhere else."""
+        if self.queues.topology is not None and queue.logical is None:
+            where = f" in environment {self.queues.env!r}" if self.queues.env else ""
+            raise ValueError(
+                f"queue {queue.name} is not a queue of the topology{where}: replay sends only "
+                f"to the topology's queues; use --to {queue.name} to send there"
+            )
+        return queue
 
 
 def _describe(exc: Exception) -> str:

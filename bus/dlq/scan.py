@@ -25,20 +25,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TypeVar
 
 import structlog
 
-from bus.aws import AwsClients, aws_errors
-from bus.dlq.letter import DeadLetter, from_sqs
+from bus.aws import AwsClients
+from bus.aws.sqs import ALL, BATCH, QueueOps, chunks
+from bus.dlq.letter import DlqMessage, from_sqs
 from bus.dlq.queues import QueueRef, queue_depth
 
 log = structlog.get_logger("bus.dlq")
 
-BATCH = 10
 DEFAULT_HOLD_SECONDS = 60
 DEFAULT_WAIT_SECONDS = 1
 _RELEASE_CONCURRENCY = 8
@@ -50,14 +49,6 @@ class BatchOutcome:
 
     ok: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
-
-
-T = TypeVar("T")
-
-
-def chunks(items: Sequence[T], size: int = BATCH) -> Iterable[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 class Scan:
@@ -73,6 +64,7 @@ class Scan:
     ) -> None:
         self.aws = aws
         self.queue = queue
+        self.ops = QueueOps(aws.sqs, queue.url)
         self.hold_seconds = hold_seconds
         self.wait_seconds = wait_seconds
         self.received = 0
@@ -96,10 +88,10 @@ class Scan:
     ) -> None:
         await asyncio.shield(self.release())
 
-    def __aiter__(self) -> AsyncIterator[list[DeadLetter]]:
+    def __aiter__(self) -> AsyncIterator[list[DlqMessage]]:
         return self._iterate()
 
-    async def _iterate(self) -> AsyncIterator[list[DeadLetter]]:
+    async def _iterate(self) -> AsyncIterator[list[DlqMessage]]:
         while (batch := await self.next_batch()) is not None:
             yield batch
 
@@ -120,7 +112,7 @@ class Scan:
             return 0
         return max(0, self._depth - self.seen)
 
-    async def next_batch(self) -> list[DeadLetter] | None:
+    async def next_batch(self) -> list[DlqMessage] | None:
         """The next messages this scan has not seen yet (held until the scan ends); ``None`` when
         the queue has nothing more to show. Safe to call from several tasks on a standard queue."""
         if self._expected is None:
@@ -148,8 +140,8 @@ class Scan:
         """Make ``next_batch`` return ``None`` from now on (a limit was reached)."""
         self._exhausted = self._stopped = True
 
-    def _take(self, letters: Sequence[DeadLetter]) -> list[DeadLetter]:
-        fresh: list[DeadLetter] = []
+    def _take(self, letters: Sequence[DlqMessage]) -> list[DlqMessage]:
+        fresh: list[DlqMessage] = []
         for letter in letters:
             self._held[letter.message_id] = letter.receipt_handle
             if letter.message_id not in self._seen:
@@ -158,7 +150,7 @@ class Scan:
         self._new_in_pass += len(fresh)
         return fresh
 
-    async def _receive(self, wait_seconds: int) -> list[DeadLetter]:
+    async def _receive(self, wait_seconds: int) -> list[DlqMessage]:
         """One ReceiveMessage. Cancelled while it is on its way, it still waits for the answer and
         holds what SQS handed out (so that leaving the scan releases those too), then re-raises."""
         call = asyncio.ensure_future(self._receive_call(wait_seconds))
@@ -171,42 +163,28 @@ class Scan:
             raise
         return letters
 
-    async def _receive_call(self, wait_seconds: int) -> list[DeadLetter]:
-        with aws_errors("ReceiveMessage"):
-            answer = await self.aws.sqs.receive_message(
-                QueueUrl=self.queue.url,
-                MaxNumberOfMessages=BATCH,
-                VisibilityTimeout=self.hold_seconds,
-                WaitTimeSeconds=wait_seconds,
-                MessageAttributeNames=["All"],
-                MessageSystemAttributeNames=["All"],
-            )
-        messages = answer.get("Messages", [])
+    async def _receive_call(self, wait_seconds: int) -> list[DlqMessage]:
+        messages = await self.ops.receive(
+            BATCH, wait_seconds, visibility_timeout=self.hold_seconds, system_attributes=ALL
+        )
         self.received += len(messages)
         return [from_sqs(m) for m in messages]
 
     # -- acting on held messages -----------------------------------------------------------------
 
-    async def delete(self, letters: Sequence[DeadLetter]) -> BatchOutcome:
+    async def delete(self, letters: Sequence[DlqMessage]) -> BatchOutcome:
         """Delete these messages (up to 10 per call); they are no longer held when it succeeded."""
         outcome = BatchOutcome()
         for chunk in chunks(list(letters)):
-            entries = [
-                {"Id": str(i), "ReceiptHandle": self._held.get(m.message_id, m.receipt_handle)}
-                for i, m in enumerate(chunk)
-            ]
-            with aws_errors("DeleteMessageBatch"):
-                answer = await self.aws.sqs.delete_message_batch(
-                    QueueUrl=self.queue.url,
-                    Entries=entries,  # type: ignore[arg-type]
-                )
-            for entry in answer.get("Successful", []):
-                message_id = chunk[int(entry["Id"])].message_id
-                self._held.pop(message_id, None)
-                outcome.ok.append(message_id)
-            for failure in answer.get("Failed", []):
-                message_id = chunk[int(failure["Id"])].message_id
-                outcome.failed[message_id] = f"{failure.get('Code')}: {failure.get('Message', '')}"
+            receipts = [self._held.get(m.message_id, m.receipt_handle) for m in chunk]
+            failed = await self.ops.delete_batch(receipts)
+            for message, receipt in zip(chunk, receipts, strict=True):
+                failure = failed.get(receipt)
+                if failure is None:
+                    self._held.pop(message.message_id, None)
+                    outcome.ok.append(message.message_id)
+                else:
+                    outcome.failed[message.message_id] = str(failure)
         return outcome
 
     async def release(self) -> None:
@@ -218,23 +196,16 @@ class Scan:
         limit = asyncio.Semaphore(_RELEASE_CONCURRENCY)
 
         async def one(chunk: Sequence[tuple[str, str]]) -> None:
-            entries = [
-                {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
-                for i, (_, handle) in enumerate(chunk)
-            ]
             async with limit:
-                with aws_errors("ChangeMessageVisibilityBatch"):
-                    answer = await self.aws.sqs.change_message_visibility_batch(
-                        QueueUrl=self.queue.url,
-                        Entries=entries,  # type: ignore[arg-type]
+                failed = await self.ops.change_visibility_batch([h for _, h in chunk], 0)
+            for message_id, handle in chunk:
+                if handle in failed:
+                    # Typically an expired receipt handle: that message is visible already.
+                    log.debug(
+                        "release failed",
+                        queue=self.queue.name,
+                        message_id=message_id,
+                        code=failed[handle].code,
                     )
-            for failure in answer.get("Failed", []):
-                # Typically an expired receipt handle: that message is visible already.
-                log.debug(
-                    "release failed",
-                    queue=self.queue.name,
-                    message_id=chunk[int(failure["Id"])][0],
-                    code=failure.get("Code"),
-                )
 
         await asyncio.gather(*(one(c) for c in chunks(held)))

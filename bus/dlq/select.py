@@ -21,7 +21,8 @@ from datetime import datetime
 from typing import Any
 
 from bus.dlq.expr import MISSING, Expression, Path, parse
-from bus.dlq.letter import DeadLetter, format_time
+from bus.dlq.letter import DlqMessage as DeadLetter
+from bus.dlq.letter import format_time
 from bus.errors import FilterError
 
 _ENVELOPE_NAMES = {

@@ -2,7 +2,7 @@
 trace header and FIFO ids, packed under SQS's request size limit, with per-entry results.
 
 An entry SQS refuses for its own reasons (``SenderFault: false``: a server error, throttling) is
-sent again, up to ``SendRetry.attempts`` times with backoff. That is safe: a copy keeps its
+sent again, up to ``RetryConfig.attempts`` times with backoff (``SEND_RETRY`` by default). That is safe: a copy keeps its
 deduplication id, and a refused entry was not enqueued. On a FIFO queue an entry is sent again only
 when no later entry of its group was accepted in the same call (else the retry itself would land
 behind them); once an entry of a group has failed for good, no later entry of that group is sent
@@ -19,45 +19,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bus.aws import AwsClients, aws_errors
+from bus.aws import AwsClients
+from bus.aws.backoff import RetryConfig
+from bus.aws.limits import SQS_BATCH_BYTES, SQS_MESSAGE_BYTES, message_size
+from bus.aws.sqs import BATCH, NO_RESULT, QueueOps, SendAnswer
 from bus.dlq.queues import QueueRef
-from bus.dlq.scan import BATCH, BatchOutcome
+from bus.dlq.scan import BatchOutcome
 from bus.errors import AwsError
 
-# SQS's size limits, as of 2026 (SQS raised them from 256 KiB to 1 MiB in 2025). The SendMessage and
-# SendMessageBatch API reference (botocore's service model, 1.43): "The maximum allowed individual
-# message size and the maximum total payload size (the sum of the individual lengths of all of the
-# batched messages) are both 1 MiB (1,048,576 bytes)." A message's size is its body plus its message
-# attributes (name, data type and value of each); message system attributes (AWSTraceHeader) do
-# not count. LocalStack 4.13.1, which the tests run against, checks the same: the sum of a batch's
-# bodies and attributes against 1 MiB before it enqueues anything (over it, the whole call fails
-# with BatchRequestTooLong), and each entry against its queue's MaximumMessageSize (over it, that
-# entry fails with InvalidParameterValue, the sender's fault). So ``pack`` never lets a call exceed
-# MAX_REQUEST_BYTES (a whole call failing would send none of its entries), and ``refusal`` refuses,
-# before any call, a message over MAX_MESSAGE_BYTES, which no queue accepts. A queue can be set to
-# a lower MaximumMessageSize (bus's topology defaults to 256 KiB): a message over that limit fails as
-# its own entry and stays in the DLQ, reported. (A request body over 1 MiB, as a call near the limit
-# makes once JSON-encoded, makes aiohttp issue a ResourceWarning, which Python ignores by default.)
-MAX_MESSAGE_BYTES = 1_048_576
-"""The largest message SQS accepts on any queue: body plus message attributes."""
-MAX_REQUEST_BYTES = 1_048_576
-"""SendMessageBatch's limit on the sum of its entries (bodies plus message attributes)."""
-
-
-@dataclass(frozen=True)
-class SendRetry:
-    """How often an entry SQS failed on its side (``SenderFault: false``) is sent again."""
-
-    attempts: int = 3
-    """Calls per entry in all (1: never again)."""
-    backoff: float = 0.2
-    """Seconds before the first retry; doubled before each further one."""
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError(
-                f"SendRetry.attempts must be at least 1 (one call), got {self.attempts}"
-            )
+MAX_MESSAGE_BYTES = SQS_MESSAGE_BYTES
+"""The largest message SQS accepts on any queue (``bus.aws.limits``): ``refusal`` refuses a larger
+one before any call. A queue set to a lower ``MaximumMessageSize`` refuses a message over it as its
+own entry (SenderFault), which then stays in the DLQ, reported."""
+MAX_REQUEST_BYTES = SQS_BATCH_BYTES
+"""``pack`` never lets a call exceed it: a whole call failing (BatchRequestTooLong) sends nothing."""
+SEND_RETRY = RetryConfig(attempts=3, initial=0.2, maximum=5.0)
+"""The default for entries SQS failed on its side: three calls in all, 0.2 s then 0.4 s (jittered)."""
 
 
 @dataclass
@@ -82,27 +59,8 @@ class Outgoing:
 
     @property
     def size(self) -> int:
-        size = len(self.body.encode())
-        for name, attr in self.attributes.items():
-            size += len(name.encode()) + len(str(attr.get("DataType", "")).encode())
-            value = attr.get("StringValue", attr.get("BinaryValue", b""))
-            size += len(value.encode() if isinstance(value, str) else bytes(value))
-        return size
-
-
-def clean_attributes(raw: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Message attributes as ReceiveMessage returns them, in the shape SendMessage accepts."""
-    out: dict[str, dict[str, Any]] = {}
-    for name, attr in raw.items():
-        entry: dict[str, Any] = {"DataType": attr["DataType"]}
-        if "StringValue" in attr:
-            entry["StringValue"] = attr["StringValue"]
-        elif "BinaryValue" in attr:
-            entry["BinaryValue"] = attr["BinaryValue"]
-        else:
-            continue
-        out[name] = entry
-    return out
+        """What SQS counts against its limits: body and message attributes."""
+        return message_size(self.body, self.attributes)
 
 
 def deduplication_id(prefix: str, *parts: str) -> str:
@@ -149,8 +107,8 @@ def pack(items: Sequence[Outgoing], max_bytes: int = MAX_REQUEST_BYTES) -> list[
     return out
 
 
-def _entry(index: int, item: Outgoing, queue: QueueRef) -> dict[str, Any]:
-    entry: dict[str, Any] = {"Id": str(index), "MessageBody": item.body}
+def _entry(item: Outgoing, queue: QueueRef) -> dict[str, Any]:
+    entry: dict[str, Any] = {"MessageBody": item.body}
     if item.attributes:
         entry["MessageAttributes"] = dict(item.attributes)
     if item.trace_header:
@@ -179,7 +137,7 @@ async def send_batch(
     queue: QueueRef,
     items: Sequence[Outgoing],
     *,
-    retry: SendRetry | None = None,
+    retry: RetryConfig | None = None,
 ) -> SendOutcome:
     """Send ``items`` (in order), in as many calls as their size needs; the outcome lists them by
     ``key``. On a FIFO queue a group that failed is not continued in later calls."""
@@ -204,39 +162,35 @@ async def send_entries(
     queue: QueueRef,
     items: Sequence[Outgoing],
     *,
-    retry: SendRetry | None = None,
+    retry: RetryConfig | None = None,
 ) -> SendOutcome:
     """Send one call's worth of ``items`` (at most 10, under ``MAX_REQUEST_BYTES``), sending the
     entries SQS failed on its side again (see the module docstring)."""
-    policy = retry or SendRetry()
+    policy = retry or SEND_RETRY
+    ops = QueueOps(aws.sqs, queue.url)
     outcome = SendOutcome()
     pending = list(items)
     for attempt in range(1, policy.attempts + 1):
-        entries = [_entry(i, item, queue) for i, item in enumerate(pending)]
         try:
-            with aws_errors("SendMessageBatch"):
-                answer = await aws.sqs.send_message_batch(QueueUrl=queue.url, Entries=entries)  # type: ignore[arg-type]
+            answer = await ops.send_batch([_entry(item, queue) for item in pending])
         except AwsError as exc:
             if attempt == 1:
                 raise  # nothing was sent
             # A retry that fails as a whole: keep what the first calls sent, report the rest.
             outcome.failed.update({item.key: str(exc) for item in pending})
             break
-        accepted = {int(ok["Id"]) for ok in answer.get("Successful", [])}
-        failures = {int(f["Id"]): f for f in answer.get("Failed", [])}
-        again = _settle(queue, pending, accepted, failures, outcome, attempt < policy.attempts)
+        again = _settle(queue, pending, answer, outcome, attempt < policy.attempts)
         if not again:
             break
         pending = again
-        await asyncio.sleep(policy.backoff * 2 ** (attempt - 1))
+        await asyncio.sleep(policy.delay(attempt))
     return outcome
 
 
 def _settle(
     queue: QueueRef,
     pending: Sequence[Outgoing],
-    accepted: set[int],
-    failures: Mapping[int, Mapping[str, Any]],
+    answer: SendAnswer,
     outcome: SendOutcome,
     may_retry: bool,
 ) -> list[Outgoing]:
@@ -245,21 +199,20 @@ def _settle(
     failed_groups: set[str] = set()  # FIFO: groups with an entry that failed for good
     for index, item in enumerate(pending):
         group = item.group_id or ""
-        if index in accepted:
+        failure = answer.failure(index)
+        if failure is None:
             outcome.ok.append(item.key)
             if queue.fifo and group in failed_groups:
                 outcome.out_of_order.add(group)
             continue
-        failure = failures.get(index)
-        if failure is None:
+        if failure is NO_RESULT:
             reason, retryable = "SQS reported no result for this entry", False
         else:
-            reason = f"{failure.get('Code')}: {failure.get('Message', '')}".rstrip(": ")
-            retryable = not failure.get("SenderFault", False)
+            reason, retryable = str(failure), not failure.sender_fault
         if queue.fifo and retryable:
             later = range(index + 1, len(pending))
             accepted_later = any(
-                j in accepted and pending[j].group_id == item.group_id for j in later
+                j in answer.accepted and pending[j].group_id == item.group_id for j in later
             )
             retryable = group not in failed_groups and not accepted_later
         if retryable and may_retry:

@@ -31,7 +31,7 @@ from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from bus.publish.prepare import Channel, Prepared
-    from bus.publish.senders import Outcome as EntryOutcome
+    from bus.publish.senders import EntryOutcome
 
 
 @dataclass

@@ -14,36 +14,22 @@ then calls ``retry_failed``; ``deliver`` does both for a list of events already 
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from bus.aws.backoff import RetryConfig
 from bus.publish.prepare import Prepared
-from bus.publish.senders import Outcome, Sender, batches, entry_id, failed_outcomes
+from bus.publish.senders import EntryOutcome, Sender, batches, entry_id, failed_outcomes
 
 sleep = asyncio.sleep
 """How retries wait (a test records the waits by replacing it)."""
 
-Outcomes = dict[str, Outcome]
+Outcomes = dict[str, EntryOutcome]
 """Each entry's latest outcome, by entry id."""
 
 
-@dataclass(frozen=True)
-class PublishRetry:
-    """How often and how patiently failed entries are sent again."""
-
-    attempts: int = 5
-    """Sends of an entry, the first included."""
-    initial: float = 0.2
-    """Seconds before the first retry; doubles each time, up to ``maximum``."""
-    maximum: float = 5.0
-    jitter: float = 0.2
-    """Up to this many random seconds added to each wait (within ``maximum``)."""
-
-    def delay(self, retry: int) -> float:
-        """Seconds to wait before retry number ``retry`` (1 for the first)."""
-        wait = self.initial * 2.0 ** (retry - 1) + random.uniform(0, self.jitter)
-        return max(0.0, min(wait, self.maximum))
+PublishRetry = RetryConfig
+"""How often and how patiently failed entries are sent again: ``bus.aws.backoff.RetryConfig`` (the
+one retry-config shape), by default 5 sends, 0.2 s doubling up to 5 s, equal jitter."""
 
 
 async def send_batch(
@@ -67,7 +53,7 @@ async def send_all(
 ) -> list[Prepared]:
     """One attempt at every item; return the entries worth retrying, in order."""
     channel = sender.channel
-    groups = batches(items, lambda item: item.entry_size(channel))
+    groups = batches(items, lambda item: item.entry_size(channel), max_bytes=channel.batch_bytes)
     if channel.fifo:
         failed = [i for group in groups for i in await send_batch(sender, group, limiter, final)]
     else:

@@ -2,12 +2,12 @@
 
 Everything that can be wrong with an event is found here, before any AWS call: an unknown type, no
 destination, data that does not validate, a FIFO group id missing or outside what AWS allows, a
-``traceparent`` that is not W3C Trace Context, text that cannot be encoded as UTF-8 (a lone
+``traceparent`` that is not W3C Trace FlowContext, text that cannot be encoded as UTF-8 (a lone
 surrogate), an encoded size over a service limit. Validation re-reads the event from the JSON that will be sent (``model_validate_json``), so
 what passes here is exactly what a consumer's model accepts.
 
 What does not depend on the event (its type's fixed attributes and their size, the EventBridge
-overhead, which channels are FIFO) is worked out once per event type (``Route``), not per event.
+overhead, which channels are FIFO) is worked out once per event type (``EventRoute``), not per event.
 """
 
 from __future__ import annotations
@@ -22,16 +22,35 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticSerializationError
 
+from bus.aws.limits import (
+    BATCH_ENTRIES,
+    EVENTBRIDGE_ENTRY_BYTES,
+    EVENTBRIDGE_TIME_BYTES,
+    SNS_MESSAGE_BYTES,
+    SQS_BATCH_BYTES,
+    SQS_MESSAGE_BYTES,
+)
 from bus.envelope.attributes import EVENT_TYPE, EVENT_VERSION, Attribute, attribute
 from bus.envelope.model import header, join_body, new_id, utc_now
 from bus.errors import EventValidationError, MessageTooLargeError, UnknownEventError
 from bus.schema.registry import EventSpec, validation_error
 from bus.topology.model import Destination, Topology
 
-MAX_MESSAGE_BYTES = 262_144
-"""SNS and SQS: body plus attributes; EventBridge: one PutEvents entry; and each batch request."""
-MAX_BATCH_ENTRIES = 10
-EVENTBRIDGE_TIME_BYTES = 14
+MAX_BATCH_ENTRIES = BATCH_ENTRIES
+LIMITS: dict[str, int] = {
+    "topic": SNS_MESSAGE_BYTES,
+    "queue": SQS_MESSAGE_BYTES,
+    "bus": EVENTBRIDGE_ENTRY_BYTES,
+}
+"""The largest event each kind of destination takes (``bus.aws.limits``): a topic's default
+``MaximumMessageSize``, SQS's limit (a queue's own ``maximum_message_size`` may be lower), one
+``PutEvents`` entry."""
+BATCH_LIMITS: dict[str, int] = {
+    "topic": SNS_MESSAGE_BYTES,
+    "queue": SQS_BATCH_BYTES,
+    "bus": EVENTBRIDGE_ENTRY_BYTES,
+}
+"""A batch call's entries together."""
 
 GROUP_ID = re.compile(r"[!-~]{1,128}")
 """A FIFO ``MessageGroupId``: 1-128 alphanumerics and punctuation (ASCII 0x21-0x7e)."""
@@ -40,7 +59,7 @@ TRACEPARENT = re.compile(
     r"(?P<rest>-.*)?",
     re.DOTALL,
 )
-"""W3C Trace Context: ``version-traceid-parentid-flags``, lowercase hex, ids not all zeros;
+"""W3C Trace FlowContext: ``version-traceid-parentid-flags``, lowercase hex, ids not all zeros;
 version ``ff`` is invalid, and only versions after ``00`` may carry more fields after the flags."""
 
 Kind = Literal["topic", "bus", "queue"]
@@ -53,11 +72,21 @@ class Channel:
     kind: Kind
     name: str
     fifo: bool = False
-    limit: int = MAX_MESSAGE_BYTES
+    limit: int = -1
+    """The largest event it takes (default: ``LIMITS`` of its kind)."""
+
+    def __post_init__(self) -> None:
+        if self.limit < 0:
+            object.__setattr__(self, "limit", LIMITS[self.kind])
 
     @property
     def label(self) -> str:
         return f"{self.kind}:{self.name}"
+
+    @property
+    def batch_bytes(self) -> int:
+        """What one batch call to it may carry in all."""
+        return BATCH_LIMITS[self.kind]
 
 
 def channel_of(destination: Destination, topology: Topology) -> Channel:
@@ -66,13 +95,13 @@ def channel_of(destination: Destination, topology: Topology) -> Channel:
         return Channel("topic", destination.topic, fifo=bool(topic and topic.fifo))
     if destination.queue is not None:
         queue = topology.all_queues().get(destination.queue)
-        limit = min(queue.maximum_message_size, MAX_MESSAGE_BYTES) if queue else MAX_MESSAGE_BYTES
+        limit = min(queue.maximum_message_size, SQS_MESSAGE_BYTES) if queue else SQS_MESSAGE_BYTES
         return Channel("queue", destination.queue, fifo=bool(queue and queue.fifo), limit=limit)
     return Channel("bus", str(destination.bus))
 
 
 @dataclass(frozen=True)
-class Context:
+class FlowContext:
     """Flow metadata every event of one publish call carries."""
 
     correlation_id: str | None = None
@@ -81,7 +110,7 @@ class Context:
 
 
 def valid_traceparent(text: str) -> bool:
-    """Whether ``text`` is a W3C Trace Context ``traceparent`` (see ``TRACEPARENT``)."""
+    """Whether ``text`` is a W3C Trace FlowContext ``traceparent`` (see ``TRACEPARENT``)."""
     match = TRACEPARENT.fullmatch(text)
     return match is not None and not (match["version"] == "00" and match["rest"] is not None)
 
@@ -98,7 +127,7 @@ def _encodable(text: str) -> bool:
 
 
 @lru_cache(maxsize=64)
-def context_problem(context: Context) -> tuple[str, str] | None:
+def context_problem(context: FlowContext) -> tuple[str, str] | None:
     """What is wrong with a call's flow metadata, as ``(field, message)``; ``None`` when nothing.
 
     Worked out once per context (every event of a ``publish_many`` call shares one)."""
@@ -112,14 +141,14 @@ def context_problem(context: Context) -> tuple[str, str] | None:
     traceparent = context.traceparent
     if traceparent is not None and not valid_traceparent(traceparent):
         return "traceparent", (
-            "traceparent must be W3C Trace Context (version-traceid-parentid-flags in "
+            "traceparent must be W3C Trace FlowContext (version-traceid-parentid-flags in "
             "lowercase hex, ids not all zeros, e.g. "
             f"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01), got {traceparent!r}"
         )
     return None
 
 
-def _check_context(spec: EventSpec, context: Context) -> None:
+def _check_context(spec: EventSpec, context: FlowContext) -> None:
     problem = context_problem(context)
     if problem is not None:
         field, message = problem
@@ -127,8 +156,8 @@ def _check_context(spec: EventSpec, context: Context) -> None:
 
 
 @dataclass(frozen=True)
-class Route:
-    """What preparing an event of one type needs, worked out once per type (``Route.of``)."""
+class EventRoute:
+    """What preparing an event of one type needs, worked out once per type (``EventRoute.of``)."""
 
     spec: EventSpec
     channels: tuple[Channel, ...]
@@ -143,7 +172,7 @@ class Route:
     """Labels of the FIFO channels."""
 
     @classmethod
-    def of(cls, spec: EventSpec, channels: tuple[Channel, ...]) -> Route:
+    def of(cls, spec: EventSpec, channels: tuple[Channel, ...]) -> EventRoute:
         fixed = {
             EVENT_TYPE: {"DataType": "String", "StringValue": spec.name},
             EVENT_VERSION: {"DataType": "Number", "StringValue": str(spec.version)},
@@ -220,7 +249,7 @@ def _exposed_attribute(spec: EventSpec, name: str, value: object) -> Attribute |
         ) from exc
 
 
-def _attributes(route: Route, event: BaseModel) -> tuple[dict[str, Attribute], int]:
+def _attributes(route: EventRoute, event: BaseModel) -> tuple[dict[str, Attribute], int]:
     """The event's message attributes (as ``routing_attributes`` makes them) and their size."""
     out = dict(route.fixed_attributes)
     size = route.fixed_bytes
@@ -232,7 +261,7 @@ def _attributes(route: Route, event: BaseModel) -> tuple[dict[str, Attribute], i
     return out, size
 
 
-def _group_id(route: Route, event: BaseModel) -> str | None:
+def _group_id(route: EventRoute, event: BaseModel) -> str | None:
     if not route.fifo:
         return None
     spec = route.spec
@@ -263,7 +292,9 @@ def _check_size(prepared: Prepared) -> None:
             )
 
 
-def prepare_routed(index: int, route: Route, event: BaseModel, context: Context) -> Prepared:
+def prepare_routed(
+    index: int, route: EventRoute, event: BaseModel, context: FlowContext
+) -> Prepared:
     """Validate and encode ``event``; raise the ``EventError`` that keeps it from being sent."""
     spec = route.spec
     if not route.channels:
@@ -307,7 +338,7 @@ def prepare(
     spec: EventSpec,
     event: BaseModel,
     channels: tuple[Channel, ...],
-    context: Context,
+    context: FlowContext,
 ) -> Prepared:
-    """``prepare_routed`` for a one-off event (the Publisher keeps one ``Route`` per type)."""
-    return prepare_routed(index, Route.of(spec, channels), event, context)
+    """``prepare_routed`` for a one-off event (the Publisher keeps one ``EventRoute`` per type)."""
+    return prepare_routed(index, EventRoute.of(spec, channels), event, context)

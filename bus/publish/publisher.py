@@ -42,9 +42,9 @@ from bus.publish.delivery import PublishRetry
 from bus.publish.pipeline import Pipeline
 from bus.publish.prepare import (
     Channel,
-    Context,
+    EventRoute,
+    FlowContext,
     Prepared,
-    Route,
     channel_of,
     prepare_routed,
     valid_traceparent,
@@ -122,7 +122,7 @@ class Publisher:
         self.retry = retry or PublishRetry()
         self.max_in_flight = max_in_flight
         self._limiter = asyncio.Semaphore(max_in_flight)
-        self._routes: dict[str, Route] = {}
+        self._routes: dict[str, EventRoute] = {}
         self._senders: dict[Channel, Sender] = {}
         self._lock = asyncio.Lock()
         self.middleware = list(middleware)
@@ -167,7 +167,7 @@ class Publisher:
         traceparent: str | None = None,
     ) -> PublishResult:
         """Publish one event to each of its destinations; raise if it could not be."""
-        context = Context(correlation_id, causation_id, traceparent)
+        context = FlowContext(correlation_id, causation_id, traceparent)
         results = await self._publish(_each([event]), context, refuse=False)
         error = failure_error(results)
         if error is not None:
@@ -184,7 +184,7 @@ class Publisher:
         check: bool = False,
     ) -> list[PublishResult]:
         """Publish events in batches; one result per event, in order (see the module doc)."""
-        context = Context(correlation_id, causation_id, traceparent)
+        context = FlowContext(correlation_id, causation_id, traceparent)
         stream = events if isinstance(events, AsyncIterable) else _each(events)
         results = await self._publish(stream, context, refuse=True)
         if check:
@@ -201,7 +201,7 @@ class Publisher:
         traceparent: str | None = None,
     ) -> BoundPublisher:
         """A view whose events carry this flow's correlation id, causation id and trace."""
-        return BoundPublisher(self, Context(correlation_id, causation_id, traceparent))
+        return BoundPublisher(self, FlowContext(correlation_id, causation_id, traceparent))
 
     # -- preparation ----------------------------------------------------------------------------
 
@@ -211,26 +211,28 @@ class Publisher:
         except (EventError, TypeError):
             return None
 
-    def route(self, spec: EventSpec) -> Route:
+    def route(self, spec: EventSpec) -> EventRoute:
         """What preparing an event of type ``spec`` needs (worked out once per type)."""
         found = self._routes.get(spec.name)
         if found is None:
             channels = tuple(dict.fromkeys(channel_of(d, self.topology) for d in spec.destinations))
-            found = self._routes[spec.name] = Route.of(spec, channels)
+            found = self._routes[spec.name] = EventRoute.of(spec, channels)
         return found
 
     def channels(self, spec: EventSpec) -> tuple[Channel, ...]:
         """The distinct destinations of ``spec``."""
         return self.route(spec).channels
 
-    def _prepare(self, index: int, event: BaseModel, context: Context) -> Prepared:
+    def _prepare(self, index: int, event: BaseModel, context: FlowContext) -> Prepared:
         return prepare_routed(index, self.route(self.registry.event_type_of(event)), event, context)
 
     async def _prepare_outgoing(self, outgoing: Outgoing) -> None:
-        context = Context(outgoing.correlation_id, outgoing.causation_id, outgoing.traceparent)
+        context = FlowContext(outgoing.correlation_id, outgoing.causation_id, outgoing.traceparent)
         outgoing.prepared = self._prepare(outgoing.index, outgoing.event, context)
 
-    async def _prepare_through(self, index: int, event: BaseModel, context: Context) -> Prepared:
+    async def _prepare_through(
+        self, index: int, event: BaseModel, context: FlowContext
+    ) -> Prepared:
         """``_prepare`` inside the publish middlewares."""
         outgoing = Outgoing(
             event, index, context.correlation_id, context.causation_id, context.traceparent
@@ -270,7 +272,7 @@ class Publisher:
         return EventsSender(self.aws, channel, bus)
 
     async def _publish(
-        self, events: AsyncIterable[BaseModel], context: Context, *, refuse: bool
+        self, events: AsyncIterable[BaseModel], context: FlowContext, *, refuse: bool
     ) -> list[PublishResult]:
         """Prepare and send ``events``; an invalid one is refused (``refuse``) or raises."""
         pipeline = Pipeline(
@@ -331,7 +333,7 @@ class BoundPublisher:
     (without it). A ``traceparent`` passed to ``publish`` itself is checked and refused if invalid.
     """
 
-    def __init__(self, publisher: Publisher, context: Context) -> None:
+    def __init__(self, publisher: Publisher, context: FlowContext) -> None:
         self._publisher = publisher
         if context.traceparent is not None and not valid_traceparent(context.traceparent):
             context = replace(context, traceparent=None)
@@ -378,4 +380,6 @@ class BoundPublisher:
         causation_id: str | None = None,
         traceparent: str | None = None,
     ) -> BoundPublisher:
-        return BoundPublisher(self._publisher, Context(correlation_id, causation_id, traceparent))
+        return BoundPublisher(
+            self._publisher, FlowContext(correlation_id, causation_id, traceparent)
+        )

@@ -1,6 +1,6 @@
 """One sender per kind of destination: SNS PublishBatch, SQS SendMessageBatch, EventBridge PutEvents.
 
-A sender sends one batch (at most 10 entries, at most 256 KiB in all) and reports one ``Outcome``
+A sender sends one batch (at most 10 entries, at most 256 KiB in all) and reports one ``EntryOutcome``
 per entry: the message id, or the error code with whether it is worth retrying. Per-entry answers:
 SNS and SQS list ``Successful`` and ``Failed`` entries (``Code``, ``SenderFault``), EventBridge
 answers each entry in order with an ``EventId`` or an ``ErrorCode``; an entry the answer does not
@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bus.aws import AwsClients, aws_errors
 from bus.aws.errors import CONNECTION_ERROR
+from bus.aws.limits import SNS_MESSAGE_BYTES
 from bus.errors import AwsError
-from bus.publish.prepare import MAX_BATCH_ENTRIES, MAX_MESSAGE_BYTES, Channel, Prepared
+from bus.publish.prepare import MAX_BATCH_ENTRIES, Channel, Prepared
 
 if TYPE_CHECKING:
     from types_aiobotocore_events.type_defs import PutEventsRequestEntryTypeDef
@@ -40,7 +41,7 @@ def is_retryable(code: str, sender_fault: bool | None = None) -> bool:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class EntryOutcome:
     entry_id: str
     message_id: str | None = None
     code: str | None = None
@@ -53,7 +54,7 @@ class Sender(Protocol):
 
     channel: Channel
 
-    async def send(self, batch: Sequence[Prepared]) -> list[Outcome]: ...
+    async def send(self, batch: Sequence[Prepared]) -> list[EntryOutcome]: ...
 
 
 def entry_id(item: Prepared) -> str:
@@ -66,12 +67,16 @@ def _fifo(item: Prepared, channel: Channel) -> dict[str, str]:
     return {"MessageGroupId": item.group_id, "MessageDeduplicationId": item.id}
 
 
-def _outcomes(batch: Sequence[Prepared], response: Any, id_key: str = "MessageId") -> list[Outcome]:
+def _outcomes(
+    batch: Sequence[Prepared], response: Any, id_key: str = "MessageId"
+) -> list[EntryOutcome]:
     """SNS/SQS batch answers: ``Successful`` and ``Failed``; entries in neither are failures."""
-    out = {s["Id"]: Outcome(s["Id"], message_id=s[id_key]) for s in response.get("Successful", [])}
+    out = {
+        s["Id"]: EntryOutcome(s["Id"], message_id=s[id_key]) for s in response.get("Successful", [])
+    }
     for f in response.get("Failed", []):
         code = str(f.get("Code", "Unknown"))
-        out[f["Id"]] = Outcome(
+        out[f["Id"]] = EntryOutcome(
             f["Id"],
             code=code,
             message=f.get("Message", ""),
@@ -79,7 +84,8 @@ def _outcomes(batch: Sequence[Prepared], response: Any, id_key: str = "MessageId
         )
     for item in batch:
         out.setdefault(
-            entry_id(item), Outcome(entry_id(item), code=NO_RESULT, message="not in the response")
+            entry_id(item),
+            EntryOutcome(entry_id(item), code=NO_RESULT, message="not in the response"),
         )
     return [out[entry_id(item)] for item in batch]
 
@@ -89,13 +95,13 @@ def error_code_of(exc: BaseException) -> str:
     return exc.code if isinstance(exc, AwsError) else type(exc).__name__
 
 
-def failed_outcomes(batch: Sequence[Prepared], exc: BaseException) -> list[Outcome]:
+def failed_outcomes(batch: Sequence[Prepared], exc: BaseException) -> list[EntryOutcome]:
     """Every entry of ``batch`` failed, finally, with ``exc`` (a whole call failed, or broke)."""
     code, message = error_code_of(exc), str(exc) or type(exc).__name__
-    return [Outcome(entry_id(i), code=code, message=message) for i in batch]
+    return [EntryOutcome(entry_id(i), code=code, message=message) for i in batch]
 
 
-def _call_failed(batch: Sequence[Prepared], exc: AwsError) -> list[Outcome]:
+def _call_failed(batch: Sequence[Prepared], exc: AwsError) -> list[EntryOutcome]:
     """A call that failed as a whole: final for every entry (botocore already retried it)."""
     return failed_outcomes(batch, exc)
 
@@ -106,7 +112,7 @@ class SnsSender:
         self.channel = channel
         self.topic_arn = topic_arn
 
-    async def send(self, batch: Sequence[Prepared]) -> list[Outcome]:
+    async def send(self, batch: Sequence[Prepared]) -> list[EntryOutcome]:
         entries: list[PublishBatchRequestEntryTypeDef] = [
             {
                 "Id": entry_id(i),
@@ -132,7 +138,7 @@ class SqsSender:
         self.channel = channel
         self.queue_url = queue_url
 
-    async def send(self, batch: Sequence[Prepared]) -> list[Outcome]:
+    async def send(self, batch: Sequence[Prepared]) -> list[EntryOutcome]:
         entries: list[SendMessageBatchRequestEntryTypeDef] = [
             {
                 "Id": entry_id(i),
@@ -158,7 +164,7 @@ class EventsSender:
         self.channel = channel
         self.bus_name = bus_name
 
-    async def send(self, batch: Sequence[Prepared]) -> list[Outcome]:
+    async def send(self, batch: Sequence[Prepared]) -> list[EntryOutcome]:
         entries: list[PutEventsRequestEntryTypeDef] = [
             {
                 "Source": i.spec.source,
@@ -175,15 +181,15 @@ class EventsSender:
         except AwsError as exc:
             return _call_failed(batch, exc)
         answers = response.get("Entries", [])
-        out: list[Outcome] = []
+        out: list[EntryOutcome] = []
         for pos, item in enumerate(batch):
             answer: Any = answers[pos] if pos < len(answers) else {"ErrorCode": NO_RESULT}
             if answer.get("EventId") and not answer.get("ErrorCode"):
-                out.append(Outcome(entry_id(item), message_id=answer["EventId"]))
+                out.append(EntryOutcome(entry_id(item), message_id=answer["EventId"]))
             else:
                 code = str(answer.get("ErrorCode") or "Unknown")
                 out.append(
-                    Outcome(
+                    EntryOutcome(
                         entry_id(item),
                         code=code,
                         message=answer.get("ErrorMessage", ""),
@@ -200,7 +206,7 @@ class Batcher:
         self,
         size_of: Callable[[Prepared], int],
         max_entries: int = MAX_BATCH_ENTRIES,
-        max_bytes: int = MAX_MESSAGE_BYTES,
+        max_bytes: int = SNS_MESSAGE_BYTES,
     ) -> None:
         self.size_of = size_of
         self.max_entries = max_entries
@@ -230,7 +236,7 @@ def batches(
     items: Sequence[Prepared],
     size_of: Callable[[Prepared], int],
     max_entries: int = MAX_BATCH_ENTRIES,
-    max_bytes: int = MAX_MESSAGE_BYTES,
+    max_bytes: int = SNS_MESSAGE_BYTES,
 ) -> list[list[Prepared]]:
     """Consecutive groups of at most ``max_entries`` items and ``max_bytes`` bytes in all."""
     batcher = Batcher(size_of, max_entries, max_bytes)

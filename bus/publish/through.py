@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from bus.middleware.publish import OutgoingBatch, PublishMiddleware, chain_batches
 from bus.publish.prepare import Prepared
-from bus.publish.senders import Outcome, Sender, failed_outcomes
+from bus.publish.senders import EntryOutcome, Sender, failed_outcomes
 
 
 class ThroughMiddleware:
@@ -20,7 +20,7 @@ class ThroughMiddleware:
     async def _send(self, batch: OutgoingBatch) -> None:
         batch.outcomes = await self._sender.send(batch.entries)
 
-    async def send(self, batch: Sequence[Prepared]) -> list[Outcome]:
+    async def send(self, batch: Sequence[Prepared]) -> list[EntryOutcome]:
         """One call; a middleware's exception (or a batch left without an outcome per entry)
         fails every entry, as a failed call does."""
         outgoing = OutgoingBatch(self.channel, batch)

@@ -1,7 +1,7 @@
 """The registry: event type name (+ version) -> pydantic model, upcasters and routing facts.
 
 Built once from ``topology.events``; every model and upcaster named there (``pkg.mod:Attr``) is
-imported with the topology file's directory on ``sys.path``. Parsing an older version validates it
+imported with the topology file's directory appended to ``sys.path`` (``bus.imports``). Parsing an older version validates it
 against that version's model, then upcasts it step by step (v1 -> v2 -> ...) to the current one.
 """
 

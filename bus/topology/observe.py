@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bus.aws import AwsClients, aws_errors
+from bus.aws.queues import MISSING_QUEUE_CODES, is_missing_queue, queue_url
 from bus.errors import AwsError
 from bus.topology.model import DEFAULT_BUS
 from bus.topology.resolve import Kind, Resource
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 DEFAULT_CONCURRENCY = 16
-MISSING_QUEUE = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
+MISSING_QUEUE = MISSING_QUEUE_CODES
 MISSING_TOPIC = frozenset({"NotFound", "NotFoundException"})
 MISSING_EVENTS = frozenset({"ResourceNotFoundException"})
 PENDING = "PendingConfirmation"
@@ -106,10 +107,13 @@ class Observer:
         return [q for q in read if q is not None and (q.name in wanted or q.owned)]
 
     async def _queue_url(self, name: str) -> str | None:
-        got = await self.call(
-            "GetQueueUrl", self.aws.sqs.get_queue_url, MISSING_QUEUE, QueueName=name
-        )
-        return None if got is None else got["QueueUrl"]
+        try:
+            async with self._sem:
+                return await queue_url(self.aws.sqs, name)
+        except AwsError as exc:
+            if is_missing_queue(exc):
+                return None
+            raise
 
     async def _list_queues(self) -> list[str]:
         urls: list[str] = []

@@ -10,14 +10,14 @@ owns one queue's parts; ``runtime`` ties the queues together and shuts them down
 
 from bus.middleware.idempotency import IdempotencyStore, MemoryStore
 from bus.worker.context import Context
-from bus.worker.deadletter import Failure
+from bus.worker.deadletter import FailureRecord
 from bus.worker.poller import FatalReceiveError
 from bus.worker.runtime import Worker, WorkerOptions
 from bus.worker.stats import QueueStats, Stats
 
 __all__ = [
     "Context",
-    "Failure",
+    "FailureRecord",
     "FatalReceiveError",
     "IdempotencyStore",
     "MemoryStore",

@@ -27,9 +27,7 @@ from bus.worker.sqs import BATCH, EntryFailure, QueueOps, call_failure
 LINGER = 0.02
 ATTEMPTS = 8
 MAX_PAUSE = 5.0
-PAUSES = RetryConfig(
-    attempts=ATTEMPTS, initial=0.1, multiplier=2.0, maximum=MAX_PAUSE, jitter=False
-)
+DELETE_RETRY = RetryConfig(initial=0.1, maximum=MAX_PAUSE, jitter=False)
 
 Log = structlog.typing.FilteringBoundLogger
 Settled = Callable[[str, bool], None]
@@ -116,7 +114,7 @@ class Acker:
                     self._give_up(entry, failed[entry.receipt])
                 return
             if retry:
-                await asyncio.sleep(backoff(PAUSES, attempt, draw=1.0))
+                await asyncio.sleep(backoff(DELETE_RETRY, attempt))
             batch, attempt = retry, attempt + 1
 
     async def _try(self, batch: Sequence[_Entry]) -> Mapping[str, EntryFailure]:

@@ -29,7 +29,7 @@ from bus.envelope import Envelope, decode
 from bus.errors import DecodeError, EventValidationError, HandlerError, UnknownEventError
 from bus.middleware.consume import HANDLED, ConsumeMiddleware, Incoming, Outcome, chain
 from bus.middleware.timeout import HandlerTimeout
-from bus.retry import Attempt, DeadLetter, RetryNow, backoff, decide
+from bus.retry import Attempt, DeadLetterNow, RetryNow, backoff, decide
 from bus.schema import Registry
 from bus.worker.context import Context
 from bus.worker.fields import envelope_fields, message_fields
@@ -167,7 +167,7 @@ class Processor:
         timed_out = isinstance(error, HandlerTimeout)
         if isinstance(decision, RetryNow):
             return Outcome("retry-now", reason="transient", delay=decision.delay, error=error)
-        if isinstance(decision, DeadLetter):
+        if isinstance(decision, DeadLetterNow):
             reason = (
                 "timeout" if timed_out and decision.reason == "handler-error" else decision.reason
             )

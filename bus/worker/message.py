@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-FAILURE_ATTRIBUTE = "bus.failure"
+from bus.aws.failure import FAILURE_ATTRIBUTE
+
+__all__ = ["FAILURE_ATTRIBUTE", "Received"]
 
 
 @dataclass(frozen=True, slots=True)

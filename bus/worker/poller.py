@@ -35,6 +35,7 @@ from bus.worker.sqs import BATCH, QueueOps, call_failure
 
 MAX_PAUSE = 30.0
 FIRST_PAUSE = 0.5
+OUTAGE = RetryConfig(initial=FIRST_PAUSE, maximum=MAX_PAUSE)
 POLL_SLACK = 2.0
 """Seconds a receive may take beyond its long-poll wait (the request's way there and back)."""
 FATAL_TRIES = 3
@@ -61,10 +62,6 @@ class FatalReceiveError(AwsError):
     def __init__(self, queue: str, code: str, message: str) -> None:
         super().__init__(f"cannot receive from queue {queue}: {code}: {message}", code=code)
         self.queue = queue
-
-
-OUTAGE = RetryConfig(attempts=1, initial=FIRST_PAUSE, multiplier=2.0, maximum=MAX_PAUSE)
-"""The pauses between failed receives (a poller never runs out of attempts)."""
 
 
 def outage_pause(failures: int, jitter: float) -> float:

@@ -168,13 +168,15 @@ class Settler:
             )
             return await self.later(msg, max(1, fallback), log)
         now = datetime.now(UTC)
-        failure = failure_of(msg, reason, error, info.physical, now, attempt=delivery.attempt)
+        created = env.time if env else None
+        failure = failure_of(msg, reason, error, info.physical, now, delivery.attempt, created)
         entry = dead_letter_entry(
             msg,
             failure,
             fifo=info.fifo,
             event_type=env.type if env else None,
             event_version=env.version if env else None,
+            max_bytes=info.dlq_max_bytes,
         )
         if not await self._send_dead_letter(entry, reason, fallback, log):
             if info.fifo:

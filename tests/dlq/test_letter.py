@@ -6,7 +6,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from bus.dlq.letter import MAX_RECEIVES, Failure, from_sqs, unwrap
+from bus.aws.failure import UNTRUSTED, FailureRecord
+from bus.dlq.letter import MAX_RECEIVES, from_sqs, unwrap
 
 ENVELOPE = {
     "specversion": "1.0",
@@ -64,9 +65,20 @@ def test_raw_envelope_with_failure() -> None:
 
 
 def test_sns_and_eventbridge_wrappers() -> None:
-    sns = {"Type": "Notification", "MessageId": "x", "Message": json.dumps(ENVELOPE)}
+    sns = {
+        "Type": "Notification",
+        "MessageId": "x",
+        "TopicArn": "arn:aws:sns:us-east-1:000000000000:dev-orders",
+        "Message": json.dumps(ENVELOPE),
+    }
     assert unwrap(json.dumps(sns))[:2] == (ENVELOPE, "sns")
-    eb = {"version": "0", "id": "e", "detail-type": "OrderPlaced", "detail": ENVELOPE}
+    eb = {
+        "version": "0",
+        "id": "e",
+        "detail-type": "OrderPlaced",
+        "source": "shop",
+        "detail": ENVELOPE,
+    }
     assert unwrap(json.dumps(eb))[:2] == (ENVELOPE, "eventbridge")
 
 
@@ -84,19 +96,53 @@ def test_garbage_is_kept_not_raised() -> None:
 
 def test_without_failure_attribute_the_reason_is_max_receives() -> None:
     letter = from_sqs(message(json.dumps(ENVELOPE)))
-    assert letter.failure == Failure()
+    assert letter.failure == FailureRecord()
     assert letter.failure.reason == MAX_RECEIVES == "max-receives"
     assert letter.died_at == letter.sent_at
 
 
-def test_unreadable_failure_attribute() -> None:
-    assert Failure.from_attribute("{oops").reason == "unknown"
-    assert Failure.from_attribute("[1]").reason == "unknown"
-    assert (
-        Failure.from_attribute(json.dumps({"reason": "rejected", "attempt": "x"})).attempt is None
-    )
+def test_unreadable_or_forged_failure_attributes_are_untrusted_and_kept() -> None:
+    forged = {**FAILURE, "first_failed_at": "1970-01-01T00:00:00.000000Z"}
+    for record in ("{oops", "[1]", json.dumps({"reason": "rejected", "attempt": "x"}), forged):
+        raw = record if isinstance(record, str) else json.dumps(record)
+        letter = from_sqs(
+            {**message(json.dumps(ENVELOPE)), "MessageAttributes": {"bus.failure": string(raw)}}
+        )
+        assert letter.failure.reason == UNTRUSTED
+        assert letter.failure.raw == raw
+        assert letter.failure.untrusted
+        assert letter.failure.queue is None  # never routed by a record it does not trust
+        assert letter.died_at == letter.sent_at
+
+
+def test_a_record_dated_after_its_copy_was_sent_is_untrusted() -> None:
+    late = {**FAILURE, "failed_at": "2027-01-01T00:00:00.000000Z"}
+    letter = from_sqs(message(json.dumps(ENVELOPE), late))
+    assert letter.failure.reason == UNTRUSTED
+    assert "after the message was sent" in (letter.failure.untrusted or "")
 
 
 def test_failure_round_trips_through_json() -> None:
-    failure = Failure.from_attribute(json.dumps(FAILURE))
-    assert failure.to_json() == FAILURE
+    letter = from_sqs(message(json.dumps(ENVELOPE), FAILURE))
+    assert letter.failure.to_dict() == FAILURE
+
+
+def string(value: str) -> dict[str, str]:
+    return {"DataType": "String", "StringValue": value}
+
+
+def test_printing_escapes_what_would_break_the_output_or_drive_the_terminal() -> None:
+    from bus.cli.dlq_output import printable
+
+    assert printable("ok é\n\tnext") == "ok é\n\tnext"
+    assert printable("bad \ud800 text") == "bad \\ud800 text"
+    assert printable("\x1b[31mred") == "\\x1b[31mred"
+    printable("\ud800\x1b").encode("utf-8")
+
+
+def test_a_deeply_nested_body_is_kept_raw_with_its_reason() -> None:
+    deep = '{"a":' * 5000 + "1" + "}" * 5000
+    letter = from_sqs(message(deep))
+    assert letter.envelope is None
+    assert letter.decode_error == "body is not JSON: JSON nested deeper than 128 levels"
+    assert letter.body == deep

@@ -8,9 +8,11 @@ cannot be decoded and 1 has an unknown event type: 12 dead letters per source qu
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,10 @@ import pytest_asyncio
 from typer.testing import CliRunner
 
 from bus import dlq
+from bus.aws import AwsClients
+from bus.aws.failure import FailureRecord
 from bus.cli import app
-from bus.dlq.letter import DeadLetter
+from bus.dlq.letter import DlqMessage
 from bus.errors import FilterError, ReplayError, SettingsError
 from bus.settings import Settings
 from tests.dlq import apps
@@ -107,7 +111,7 @@ async def world(
         yield w
 
 
-def key_of(letter: DeadLetter) -> str:
+def key_of(letter: DlqMessage) -> str:
     data = letter.data
     if isinstance(data, dict) and "key" in data:
         return str(data["key"])
@@ -364,6 +368,33 @@ def test_cli_export_and_replay(world: World, tmp_path: Path) -> None:
     assert "no envelope" in str(refused.exception)
 
 
+def test_cli_replay_sends_only_to_the_topologys_queues_unless_to_says(
+    world: World, tmp_path: Path
+) -> None:
+    common = ("-t", str(world.path), "-e", world.env)
+    outsider = f"{world.env}-outsider"
+    asyncio.run(_create_queue(world, outsider))
+    path = tmp_path / "edited.jsonl"
+    exported = cli("dlq", "export", "refunds-dlq", "-o", str(path), "--reason", "rejected", *common)
+    assert exported.exit_code == 0, exported.output
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    records[0]["failure"]["queue"] = outsider  # an edited (or forged) record
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    refused = cli("dlq", "replay", str(path), "--dry-run", *common)
+    assert isinstance(refused.exception, ReplayError)
+    assert [p.line for p in refused.exception.problems] == [1]
+    assert f"queue {outsider} is not a queue of the topology" in str(refused.exception)
+    assert f"use --to {outsider}" in str(refused.exception)
+    allowed = cli("dlq", "replay", str(path), "--dry-run", "--to", outsider, *common)
+    assert allowed.exit_code == 0, allowed.output
+    assert f"would send 3 to {outsider}" in allowed.stdout
+
+
+async def _create_queue(world: World, name: str) -> None:
+    async with AwsClients(world.aws.settings) as aws:
+        await aws.sqs.create_queue(QueueName=name)
+
+
 # -- purge ----------------------------------------------------------------------------------------
 
 
@@ -485,12 +516,18 @@ async def test_a_shared_dlq_sends_each_message_back_where_it_failed(world: World
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def stray(world: World) -> str:
     """A dead letter in ``strays`` whose ``bus.failure`` names a queue that does not exist."""
-    attributes = {
-        "bus.failure": {
-            "DataType": "String",
-            "StringValue": json.dumps({"reason": "rejected", "queue": "nowhere-at-all"}),
-        }
-    }
+    now = datetime.now(UTC)
+    record = FailureRecord(
+        reason="rejected",
+        error_type="bus.control.Reject",
+        error="stray",
+        attempt=1,
+        queue="nowhere-at-all",
+        message_id="m-stray",
+        first_failed_at=now,
+        failed_at=now,
+    )
+    attributes = {"bus.failure": {"DataType": "String", "StringValue": record.to_attribute()}}
     body = json.dumps(envelope("OrderPlaced", {"key": "stray-1", "total_cents": 1}))
     await world.send_raw("strays", [body], attributes)
     return body

@@ -18,7 +18,7 @@ import pytest
 import pytest_asyncio
 
 from bus import dlq
-from bus.dlq.letter import DeadLetter
+from bus.dlq.letter import DlqMessage
 from bus.settings import Settings
 from tests.dlq.world import World, envelope, open_world
 
@@ -96,7 +96,7 @@ async def receive_all(world: World, queue: str, count: int) -> dict[str, dict[st
     return out
 
 
-def assert_same_message(copy: dict[str, Any], original: DeadLetter, *, fifo: bool) -> None:
+def assert_same_message(copy: dict[str, Any], original: DlqMessage, *, fifo: bool) -> None:
     assert copy["Body"] == original.body
     attrs = copy.get("MessageAttributes", {})
     assert set(attrs) == set(original.message_attributes)

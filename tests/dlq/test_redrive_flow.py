@@ -22,7 +22,7 @@ from bus.cli import dlq_output
 from bus.errors import AwsError
 from tests.dlq.fake_sqs import Entry, FakeQueue, FakeSqs, event, failure, number
 
-FAST = dlq.RedriveOptions(wait_seconds=0, retry=dlq.SendRetry(backoff=0))
+FAST = dlq.RedriveOptions(wait_seconds=0, retry=dlq.RetryConfig(attempts=3, initial=0))
 
 
 def world(
@@ -115,7 +115,7 @@ async def test_retries_give_up_and_sender_faults_are_not_retried() -> None:
 
     sqs.on_send = failing(fails)
     report = await redrive(sqs, dead)
-    assert calls.count(3) == dlq.SendRetry().attempts
+    assert calls.count(3) == FAST.retry.attempts
     assert calls.count(7) == 1
     assert sorted(numbers(dead)) == [3, 7]
     assert report.moved == 8

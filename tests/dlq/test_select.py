@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from bus.dlq.letter import DeadLetter, from_sqs
+from bus.aws.failure import FailureRecord
+from bus.dlq.letter import DlqMessage, from_sqs
 from bus.dlq.select import Selection, parse_duration
 from bus.errors import FilterError
 
@@ -17,26 +18,30 @@ NOW = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
 
 def letter(
     n: int, event_type: str, reason: str | None, died_hours_ago: float, **data: Any
-) -> DeadLetter:
+) -> DlqMessage:
     envelope = {
         "specversion": "1.0",
         "id": f"e-{n}",
         "source": "shop",
         "type": event_type,
-        "time": "2026-11-23T18:04:05.123456Z",
+        "time": "2026-11-21T00:00:00.000000Z",
         "eventversion": 1,
         "data": data,
     }
     attrs: dict[str, Any] = {"event_type": {"DataType": "String", "StringValue": event_type}}
-    died = (NOW - timedelta(hours=died_hours_ago)).isoformat().replace("+00:00", "Z")
+    died = NOW - timedelta(hours=died_hours_ago)
     if reason is not None:
-        failure = {
-            "reason": reason,
-            "error": f"boom {n}",
-            "queue": "dev-billing",
-            "failed_at": died,
-        }
-        attrs["bus.failure"] = {"DataType": "String", "StringValue": json.dumps(failure)}
+        failure = FailureRecord(
+            reason=reason,
+            error_type="ValueError",
+            error=f"boom {n}",
+            attempt=n,
+            queue="dev-billing",
+            message_id=f"src-{n}",
+            first_failed_at=died,
+            failed_at=died,
+        )
+        attrs["bus.failure"] = {"DataType": "String", "StringValue": failure.to_attribute()}
     sent_ms = str(int((NOW - timedelta(hours=died_hours_ago)).timestamp() * 1000))
     return from_sqs(
         {

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from bus.aws.backoff import RetryConfig
 from bus.dlq.queues import QueueRef, Queues
 from bus.dlq.send import (
     MAX_MESSAGE_BYTES,
     MAX_REQUEST_BYTES,
     Outgoing,
-    SendRetry,
     pack,
     refusal,
     send_batch,
@@ -161,4 +161,4 @@ async def test_a_message_over_the_queues_own_limit_fails_alone(world: World) -> 
 
 def test_a_send_retry_needs_at_least_one_attempt() -> None:
     with pytest.raises(ValueError, match="at least 1"):
-        SendRetry(attempts=0)
+        RetryConfig(attempts=0)

@@ -57,6 +57,7 @@ class FakeMessage:
     visible_at: float = 0.0
     receipt: str | None = None
     first_received_ms: int | None = None
+    sent_ms: int = field(default_factory=lambda: int(time.time() * 1000))
 
     def in_flight(self, now: float) -> bool:
         return self.receipt is not None and self.visible_at > now
@@ -281,7 +282,7 @@ class FakeSqs:
         system = {
             "ApproximateReceiveCount": str(msg.receive_count),
             "ApproximateFirstReceiveTimestamp": str(msg.first_received_ms),
-            "SentTimestamp": "0",
+            "SentTimestamp": str(msg.sent_ms),
         }
         if msg.group is not None:
             system |= {"MessageGroupId": msg.group, "SequenceNumber": str(10**6 + msg.sequence)}

@@ -9,8 +9,9 @@ import pytest
 import pytest_asyncio
 
 from bus.aws import AwsClients
+from bus.aws.failure import FailureRecord, read_failure
 from bus.envelope import decode
-from bus.worker import Failure, Stats
+from bus.worker import Stats
 from handlers import ledger, notifications
 from schemas.orders import LedgerEntry, OrderLine, OrderPlaced
 from tests.worker.conftest import ROOT, Applied, apply_topology, new_env, wait_for
@@ -40,14 +41,12 @@ def notices(order_id: str) -> list[notifications.Notice]:
     return [n for n in notifications.OUTBOX if n.order_id == order_id]
 
 
-async def dead_letters(applied: Applied, queue: str, order_id: str) -> list[Failure]:
+async def dead_letters(applied: Applied, queue: str, order_id: str) -> list[FailureRecord | None]:
     found = []
     for message in await applied.drain(queue):
         envelope = decode(message["Body"], message_id=message["MessageId"]).envelope
         if envelope.data["order_id"] == order_id:
-            found.append(
-                Failure.from_json(message["MessageAttributes"]["bus.failure"]["StringValue"])
-            )
+            found.append(read_failure(message["MessageAttributes"]["bus.failure"]["StringValue"]))
     return found
 
 

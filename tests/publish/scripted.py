@@ -11,9 +11,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bus.publish import PublishRetry
-from bus.publish.prepare import Channel, Context, Prepared, prepare
+from bus.publish.prepare import Channel, FlowContext, Prepared, prepare
 from bus.publish.publisher import Publisher
-from bus.publish.senders import Outcome, Sender, entry_id
+from bus.publish.senders import EntryOutcome, Sender, entry_id
 from bus.schema import Registry
 from bus.topology.load import load_topology
 from bus.topology.model import Topology
@@ -22,14 +22,14 @@ from schemas.orders import OrderPlaced
 ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGY = load_topology(ROOT / "topology.yaml")
 REGISTRY = Registry.from_topology(TOPOLOGY, ROOT)
-FAST = PublishRetry(attempts=3, initial=0, maximum=0, jitter=0)
+FAST = PublishRetry(attempts=3, initial=0, maximum=0, jitter=False)
 
-Script = Callable[[int, Prepared], Outcome]
+Script = Callable[[int, Prepared], EntryOutcome]
 """``(attempt of this entry, entry) -> outcome``."""
 
 
-def ok(attempt: int, item: Prepared) -> Outcome:
-    return Outcome(entry_id(item), message_id=f"m-{item.index}-{attempt}")
+def ok(attempt: int, item: Prepared) -> EntryOutcome:
+    return EntryOutcome(entry_id(item), message_id=f"m-{item.index}-{attempt}")
 
 
 class ScriptedSender:
@@ -56,7 +56,7 @@ class ScriptedSender:
         self.answered = 0
         """Calls answered so far."""
 
-    async def send(self, batch: Sequence[Prepared]) -> list[Outcome]:
+    async def send(self, batch: Sequence[Prepared]) -> list[EntryOutcome]:
         self.calls.append([i.index for i in batch])
         self.sent.extend(batch)
         if self.journal is not None:
@@ -81,7 +81,7 @@ def items(count: int, blob: str = "") -> list[Prepared]:
             spec,
             OrderPlaced(order_id=f"o-{i}", customer_id=blob or "c", total_cents=i, country="DE"),
             (Channel("topic", "orders"),),
-            Context(),
+            FlowContext(),
         )
         for i in range(count)
     ]

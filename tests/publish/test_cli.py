@@ -12,7 +12,7 @@ import structlog
 from bus.cli import main
 from bus.cli import publish as publish_commands
 from bus.publish.prepare import Prepared
-from bus.publish.senders import Outcome, entry_id
+from bus.publish.senders import EntryOutcome, entry_id
 from tests.publish.scripted import Script, ScriptedPublisher, ok
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -167,9 +167,9 @@ def test_publish_rejects_bad_json_and_unknown_types(
     assert "exactly one of --data or --file" in err
 
 
-def _denied_once_on_bus(attempt: int, item: Prepared) -> Outcome:
+def _denied_once_on_bus(attempt: int, item: Prepared) -> EntryOutcome:
     if item.index == 1:
-        return Outcome(entry_id(item), code="AccessDeniedException", message="not allowed")
+        return EntryOutcome(entry_id(item), code="AccessDeniedException", message="not allowed")
     return ok(attempt, item)
 
 
@@ -238,8 +238,8 @@ def test_publish_verbose_also_logs_the_failure(
 def test_publish_one_event_that_fails_prints_its_delivered_ids_too(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def denied(attempt: int, item: Prepared) -> Outcome:
-        return Outcome(entry_id(item), code="AccessDeniedException", message="not allowed")
+    def denied(attempt: int, item: Prepared) -> EntryOutcome:
+        return EntryOutcome(entry_id(item), code="AccessDeniedException", message="not allowed")
 
     _scripted(monkeypatch, {"bus:shop-events": denied})
     code, out, err = run(capsys, "publish", "OrderPlaced", "--data", json.dumps(PLACED), *OFFLINE)

@@ -18,12 +18,12 @@ from bus.errors import EventValidationError, PublishError
 from bus.publish import PublishRetry, delivery
 from bus.publish.delivery import deliver
 from bus.publish.prepare import Channel, Prepared
-from bus.publish.senders import Outcome, Sender, batches, entry_id, is_retryable
+from bus.publish.senders import EntryOutcome, Sender, batches, entry_id, is_retryable
 from schemas.orders import OrderPlaced
 from tests.publish.scripted import FAST, ScriptedPublisher, ScriptedSender, items, ok
 
 
-async def run(sender: Sender, prepared: list[Prepared], limit: int = 10) -> dict[str, Outcome]:
+async def run(sender: Sender, prepared: list[Prepared], limit: int = 10) -> dict[str, EntryOutcome]:
     return await deliver(sender, prepared, retry=FAST, limiter=asyncio.Semaphore(limit))
 
 
@@ -45,9 +45,11 @@ def test_batches_respect_the_request_size() -> None:
 
 
 async def test_only_failed_entries_are_retried() -> None:
-    def throttle_odd_once(attempt: int, item: Prepared) -> Outcome:
+    def throttle_odd_once(attempt: int, item: Prepared) -> EntryOutcome:
         if item.index % 2 and attempt == 1:
-            return Outcome(entry_id(item), code="Throttling", message="slow down", retryable=True)
+            return EntryOutcome(
+                entry_id(item), code="Throttling", message="slow down", retryable=True
+            )
         return ok(attempt, item)
 
     sender = ScriptedSender(Channel("topic", "orders"), throttle_odd_once)
@@ -59,9 +61,11 @@ async def test_only_failed_entries_are_retried() -> None:
 
 
 async def test_sender_faults_are_final_and_reported() -> None:
-    def reject_two(attempt: int, item: Prepared) -> Outcome:
+    def reject_two(attempt: int, item: Prepared) -> EntryOutcome:
         if item.index == 2:
-            return Outcome(entry_id(item), code="InvalidParameter", message="bad", retryable=False)
+            return EntryOutcome(
+                entry_id(item), code="InvalidParameter", message="bad", retryable=False
+            )
         return ok(attempt, item)
 
     sender = ScriptedSender(Channel("topic", "orders"), reject_two)
@@ -72,8 +76,8 @@ async def test_sender_faults_are_final_and_reported() -> None:
 
 
 async def test_retries_stop_after_the_last_attempt_with_the_aws_code() -> None:
-    def always_throttled(attempt: int, item: Prepared) -> Outcome:
-        return Outcome(entry_id(item), code="ThrottlingException", retryable=True)
+    def always_throttled(attempt: int, item: Prepared) -> EntryOutcome:
+        return EntryOutcome(entry_id(item), code="ThrottlingException", retryable=True)
 
     sender = ScriptedSender(Channel("bus", "b"), always_throttled)
     outcomes = await run(sender, items(2))
@@ -113,8 +117,8 @@ def test_retryable_codes(code: str, sender_fault: bool | None, retry: bool) -> N
     assert is_retryable(code, sender_fault) is retry
 
 
-def _fails_on_bus(attempt: int, item: Prepared) -> Outcome:
-    return Outcome(entry_id(item), code="AccessDenied", message="no", retryable=False)
+def _fails_on_bus(attempt: int, item: Prepared) -> EntryOutcome:
+    return EntryOutcome(entry_id(item), code="AccessDenied", message="no", retryable=False)
 
 
 async def test_partial_delivery_is_reported_per_destination() -> None:
@@ -196,11 +200,11 @@ def test_batcher_hands_over_a_batch_as_soon_as_it_is_full() -> None:
 
 @given(st.integers(min_value=1, max_value=30))
 def test_retry_waits_grow_and_are_capped(number: int) -> None:
-    retry = PublishRetry(initial=0.2, maximum=5.0, jitter=0.0)
+    retry = PublishRetry(initial=0.2, maximum=5.0, jitter=False)
     assert retry.delay(number) == min(0.2 * 2 ** (number - 1), 5.0)
     assert retry.delay(number + 1) >= retry.delay(number)
-    jittered = PublishRetry(initial=0.2, maximum=5.0, jitter=0.2)
-    assert retry.delay(number) <= jittered.delay(number) <= 5.0
+    jittered = PublishRetry(initial=0.2, maximum=5.0, jitter=True)
+    assert retry.delay(number) / 2 <= jittered.delay(number) <= retry.delay(number)
 
 
 async def test_retries_wait_with_exponential_backoff_up_to_the_cap(
@@ -213,10 +217,10 @@ async def test_retries_wait_with_exponential_backoff_up_to_the_cap(
 
     monkeypatch.setattr(delivery, "sleep", recorded)
 
-    def always_throttled(attempt: int, item: Prepared) -> Outcome:
-        return Outcome(entry_id(item), code="Throttling", retryable=True)
+    def always_throttled(attempt: int, item: Prepared) -> EntryOutcome:
+        return EntryOutcome(entry_id(item), code="Throttling", retryable=True)
 
-    retry = PublishRetry(attempts=7, initial=0.1, maximum=0.5, jitter=0.0)
+    retry = PublishRetry(attempts=7, initial=0.1, maximum=0.5, jitter=False)
     sender = ScriptedSender(Channel("topic", "orders"), always_throttled, delay=0)
     outcomes = await deliver(sender, items(3), retry=retry, limiter=asyncio.Semaphore(10))
     assert waits == [0.1, 0.2, 0.4, 0.5, 0.5, 0.5]  # doubling, then capped at `maximum`
@@ -239,15 +243,15 @@ async def test_retry_waits_are_jittered_within_the_cap(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(delivery, "sleep", recorded)
 
-    def throttled(attempt: int, item: Prepared) -> Outcome:
-        return Outcome(entry_id(item), code="Throttling", retryable=True)
+    def throttled(attempt: int, item: Prepared) -> EntryOutcome:
+        return EntryOutcome(entry_id(item), code="Throttling", retryable=True)
 
-    retry = PublishRetry(attempts=5, initial=0.1, maximum=0.5, jitter=0.05)
+    retry = PublishRetry(attempts=5, initial=0.1, maximum=0.5, jitter=True)
     sender = ScriptedSender(Channel("topic", "orders"), throttled, delay=0)
     await deliver(sender, items(1), retry=retry, limiter=asyncio.Semaphore(1))
     assert len(waits) == 4
     for wait, base in zip(waits, [0.1, 0.2, 0.4, 0.5], strict=True):
-        assert base <= wait <= min(base + 0.05, 0.5)
+        assert base / 2 <= wait <= base
 
 
 async def test_check_names_refusals_and_aws_failures_in_one_publish_error() -> None:

@@ -15,9 +15,9 @@ from pydantic import BaseModel, ConfigDict
 from bus.errors import AwsError, EventValidationError, PublishError, SettingsError
 from bus.publish.delivery import Outcomes
 from bus.publish.pipeline import Pipeline
-from bus.publish.prepare import Channel, Context, Prepared, prepare_routed
+from bus.publish.prepare import Channel, FlowContext, Prepared, prepare_routed
 from bus.publish.publisher import WINDOW_PER_CALL
-from bus.publish.senders import Outcome, Sender, entry_id
+from bus.publish.senders import EntryOutcome, Sender, entry_id
 from bus.schema import EventSpec, Registry
 from bus.topology.model import Destination
 from schemas.orders import LedgerEntry, OrderPlaced, OrderShipped
@@ -78,9 +78,9 @@ async def test_a_fifo_destination_gets_its_batches_one_after_another_in_order() 
 
 
 async def test_failed_entries_are_retried_once_the_first_attempts_are_answered() -> None:
-    def throttle_every_third(attempt: int, item: Prepared) -> Outcome:
+    def throttle_every_third(attempt: int, item: Prepared) -> EntryOutcome:
         if item.index % 3 == 0 and attempt == 1:
-            return Outcome(entry_id(item), code="Throttling", retryable=True)
+            return EntryOutcome(entry_id(item), code="Throttling", retryable=True)
         return ok(attempt, item)
 
     publisher = ScriptedPublisher({"topic:orders": throttle_every_third})
@@ -214,7 +214,7 @@ async def test_eventbridge_calls_count_the_putevents_entry_size() -> None:
     (body plus attributes), so there they need a call each. One byte more splits EventBridge too."""
     publisher = bulky_publisher()
     route = publisher.route(BULKY)
-    empty = prepare_routed(0, route, Bulky(key="k0", blob=""), Context())
+    empty = prepare_routed(0, route, Bulky(key="k0", blob=""), FlowContext())
     overhead = 14 + len(b"shop") + len(b"Bulky")
     assert empty.entry_size(Channel("bus", "shop-events")) == overhead + empty.body_bytes
     fill = 262_144 // 2 - overhead - empty.body_bytes
@@ -239,7 +239,7 @@ class BrokenSends(ScriptedPublisher):
         sender = await super()._resolve(channel)
         send = sender.send
 
-        async def breaking(batch: Sequence[Prepared]) -> list[Outcome]:
+        async def breaking(batch: Sequence[Prepared]) -> list[EntryOutcome]:
             if batch[0].index >= 10:
                 raise RuntimeError("a bug in the sender")
             return await send(batch)
@@ -286,7 +286,7 @@ async def test_a_sender_that_raises_on_a_retry_fails_the_retried_entries() -> No
             sender = await super()._resolve(channel)
             send = sender.send
 
-            async def breaking(batch: Sequence[Prepared]) -> list[Outcome]:
+            async def breaking(batch: Sequence[Prepared]) -> list[EntryOutcome]:
                 if self.senders[channel.label].calls:  # the first call went out: break now
                     raise SettingsError("credentials expired")
                 return await send(batch)
@@ -294,9 +294,9 @@ async def test_a_sender_that_raises_on_a_retry_fails_the_retried_entries() -> No
             sender.send = breaking  # type: ignore[method-assign]
             return sender
 
-    def throttle_odd(attempt: int, item: Prepared) -> Outcome:
+    def throttle_odd(attempt: int, item: Prepared) -> EntryOutcome:
         if item.index % 2:
-            return Outcome(entry_id(item), code="Throttling", retryable=True)
+            return EntryOutcome(entry_id(item), code="Throttling", retryable=True)
         return ok(attempt, item)
 
     publisher = FlakyThenBroken({"topic:orders": throttle_odd})

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from bus.envelope import attributes_size, decode
 from bus.envelope.attributes import routing_attributes
 from bus.errors import EventValidationError, MessageTooLargeError, UnknownEventError
-from bus.publish.prepare import Channel, Context, channel_of, prepare
+from bus.publish.prepare import Channel, FlowContext, channel_of, prepare
 from bus.schema import EventSpec, Registry
 from bus.topology.load import load_topology
 from bus.topology.model import Destination
@@ -42,7 +42,7 @@ TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 def test_prepared_body_is_a_decodable_envelope_with_context() -> None:
     spec = REGISTRY.spec("OrderPlaced")
-    item = prepare(0, spec, order(), (ORDERS,), Context("corr", "cause", TRACEPARENT))
+    item = prepare(0, spec, order(), (ORDERS,), FlowContext("corr", "cause", TRACEPARENT))
     decoded = decode(item.body, item.attributes)
     env = decoded.envelope
     assert env.id == item.id
@@ -54,7 +54,7 @@ def test_prepared_body_is_a_decodable_envelope_with_context() -> None:
 
 
 def test_a_new_flow_is_correlated_by_its_own_id() -> None:
-    item = prepare(0, REGISTRY.spec("OrderPlaced"), order(), (ORDERS,), Context())
+    item = prepare(0, REGISTRY.spec("OrderPlaced"), order(), (ORDERS,), FlowContext())
     body = json.loads(item.body)
     assert body["correlationid"] == body["id"] == item.id
     assert "causationid" not in body
@@ -66,7 +66,7 @@ def test_invalid_instance_is_refused_naming_the_field() -> None:
         order_id="o", customer_id="c", total_cents=-1, country="de", currency="EUR", lines=[]
     )
     with pytest.raises(EventValidationError) as info:
-        prepare(0, REGISTRY.spec("OrderPlaced"), bad, (ORDERS,), Context())
+        prepare(0, REGISTRY.spec("OrderPlaced"), bad, (ORDERS,), FlowContext())
     assert set(info.value.fields) == {"total_cents", "country"}
 
 
@@ -78,13 +78,13 @@ def test_mutated_model_is_revalidated() -> None:
     event.n = "not a number"  # type: ignore[assignment]
     spec = EventSpec("Loose", 1, Loose, "s")
     with pytest.raises(EventValidationError, match="n: Input should be a valid integer"):
-        prepare(0, spec, event, (ORDERS,), Context())
+        prepare(0, spec, event, (ORDERS,), FlowContext())
 
 
 def test_no_destination_is_an_error() -> None:
     spec = EventSpec("Lonely", 1, OrderPlaced, "s")
     with pytest.raises(UnknownEventError, match="Lonely has no destination"):
-        prepare(0, spec, order(), (), Context())
+        prepare(0, spec, order(), (), FlowContext())
 
 
 def test_fifo_group_id_comes_from_the_declared_field() -> None:
@@ -92,7 +92,7 @@ def test_fifo_group_id_comes_from_the_declared_field() -> None:
     fifo = channel_of(spec.destinations[0], TOPOLOGY)
     assert fifo == Channel("topic", "ledger.fifo", fifo=True)
     item = prepare(
-        0, spec, LedgerEntry(account_id="acc-9", sequence=1, amount_cents=5), (fifo,), Context()
+        0, spec, LedgerEntry(account_id="acc-9", sequence=1, amount_cents=5), (fifo,), FlowContext()
     )
     assert item.group_id == "acc-9"
 
@@ -102,7 +102,7 @@ def test_fifo_without_group_field_is_refused() -> None:
     fifo = Channel("queue", "ledger.fifo", fifo=True)
     with pytest.raises(UnknownEventError, match="declares no message_group_id"):
         prepare(
-            0, spec, LedgerEntry(account_id="a", sequence=1, amount_cents=1), (fifo,), Context()
+            0, spec, LedgerEntry(account_id="a", sequence=1, amount_cents=1), (fifo,), FlowContext()
         )
 
 
@@ -112,10 +112,10 @@ def test_oversized_event_is_refused_before_sending() -> None:
 
     spec = EventSpec("Big", 1, Big, "s")
     with pytest.raises(MessageTooLargeError, match=r"over the 262144-byte limit of topic:orders"):
-        prepare(0, spec, Big(blob="x" * 262_000), (ORDERS,), Context())
+        prepare(0, spec, Big(blob="x" * 262_000), (ORDERS,), FlowContext())
     small_queue = Channel("queue", "q", limit=2_048)
     with pytest.raises(MessageTooLargeError, match="2048-byte limit of queue:q"):
-        prepare(0, spec, Big(blob="x" * 2_000), (small_queue,), Context())
+        prepare(0, spec, Big(blob="x" * 2_000), (small_queue,), FlowContext())
 
 
 def test_eventbridge_size_counts_source_and_detail_type() -> None:
@@ -123,11 +123,11 @@ def test_eventbridge_size_counts_source_and_detail_type() -> None:
         blob: str
 
     spec = EventSpec("Big", 1, Big, "s" * 200)
-    overhead = len(prepare(0, spec, Big(blob=""), (Channel("bus", "b"),), Context()).body)
+    overhead = len(prepare(0, spec, Big(blob=""), (Channel("bus", "b"),), FlowContext()).body)
     fits = 262_144 - 14 - 200 - 3 - overhead
-    prepare(0, spec, Big(blob="x" * fits), (Channel("bus", "b"),), Context())
+    prepare(0, spec, Big(blob="x" * fits), (Channel("bus", "b"),), FlowContext())
     with pytest.raises(MessageTooLargeError, match="limit of bus:b"):
-        prepare(0, spec, Big(blob="x" * (fits + 1)), (Channel("bus", "b"),), Context())
+        prepare(0, spec, Big(blob="x" * (fits + 1)), (Channel("bus", "b"),), FlowContext())
 
 
 def test_queue_channel_uses_the_queue_maximum_message_size() -> None:
@@ -173,7 +173,7 @@ TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
 )
 def test_attributes_are_the_routing_attributes_and_their_size(**fields: object) -> None:
     event = Exposed(**fields)  # type: ignore[arg-type]
-    item = prepare(0, EXPOSED, event, (ORDERS,), Context())
+    item = prepare(0, EXPOSED, event, (ORDERS,), FlowContext())
     assert item.attributes == routing_attributes(EXPOSED, "Exposed", 3, event)
     assert item.attributes_bytes == attributes_size(item.attributes)
     assert item.body_bytes == len(item.body.encode())
@@ -193,14 +193,14 @@ FIFO = Channel("queue", "ledger.fifo", fifo=True)
 @pytest.mark.parametrize("group", ["", "acc 1", "konto-ü", "tab\there", "new\nline", "x" * 129])
 def test_fifo_group_id_must_be_what_aws_allows(group: str) -> None:
     with pytest.raises(EventValidationError, match="FIFO message group id") as info:
-        prepare(0, GROUPED, Grouped(group=group), (FIFO,), Context())
+        prepare(0, GROUPED, Grouped(group=group), (FIFO,), FlowContext())
     assert info.value.fields == ("group",)
     assert "letter, digit or punctuation" in str(info.value)
 
 
 def test_fifo_group_id_takes_letters_digits_and_every_punctuation_mark() -> None:
     for group in ("a", "Z9", "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", "x" * 128):
-        assert prepare(0, GROUPED, Grouped(group=group), (FIFO,), Context()).group_id == group
+        assert prepare(0, GROUPED, Grouped(group=group), (FIFO,), FlowContext()).group_id == group
 
 
 @pytest.mark.parametrize(
@@ -219,28 +219,30 @@ def test_fifo_group_id_takes_letters_digits_and_every_punctuation_mark() -> None
 )
 def test_a_traceparent_must_be_w3c_trace_context(traceparent: str) -> None:
     spec = REGISTRY.spec("OrderPlaced")
-    with pytest.raises(EventValidationError, match="traceparent must be W3C Trace Context") as info:
-        prepare(0, spec, order(), (ORDERS,), Context(traceparent=traceparent))
+    with pytest.raises(
+        EventValidationError, match="traceparent must be W3C Trace FlowContext"
+    ) as info:
+        prepare(0, spec, order(), (ORDERS,), FlowContext(traceparent=traceparent))
     assert info.value.fields == ("traceparent",)
 
 
 def test_valid_traceparents_pass_a_later_version_may_carry_more() -> None:
     spec = REGISTRY.spec("OrderPlaced")
     for traceparent in (TRACEPARENT, TRACEPARENT[:-2] + "00", "01" + TRACEPARENT[2:] + "-more"):
-        item = prepare(0, spec, order(), (ORDERS,), Context(traceparent=traceparent))
+        item = prepare(0, spec, order(), (ORDERS,), FlowContext(traceparent=traceparent))
         assert json.loads(item.body)["traceparent"] == traceparent
 
 
 @pytest.mark.parametrize(
     ("field", "context"),
     [
-        ("traceparent", Context(traceparent="\ud800")),
-        ("correlation_id", Context(correlation_id="flow-\udcff")),
-        ("causation_id", Context(causation_id="\udfff")),
+        ("traceparent", FlowContext(traceparent="\ud800")),
+        ("correlation_id", FlowContext(correlation_id="flow-\udcff")),
+        ("causation_id", FlowContext(causation_id="\udfff")),
     ],
 )
 def test_a_lone_surrogate_in_the_flow_metadata_is_a_validation_error(
-    field: str, context: Context
+    field: str, context: FlowContext
 ) -> None:
     spec = REGISTRY.spec("OrderPlaced")
     with pytest.raises(EventValidationError, match="lone surrogate") as info:

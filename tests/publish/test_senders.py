@@ -17,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from bus.publish.prepare import Channel, Prepared
-from bus.publish.senders import NO_RESULT, EventsSender, Outcome, Sender, SnsSender, SqsSender
+from bus.publish.senders import NO_RESULT, EntryOutcome, EventsSender, Sender, SnsSender, SqsSender
 from tests.publish.scripted import items
 
 
@@ -50,7 +50,7 @@ def sender_for(kind: str, answer: Any) -> tuple[Sender, Stub]:
     return EventsSender(aws, Channel("bus", "shop-events"), "t-shop-events"), stub
 
 
-def by_id(outcomes: list[Outcome]) -> dict[str, tuple[str | None, str | None, bool]]:
+def by_id(outcomes: list[EntryOutcome]) -> dict[str, tuple[str | None, str | None, bool]]:
     return {o.entry_id: (o.message_id, o.code, o.retryable) for o in outcomes}
 
 

@@ -16,7 +16,8 @@ import pytest_asyncio
 import structlog
 
 from bus.aws import AwsClients
-from bus.worker import Failure, Stats
+from bus.aws.failure import read_failure
+from bus.worker import Stats
 from bus.worker.fifo import GroupLane, Lanes, split_groups
 from bus.worker.message import Received
 from bus.worker.poller import Receives
@@ -218,7 +219,7 @@ async def test_a_failed_head_is_redelivered_in_process_and_its_group_stays_in_fl
     assert received == [[head, behind]]  # received once: no receive count rose
     assert events("visibility") == []  # nothing was given back to the queue
     (dead,) = sqs.queues[str(rig.dlq_url)].messages
-    failure = Failure.from_json(dead.attributes["bus.failure"]["StringValue"])
+    failure = read_failure(dead.attributes["bus.failure"]["StringValue"])
     assert (failure.reason, failure.attempt, failure.message_id) == ("handler-error", 3, head)
     assert index(("send", rig.dlq_url, dead.message_id)) < index(("delete", head))
     assert index(("send", rig.dlq_url, dead.message_id)) < index(

@@ -15,8 +15,9 @@ import pytest_asyncio
 from structlog.testing import capture_logs
 
 from bus.aws import AwsClients
+from bus.aws.failure import read_failure
 from bus.envelope import encode_body, new_envelope
-from bus.worker import Failure, Stats
+from bus.worker import Stats
 from tests.worker import apps
 from tests.worker.conftest import Applied, apply_topology, new_env, wait_for
 
@@ -156,7 +157,7 @@ async def test_permanent_failure_reaches_the_dlq_after_max_receives(applied: App
     assert apps.TRIES[k] == 2  # once per receive: max_receive_count is 2, no in-process retry
     assert apps.calls(k) == []
     (dead,) = await applied.drain("direct-dlq")
-    failure = Failure.from_json(dead["MessageAttributes"]["bus.failure"]["StringValue"])
+    failure = read_failure(dead["MessageAttributes"]["bus.failure"]["StringValue"])
     assert failure.reason == "handler-error"
     assert failure.error_type == "tests.worker.apps.Permanent"
     assert failure.error == f"{k}: always fails"
@@ -176,7 +177,7 @@ async def test_rejected_message_goes_to_the_dlq_at_once(applied: Applied) -> Non
         await applied.publisher().publish(apps.DirectPing(key=k, behaviour="reject"))
         await wait_for(lambda: stats.queue("direct").dead_lettered == 1)
     (dead,) = await applied.drain("direct-dlq")
-    failure = Failure.from_json(dead["MessageAttributes"]["bus.failure"]["StringValue"])
+    failure = read_failure(dead["MessageAttributes"]["bus.failure"]["StringValue"])
     assert (failure.reason, failure.attempt, failure.error) == (
         "rejected",
         1,
@@ -213,7 +214,7 @@ async def test_invalid_messages_reach_the_dlq_at_once_unhandled(applied: Applied
     dead = await applied.drain("direct-dlq")
     found = {}
     for message in dead:
-        failure = Failure.from_json(message["MessageAttributes"]["bus.failure"]["StringValue"])
+        failure = read_failure(message["MessageAttributes"]["bus.failure"]["StringValue"])
         assert failure.attempt == 1
         assert message["Body"] == bodies[failure.reason]
         found[failure.message_id] = failure.reason

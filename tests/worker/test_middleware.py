@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bus.aws.failure import read_failure
 from bus.middleware import CallNext, Incoming, MemoryStore
-from bus.worker import Failure
 from tests.worker.fakesqs import JOURNAL, FakeSQS, consumer, events, open_gate, until
 
 LATER = {"attempts": 1, "redelivery": {"initial": 5, "maximum": 5, "jitter": False}}
@@ -127,9 +127,10 @@ async def test_a_middleware_error_after_the_handler_is_a_handler_error() -> None
     assert await until(lambda: ("delete", m) in JOURNAL)
     await rig.stop()
     ((_, _, copy),) = events("send")  # on its last receive: to the DLQ first, then deleted
-    failure = Failure.from_json(
+    failure = read_failure(
         sqs.message(str(rig.dlq_url), copy).attributes["bus.failure"]["StringValue"]
     )
+    assert failure is not None
     assert failure.reason == "handler-error"
     assert "after the handler" in failure.error
 
@@ -233,7 +234,8 @@ async def test_a_handler_timing_out_on_its_last_receive_is_dead_lettered_as_time
     assert await until(lambda: ("delete", m) in JOURNAL)
     await rig.stop()
     ((_, _, copy),) = events("send")
-    failure = Failure.from_json(
+    failure = read_failure(
         sqs.message(str(rig.dlq_url), copy).attributes["bus.failure"]["StringValue"]
     )
+    assert failure is not None
     assert failure.reason == "timeout"

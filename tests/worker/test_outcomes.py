@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bus.worker import Failure
+from bus.aws.failure import read_failure
 from tests.worker import apps
 from tests.worker.fakesqs import JOURNAL, FakeSQS, client_error, consumer, events, index, until
 
@@ -23,7 +23,7 @@ async def test_the_dlq_send_comes_before_the_delete(behaviour: str) -> None:
     await rig.stop()
     ((_, _, copy),) = events("send")
     assert index(("send", rig.dlq_url, copy)) < index(("delete", m))
-    failure = Failure.from_json(
+    failure = read_failure(
         sqs.message(str(rig.dlq_url), copy).attributes["bus.failure"]["StringValue"]
     )
     assert failure.reason == ("rejected" if behaviour == "reject" else "handler-error")

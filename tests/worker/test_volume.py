@@ -8,7 +8,8 @@ import uuid
 import pytest
 
 from bus.aws import AwsClients
-from bus.worker import Failure, Stats
+from bus.aws.failure import read_failure
+from bus.worker import Stats
 from tests.worker import apps
 from tests.worker.conftest import apply_topology, new_env, wait_for
 
@@ -60,7 +61,7 @@ async def test_every_event_is_handled_or_dead_lettered(
     assert not handled & dead
     assert len(dead_letters) == len(dead)
     for message in dead_letters:
-        failure = Failure.from_json(message["MessageAttributes"]["bus.failure"]["StringValue"])
+        failure = read_failure(message["MessageAttributes"]["bus.failure"]["StringValue"])
         assert (failure.reason, failure.attempt) == ("handler-error", 3)
     queue = stats.queue("bulk")
     assert queue.redelivered > 0.05 * COUNT  # about 10% of deliveries failed
