@@ -18,12 +18,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
 from bus.aws import AwsClients
+from bus.aws.failure import FailureRecord
 
 Entry = dict[str, Any]
 Failure = dict[str, Any]
@@ -39,6 +41,7 @@ class FakeMessage:
     visible_at: float = 0.0
     handle: str | None = None
     receives: int = 0
+    sent_ms: int = field(default_factory=lambda: int(time.time() * 1000))
 
 
 @dataclass
@@ -169,7 +172,7 @@ class FakeSqs:
             m.visible_at = now + VisibilityTimeout
             m.handle = f"{m.message_id}/{next(_ids)}"
             m.receives += 1
-            system = {"ApproximateReceiveCount": str(m.receives), "SentTimestamp": "0"}
+            system = {"ApproximateReceiveCount": str(m.receives), "SentTimestamp": str(m.sent_ms)}
             if m.group is not None:
                 system["MessageGroupId"] = m.group
             out.append(
@@ -299,7 +302,18 @@ def event(n: int, queue: str, **data: Any) -> str:
 
 
 def failure(queue: str) -> str:
-    return json.dumps({"reason": "rejected", "queue": queue})
+    """A ``bus.failure`` record as the worker writes it (one bus trusts), naming ``queue``."""
+    now = datetime.now(UTC)
+    return FailureRecord(
+        reason="rejected",
+        error_type="bus.control.Reject",
+        error="rejected",
+        attempt=1,
+        queue=queue,
+        message_id="m-source",
+        first_failed_at=now,
+        failed_at=now,
+    ).to_attribute()
 
 
 def number(body: str) -> int:
