@@ -1,4 +1,17 @@
-"""The only package that imports aiobotocore/botocore: clients, and AWS errors mapped to bus's."""
+"""The AWS core: the only package that imports aiobotocore/botocore, and the one place each AWS
+fact bus relies on is modelled. One small module per job:
+
+- ``clients``: ``AwsClients`` (aiobotocore clients from ``Settings``); ``errors``: botocore's
+  exceptions mapped into bus's, keeping AWS's code;
+- ``queues``: queue resolution (name -> URL, attributes, redrive policy; one missing-queue error);
+- ``sqs``: ``QueueOps``, the SQS calls of the worker and the DLQ tools, batch calls answering per
+  entry;
+- ``limits``: AWS's size limits, one table; ``backoff``: one backoff function and one retry-config
+  shape (``RetryConfig``); ``failure``: the one reader and writer of the ``bus.failure`` record.
+
+Functions here take the client (``aws.sqs``) at aiobotocore's method level: an in-memory AWS with
+the same methods plugs in below them.
+"""
 
 from bus.aws.clients import Account, AwsClients
 from bus.aws.errors import aws_errors, error_code

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -213,8 +213,3 @@ def read_failure(
         failed_at=last,
         previous_untrusted=data.get("previous_untrusted"),
     )
-
-
-def record_fields() -> tuple[str, ...]:
-    """The fields a selection can read (``failure.<field>``)."""
-    return tuple(asdict(FailureRecord()).keys())

@@ -10,8 +10,10 @@ cancelled. Below: the bodies and records these tests put in their queues.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
+from bus.aws.failure import FailureRecord
 from tests.fakes.sqs import Entry, Failure, FakeMessage, FakeMoveTask, FakeQueue, FakeSqs, Hook
 
 __all__ = [
@@ -43,7 +45,18 @@ def event(n: int, queue: str, **data: Any) -> str:
 
 
 def failure(queue: str) -> str:
-    return json.dumps({"reason": "rejected", "queue": queue})
+    """A ``bus.failure`` record as the worker writes it (one bus trusts), naming ``queue``."""
+    now = datetime.now(UTC)
+    return FailureRecord(
+        reason="rejected",
+        error_type="bus.control.Reject",
+        error="rejected",
+        attempt=1,
+        queue=queue,
+        message_id="m-source",
+        first_failed_at=now,
+        failed_at=now,
+    ).to_attribute()
 
 
 def number(body: str) -> int:

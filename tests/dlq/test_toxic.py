@@ -115,3 +115,56 @@ def test_dlq_commands_survive_toxic_messages(
     assert deep[0]["decode_error"] == "body is not JSON: JSON nested deeper than 128 levels"
 
     assert asyncio.run(_depth(bus_settings, bus_env)) == (str(sent), "0")  # nothing left hidden
+
+    moved = runner.invoke(
+        app,
+        [
+            "dlq",
+            "redrive",
+            "orders-dlq",
+            "--to",
+            "orders",
+            "--reason",
+            "max-receives",
+            "--yes",
+            *common,
+        ],
+    )
+    assert moved.exit_code == 0, moved.output
+    copies = asyncio.run(_drain(bus_settings, f"{bus_env}-orders"))
+    assert {c["Body"] for c in copies} == {
+        r["body"] for r in lines if r["failure"]["reason"] == "max-receives"
+    }
+    (copied_blob,) = [
+        c["MessageAttributes"]["blob"] for c in copies if "blob" in c.get("MessageAttributes", {})
+    ]
+    assert copied_blob["BinaryValue"] == b"\x00\xff\x10"  # byte for byte
+    purged = runner.invoke(
+        app, ["dlq", "purge", "orders-dlq", "--reason", "untrusted", "--yes", *common]
+    )
+    assert purged.exit_code == 0, purged.output
+    assert "Deleted 1 of 1 messages" in purged.stdout
+    assert asyncio.run(_depth(bus_settings, bus_env)) == ("0", "0")
+
+
+async def _drain(settings: Settings, name: str) -> list[dict[str, Any]]:
+    async with AwsClients(settings) as aws:
+        url = (await aws.sqs.get_queue_url(QueueName=name))["QueueUrl"]
+        found: list[dict[str, Any]] = []
+        while True:
+            answer = await aws.sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=1,
+                MessageAttributeNames=["All"],
+            )
+            batch = answer.get("Messages", [])
+            if not batch:
+                return found
+            found += [dict(m) for m in batch]
+            await aws.sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)
+                ],
+            )
