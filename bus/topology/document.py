@@ -16,12 +16,18 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
 from yaml.error import Mark
-from yaml.events import AliasEvent
+from yaml.events import AliasEvent, Event
 from yaml.nodes import CollectionNode, MappingNode, Node, ScalarNode, SequenceNode
+from yaml.parser import Parser
+from yaml.reader import Reader
+from yaml.resolver import Resolver
+from yaml.scanner import Scanner
 
 from bus.errors import Problem
 from bus.topology.patterns import KeyPath
@@ -87,19 +93,27 @@ def _show_key(key: Any) -> str:
     return "null" if key is None else str(key)
 
 
+class _Mark(Protocol):
+    line: int
+    column: int
+
+
+_NOWHERE = Mark("", 0, 0, 0, "", 0)
+
+
 class _LimitExceeded(Exception):
-    def __init__(self, mark: Mark, message: str) -> None:
+    def __init__(self, mark: _Mark, message: str) -> None:
         super().__init__(message)
         self.mark = mark
         self.message = message
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing documents deeper than ``MAX_DEPTH`` or whose aliases would
+class _Bounded(Composer):
+    """PyYAML's composer, refusing documents deeper than ``MAX_DEPTH`` or whose aliases would
     add more than ``MAX_ALIAS_VALUES`` values (``_LimitExceeded``, at the alias or value)."""
 
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
+    def __init__(self) -> None:
+        super().__init__()
         self.depth = 0
         self.alias_values = 0
         self.open: list[Node] = []
@@ -132,11 +146,16 @@ class _BoundedLoader(yaml.SafeLoader):
         finally:
             self.depth -= 1
 
-    def _next_mark(self) -> Mark:
-        mark: Mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
-        return mark
+    def _next_mark(self) -> _Mark:
+        mark = self.peek_event().start_mark
+        return mark if mark is not None else _NOWHERE
 
-    def _count_alias(self, node: Node, mark: Mark) -> None:
+    if TYPE_CHECKING:  # the parser's, which comes later in a loader's bases
+
+        def check_event(self, *choices: Any) -> bool: ...
+        def peek_event(self) -> Event: ...
+
+    def _count_alias(self, node: Node, mark: _Mark) -> None:
         values, depth = self._expanded(node)
         self.alias_values += values
         if self.alias_values > MAX_ALIAS_VALUES:
@@ -173,20 +192,54 @@ def _flat(node: Node) -> list[Node]:
     return [part for pair in node.value for part in pair]
 
 
+class _Loader(_Bounded, Reader, Scanner, Parser, SafeConstructor, Resolver):
+    """PyYAML's safe loader in pure Python, with the limits: its error messages are the ones
+    reported."""
+
+    def __init__(self, text: str) -> None:
+        Reader.__init__(self, text)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+        _Bounded.__init__(self)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
+
+
+_FastLoader: type[_Loader] | None = None
+try:
+    from yaml._yaml import CParser
+
+    class _CLoader(_Bounded, CParser, SafeConstructor, Resolver):
+        """The same with libyaml's parser (about eight times faster); composing, with the limits,
+        stays in Python."""
+
+        def __init__(self, text: str) -> None:
+            CParser.__init__(self, text)
+            _Bounded.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+
+    _FastLoader = _CLoader  # type: ignore[assignment]
+except ImportError:  # PyYAML built without libyaml
+    pass
+
+
 def parse_document(text: str, file: str) -> Document:
-    """Compose ``text``; syntax errors and limits become problems (``data`` is then ``None``)."""
-    loader = _BoundedLoader(text)
+    """Compose ``text``; syntax errors and limits become problems (``data`` is then ``None``).
+
+    libyaml parses when PyYAML has it; a document it finds wrong is parsed again by PyYAML's
+    Python parser, whose messages and positions are the ones reported."""
+    if _FastLoader is not None:
+        doc = Document(None, {}, {}, file)
+        try:
+            _compose(_FastLoader(text), doc)
+        except (yaml.YAMLError, _LimitExceeded):
+            pass
+        else:
+            return doc
     doc = Document(None, {}, {}, file)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return doc
-        if not isinstance(node, MappingNode):
-            doc.problems.append(
-                _at(doc, node, "the topology must be a mapping (name: ..., queues: ...)")
-            )
-            return doc
-        doc.data = _Builder(loader, doc).build(node, ())
+        _compose(_Loader(text), doc)
     except _LimitExceeded as exc:
         doc.data = None
         doc.problems.append(Problem(file, exc.mark.line + 1, exc.mark.column + 1, exc.message))
@@ -196,9 +249,22 @@ def parse_document(text: str, file: str) -> Document:
     except yaml.YAMLError as exc:
         doc.data = None
         doc.problems.append(Problem(file, 1, 1, f"YAML error: {exc}"))
+    return doc
+
+
+def _compose(loader: _Loader, doc: Document) -> None:
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return
+        if not isinstance(node, MappingNode):
+            doc.problems.append(
+                _at(doc, node, "the topology must be a mapping (name: ..., queues: ...)")
+            )
+            return
+        doc.data = _Builder(loader, doc).build(node, ())
     finally:
         loader.dispose()
-    return doc
 
 
 def _syntax_problem(file: str, exc: yaml.MarkedYAMLError) -> Problem:
@@ -219,7 +285,7 @@ def _at(doc: Document, node: Node, message: str) -> Problem:
 
 
 class _Builder:
-    def __init__(self, loader: yaml.SafeLoader, doc: Document) -> None:
+    def __init__(self, loader: _Loader, doc: Document) -> None:
         self.loader = loader
         self.doc = doc
         self.active: set[int] = set()
