@@ -111,3 +111,19 @@ def test_a_large_scalar_within_the_limit_is_read(tmp_path: Path) -> None:
     path = tmp_path / "topology.yaml"
     path.write_text("name: shop\ndescription: " + "x" * (MAX_FILE_BYTES - 100) + "\n")
     assert len(load_topology(path).description or "") == MAX_FILE_BYTES - 100
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        '!!python/object/apply:os.system ["touch {marker}"]',
+        "!!python/name:os.system",
+        '!!python/object/new:subprocess.Popen [["touch", "{marker}"]]',
+    ],
+)
+def test_python_tags_construct_nothing(tmp_path: Path, value: str) -> None:
+    marker = tmp_path / "ran"
+    problems = problems_of(tmp_path, f"name: shop\ndescription: {value.format(marker=marker)}\n")
+    assert len(problems) == 1
+    assert problems[0].startswith("2:")
+    assert not marker.exists()
