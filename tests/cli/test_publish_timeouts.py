@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import structlog
 
 from bus.cli import main
 from bus.settings import CLI_MAX_ATTEMPTS
@@ -65,8 +66,11 @@ def hung(monkeypatch: pytest.MonkeyPatch) -> Iterator[HungEndpoint]:
 
 def publish(hung: HungEndpoint, *options: str) -> int:
     argv = ["publish", "OrderPlaced", "-d", json.dumps(ORDER), "-t", str(ROOT / "topology.yaml")]
-    with pytest.raises(SystemExit) as exit_info:
-        main([*argv, "--endpoint-url", hung.url, *options])
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main([*argv, "--endpoint-url", hung.url, *options])
+    finally:
+        structlog.reset_defaults()  # the CLI configured logging onto capsys's streams
     code = exit_info.value.code
     return code if isinstance(code, int) else 1
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import structlog
 
 from bus.cli import main
 
@@ -56,8 +57,11 @@ def booby(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Booby]:
 
 
 def run(argv: list[str]) -> int:
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+    finally:
+        structlog.reset_defaults()  # the CLI configured logging onto capsys's streams
     code = exit_info.value.code
     return code if isinstance(code, int) else 1
 
