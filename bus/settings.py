@@ -19,6 +19,15 @@ DEFAULT_TOPOLOGY = Path("topology.yaml")
 _ENV_RE = r"^[a-z0-9][a-z0-9-]{0,19}$"
 
 
+CLI_CONNECT_TIMEOUT = 2.0
+CLI_READ_TIMEOUT = 4.0
+CLI_MAX_ATTEMPTS = 2
+"""What ``bus publish`` uses unless told otherwise: a call that never gets an answer fails after
+2 attempts of 4 s and botocore's wait between them (at most 1 s): under 10 s. (Publishing an event
+of the reference topology against such an endpoint makes two calls one after the other, STS's
+GetCallerIdentity and EventBridge's PutEvents: under 20 s.)"""
+
+
 class Settings(BaseModel):
     """Connection and stage settings. ``None`` means: let botocore resolve it the standard way."""
 
@@ -31,9 +40,17 @@ class Settings(BaseModel):
     topology_path: Path = DEFAULT_TOPOLOGY
     max_pool_connections: int = Field(default=50, ge=1, le=1000)
     connect_timeout: float = Field(default=5.0, gt=0)
+    """Seconds to wait for a connection to AWS, per attempt."""
     read_timeout: float = Field(default=30.0, gt=0)
+    """Seconds to wait for each read of an answer, per attempt. Above SQS's 20 s long poll, which
+    the worker and the DLQ tools use."""
     max_attempts: int = Field(default=5, ge=1, le=20)
-    """Attempts per AWS call, the first included (botocore's standard retry mode)."""
+    """Attempts per AWS call, the first included (botocore's standard retry mode, which waits
+    up to 2**n s between them). Against an endpoint that accepts connections but never answers,
+    a call fails after about ``max_attempts * read_timeout`` plus those waits: 155 s with these
+    defaults; ``bus publish`` uses the ``CLI_*`` values above (under 10 s a call). A ``SyncPublisher`` or
+    ``Publisher`` that must fail faster takes lower values, e.g.
+    ``Settings.from_env(read_timeout=5, max_attempts=3)``."""
 
     @field_validator("endpoint_url")
     @classmethod

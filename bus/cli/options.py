@@ -31,6 +31,34 @@ RegionOpt = Annotated[
 ]
 ProfileOpt = Annotated[str | None, typer.Option("--profile", help="AWS profile name.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+ConnectTimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--connect-timeout",
+        min=0.1,
+        envvar="BUS_CONNECT_TIMEOUT",
+        help="Seconds to wait for a connection to AWS, per attempt.",
+    ),
+]
+ReadTimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--read-timeout",
+        min=0.1,
+        envvar="BUS_READ_TIMEOUT",
+        help="Seconds to wait for AWS's answer, per attempt.",
+    ),
+]
+MaxAttemptsOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-attempts",
+        min=1,
+        max=20,
+        envvar="BUS_MAX_ATTEMPTS",
+        help="Attempts per AWS call, the first included.",
+    ),
+]
 
 
 def make_settings(
@@ -39,7 +67,18 @@ def make_settings(
     endpoint_url: str | None = None,
     region: str | None = None,
     profile: str | None = None,
+    *,
+    connect_timeout: float | None = None,
+    read_timeout: float | None = None,
+    max_attempts: int | None = None,
 ) -> Settings:
     return Settings.from_env(
-        topology_path=topology, env=env, endpoint_url=endpoint_url, region=region, profile=profile
+        topology_path=topology,
+        env=env,
+        endpoint_url=endpoint_url,
+        region=region,
+        profile=profile,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        max_attempts=max_attempts,
     )

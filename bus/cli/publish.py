@@ -13,10 +13,13 @@ import typer
 from bus.asyncapi import asyncapi_document, render
 from bus.aws import AwsClients
 from bus.cli.options import (
+    ConnectTimeoutOpt,
     EndpointOpt,
     EnvOpt,
     JsonOpt,
+    MaxAttemptsOpt,
     ProfileOpt,
+    ReadTimeoutOpt,
     RegionOpt,
     TopologyOpt,
     make_settings,
@@ -27,7 +30,13 @@ from bus.logging import configure_logging
 from bus.publish import Publisher, PublishResult, load_registry
 from bus.publish.results import failure_error
 from bus.schema import DEFAULT_SNAPSHOT_DIR, check_snapshots, export_schemas
-from bus.settings import DEFAULT_TOPOLOGY, Settings
+from bus.settings import (
+    CLI_CONNECT_TIMEOUT,
+    CLI_MAX_ATTEMPTS,
+    CLI_READ_TIMEOUT,
+    DEFAULT_TOPOLOGY,
+    Settings,
+)
 
 schemas_app = typer.Typer(
     help="Event schemas: export JSON Schemas, check compatibility with the snapshot.",
@@ -128,6 +137,9 @@ def publish(
     endpoint_url: EndpointOpt = None,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
+    connect_timeout: ConnectTimeoutOpt = CLI_CONNECT_TIMEOUT,
+    read_timeout: ReadTimeoutOpt = CLI_READ_TIMEOUT,
+    max_attempts: MaxAttemptsOpt = CLI_MAX_ATTEMPTS,
     as_json: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -135,10 +147,20 @@ def publish(
 
     Prints `event-id destination message-id` for every delivery that succeeded, then (stderr) each
     failure and one error line: exit 4 when AWS refused or failed some, 3 for invalid data (nothing
-    is sent then).
+    is sent then). An endpoint that never answers fails each call after --max-attempts attempts of
+    --read-timeout seconds (under 10 s a call with the defaults).
     """
     configure_logging("INFO" if verbose else "ERROR")
-    settings = make_settings(topology, env, endpoint_url, region, profile)
+    settings = make_settings(
+        topology,
+        env,
+        endpoint_url,
+        region,
+        profile,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        max_attempts=max_attempts,
+    )
     payload = _read_data(event_type, data, file)
     results = asyncio.run(_publish(settings, event_type, payload, count))
     if as_json:

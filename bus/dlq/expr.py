@@ -7,7 +7,14 @@
     failure.error matches "declined" and data.lines[0].sku startswith "SKU-"
 
 The right side of ``matches`` is a string literal (a regular expression), compiled once when the
-expression is parsed; a pattern is never taken from a message.
+expression is parsed; a pattern is never taken from a message. Patterns run on RE2 (``google-re2``),
+which matches in time linear in the text whatever the pattern: ``(a+)+$`` against a 1 MiB body
+returns at once instead of backtracking for ever. RE2 syntax is Python's without backreferences and
+lookaround (refused when parsed); ``\\d``, ``\\w`` and ``\\s`` are ASCII.
+
+Limits, refused when parsed with an error at the position: an expression of at most
+``MAX_LENGTH`` characters, nested at most ``MAX_DEPTH`` levels deep (each ``(`` and each ``not``
+is a level), so parsing and evaluating never recurse deeper than a few hundred frames.
 
 Grammar (keywords are lower case)::
 
@@ -30,9 +37,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+
+import re2
 
 from bus.errors import FilterError
+
+MAX_LENGTH = 8192
+"""Characters in one expression."""
+MAX_DEPTH = 32
+"""Nesting levels in one expression: each ``(`` and each ``not`` opens one."""
 
 Resolver = Callable[[Sequence[str | int]], Any]
 """Looks a path up in one dead letter; ``MISSING`` when it is not there."""
@@ -44,6 +58,36 @@ class _Missing:
 
 
 MISSING: Any = _Missing()
+
+
+class Pattern(Protocol):
+    """A compiled RE2 pattern (``google-re2`` ships no type hints)."""
+
+    def search(self, text: str) -> object | None: ...
+
+
+def compile_pattern(pattern: str) -> Pattern:
+    """Compile ``pattern`` with RE2; ``ValueError`` says why it is not one RE2 accepts."""
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print parse errors on stderr
+    try:
+        compiled: Pattern = re2.compile(pattern, options=options)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        raise ValueError(reason.decode() if isinstance(reason, bytes) else str(reason)) from exc
+    except UnicodeEncodeError as exc:
+        raise ValueError("the pattern holds a lone surrogate") from exc
+    return compiled
+
+
+def search(pattern: Pattern, text: str) -> bool:
+    """Whether ``pattern`` occurs in ``text``: linear time in ``len(text)``, for any pattern."""
+    try:
+        return pattern.search(text) is not None
+    except UnicodeEncodeError:  # lone surrogates (JSON may hold "\ud800"): RE2 takes UTF-8
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return pattern.search(text) is not None
+
 
 _DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}
 _TOKEN = re.compile(
@@ -117,12 +161,12 @@ class Compare:
     op: str
     left: Node
     right: Node
-    pattern: re.Pattern[str] | None = None
+    pattern: Pattern | None = None
 
     def evaluate(self, resolve: Resolver) -> Any:
         if self.pattern is not None:  # matches: compiled when parsed
             left = self.left.evaluate(resolve)
-            return isinstance(left, str) and self.pattern.search(left) is not None
+            return isinstance(left, str) and search(self.pattern, left)
         return compare(self.op, self.left.evaluate(resolve), self.right.evaluate(resolve))
 
 
@@ -185,8 +229,8 @@ def compare(op: str, left: Any, right: Any) -> bool:
         if not (isinstance(left, str) and isinstance(right, str)):
             return False
         try:
-            return re.search(right, left) is not None
-        except re.error:
+            return search(compile_pattern(right), left)
+        except ValueError:
             return False
     raise ValueError(f"unknown operator {op}")
 
@@ -275,6 +319,7 @@ class _Parser:
         self.index = 0
         self.check_path = check_path
         self.paths: list[Path] = []
+        self.depth = 0
 
     @property
     def token(self) -> Token:
@@ -328,9 +373,20 @@ class _Parser:
 
     def not_expr(self) -> Node:
         if self.at("keyword", "not"):
-            self.advance()
-            return Not(self.not_expr())
+            self.enter()
+            node = Not(self.not_expr())
+            self.depth -= 1
+            return node
         return self.comparison()
+
+    def enter(self) -> None:
+        """Consume a ``(`` or ``not``: one level deeper, refused beyond ``MAX_DEPTH``."""
+        if self.depth == MAX_DEPTH:
+            raise self.error(
+                f"nested deeper than {MAX_DEPTH} levels (each '(' and each 'not' is one)"
+            )
+        self.depth += 1
+        self.advance()
 
     def comparison(self) -> Node:
         left = self.operand()
@@ -351,8 +407,8 @@ class _Parser:
             if not isinstance(right.value, str):
                 raise self.error("'matches' needs a string (a regular expression)", op_token)
             try:
-                pattern = re.compile(right.value)
-            except re.error as exc:
+                pattern = compile_pattern(right.value)
+            except ValueError as exc:
                 raise self.error(f"invalid regular expression: {exc}", op_token) from exc
         return Compare(op, left, right, pattern)
 
@@ -377,9 +433,10 @@ class _Parser:
             self.advance()
             return Literal(tok.value)
         if tok.kind == "punct" and tok.text == "(":
-            self.advance()
+            self.enter()
             node = self.or_expr()
             self.expect("punct", ")", "')'")
+            self.depth -= 1
             return node
         if tok.kind == "punct" and tok.text == "[":
             return self.list_literal()
@@ -433,6 +490,11 @@ def _any_path(path: Path) -> str | None:
 
 def parse(source: str, check_path: Callable[[Path], str | None] = _any_path) -> Expression:
     """Parse ``source``; ``check_path`` returns a message for a path that cannot exist."""
+    if len(source) > MAX_LENGTH:  # the error leaves the expression out: it would fill the screen
+        raise FilterError(
+            f"the expression is {len(source)} characters long; at most {MAX_LENGTH} are allowed",
+            position=MAX_LENGTH,
+        )
     parser = _Parser(source, check_path)
     root = parser.parse()
     return Expression(source=source, root=root, paths=tuple(parser.paths))

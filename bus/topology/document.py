@@ -4,22 +4,40 @@ PyYAML's ``safe_load`` forgets where things were and silently keeps the last of 
 Here the document is composed into nodes with the safe loader and walked by hand: scalars are
 constructed by PyYAML (so ``30`` is an int and ``true`` a bool, as usual), mappings and sequences
 are rebuilt while recording ``path -> (line, column)`` (1-based) and reporting duplicate keys.
+
+Limits, so that a hostile file is refused in bounded time and memory (the "billion laughs": ten
+aliases of ten aliases of ... expand 422 bytes into 10⁹ values): values nest at most ``MAX_DEPTH``
+deep (aliases included), and all aliases (``*name``, ``<<: *name``) together add at most
+``MAX_ALIAS_VALUES`` values. Both are checked while composing, at the alias or value that goes
+beyond, before anything is expanded. (The file's size is bounded by ``bus.topology.load``.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
+from yaml.error import Mark
+from yaml.events import AliasEvent, Event
+from yaml.nodes import CollectionNode, MappingNode, Node, ScalarNode, SequenceNode
+from yaml.parser import Parser
+from yaml.reader import Reader
+from yaml.resolver import Resolver
+from yaml.scanner import Scanner
 
 from bus.errors import Problem
 from bus.topology.patterns import KeyPath
 
 Position = tuple[int, int]
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+MAX_DEPTH = 64
+"""Levels of nested mappings and lists, aliases expanded."""
+MAX_ALIAS_VALUES = 100_000
+"""Values (scalars, mappings, lists) that all aliases of one document add when expanded."""
 
 
 @dataclass
@@ -75,29 +93,178 @@ def _show_key(key: Any) -> str:
     return "null" if key is None else str(key)
 
 
+class _Mark(Protocol):
+    line: int
+    column: int
+
+
+_NOWHERE = Mark("", 0, 0, 0, "", 0)
+
+
+class _LimitExceeded(Exception):
+    def __init__(self, mark: _Mark, message: str) -> None:
+        super().__init__(message)
+        self.mark = mark
+        self.message = message
+
+
+class _Bounded(Composer):
+    """PyYAML's composer, refusing documents deeper than ``MAX_DEPTH`` or whose aliases would
+    add more than ``MAX_ALIAS_VALUES`` values (``_LimitExceeded``, at the alias or value)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth = 0
+        self.alias_values = 0
+        self.open: list[Node] = []
+        self.sizes: dict[int, tuple[int, int]] = {}
+        """Expanded (values, depth) of each finished collection node met so far, by ``id``."""
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        if parent is not None:
+            self.open.append(parent)
+        try:
+            if self.check_event(AliasEvent):
+                mark = self._next_mark()
+                node = super().compose_node(parent, index)
+                if node is not None:
+                    self._count_alias(node, mark)
+                return node
+            return self._compose_value(parent, index)
+        finally:
+            if parent is not None:
+                self.open.pop()
+
+    def _compose_value(self, parent: Node | None, index: Any) -> Node | None:
+        if self.depth == MAX_DEPTH:
+            raise _LimitExceeded(
+                self._next_mark(), f"values nest more than {MAX_DEPTH} levels deep"
+            )
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def _next_mark(self) -> _Mark:
+        mark = self.peek_event().start_mark
+        return mark if mark is not None else _NOWHERE
+
+    if TYPE_CHECKING:  # the parser's, which comes later in a loader's bases
+
+        def check_event(self, *choices: Any) -> bool: ...
+        def peek_event(self) -> Event: ...
+
+    def _count_alias(self, node: Node, mark: _Mark) -> None:
+        values, depth = self._expanded(node)
+        self.alias_values += values
+        if self.alias_values > MAX_ALIAS_VALUES:
+            raise _LimitExceeded(
+                mark,
+                f"aliases expand to more than {MAX_ALIAS_VALUES:,} values "
+                "(a YAML alias bomb?); write the values out or use fewer aliases",
+            )
+        if self.depth + depth > MAX_DEPTH:
+            raise _LimitExceeded(
+                mark, f"values nest more than {MAX_DEPTH} levels deep once aliases are expanded"
+            )
+
+    def _expanded(self, node: Node) -> tuple[int, int]:
+        """(values, depth) of ``node`` with its aliases expanded. Its own new parts are walked
+        once (at most ``MAX_DEPTH`` deep, as composed); aliases inside it were counted when met,
+        and nodes still being composed (a recursive alias) count as one value."""
+        if not isinstance(node, CollectionNode) or any(node is o for o in self.open):
+            return 1, 1
+        known = self.sizes.get(id(node))
+        if known is not None:
+            return known
+        values, depth = 1, 0
+        items = node.value if isinstance(node, SequenceNode) else _flat(node)
+        for child in items:
+            child_values, child_depth = self._expanded(child)
+            values += child_values
+            depth = max(depth, child_depth)
+        self.sizes[id(node)] = (values, depth + 1)
+        return values, depth + 1
+
+
+def _flat(node: Node) -> list[Node]:
+    return [part for pair in node.value for part in pair]
+
+
+class _Loader(_Bounded, Reader, Scanner, Parser, SafeConstructor, Resolver):
+    """PyYAML's safe loader in pure Python, with the limits: its error messages are the ones
+    reported."""
+
+    def __init__(self, text: str) -> None:
+        Reader.__init__(self, text)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+        _Bounded.__init__(self)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
+
+
+_FastLoader: type[_Loader] | None = None
+try:
+    from yaml._yaml import CParser
+
+    class _CLoader(_Bounded, CParser, SafeConstructor, Resolver):
+        """The same with libyaml's parser (about eight times faster); composing, with the limits,
+        stays in Python."""
+
+        def __init__(self, text: str) -> None:
+            CParser.__init__(self, text)
+            _Bounded.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+
+    _FastLoader = _CLoader  # type: ignore[assignment]
+except ImportError:  # PyYAML built without libyaml
+    pass
+
+
 def parse_document(text: str, file: str) -> Document:
-    """Compose ``text``; syntax errors become problems (and ``data`` is then ``None``)."""
-    loader = yaml.SafeLoader(text)
+    """Compose ``text``; syntax errors and limits become problems (``data`` is then ``None``).
+
+    libyaml parses when PyYAML has it; a document it finds wrong is parsed again by PyYAML's
+    Python parser, whose messages and positions are the ones reported."""
+    if _FastLoader is not None:
+        doc = Document(None, {}, {}, file)
+        try:
+            _compose(_FastLoader(text), doc)
+        except (yaml.YAMLError, _LimitExceeded):
+            pass
+        else:
+            return doc
     doc = Document(None, {}, {}, file)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return doc
-        if not isinstance(node, MappingNode):
-            doc.problems.append(
-                _at(doc, node, "the topology must be a mapping (name: ..., queues: ...)")
-            )
-            return doc
-        doc.data = _Builder(loader, doc).build(node, ())
+        _compose(_Loader(text), doc)
+    except _LimitExceeded as exc:
+        doc.data = None
+        doc.problems.append(Problem(file, exc.mark.line + 1, exc.mark.column + 1, exc.message))
     except yaml.MarkedYAMLError as exc:
         doc.data = None
         doc.problems.append(_syntax_problem(file, exc))
     except yaml.YAMLError as exc:
         doc.data = None
         doc.problems.append(Problem(file, 1, 1, f"YAML error: {exc}"))
+    return doc
+
+
+def _compose(loader: _Loader, doc: Document) -> None:
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return
+        if not isinstance(node, MappingNode):
+            doc.problems.append(
+                _at(doc, node, "the topology must be a mapping (name: ..., queues: ...)")
+            )
+            return
+        doc.data = _Builder(loader, doc).build(node, ())
     finally:
         loader.dispose()
-    return doc
 
 
 def _syntax_problem(file: str, exc: yaml.MarkedYAMLError) -> Problem:
@@ -118,7 +285,7 @@ def _at(doc: Document, node: Node, message: str) -> Problem:
 
 
 class _Builder:
-    def __init__(self, loader: yaml.SafeLoader, doc: Document) -> None:
+    def __init__(self, loader: _Loader, doc: Document) -> None:
         self.loader = loader
         self.doc = doc
         self.active: set[int] = set()

@@ -2,8 +2,9 @@
 
 Three passes, each reporting everything it finds:
 
-1. YAML: composed with PyYAML's safe loader, keeping the position of every key and value
-   (``bus.topology.document``); syntax errors and duplicate keys are problems.
+1. YAML: at most ``MAX_FILE_BYTES``, composed with PyYAML's safe loader within limits of depth
+   and alias expansion, keeping the position of every key and value (``bus.topology.document``);
+   syntax errors, duplicate keys and limits are problems.
 2. Structure: the pydantic model. Each error's ``loc`` is mapped to the nearest known position and
    explained in words (``bus.topology.explain``).
 3. Semantics: ``bus.topology.check`` on the document with its broken parts cut away, so that a typo
@@ -28,6 +29,8 @@ from bus.topology.explain import Explained, explain_errors
 from bus.topology.model import Topology
 from bus.topology.patterns import KeyPath
 
+MAX_FILE_BYTES = 2 * 2**20
+"""A topology file larger than this is refused before it is parsed (28,000 queues take 1 MiB)."""
 _MAX_REPAIRS = 25
 _PLACEHOLDERS: dict[str, dict[str, Any]] = {
     "topics": {},
@@ -51,6 +54,22 @@ _FIELD_PLACEHOLDERS: dict[str, Any] = {
 findings under a stand-in are never reported."""
 
 
+class _TooLarge(Exception):
+    pass
+
+
+def _read(path: Path) -> str:
+    """The file's text; ``_TooLarge`` beyond ``MAX_FILE_BYTES``, reading no more than that."""
+    with path.open("rb") as stream:
+        data = stream.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise _TooLarge(
+            f"the topology file is larger than {MAX_FILE_BYTES // 2**20} MiB "
+            f"({MAX_FILE_BYTES:,} bytes); split it or remove what is not topology"
+        )
+    return data.decode("utf-8")
+
+
 def load_topology(path: Path, *, env: str | None = None) -> Topology:
     """Read and validate ``path`` for environment ``env``; raise ``TopologyError`` listing every
     problem (YAML syntax, structure, semantics), sorted by position."""
@@ -66,10 +85,12 @@ def inspect_topology(
     """The topology (``None`` unless it is free of problems) and every problem found."""
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = _read(Path(path))
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         return None, [Problem(file, 1, 1, f"cannot read the topology file: {reason}")]
+    except _TooLarge as exc:
+        return None, [Problem(file, 1, 1, str(exc))]
     doc = parse_document(text, file)
     if not doc.problems and doc.data is None:
         doc.problems.append(

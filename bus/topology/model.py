@@ -9,6 +9,8 @@ types and value ranges are checked here; cross-references and AWS naming rules a
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -293,42 +295,32 @@ class Topology(_Model):
 
     # -- dead letters ---------------------------------------------------------------------------
 
-    def dead_letter_sources(self) -> dict[str, list[str]]:
+    def dead_letter_sources(self) -> Mapping[str, tuple[str, ...]]:
         """DLQ name -> the queues whose redrive policy points at it (declared or derived)."""
-        out: dict[str, list[str]] = {}
-        for name in self.queues:
-            dlq = self.dead_letter_of(name)
-            if dlq is not None:
-                out.setdefault(dlq[0], []).append(name)
-        return out
-
-    def _declared_dlq_names(self) -> set[str]:
-        return {
-            q.dead_letter.queue
-            for q in self.queues.values()
-            if q.dead_letter is not False and q.dead_letter.queue is not None
-        }
+        return self._dead_letters().sources
 
     def dead_letter_of(self, name: str) -> tuple[str, int] | None:
         """(DLQ name, max_receive_count) of queue ``name``, or ``None`` when it has no DLQ."""
-        queue = self.queues.get(name)
-        if queue is None or queue.dead_letter is False or name in self._declared_dlq_names():
-            return None
-        if queue.dead_letter.queue is not None:
-            return queue.dead_letter.queue, queue.dead_letter.max_receive_count
-        return derived_dlq_name(name), queue.dead_letter.max_receive_count
+        return self._dead_letters().of.get(name)
 
     def all_queues(self) -> dict[str, Queue]:
         """Declared queues plus the derived ``<name>-dlq`` queues, by logical name."""
-        out = dict(self.queues)
-        for name, queue in self.queues.items():
-            dlq = self.dead_letter_of(name)
-            if dlq is not None and dlq[0] not in out:
-                out[dlq[0]] = derived_dlq(queue)
-        return out
+        return dict(self._dead_letters().all_queues)
 
     def is_dead_letter_queue(self, name: str) -> bool:
-        return name in self.dead_letter_sources()
+        return name in self._dead_letters().sources
+
+    def _dead_letters(self) -> _DeadLetters:
+        """Who dead-letters where, computed once per ``queues`` mapping: every lookup above is
+        then O(1), so validating, planning and drawing stay linear in the number of queues.
+
+        Kept beside the fields in ``__dict__``, as ``functools.cached_property`` does (pydantic
+        neither compares nor dumps it); a ``model_copy`` with other ``queues`` recomputes it."""
+        cached = self.__dict__.get("_dead_letters_cache")
+        if not isinstance(cached, _DeadLetters) or cached.queues is not self.queues:
+            cached = _DeadLetters.of_queues(self.queues)
+            self.__dict__["_dead_letters_cache"] = cached
+        return cached
 
     # -- lookups --------------------------------------------------------------------------------
 
@@ -337,6 +329,36 @@ class Topology(_Model):
 
     def targets_of_queue(self, queue: str) -> list[tuple[str, Target]]:
         return [(rn, t) for rn, r in self.rules.items() for t in r.targets if t.queue == queue]
+
+
+@dataclass(frozen=True)
+class _DeadLetters:
+    queues: Mapping[str, Queue]
+    """The mapping this was computed from."""
+    of: Mapping[str, tuple[str, int]]
+    sources: Mapping[str, tuple[str, ...]]
+    all_queues: Mapping[str, Queue]
+
+    @classmethod
+    def of_queues(cls, queues: Mapping[str, Queue]) -> _DeadLetters:
+        declared = {
+            q.dead_letter.queue
+            for q in queues.values()
+            if q.dead_letter is not False and q.dead_letter.queue is not None
+        }
+        of: dict[str, tuple[str, int]] = {}
+        sources: dict[str, list[str]] = {}
+        every = dict(queues)
+        for name, queue in queues.items():
+            if queue.dead_letter is False or name in declared:
+                continue
+            dlq = queue.dead_letter.queue or derived_dlq_name(name)
+            of[name] = (dlq, queue.dead_letter.max_receive_count)
+            sources.setdefault(dlq, []).append(name)
+            if dlq not in every:
+                every[dlq] = derived_dlq(queue)
+        frozen = MappingProxyType({dlq: tuple(names) for dlq, names in sources.items()})
+        return cls(queues, of, frozen, every)
 
 
 def derived_dlq_name(queue_name: str) -> str:

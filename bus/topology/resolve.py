@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from bus.aws.clients import Account
@@ -128,6 +129,20 @@ class Names:
     def tags(self) -> Mapping[str, str]:
         return ownership_tags(self.topology, self.env)
 
+    @cached_property
+    def senders(self) -> Mapping[str, tuple[set[str], set[str]]]:
+        """Queue -> (ARNs of the topics, ARNs of the rules) that send to it or dead-letter into
+        it; computed once, so that resolving stays linear in the number of queues."""
+        out: dict[str, tuple[set[str], set[str]]] = {}
+        for sub in self.topology.subscriptions:
+            for queue in {sub.queue, sub.dead_letter_queue} - {None}:
+                out.setdefault(str(queue), (set(), set()))[0].add(self.topic_arn(sub.topic))
+        for rule_name, rule in self.topology.rules.items():
+            for target in rule.targets:
+                for queue in {target.queue, target.dead_letter_queue} - {None}:
+                    out.setdefault(str(queue), (set(), set()))[1].add(self.rule_arn(rule_name))
+        return out
+
 
 def desired_resources(topology: Topology, env: str | None, account: Account) -> list[Resource]:
     """Every resource ``topology`` declares in ``env``, in creation order."""
@@ -242,18 +257,7 @@ def _redrive(names: Names, name: str) -> dict[str, str]:
 
 
 def _policy(names: Names, name: str) -> str:
-    topology = names.topology
-    topics = {
-        names.topic_arn(s.topic)
-        for s in topology.subscriptions
-        if name in (s.queue, s.dead_letter_queue)
-    }
-    rules = {
-        names.rule_arn(rule_name)
-        for rule_name, rule in topology.rules.items()
-        for t in rule.targets
-        if name in (t.queue, t.dead_letter_queue)
-    }
+    topics, rules = names.senders.get(name, ((), ()))
     policy = queue_policy(names.queue_arn(name), topics, rules)
     return dumps(policy) if policy else ""
 

@@ -100,6 +100,11 @@ def test_evaluates(source: str, expected: bool) -> None:
         ('type == "x" or body matches failure.error', 28, "'matches' needs a string literal"),
         ("type in [1, data]", 12, "expected a literal in the list"),
         ('"a\\q" == type', 2, "unknown escape"),
+        ('body matches "(a)\\\\1"', 5, "invalid regular expression: invalid escape sequence"),
+        ('body matches "(?=a)b"', 5, "invalid regular expression: invalid perl operator"),
+        ("(" * 33 + "age > 1" + ")" * 33, 32, "nested deeper than 32 levels"),
+        ("not " * 33 + "age > 1", 128, "nested deeper than 32 levels"),
+        ("(not " * 17 + "age" + ")" * 17, 80, "nested deeper than 32 levels"),
     ],
 )
 def test_errors_name_the_position(source: str, position: int, message: str) -> None:
@@ -115,6 +120,7 @@ def test_errors_name_the_position(source: str, position: int, message: str) -> N
 def test_matches_compiles_its_pattern_once_when_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
     expression = parse('failure.error matches "order o-\\\\d+$"')
     monkeypatch.setattr(expr, "re", None)  # evaluating must not compile anything
+    monkeypatch.setattr(expr, "re2", None)
     assert all(expression.matches(resolve) for _ in range(3))
 
 
@@ -175,3 +181,105 @@ def test_not_of_a_comparison_is_its_negation(left: Any, right: Any, op: str) -> 
         assert parse(source).matches(resolve) is compare(op, left, right)
     finally:
         del DOC["x"]
+
+
+# -- limits: every input parses or is refused with a position, in bounded time ------------------
+
+
+def test_nesting_up_to_the_limit_parses_and_evaluates() -> None:
+    deep = "(" * expr.MAX_DEPTH + "age > 1h" + ")" * expr.MAX_DEPTH
+    assert check(deep) is True
+    nots = "not " * expr.MAX_DEPTH + "age > 1h"  # an even number of nots
+    assert check(nots) is True
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "(" * 199 + "age > 1" + ")" * 199,  # a RecursionError traceback before the limit
+        "not " * 2000 + "age > 1",
+        "(" * expr.MAX_LENGTH,
+    ],
+)
+@pytest.mark.timeout(10)
+def test_deep_nesting_is_refused_not_a_recursion_error(source: str) -> None:
+    with pytest.raises(FilterError, match="nested deeper than 32 levels"):
+        parse(source)
+
+
+@pytest.mark.timeout(10)
+def test_a_long_expression_is_refused_in_one_line() -> None:
+    source = " or ".join(f'type == "T{i}"' for i in range(100_000))
+    with pytest.raises(FilterError) as info:
+        parse(source)
+    assert info.value.position == expr.MAX_LENGTH
+    assert str(info.value) == (
+        f"invalid filter at position {expr.MAX_LENGTH + 1}: the expression is {len(source)} "
+        f"characters long; at most {expr.MAX_LENGTH} are allowed"
+    )
+
+
+def test_an_expression_of_the_maximum_length_parses() -> None:
+    ids = ", ".join(f'"{i:08d}"' for i in range(600))
+    source = f"id in [{ids}]"
+    source += " " * (expr.MAX_LENGTH - len(source))
+    assert len(source) == expr.MAX_LENGTH
+    assert check(source) is False
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "expected"),
+    [
+        ("(a+)+$", "a" * 100_000 + "!", False),  # exponential with backtracking
+        ("(a|aa)+$", "a" * 100_000 + "!", False),
+        ("(x+x+)+y", "x" * 250 * 1024, False),
+        ("^(\\\\w+\\\\s?)*$", "word " * 50_000 + "!", False),
+        ("(a+)+$", "b" * 250 * 1024 + "a", True),
+    ],
+)
+@pytest.mark.timeout(10)
+def test_catastrophic_patterns_finish(pattern: str, text: str, expected: bool) -> None:
+    DOC["failure"]["error"] = text
+    try:
+        assert check(f'failure.error matches "{pattern}"') is expected
+    finally:
+        DOC["failure"]["error"] = "card declined for order o-17"
+
+
+def test_matches_a_text_with_lone_surrogates() -> None:
+    DOC["x"] = "broken \ud800 card declined"
+    try:
+        assert check('x matches "card dec.ined"') is True
+        assert check('x matches "^broken . card"') is True
+    finally:
+        del DOC["x"]
+
+
+def test_compare_matches_uses_the_safe_engine() -> None:
+    assert compare("matches", "a" * 100_000 + "!", "(a+)+$") is False
+    assert compare("matches", "abc", "(") is False
+    assert compare("matches", "abc", "b") is True
+
+
+_pieces = st.sampled_from(
+    [
+        "(", ")", "not ", " and ", " or ", "type", "data.x", "data.a[0]", "failure.error",
+        " == ", " != ", " < ", " >= ", " in ", " not in ", " contains ", " matches ",
+        " startswith ", '"x"', "'y'", '"(a+)+$"', '"["', "1", "-2.5e3", "2h", "true", "null",
+        "[", "]", ",", ".", "[1, 2]", '"\\\\d+"', '"\\\\q"', " ",
+    ]
+)  # fmt: skip
+
+
+@given(st.lists(_pieces, max_size=400))
+def test_any_sequence_of_tokens_parses_or_raises_filter_error(pieces: list[str]) -> None:
+    source = "".join(pieces)
+    position: int | None = None
+    try:
+        expression = parse(source)
+    except FilterError as exc:
+        position = exc.position
+        assert position is not None
+    else:
+        assert expression.matches(resolve) in (True, False)
+    assert position is None or 0 <= position <= len(source)

@@ -121,3 +121,18 @@ def test_durations() -> None:
     assert parse_duration("1.5d") == 129_600
     with pytest.raises(FilterError, match="--older-than: 'soon' is not a duration"):
         Selection.build(older_than="soon")
+
+
+@pytest.mark.timeout(10)
+def test_a_catastrophic_pattern_against_a_250_kib_body_finishes() -> None:
+    big = letter(9, "OrderPlaced", "handler-error", 1, note="a" * 250 * 1024 + "!")
+    assert len(big.body) > 250 * 1024
+    cases = {"(a+)+$": False, '(a|aa)+!"': True, '"note": "(a*)*b': False}
+    for pattern, expected in cases.items():
+        selection = Selection.build(f"body matches '{pattern}'")
+        assert selection.matches(big, NOW) is expected, pattern
+
+
+def test_a_filter_nested_too_deep_is_a_filter_error() -> None:
+    with pytest.raises(FilterError, match="at position 33: nested deeper than 32 levels"):
+        Selection.build("(" * 199 + 'type == "x"' + ")" * 199)
