@@ -1,0 +1,106 @@
+"""The emulator backends bus can start: how each is installed, run and told where to listen.
+
+- ``localstack`` (the reference): LocalStack 4.13.1's Python runtime, run through bus's own
+  launcher (``localstack_main.py``) so that it listens on 127.0.0.1 only. It cannot serve
+  DynamoDB on the host (its DynamoDB needs DynamoDB Local, a Java download).
+- ``ministack``: ministack 1.5.33, pure Python, ``BIND_HOST`` honoured. bus uses it for DynamoDB
+  beside LocalStack, or for every service when chosen as the backend (see docs/emulator.md for
+  what it lacks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bus.emulator.venv import LOCALSTACK, MINISTACK, Runtime
+from bus.errors import EmulatorError
+
+HOST = "127.0.0.1"
+LAUNCHER = Path(__file__).with_name("localstack_main.py")
+
+NOT_ON_LOCALSTACK: frozenset[str] = frozenset({"dynamodb", "dynamodbstreams"})
+"""Services LocalStack cannot serve on the host: bus starts ministack beside it for these."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One kind of emulator process: its cached runtime, its command and its environment."""
+
+    name: str
+    runtime: Runtime
+
+    def command(self, python: Path) -> list[str]:
+        if self.name == "localstack":
+            # -P: the launcher's folder (bus/emulator) must not come first on LocalStack's path.
+            return [str(python), "-P", str(LAUNCHER)]
+        return [str(python), "-m", "ministack"]
+
+    def environment(
+        self, base: dict[str, str], port: int, state_dir: Path, services: Sequence[str]
+    ) -> dict[str, str]:
+        env = {k: v for k, v in base.items() if not k.startswith(("AWS_", "LOCALSTACK_"))}
+        env["SERVICES"] = ",".join(services)
+        if self.name == "localstack":
+            env.update(_localstack_env(port, state_dir))
+        else:
+            env.update(_ministack_env(port, state_dir))
+        return env
+
+    def owns(self, cmdline: bytes) -> bool:
+        """Whether a process's command line is one of this backend's (before signalling a pid)."""
+        marks = (b"localstack_main.py", b"localstack.runtime.main")
+        return (
+            any(m in cmdline for m in marks)
+            if self.name == "localstack"
+            else b"ministack" in cmdline
+        )
+
+
+def _localstack_env(port: int, state_dir: Path) -> dict[str, str]:
+    return {
+        "BUS_BIND_HOST": HOST,  # read by bus's launcher: the twisted server ignores the host below
+        "GATEWAY_LISTEN": f"{HOST}:{port}",
+        "LOCALSTACK_HOST": f"{HOST}:{port}",
+        "DNS_ADDRESS": "0",
+        # Host mode, with every directory inside this instance's own state dir.
+        "OVERRIDE_IN_DOCKER": "0",
+        "FILESYSTEM_ROOT": str(state_dir / "fs"),
+        "CONFIG_DIR": str(state_dir / "config"),
+        "SQS_ENDPOINT_STRATEGY": "path",
+        "SKIP_SSL_CERT_DOWNLOAD": "1",
+        "DISABLE_EVENTS": "1",
+        "EAGER_SERVICE_LOADING": "1",
+    }
+
+
+def _ministack_env(port: int, state_dir: Path) -> dict[str, str]:
+    return {
+        "BIND_HOST": HOST,
+        "GATEWAY_PORT": str(port),
+        "MINISTACK_HOST": HOST,
+        # Its pid file, S3 data and state stay inside this instance's own state dir.
+        "TMPDIR": str(state_dir),
+        "STATE_DIR": str(state_dir / "state"),
+        "S3_DATA_DIR": str(state_dir / "s3"),
+        # Listeners beyond the gateway port stay off (the IoT MQTT one binds 8883 by default).
+        "IOT_MTLS_ENABLED": "0",
+        "SFTP_ENABLED": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+BACKENDS: dict[str, Backend] = {
+    "localstack": Backend("localstack", LOCALSTACK),
+    "ministack": Backend("ministack", MINISTACK),
+}
+
+
+def backend(name: str) -> Backend:
+    try:
+        return BACKENDS[name]
+    except KeyError:
+        raise EmulatorError(
+            f"unknown emulator backend {name!r}; choose one of {', '.join(BACKENDS)}"
+        ) from None
