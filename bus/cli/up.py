@@ -8,7 +8,9 @@ The steps are separate functions:
 1. ``load`` the topology (fails fast, before anything starts);
 2. ``backend``: use ``AWS_ENDPOINT_URL``/``--endpoint-url``/``--no-emulator`` as given, or a
    LocalStack already recorded in ``.bus/emulator.json``, or start one (state in ``.bus/``);
-3. ``provision``: ``converge`` the topology and print the plan that was carried out and the graph;
+3. ``provision``: plan the topology, print the plan, apply it and print the graph; on an AWS that
+   is not its own emulator (an endpoint given, ``--no-emulator``) it asks first, as ``bus apply``
+   does (``--yes`` skips the question; without a terminal and ``--yes`` it refuses, exit 1);
 4. ``serve``: run the workers and the sample traffic, show the table (nothing with ``--once``;
    only wait for Ctrl-C when the topology binds no handlers). Worker logs go to ``.bus/up.log``.
 
@@ -38,11 +40,12 @@ from bus import emulator as emu
 from bus.aws import AwsClients
 from bus.cli.options import EndpointOpt, EnvOpt, ProfileOpt, RegionOpt, TopologyOpt, make_settings
 from bus.cli.output import err, out
+from bus.cli.prompt import confirm
 from bus.cli.topology import load, print_plan
 from bus.errors import HandlerError
 from bus.logging import configure_logging
 from bus.settings import DEFAULT_TOPOLOGY, Settings
-from bus.topology.apply import converge
+from bus.topology.apply import apply, make_plan
 from bus.topology.graph import render
 from bus.topology.model import Topology
 from bus.topology.plan import Plan
@@ -74,10 +77,13 @@ class Started:
 
 @dataclass(frozen=True)
 class Backend:
-    """The AWS to use, and the emulator started for it, if any."""
+    """The AWS to use, and the emulator started for it, if any. ``own`` when it is this project's
+    emulator (started here, or recorded in ``.bus/emulator.json``): only then does ``bus up``
+    apply the topology without asking."""
 
     settings: Settings
     started: Started | None = None
+    own: bool = False
 
 
 @contextmanager
@@ -91,7 +97,7 @@ def backend(settings: Settings, *, no_emulator: bool, project_dir: Path) -> Iter
     if running is not None and emu.is_running(running):
         _log(f"using the running LocalStack (pid {running.pid}) on {running.endpoint}")
         with _environment(running):
-            yield Backend(_pointing_at(settings, running))
+            yield Backend(_pointing_at(settings, running), own=True)
         return
     # Its own session: a Ctrl-C at the terminal reaches bus up (which stops the workers, then
     # LocalStack), not LocalStack directly in the middle of the workers' shutdown.
@@ -101,7 +107,7 @@ def backend(settings: Settings, *, no_emulator: bool, project_dir: Path) -> Iter
         emu.save_record(replace(instance, _process=None), record)
         _log(f"LocalStack is up (pid {instance.pid}) on {instance.endpoint}")
         with _environment(instance):
-            yield Backend(_pointing_at(settings, instance), started)
+            yield Backend(_pointing_at(settings, instance), started, own=True)
     finally:
         started.stop()
 
@@ -144,19 +150,44 @@ def _environment(instance: emu.EmulatorInstance) -> Iterator[None]:
                 os.environ[key] = value
 
 
-async def _converge(settings: Settings, topology: Topology) -> Plan:
+Ask = Callable[[Plan], None]
+
+
+async def _converge(settings: Settings, topology: Topology, ask: Ask | None) -> Plan:
     async with AwsClients(settings) as aws:
-        return await converge(aws, topology, settings.env)
+        changes = await make_plan(aws, topology, settings.env)
+        target = f"env {settings.env}" if settings.env else "no env prefix"
+        out.print(
+            f"Topology {topology.name} ({target}) at {settings.endpoint_url or 'AWS'}:",
+            markup=False,
+        )
+        print_plan(changes)
+        if ask is not None and not changes.is_empty and not changes.refused:
+            ask(changes)
+        await apply(aws, changes)
+        return changes
 
 
-def provision(settings: Settings, topology: Topology) -> Plan:
-    """Apply the topology; print the plan carried out and the Mermaid graph."""
-    done = asyncio.run(_converge(settings, topology))
-    target = f"env {settings.env}" if settings.env else "no env prefix"
-    out.print(
-        f"Topology {topology.name} ({target}) at {settings.endpoint_url or 'AWS'}:", markup=False
-    )
-    print_plan(done)
+def asking(settings: Settings, yes: bool) -> Ask:
+    """Ask before applying to an AWS that is not ``bus up``'s own emulator, as ``bus apply``
+    does: on a terminal; without one, refuse (exit 1) unless ``--yes``."""
+
+    def ask(changes: Plan) -> None:
+        count = len(changes.changes)
+        where = settings.endpoint_url or "AWS (the standard AWS configuration)"
+        confirm(
+            f"{where} is not bus up's own emulator. Apply {count} "
+            f"change{'s' if count != 1 else ''} there?",
+            yes,
+        )
+
+    return ask
+
+
+def provision(settings: Settings, topology: Topology, ask: Ask | None = None) -> Plan:
+    """Print the plan, ask (``ask``, when given and there are changes), apply it, then print the
+    Mermaid graph."""
+    done = asyncio.run(_converge(settings, topology, ask))
     out.print("", markup=False)
     out.print("```mermaid", markup=False)
     out.print(render(topology, "mermaid", settings.env), markup=False, emoji=False, end="")
@@ -342,6 +373,12 @@ def up(
     no_traffic: Annotated[
         bool, typer.Option("--no-traffic", help="Run the workers without sample traffic.")
     ] = False,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes", "-y", help="Apply without asking (it asks only when not on its own emulator)."
+        ),
+    ] = False,
 ) -> None:
     """Start the embedded LocalStack (unless an endpoint is given), apply the topology, print the
     plan and the graph, then run workers for every handler queue with sample traffic and a live
@@ -357,6 +394,6 @@ def up(
         samples=None if no_traffic else samples,
     )
     with backend(settings, no_emulator=no_emulator, project_dir=project) as active:
-        provision(active.settings, loaded)
+        provision(active.settings, loaded, None if active.own else asking(active.settings, yes))
         if not once:
             serve(active.settings, loaded, run, exit_now(active.started))
