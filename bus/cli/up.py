@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Annotated, Protocol
 
 import typer
-from pydantic import BaseModel
 from rich.live import Live
 from rich.table import Table
 
@@ -42,6 +41,7 @@ from bus.cli.options import EndpointOpt, EnvOpt, ProfileOpt, RegionOpt, Topology
 from bus.cli.output import err, out
 from bus.cli.prompt import confirm
 from bus.cli.topology import load, print_plan
+from bus.cli.traffic import DEFAULT_TRAFFIC, CountingPublisher, Traffic, TrafficStats, load_traffic
 from bus.errors import HandlerError
 from bus.logging import configure_logging
 from bus.settings import DEFAULT_TOPOLOGY, Settings
@@ -51,9 +51,7 @@ from bus.topology.model import Topology
 from bus.topology.plan import Plan
 from bus.worker import Stats, Worker, WorkerOptions
 from bus.worker.shutdown import install_stop_signals
-from bus.worker.traffic import TrafficStats, load_samples, publish_steadily
 
-SAMPLES = "handlers.traffic:sample_events"
 EXIT_NOW_STOP_TIMEOUT = 5.0
 """Seconds a second Ctrl-C waits for the LocalStack ``bus up`` started to stop before exiting."""
 
@@ -211,13 +209,14 @@ def wait_for_stop() -> None:
 
 @dataclass(frozen=True)
 class Run:
-    """What ``serve`` runs: sample traffic, for how long, where the logs go."""
+    """What ``serve`` runs: the application's sample traffic (``module:function``, see
+    ``bus.cli.traffic``), for how long, where the logs go."""
 
     base_dir: Path
     log_path: Path
     duration: float | None = None
     rate: float = 5.0
-    samples: str | None = SAMPLES
+    traffic: str | None = DEFAULT_TRAFFIC
 
 
 def serve(
@@ -245,11 +244,11 @@ def serve(
     )
 
 
-def _samples(run: Run) -> Iterator[BaseModel] | None:
-    if not run.samples:
+def _traffic(run: Run) -> Traffic | None:
+    if not run.traffic:
         return None
     try:
-        return load_samples(run.samples, run.base_dir)()
+        return load_traffic(run.traffic, run.base_dir)
     except HandlerError as exc:
         _log(f"no sample traffic: {exc}")
         return None
@@ -272,12 +271,11 @@ async def _serve(
                 stats=stats,
             )
             await worker.start()
-            events = _samples(run)
+            sample = _traffic(run)
             sending = None
-            if events is not None and worker.publisher is not None:
-                sending = asyncio.create_task(
-                    publish_steadily(worker.publisher, events, run.rate, stop, traffic)
-                )
+            if sample is not None and worker.publisher is not None:
+                counting = CountingPublisher(worker.publisher, traffic)
+                sending = asyncio.create_task(sample(counting, stop, run.rate))
             with Live(table(stats, traffic), console=out, refresh_per_second=4) as live:
                 try:
                     await _show(live, stats, traffic, stop, run.duration)
@@ -366,10 +364,13 @@ def up(
     rate: Annotated[
         float, typer.Option("--rate", min=0.1, help="Sample events published per second.")
     ] = 5.0,
-    samples: Annotated[
+    traffic: Annotated[
         str,
-        typer.Option("--samples", help="module:function returning the sample events to publish."),
-    ] = SAMPLES,
+        typer.Option(
+            "--traffic",
+            help="The application's sample traffic: module:function (publisher, stop, rate).",
+        ),
+    ] = DEFAULT_TRAFFIC,
     no_traffic: Annotated[
         bool, typer.Option("--no-traffic", help="Run the workers without sample traffic.")
     ] = False,
@@ -391,7 +392,7 @@ def up(
         log_path=project / ".bus" / "up.log",
         duration=duration,
         rate=rate,
-        samples=None if no_traffic else samples,
+        traffic=None if no_traffic else traffic,
     )
     with backend(settings, no_emulator=no_emulator, project_dir=project) as active:
         provision(active.settings, loaded, None if active.own else asking(active.settings, yes))
