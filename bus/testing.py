@@ -7,9 +7,10 @@ saying what to install; the other fixtures work as they are.
 Fixtures:
 
 - ``bus_emulator`` (session): a fresh emulator on free ports with its own state directory,
-  stopped at the end of the session. Services: ``bus.emulator.DEFAULT_SERVICES`` (SQS, SNS,
-  EventBridge, STS, S3 on LocalStack), plus any named by the ini option ``bus_emulator_services``
-  (e.g. ``dynamodb``, served by ministack beside LocalStack through ``AWS_ENDPOINT_URL_DYNAMODB``).
+  stopped at the end of the session, its ``env()`` in ``os.environ`` meanwhile. Services:
+  ``bus.emulator.DEFAULT_SERVICES`` (SQS, SNS, EventBridge, STS, S3 on LocalStack; DynamoDB on a
+  ministack beside it, through ``AWS_ENDPOINT_URL_DYNAMODB``), or the list the ini option
+  ``bus_emulator_services`` gives (e.g. ``sqs sns events sts`` for LocalStack alone).
   With ``BUS_TEST_ENDPOINT_URL`` set, no emulator is started and the tests use that endpoint (an
   emulator you run, or AWS itself with your AWS configuration).
 - ``bus_settings`` (session): ``Settings`` pointing at it.
@@ -44,14 +45,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         SERVICES_INI,
         type="args",
         default=[],
-        help="bus: services the bus_emulator fixture starts beside the default ones (e.g. dynamodb)",
+        help="bus: the services the bus_emulator fixture starts [default: sqs sns events sts s3 "
+        "dynamodb]",
     )
 
 
 def emulator_services(config: pytest.Config) -> tuple[str, ...]:
-    """The default services plus those named by the ``bus_emulator_services`` ini option."""
-    extra = [s for s in config.getini(SERVICES_INI) if s not in emulator.DEFAULT_SERVICES]
-    return (*emulator.DEFAULT_SERVICES, *extra)
+    """The ``bus_emulator_services`` ini option's services, or the emulator's default ones."""
+    return tuple(config.getini(SERVICES_INI)) or emulator.DEFAULT_SERVICES
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ stops them all if anything is not loopback. ``stop()`` ends those process ids on
 Python API::
 
     instance = start()                          # installs on first use, waits until healthy
-    instance = start(services=(*DEFAULT_SERVICES, "dynamodb"))   # + ministack for DynamoDB
+    instance = start(services=("sqs", "sns", "events", "sts"))   # LocalStack alone
     instance = start(backend="ministack")       # ministack for every service
     os.environ.update(instance.env())
     ...
@@ -61,7 +61,9 @@ __all__ = [
     "stop",
 ]
 
-DEFAULT_SERVICES: tuple[str, ...] = ("sqs", "sns", "events", "sts", "s3")
+DEFAULT_SERVICES: tuple[str, ...] = ("sqs", "sns", "events", "sts", "s3", "dynamodb")
+"""What ``start()`` serves unless told otherwise. With the ``localstack`` backend, DynamoDB comes
+from a ministack process beside it (``AWS_ENDPOINT_URL_DYNAMODB`` in ``env()``)."""
 DEFAULT_REGION = "us-east-1"
 _READY_STATES = {"available", "running"}
 
@@ -205,10 +207,9 @@ def _split(kind: Backend, services: Sequence[str]) -> list[tuple[Backend, tuple[
         return [(kind, tuple(services))]
     own = tuple(s for s in services if s not in NOT_ON_LOCALSTACK)
     rest = tuple(s for s in services if s in NOT_ON_LOCALSTACK)
-    plan = [(kind, own or ("sts",))]
-    if rest:
-        plan.append((BACKENDS["ministack"], rest))
-    return plan
+    if not own:
+        return [(BACKENDS["ministack"], rest)]
+    return [(kind, own), (BACKENDS["ministack"], rest)] if rest else [(kind, own)]
 
 
 def _launch(
@@ -244,7 +245,7 @@ def start(
     state_dir: Path | None = None,
     services: Sequence[str] = DEFAULT_SERVICES,
     backend: str = "localstack",
-    timeout: float = 90.0,
+    timeout: float = 180.0,
     detach: bool = False,
     log: Log = _silent,
 ) -> EmulatorInstance:
