@@ -17,7 +17,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +30,14 @@ from bus.emulator.backends import BACKENDS, Backend
 BATCH = 10
 
 
-@dataclass(frozen=True)
-class _Unfixed(Backend):
-    """LocalStack as bus ran it before: its own main module, which binds 0.0.0.0."""
+# LocalStack as bus ran it before: its own main module, which binds 0.0.0.0.
+_UNFIXED = replace(BACKENDS["localstack"], args=("-m", "localstack.runtime.main"))
 
-    def command(self, python: Path) -> list[str]:
-        return [str(python), "-m", "localstack.runtime.main"]
-
-
+SQS_ETC = ("sqs", "sns", "events", "sts", "s3")
 SETUPS: dict[str, tuple[Backend, tuple[str, ...]]] = {
-    "before": (_Unfixed("localstack", BACKENDS["localstack"].runtime), emulator.DEFAULT_SERVICES),
-    "localstack": (BACKENDS["localstack"], emulator.DEFAULT_SERVICES),
-    "ministack": (BACKENDS["ministack"], emulator.DEFAULT_SERVICES),
+    "before": (_UNFIXED, SQS_ETC),
+    "localstack": (BACKENDS["localstack"], SQS_ETC),
+    "ministack": (BACKENDS["ministack"], SQS_ETC),
 }
 
 

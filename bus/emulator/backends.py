@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,38 +26,32 @@ NOT_ON_LOCALSTACK: frozenset[str] = frozenset({"dynamodb", "dynamodbstreams"})
 
 @dataclass(frozen=True)
 class Backend:
-    """One kind of emulator process: its cached runtime, its command and its environment."""
+    """One kind of emulator process: its cached runtime, how its python runs it (``args``), the
+    environment that puts it on a port and a state directory (``settings``), and the marks of its
+    command line (checked before a recorded process id is ever signalled)."""
 
     name: str
     runtime: Runtime
+    args: tuple[str, ...]
+    settings: Callable[[int, Path], dict[str, str]]
+    marks: tuple[bytes, ...]
     gaps: tuple[str, ...] = ()
     """What it is known to do differently from AWS where bus relies on AWS (docs/emulator.md)."""
 
     def command(self, python: Path) -> list[str]:
-        if self.name == "localstack":
-            # -P: the launcher's folder (bus/emulator) must not come first on LocalStack's path.
-            return [str(python), "-P", str(LAUNCHER)]
-        return [str(python), "-m", "ministack"]
+        return [str(python), *self.args]
 
     def environment(
         self, base: dict[str, str], port: int, state_dir: Path, services: Sequence[str]
     ) -> dict[str, str]:
         env = {k: v for k, v in base.items() if not k.startswith(("AWS_", "LOCALSTACK_"))}
         env["SERVICES"] = ",".join(services)
-        if self.name == "localstack":
-            env.update(_localstack_env(port, state_dir))
-        else:
-            env.update(_ministack_env(port, state_dir))
+        env.update(self.settings(port, state_dir))
         return env
 
     def owns(self, cmdline: bytes) -> bool:
-        """Whether a process's command line is one of this backend's (before signalling a pid)."""
-        marks = (b"localstack_main.py", b"localstack.runtime.main")
-        return (
-            any(m in cmdline for m in marks)
-            if self.name == "localstack"
-            else b"ministack" in cmdline
-        )
+        """Whether a process's command line is one of this backend's."""
+        return any(mark in cmdline for mark in self.marks)
 
 
 def _localstack_env(port: int, state_dir: Path) -> dict[str, str]:
@@ -94,10 +88,20 @@ def _ministack_env(port: int, state_dir: Path) -> dict[str, str]:
 
 
 BACKENDS: dict[str, Backend] = {
-    "localstack": Backend("localstack", LOCALSTACK),
+    "localstack": Backend(
+        "localstack",
+        LOCALSTACK,
+        # -P: the launcher's folder (bus/emulator) must not come first on LocalStack's path.
+        args=("-P", str(LAUNCHER)),
+        settings=_localstack_env,
+        marks=(b"localstack_main.py", b"localstack.runtime.main"),
+    ),
     "ministack": Backend(
         "ministack",
         MINISTACK,
+        args=("-m", "ministack"),
+        settings=_ministack_env,
+        marks=(b"ministack",),
         gaps=(
             "no SQS StartMessageMoveTask / ListMessageMoveTasks (bus dlq redrive of a whole queue)",
             "no SQS ListDeadLetterSourceQueues (a DLQ's source queues outside the topology)",
