@@ -1,5 +1,9 @@
 """The sample traffic ``bus up`` publishes: a steady mix of orders and ledger entries.
 
+``bus up`` runs ``traffic`` (its default ``--traffic handlers.traffic:traffic``): it publishes
+``sample_events()`` one by one, ``rate`` per second, until ``stop`` is set; an event refused or not
+taken by AWS is logged and the stream goes on.
+
 About one order in twelve fails for good (``declined-`` customers end in ``billing-dlq``), some
 succeed only on a retry (``flaky-``), some exceed the credit limit (PaymentFailed), the high-value
 ones also go to fraud review (some of which it rejects), and ledger entries flow in order per
@@ -8,11 +12,16 @@ account.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 from collections.abc import Iterator
 
+import structlog
 from pydantic import BaseModel
 
+from bus.errors import AwsError, EventError
+from bus.publish.publisher import EventPublisher
 from schemas.orders import LedgerEntry, OrderLine, OrderPlaced
 
 COUNTRIES = ("DE", "FR", "NL", "GB", "US")
@@ -67,3 +76,23 @@ def sample_events(seed: int | None = None) -> Iterator[BaseModel]:
                 amount_cents=rng.randint(-5_000, 20_000),
             )
             sequences[account] += 1
+
+
+async def traffic(publisher: EventPublisher, stop: asyncio.Event, rate: float) -> None:
+    """Publish ``sample_events()`` steadily, ``rate`` per second, until ``stop`` is set."""
+    log = structlog.get_logger("handlers.traffic")
+    loop = asyncio.get_running_loop()
+    interval = 1.0 / rate
+    next_at = loop.time()
+    for event in sample_events():
+        if stop.is_set():
+            return
+        try:
+            await publisher.publish(event)
+        except EventError as exc:
+            log.warning("sample event refused", error=str(exc))
+        except AwsError as exc:
+            log.warning("sample event not published", code=exc.code, error=str(exc))
+        next_at = max(next_at + interval, loop.time())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), next_at - loop.time())

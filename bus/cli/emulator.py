@@ -1,4 +1,4 @@
-"""``bus emulator start|stop|status``: the embedded LocalStack for this project directory."""
+"""``bus emulator start|stop|status``: the embedded emulator for this project directory."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from bus.cli.output import err, out
 from bus.errors import EmulatorError
 
 app = typer.Typer(
-    help="Install, start and stop the embedded LocalStack (no Docker).", no_args_is_help=True
+    help="Install, start and stop the embedded emulator (LocalStack, ministack; no Docker).",
+    no_args_is_help=True,
 )
 
 RecordOpt = Annotated[
@@ -27,6 +28,15 @@ def _exports(instance: emu.EmulatorInstance) -> str:
     return "\n".join(f"export {k}={v}" for k, v in instance.env().items())
 
 
+def _name(instance: emu.EmulatorInstance) -> str:
+    names = {"localstack": "LocalStack", "ministack": "ministack"}
+    return " + ".join(names.get(p.backend, p.backend) for p in instance.processes())
+
+
+def _pids(instance: emu.EmulatorInstance) -> str:
+    return ", ".join(str(p.pid) for p in instance.processes())
+
+
 @app.command()
 def start(
     port: Annotated[
@@ -36,8 +46,19 @@ def start(
         Path | None, typer.Option(help="State directory [default: .bus/localstack].")
     ] = None,
     record: RecordOpt = None,
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="localstack (the reference; DynamoDB from a ministack beside it) or ministack "
+            "(one process for every service; see docs/emulator.md for what it lacks)."
+        ),
+    ] = "localstack",
+    services: Annotated[str, typer.Option(help="Comma-separated services to serve.")] = ",".join(
+        emu.DEFAULT_SERVICES
+    ),
 ) -> None:
-    """Start LocalStack in the background (installing it on first use) and print its endpoint."""
+    """Start the emulator in the background (installing it on first use) and print the
+    ``export`` lines a shell needs (endpoints, region, credentials)."""
     path = record or emu.record_path()
     running = emu.load_record(path)
     if running is not None and emu.is_running(running):
@@ -47,17 +68,21 @@ def start(
     instance = emu.start(
         port=port,
         state_dir=state_dir or path.parent / "localstack",
+        services=[s.strip() for s in services.split(",") if s.strip()],
+        backend=backend,
         detach=True,
         log=lambda line: err.print(line, markup=False),
     )
     emu.save_record(instance, path)
-    err.print(f"LocalStack is up (pid {instance.pid}); use it with:", markup=False)
+    for gap in emu.BACKENDS[backend].gaps:
+        err.print(f"note: {backend} differs from AWS: {gap}", markup=False)
+    err.print(f"{_name(instance)} is up (pid {_pids(instance)}); use it with:", markup=False)
     out.print(_exports(instance), markup=False)
 
 
 @app.command()
 def stop(record: RecordOpt = None) -> None:
-    """Stop the LocalStack this project started (that process id only)."""
+    """Stop the emulator this project started (those process ids only)."""
     path = record or emu.record_path()
     instance = emu.load_record(path)
     if instance is None:
@@ -65,14 +90,14 @@ def stop(record: RecordOpt = None) -> None:
     stopped = emu.stop(instance)
     path.unlink(missing_ok=True)
     out.print(
-        f"stopped pid {instance.pid}" if stopped else f"pid {instance.pid} was not running",
+        f"stopped pid {_pids(instance)}" if stopped else f"pid {instance.pid} was not running",
         markup=False,
     )
 
 
 @app.command()
 def status(record: RecordOpt = None) -> None:
-    """Say whether the recorded LocalStack is running and healthy; exit 1 when it is not."""
+    """Say whether the recorded emulator is running and healthy; exit 1 when it is not."""
     path = record or emu.record_path()
     instance = emu.load_record(path)
     if instance is None:
@@ -81,12 +106,16 @@ def status(record: RecordOpt = None) -> None:
     if not emu.is_running(instance):
         out.print(f"not running (pid {instance.pid} is gone)", markup=False)
         raise typer.Exit(1)
-    health = emu.health(instance.endpoint)
-    services = health.get("services", {}) if health else {}
-    wanted = (
-        {k: v for k, v in services.items() if k in instance.services}
-        if isinstance(services, dict)
-        else {}
-    )
-    out.print(f"running: pid {instance.pid}, {instance.endpoint}, {wanted}", markup=False)
+    for process in instance.processes():
+        health = emu.health(process.endpoint)
+        services = health.get("services", {}) if health else {}
+        wanted = (
+            {k: v for k, v in services.items() if k in process.services}
+            if isinstance(services, dict)
+            else {}
+        )
+        out.print(
+            f"running: {process.backend} pid {process.pid}, {process.endpoint}, {wanted}",
+            markup=False,
+        )
     out.print(_exports(instance), markup=False)

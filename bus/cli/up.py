@@ -8,7 +8,9 @@ The steps are separate functions:
 1. ``load`` the topology (fails fast, before anything starts);
 2. ``backend``: use ``AWS_ENDPOINT_URL``/``--endpoint-url``/``--no-emulator`` as given, or a
    LocalStack already recorded in ``.bus/emulator.json``, or start one (state in ``.bus/``);
-3. ``provision``: ``converge`` the topology and print the plan that was carried out and the graph;
+3. ``provision``: plan the topology, print the plan, apply it and print the graph; on an AWS that
+   is not its own emulator (an endpoint given, ``--no-emulator``) it asks first, as ``bus apply``
+   does (``--yes`` skips the question; without a terminal and ``--yes`` it refuses, exit 1);
 4. ``serve``: run the workers and the sample traffic, show the table (nothing with ``--once``;
    only wait for Ctrl-C when the topology binds no handlers). Worker logs go to ``.bus/up.log``.
 
@@ -30,7 +32,6 @@ from pathlib import Path
 from typing import Annotated, Protocol
 
 import typer
-from pydantic import BaseModel
 from rich.live import Live
 from rich.table import Table
 
@@ -38,19 +39,19 @@ from bus import emulator as emu
 from bus.aws import AwsClients
 from bus.cli.options import EndpointOpt, EnvOpt, ProfileOpt, RegionOpt, TopologyOpt, make_settings
 from bus.cli.output import err, out
+from bus.cli.prompt import confirm
 from bus.cli.topology import load, print_plan
+from bus.cli.traffic import DEFAULT_TRAFFIC, CountingPublisher, Traffic, TrafficStats, load_traffic
 from bus.errors import HandlerError
 from bus.logging import configure_logging
 from bus.settings import DEFAULT_TOPOLOGY, Settings
-from bus.topology.apply import converge
+from bus.topology.apply import apply, make_plan
 from bus.topology.graph import render
 from bus.topology.model import Topology
 from bus.topology.plan import Plan
 from bus.worker import Stats, Worker, WorkerOptions
 from bus.worker.shutdown import install_stop_signals
-from bus.worker.traffic import TrafficStats, load_samples, publish_steadily
 
-SAMPLES = "handlers.traffic:sample_events"
 EXIT_NOW_STOP_TIMEOUT = 5.0
 """Seconds a second Ctrl-C waits for the LocalStack ``bus up`` started to stop before exiting."""
 
@@ -74,10 +75,13 @@ class Started:
 
 @dataclass(frozen=True)
 class Backend:
-    """The AWS to use, and the emulator started for it, if any."""
+    """The AWS to use, and the emulator started for it, if any. ``own`` when it is this project's
+    emulator (started here, or recorded in ``.bus/emulator.json``): only then does ``bus up``
+    apply the topology without asking."""
 
     settings: Settings
     started: Started | None = None
+    own: bool = False
 
 
 @contextmanager
@@ -91,7 +95,7 @@ def backend(settings: Settings, *, no_emulator: bool, project_dir: Path) -> Iter
     if running is not None and emu.is_running(running):
         _log(f"using the running LocalStack (pid {running.pid}) on {running.endpoint}")
         with _environment(running):
-            yield Backend(_pointing_at(settings, running))
+            yield Backend(_pointing_at(settings, running), own=True)
         return
     # Its own session: a Ctrl-C at the terminal reaches bus up (which stops the workers, then
     # LocalStack), not LocalStack directly in the middle of the workers' shutdown.
@@ -101,7 +105,7 @@ def backend(settings: Settings, *, no_emulator: bool, project_dir: Path) -> Iter
         emu.save_record(replace(instance, _process=None), record)
         _log(f"LocalStack is up (pid {instance.pid}) on {instance.endpoint}")
         with _environment(instance):
-            yield Backend(_pointing_at(settings, instance), started)
+            yield Backend(_pointing_at(settings, instance), started, own=True)
     finally:
         started.stop()
 
@@ -144,19 +148,44 @@ def _environment(instance: emu.EmulatorInstance) -> Iterator[None]:
                 os.environ[key] = value
 
 
-async def _converge(settings: Settings, topology: Topology) -> Plan:
+Ask = Callable[[Plan], None]
+
+
+async def _converge(settings: Settings, topology: Topology, ask: Ask | None) -> Plan:
     async with AwsClients(settings) as aws:
-        return await converge(aws, topology, settings.env)
+        changes = await make_plan(aws, topology, settings.env)
+        target = f"env {settings.env}" if settings.env else "no env prefix"
+        out.print(
+            f"Topology {topology.name} ({target}) at {settings.endpoint_url or 'AWS'}:",
+            markup=False,
+        )
+        print_plan(changes)
+        if ask is not None and not changes.is_empty and not changes.refused:
+            ask(changes)
+        await apply(aws, changes)
+        return changes
 
 
-def provision(settings: Settings, topology: Topology) -> Plan:
-    """Apply the topology; print the plan carried out and the Mermaid graph."""
-    done = asyncio.run(_converge(settings, topology))
-    target = f"env {settings.env}" if settings.env else "no env prefix"
-    out.print(
-        f"Topology {topology.name} ({target}) at {settings.endpoint_url or 'AWS'}:", markup=False
-    )
-    print_plan(done)
+def asking(settings: Settings, yes: bool) -> Ask:
+    """Ask before applying to an AWS that is not ``bus up``'s own emulator, as ``bus apply``
+    does: on a terminal; without one, refuse (exit 1) unless ``--yes``."""
+
+    def ask(changes: Plan) -> None:
+        count = len(changes.changes)
+        where = settings.endpoint_url or "AWS (the standard AWS configuration)"
+        confirm(
+            f"{where} is not bus up's own emulator. Apply {count} "
+            f"change{'s' if count != 1 else ''} there?",
+            yes,
+        )
+
+    return ask
+
+
+def provision(settings: Settings, topology: Topology, ask: Ask | None = None) -> Plan:
+    """Print the plan, ask (``ask``, when given and there are changes), apply it, then print the
+    Mermaid graph."""
+    done = asyncio.run(_converge(settings, topology, ask))
     out.print("", markup=False)
     out.print("```mermaid", markup=False)
     out.print(render(topology, "mermaid", settings.env), markup=False, emoji=False, end="")
@@ -180,13 +209,14 @@ def wait_for_stop() -> None:
 
 @dataclass(frozen=True)
 class Run:
-    """What ``serve`` runs: sample traffic, for how long, where the logs go."""
+    """What ``serve`` runs: the application's sample traffic (``module:function``, see
+    ``bus.cli.traffic``), for how long, where the logs go."""
 
     base_dir: Path
     log_path: Path
     duration: float | None = None
     rate: float = 5.0
-    samples: str | None = SAMPLES
+    traffic: str | None = DEFAULT_TRAFFIC
 
 
 def serve(
@@ -214,11 +244,11 @@ def serve(
     )
 
 
-def _samples(run: Run) -> Iterator[BaseModel] | None:
-    if not run.samples:
+def _traffic(run: Run) -> Traffic | None:
+    if not run.traffic:
         return None
     try:
-        return load_samples(run.samples, run.base_dir)()
+        return load_traffic(run.traffic, run.base_dir)
     except HandlerError as exc:
         _log(f"no sample traffic: {exc}")
         return None
@@ -241,12 +271,11 @@ async def _serve(
                 stats=stats,
             )
             await worker.start()
-            events = _samples(run)
+            sample = _traffic(run)
             sending = None
-            if events is not None and worker.publisher is not None:
-                sending = asyncio.create_task(
-                    publish_steadily(worker.publisher, events, run.rate, stop, traffic)
-                )
+            if sample is not None and worker.publisher is not None:
+                counting = CountingPublisher(worker.publisher, traffic)
+                sending = asyncio.create_task(sample(counting, stop, run.rate))
             with Live(table(stats, traffic), console=out, refresh_per_second=4) as live:
                 try:
                     await _show(live, stats, traffic, stop, run.duration)
@@ -335,12 +364,21 @@ def up(
     rate: Annotated[
         float, typer.Option("--rate", min=0.1, help="Sample events published per second.")
     ] = 5.0,
-    samples: Annotated[
+    traffic: Annotated[
         str,
-        typer.Option("--samples", help="module:function returning the sample events to publish."),
-    ] = SAMPLES,
+        typer.Option(
+            "--traffic",
+            help="The application's sample traffic: module:function (publisher, stop, rate).",
+        ),
+    ] = DEFAULT_TRAFFIC,
     no_traffic: Annotated[
         bool, typer.Option("--no-traffic", help="Run the workers without sample traffic.")
+    ] = False,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes", "-y", help="Apply without asking (it asks only when not on its own emulator)."
+        ),
     ] = False,
 ) -> None:
     """Start the embedded LocalStack (unless an endpoint is given), apply the topology, print the
@@ -354,9 +392,9 @@ def up(
         log_path=project / ".bus" / "up.log",
         duration=duration,
         rate=rate,
-        samples=None if no_traffic else samples,
+        traffic=None if no_traffic else traffic,
     )
     with backend(settings, no_emulator=no_emulator, project_dir=project) as active:
-        provision(active.settings, loaded)
+        provision(active.settings, loaded, None if active.own else asking(active.settings, yes))
         if not once:
             serve(active.settings, loaded, run, exit_now(active.started))

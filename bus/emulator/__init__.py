@@ -1,14 +1,18 @@
-"""The embedded AWS emulator: LocalStack's own Python runtime on the host, no Docker.
+"""The embedded AWS emulator: LocalStack's own Python runtime on the host (no Docker), with
+ministack beside it for DynamoDB; every process it starts listens on 127.0.0.1 only.
 
-LocalStack is installed once into a virtualenv of its own (it pins a botocore that clashes with
+Each backend is installed once into a virtualenv of its own (each pins a botocore that clashes with
 aiobotocore's), cached under ``$BUS_CACHE_DIR`` (default ``~/.cache/bus``) and keyed by the hash of
-the pins in ``localstack-requirements.txt``. Each ``start()`` gets its own port and its own state
-directory on 127.0.0.1, so two test sessions never share anything; ``stop()`` ends that process id
-only.
+the pins shipped in this package (``localstack-requirements.txt``, ``ministack-requirements.txt``).
+Each ``start()`` gets its own ports and its own state directory, so two test sessions never share
+anything. ``start()`` reads what every process it started actually listens on (``/proc``) and
+stops them all if anything is not loopback. ``stop()`` ends those process ids only.
 
 Python API::
 
-    instance = start()              # installs on first use, waits for /_localstack/health
+    instance = start()                          # installs on first use, waits until healthy
+    instance = start(services=("sqs", "sns", "events", "sts"))   # LocalStack alone
+    instance = start(backend="ministack")       # ministack for every service
     os.environ.update(instance.env())
     ...
     stop(instance)
@@ -17,112 +21,69 @@ Python API::
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
+from typing import Any
 
+from bus.emulator import sockets
+from bus.emulator.backends import BACKENDS, HOST, NOT_ON_LOCALSTACK, Backend
+from bus.emulator.backends import backend as find_backend
+from bus.emulator.venv import LOCALSTACK, Log, _silent, cache_dir
 from bus.errors import EmulatorError
 
-DEFAULT_SERVICES: tuple[str, ...] = ("sqs", "sns", "events", "sts")
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_REGION",
+    "DEFAULT_SERVICES",
+    "HOST",
+    "EmulatorInstance",
+    "cache_dir",
+    "free_port",
+    "health",
+    "install",
+    "is_installed",
+    "is_running",
+    "load_record",
+    "record_path",
+    "requirements_text",
+    "save_record",
+    "start",
+    "stop",
+]
+
+DEFAULT_SERVICES: tuple[str, ...] = ("sqs", "sns", "events", "sts", "s3", "dynamodb")
+"""What ``start()`` serves unless told otherwise. With the ``localstack`` backend, DynamoDB comes
+from a ministack process beside it (``AWS_ENDPOINT_URL_DYNAMODB`` in ``env()``)."""
 DEFAULT_REGION = "us-east-1"
-HOST = "127.0.0.1"
 _READY_STATES = {"available", "running"}
-
-Log = Callable[[str], None]
-
-
-def _silent(_: str) -> None:
-    return None
 
 
 def requirements_text() -> str:
-    """The pinned requirements of the emulator's virtualenv (the project's own copy)."""
-    return (resources.files("bus.emulator") / "localstack-requirements.txt").read_text()
-
-
-def cache_dir() -> Path:
-    """Where bus caches the emulator's virtualenv: ``$BUS_CACHE_DIR`` or ``$XDG_CACHE_HOME/bus``."""
-    if os.environ.get("BUS_CACHE_DIR"):
-        return Path(os.environ["BUS_CACHE_DIR"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "bus"
-
-
-def venv_dir() -> Path:
-    digest = hashlib.sha256(requirements_text().encode()).hexdigest()[:12]
-    return cache_dir() / f"localstack-{digest}"
+    """The pinned requirements of LocalStack's virtualenv (the project's own copy)."""
+    return LOCALSTACK.requirements_text()
 
 
 def venv_python() -> Path:
-    return venv_dir() / "bin" / "python"
+    return LOCALSTACK.python
 
 
 def is_installed() -> bool:
-    return (venv_dir() / ".complete").exists()
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _base_python() -> str:
-    """A Python 3.11 to build the emulator's virtualenv from (the one running bus)."""
-    return getattr(sys, "_base_executable", None) or sys.executable
+    return LOCALSTACK.is_installed()
 
 
 def install(log: Log = _silent) -> Path:
-    """Install LocalStack into its cached virtualenv once; return that virtualenv's python.
-
-    Safe to call from several processes at once: a file lock serialises them and a marker file
-    says the install finished (a half-done install is removed and done again).
-    """
-    target = venv_dir()
-    with _file_lock(cache_dir() / "install.lock"):
-        if (target / ".complete").exists():
-            return venv_python()
-        if target.exists():
-            shutil.rmtree(target)
-        log(f"installing LocalStack into {target} (once; about a minute)")
-        reqs = target.parent / f"{target.name}.requirements.txt"
-        reqs.parent.mkdir(parents=True, exist_ok=True)
-        reqs.write_text(requirements_text())
-        steps: Sequence[Sequence[str]] = (
-            (_base_python(), "-m", "venv", str(target)),
-            (str(target / "bin" / "python"), "-m", "pip", "install", "--quiet",
-             "--disable-pip-version-check", "-r", str(reqs)),
-            (str(target / "bin" / "python"), "-c", "import localstack.runtime.main"),
-        )  # fmt: skip
-        for step in steps:
-            proc = subprocess.run(step, capture_output=True, text=True, check=False)
-            if proc.returncode != 0:
-                tail = (proc.stderr or proc.stdout)[-3000:]
-                raise EmulatorError(
-                    f"installing LocalStack failed at `{' '.join(step[:4])} ...`:\n{tail}"
-                )
-        (target / ".complete").write_text(requirements_text())
-        log("LocalStack installed")
-    return venv_python()
+    """Install LocalStack into its cached virtualenv once; return that virtualenv's python."""
+    return LOCALSTACK.install(log)
 
 
 def free_port() -> int:
@@ -136,15 +97,23 @@ def _port_in_use(port: int) -> bool:
         return sock.connect_ex((HOST, port)) == 0
 
 
+def _env_suffix(service: str) -> str:
+    """botocore's per-service endpoint variable is ``AWS_ENDPOINT_URL_<service id>``."""
+    return service.upper().replace("-", "_")
+
+
 @dataclass
 class EmulatorInstance:
-    """A running LocalStack: its process id, endpoint and state directory."""
+    """A running emulator process (``backend`` on ``port``), and the ones started beside it
+    (``companions``, e.g. ministack serving DynamoDB beside LocalStack)."""
 
     pid: int
     port: int
     state_dir: str
     region: str = DEFAULT_REGION
     services: tuple[str, ...] = DEFAULT_SERVICES
+    backend: str = "localstack"
+    companions: tuple[EmulatorInstance, ...] = ()
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -153,43 +122,67 @@ class EmulatorInstance:
 
     @property
     def log_path(self) -> Path:
-        return Path(self.state_dir) / "localstack.log"
+        return Path(self.state_dir) / f"{self.backend}.log"
+
+    @property
+    def all_services(self) -> tuple[str, ...]:
+        return self.services + tuple(s for c in self.companions for s in c.services)
+
+    def processes(self) -> tuple[EmulatorInstance, ...]:
+        return (self, *self.companions)
 
     def env(self) -> dict[str, str]:
-        """Environment for AWS clients to use this emulator (any credentials work)."""
-        return {
+        """Environment for AWS clients to use this emulator (any credentials work): the main
+        endpoint, and ``AWS_ENDPOINT_URL_<SERVICE>`` for each service a companion serves."""
+        env = {
             "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_ACCESS_KEY_ID": "test",
             "AWS_SECRET_ACCESS_KEY": "test",
         }
+        for companion in self.companions:
+            for service in companion.services:
+                env[f"AWS_ENDPOINT_URL_{_env_suffix(service)}"] = companion.endpoint
+        return env
 
-    def to_json(self) -> str:
-        data = {
+    def to_dict(self) -> dict[str, Any]:
+        return {
             "pid": self.pid,
             "port": self.port,
             "endpoint": self.endpoint,
             "state_dir": self.state_dir,
             "region": self.region,
             "services": list(self.services),
+            "backend": self.backend,
+            "companions": [c.to_dict() for c in self.companions],
         }
-        return json.dumps(data, indent=2)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
-    def from_json(cls, text: str) -> EmulatorInstance:
-        data = json.loads(text)
+    def from_dict(cls, data: dict[str, Any]) -> EmulatorInstance:
         return cls(
             pid=int(data["pid"]),
             port=int(data["port"]),
             state_dir=str(data["state_dir"]),
             region=str(data.get("region", DEFAULT_REGION)),
             services=tuple(data.get("services", DEFAULT_SERVICES)),
+            backend=str(data.get("backend", "localstack")),
+            companions=tuple(cls.from_dict(c) for c in data.get("companions", [])),
         )
+
+    @classmethod
+    def from_json(cls, text: str) -> EmulatorInstance:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("not an emulator record")
+        return cls.from_dict(data)
 
 
 def health(endpoint: str, timeout: float = 2.0) -> dict[str, object] | None:
-    """LocalStack's ``/_localstack/health`` answer, or ``None`` when nothing answers."""
+    """The emulator's ``/_localstack/health`` answer (ministack answers it too), or ``None``."""
     try:
         with urllib.request.urlopen(f"{endpoint}/_localstack/health", timeout=timeout) as resp:
             data = json.loads(resp.read().decode())
@@ -208,25 +201,42 @@ def _ready(endpoint: str, services: Sequence[str]) -> bool:
     return all(states.get(name) in _READY_STATES for name in services)
 
 
-def _runtime_env(port: int, state_dir: Path, services: Sequence[str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LOCALSTACK_"))}
-    env.update(
-        {
-            "SERVICES": ",".join(services),
-            "GATEWAY_LISTEN": f"{HOST}:{port}",
-            "LOCALSTACK_HOST": f"{HOST}:{port}",
-            "DNS_ADDRESS": "0",
-            # Host mode, with every directory inside this instance's own state dir.
-            "OVERRIDE_IN_DOCKER": "0",
-            "FILESYSTEM_ROOT": str(state_dir / "fs"),
-            "CONFIG_DIR": str(state_dir / "config"),
-            "SQS_ENDPOINT_STRATEGY": "path",
-            "SKIP_SSL_CERT_DOWNLOAD": "1",
-            "DISABLE_EVENTS": "1",
-            "EAGER_SERVICE_LOADING": "1",
-        }
+def _split(kind: Backend, services: Sequence[str]) -> list[tuple[Backend, tuple[str, ...]]]:
+    """Which process serves which services: LocalStack hands what it cannot serve to ministack."""
+    if kind.name != "localstack":
+        return [(kind, tuple(services))]
+    own = tuple(s for s in services if s not in NOT_ON_LOCALSTACK)
+    rest = tuple(s for s in services if s in NOT_ON_LOCALSTACK)
+    if not own:
+        return [(BACKENDS["ministack"], rest)]
+    return [(kind, own), (BACKENDS["ministack"], rest)] if rest else [(kind, own)]
+
+
+def _launch(
+    kind: Backend, services: tuple[str, ...], port: int, state: Path, detach: bool, log: Log
+) -> EmulatorInstance:
+    python = kind.runtime.install(log)
+    if _port_in_use(port):
+        raise EmulatorError(f"port {port} on {HOST} is already in use; pick another with --port")
+    state.mkdir(parents=True, exist_ok=True)
+    for sub in ("fs", "config"):
+        (state / sub).mkdir(exist_ok=True)
+    instance = EmulatorInstance(
+        pid=0, port=port, state_dir=str(state), services=services, backend=kind.name
     )
-    return env
+    with instance.log_path.open("ab") as logfile:
+        proc = subprocess.Popen(
+            kind.command(python),
+            env=kind.environment(dict(os.environ), port, state, services),
+            cwd=state,
+            stdin=subprocess.DEVNULL,
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+            start_new_session=detach,
+        )
+    instance.pid, instance._process = proc.pid, proc
+    log(f"starting {kind.name} (pid {proc.pid}) on {instance.endpoint} for {','.join(services)}")
+    return instance
 
 
 def start(
@@ -234,54 +244,77 @@ def start(
     port: int | None = None,
     state_dir: Path | None = None,
     services: Sequence[str] = DEFAULT_SERVICES,
-    timeout: float = 90.0,
+    backend: str = "localstack",
+    timeout: float = 180.0,
     detach: bool = False,
     log: Log = _silent,
 ) -> EmulatorInstance:
-    """Install (once) and start LocalStack on 127.0.0.1; return when it answers healthy.
+    """Install (once) and start the emulator on 127.0.0.1; return when every process answers
+    healthy and listens on loopback only.
 
-    ``port`` defaults to a free one, ``state_dir`` to a new temporary directory. With ``detach``
-    the process outlives this one (for ``bus emulator start``).
+    ``backend`` is ``localstack`` (the reference; DynamoDB, if asked for, goes to a ministack
+    beside it) or ``ministack`` (one process for everything). ``port`` (the main endpoint's)
+    defaults to a free one, ``state_dir`` to a new temporary directory. With ``detach`` the
+    processes outlive this one (for ``bus emulator start``).
     """
-    python = install(log)
-    port = port or free_port()
-    if _port_in_use(port):
-        raise EmulatorError(f"port {port} on {HOST} is already in use; pick another with --port")
-    state = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="bus-localstack-"))
-    for sub in ("fs", "config"):
-        (state / sub).mkdir(parents=True, exist_ok=True)
-    logfile = (state / "localstack.log").open("ab")
+    plan = _split(find_backend(backend), services)
+    state = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="bus-emulator-"))
+    launched: list[EmulatorInstance] = []
     try:
-        proc = subprocess.Popen(
-            [str(python), "-m", "localstack.runtime.main"],
-            env=_runtime_env(port, state, services),
-            cwd=state,
-            stdin=subprocess.DEVNULL,
-            stdout=logfile,
-            stderr=subprocess.STDOUT,
-            start_new_session=detach,
-        )
-    finally:
-        logfile.close()
-    instance = EmulatorInstance(
-        pid=proc.pid, port=port, state_dir=str(state), services=tuple(services), _process=proc
-    )
-    log(f"starting LocalStack (pid {proc.pid}) on {instance.endpoint}")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise EmulatorError(
-                f"LocalStack exited with code {proc.returncode} while starting; "
-                f"log {instance.log_path}:\n{_tail(instance.log_path)}"
+        for n, (kind, served) in enumerate(plan):
+            where = state if n == 0 else state / kind.name
+            launched.append(
+                _launch(kind, served, (port if n == 0 else None) or free_port(), where, detach, log)
             )
-        if _ready(instance.endpoint, services):
-            return instance
-        time.sleep(0.2)
-    stop(instance)
-    raise EmulatorError(
-        f"LocalStack did not become healthy within {timeout:.0f}s; "
-        f"log {instance.log_path}:\n{_tail(instance.log_path)}"
-    )
+        main = launched[0]
+        main.companions = tuple(launched[1:])
+        _wait_healthy(main.processes(), timeout)
+        _check_loopback(main.processes())
+    except BaseException:
+        for each in launched:
+            stop(each)
+        raise
+    return main
+
+
+def _wait_healthy(processes: Sequence[EmulatorInstance], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    waiting = list(processes)
+    while waiting:
+        for each in list(waiting):
+            proc = each._process
+            if proc is not None and proc.poll() is not None:
+                raise EmulatorError(
+                    f"{each.backend} exited with code {proc.returncode} while starting; "
+                    f"log {each.log_path}:\n{_tail(each.log_path)}"
+                )
+            if _ready(each.endpoint, each.services):
+                waiting.remove(each)
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            slow = waiting[0]
+            raise EmulatorError(
+                f"{slow.backend} did not become healthy within {timeout:.0f}s; "
+                f"log {slow.log_path}:\n{_tail(slow.log_path)}"
+            )
+        time.sleep(0.1)
+
+
+def _check_loopback(processes: Sequence[EmulatorInstance]) -> None:
+    """Refuse an emulator that listens anywhere but loopback (read from /proc, where there is one)."""
+    if not sockets.available():
+        return
+    exposed = [
+        f"{each.backend} pid {found.pid} on {found.host}:{found.port}"
+        for each in processes
+        for found in sockets.listeners(each.pid)
+        if not found.is_loopback
+    ]
+    if exposed:
+        raise EmulatorError(
+            "the emulator listens beyond loopback, so it was stopped: " + "; ".join(exposed)
+        )
 
 
 def _tail(path: Path, size: int = 3000) -> str:
@@ -291,37 +324,48 @@ def _tail(path: Path, size: int = 3000) -> str:
         return "(no log)"
 
 
-def _is_localstack(pid: int) -> bool:
+def _is_emulator(pid: int, kind: str) -> bool:
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return b"localstack.runtime.main" in cmdline
+    return BACKENDS[kind].owns(cmdline) if kind in BACKENDS else False
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int, kind: str = "localstack") -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return _is_localstack(pid)
+    return _is_emulator(pid, kind)
+
+
+def _running(process: EmulatorInstance) -> bool:
+    if process._process is not None:
+        return process._process.poll() is None
+    return _alive(process.pid, process.backend)
 
 
 def is_running(instance: EmulatorInstance) -> bool:
-    if instance._process is not None:
-        return instance._process.poll() is None
-    return _alive(instance.pid)
+    """Whether the emulator's processes (the main one and its companions) are all running."""
+    return all(_running(each) for each in instance.processes())
 
 
 def stop(instance: EmulatorInstance, timeout: float = 20.0) -> bool:
-    """SIGTERM that LocalStack process (only it), wait, SIGKILL if it lingers.
+    """SIGTERM each of the emulator's processes (only those), wait, SIGKILL any that lingers.
 
-    Returns ``False`` when the process was already gone. A process id that now belongs to something
-    other than LocalStack is never signalled.
+    Returns ``False`` when the main process was already gone. A process id that now belongs to
+    something other than that emulator is never signalled.
     """
-    proc = instance._process
+    for companion in instance.companions:
+        _stop_one(companion, timeout)
+    return _stop_one(instance, timeout)
+
+
+def _stop_one(process: EmulatorInstance, timeout: float) -> bool:
+    proc = process._process
     if proc is not None:
         if proc.poll() is not None:
             return False
@@ -332,16 +376,17 @@ def stop(instance: EmulatorInstance, timeout: float = 20.0) -> bool:
             proc.kill()
             proc.wait(5)
         return True
-    if not _alive(instance.pid):
+    if not _alive(process.pid, process.backend):
         return False
-    os.kill(instance.pid, signal.SIGTERM)
+    os.kill(process.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _alive(instance.pid):
+        if not _alive(process.pid, process.backend):
             return True
         time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(instance.pid, signal.SIGKILL)
+    if _alive(process.pid, process.backend):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGKILL)
     return True
 
 
@@ -360,5 +405,5 @@ def save_record(instance: EmulatorInstance, path: Path) -> None:
 def load_record(path: Path) -> EmulatorInstance | None:
     try:
         return EmulatorInstance.from_json(path.read_text())
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         return None

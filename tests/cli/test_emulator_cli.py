@@ -37,6 +37,10 @@ def test_start_status_stop_records_and_ends_that_process(tmp_path: Path) -> None
     try:
         assert f"export AWS_ENDPOINT_URL={record.endpoint}" in started.stdout
         assert emulator.health(record.endpoint) is not None
+        [dynamodb] = record.companions
+        assert (dynamodb.backend, dynamodb.services) == ("ministack", ("dynamodb",))
+        assert f"export AWS_ENDPOINT_URL_DYNAMODB={dynamodb.endpoint}\n" in started.stdout
+        assert emulator.health(dynamodb.endpoint) is not None
         assert (tmp_path / ".bus" / "localstack" / "fs").is_dir()
 
         again = bus("emulator", "start", cwd=tmp_path)
@@ -45,12 +49,14 @@ def test_start_status_stop_records_and_ends_that_process(tmp_path: Path) -> None
 
         status = bus("emulator", "status", cwd=tmp_path)
         assert status.returncode == 0
-        assert f"running: pid {record.pid}, {record.endpoint}" in status.stdout
+        assert f"running: localstack pid {record.pid}, {record.endpoint}" in status.stdout
+        assert f"running: ministack pid {dynamodb.pid}, {dynamodb.endpoint}" in status.stdout
 
         stopped = bus("emulator", "stop", cwd=tmp_path)
         assert stopped.returncode == 0
         assert f"stopped pid {record.pid}" in stopped.stdout
         assert emulator.health(record.endpoint) is None
+        assert emulator.health(dynamodb.endpoint) is None
         assert not (tmp_path / ".bus" / "emulator.json").exists()
     finally:
         emulator.stop(record)
@@ -61,3 +67,30 @@ def test_start_status_stop_records_and_ends_that_process(tmp_path: Path) -> None
     missing = bus("emulator", "stop", cwd=tmp_path)
     assert missing.returncode == 5
     assert "no emulator recorded" in missing.stderr
+
+
+def test_start_with_the_ministack_backend_serves_everything_from_one_process(
+    tmp_path: Path,
+) -> None:
+    started = bus("emulator", "start", "--backend", "ministack", cwd=tmp_path)
+    assert started.returncode == 0, started.stderr
+    record = emulator.load_record(tmp_path / ".bus" / "emulator.json")
+    assert record is not None
+    try:
+        assert record.backend == "ministack"
+        assert record.companions == ()
+        assert "ministack is up" in started.stderr
+        assert f"export AWS_ENDPOINT_URL={record.endpoint}\n" in started.stdout
+        assert "AWS_ENDPOINT_URL_DYNAMODB" not in started.stdout  # one endpoint serves it all
+        health = emulator.health(record.endpoint)
+        assert health is not None
+        assert health["services"] == dict.fromkeys(emulator.DEFAULT_SERVICES, "available")
+    finally:
+        emulator.stop(record)
+    assert emulator.health(record.endpoint) is None
+
+
+def test_an_unknown_backend_is_refused(tmp_path: Path) -> None:
+    refused = bus("emulator", "start", "--backend", "moto", cwd=tmp_path)
+    assert refused.returncode == 5
+    assert "unknown emulator backend 'moto'; choose one of localstack, ministack" in refused.stderr

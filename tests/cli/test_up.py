@@ -31,7 +31,8 @@ def test_up_once_against_an_endpoint_applies_and_prints_plan_and_graph(
     bus_settings: Settings, bus_env: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = ["up", "--once", "-t", str(TOPOLOGY), "--env", bus_env,
-            "--endpoint-url", str(bus_settings.endpoint_url), "--region", str(bus_settings.region)]  # fmt: skip
+            "--endpoint-url", str(bus_settings.endpoint_url), "--region", str(bus_settings.region),
+            "--yes"]  # fmt: skip
     code, out, _ = run(argv, capsys)
     assert code == 0
     assert f"+ create queue {bus_env}-billing\n" in out

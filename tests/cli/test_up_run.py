@@ -66,7 +66,7 @@ def test_ctrl_c_stops_the_workers_gracefully(
     env = {**clean_env(), "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
     args = [sys.executable, str(ROOT / "cli.py"), "up", "-t", str(TOPOLOGY), "--env", bus_env,
             "--endpoint-url", str(bus_settings.endpoint_url), "--region", str(bus_settings.region),
-            "--rate", "20"]  # fmt: skip
+            "--rate", "20", "--yes"]  # fmt: skip
     proc = subprocess.Popen(
         args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
