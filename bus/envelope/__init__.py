@@ -1,7 +1,8 @@
 """The envelope codec (pure): events <-> message bodies and attributes, for every AWS route.
 
 One small module per route a message can take into SQS (``sqs``: raw, ``sns``: SNS-in-SQS,
-``eventbridge``: EventBridge-in-SQS); ``decode`` tries them in turn. See docs/envelope.md.
+``eventbridge``: EventBridge-in-SQS); ``decode`` tries them in turn, within the limits of
+``limits``; ``read`` checks the envelope's fields. See docs/envelope.md.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from bus.envelope.model import (
     SPEC_VERSION,
     Envelope,
     encode_body,
-    envelope_from_dict,
     format_time,
     new_envelope,
 )
+from bus.envelope.read import envelope_from_dict
 from bus.schema.registry import EventSpec
 
 

@@ -170,9 +170,14 @@ class Registry:
         spec = self.spec(event_type)
         return validate(spec, spec.version, data)
 
-    def parse(self, event_type: str, version: int, data: object) -> BaseModel:
-        """Validate ``data`` as ``version`` of ``event_type`` and upcast it to the current one."""
+    def parse(self, event_type: str, version: int | None, data: object) -> BaseModel:
+        """Validate ``data`` as ``version`` of ``event_type`` and upcast it to the current one.
+
+        ``version`` ``None`` (an envelope that names none, docs/envelope.md) is the current
+        version: the registry, not the decoder, knows which that is."""
         spec = self.spec(event_type)
+        if version is None:
+            version = spec.version
         event = validate(spec, version, data)
         for prev in spec.previous_versions:
             if prev.version < version:
