@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bus.asyncapi import asyncapi_document, render
+from bus.asyncapi import asyncapi_document, render, rule_lines
 from bus.aws import AwsClients
 from bus.cli.options import (
     EndpointOpt,
@@ -215,11 +215,18 @@ def docs(
     ] = None,
     topology: TopologyOpt = DEFAULT_TOPOLOGY,
     env: EnvOpt = None,
+    region: Annotated[
+        str | None,
+        typer.Option(
+            "--region", help="Default of the servers' region variable [default: us-east-1]."
+        ),
+    ] = None,
 ) -> None:
-    """Write an AsyncAPI 3.0 document of the topology: channels, operations, messages."""
+    """Write an AsyncAPI 3.1 document of the topology: servers, channels with their SNS/SQS
+    bindings, EventBridge rules, operations, messages; print the event shape each rule expects."""
     settings = make_settings(topology, env)
     topo, registry = load_registry(settings.topology_path, settings.env)
-    text = render(asyncapi_document(topo, registry, settings.env))
+    text = render(asyncapi_document(topo, registry, settings.env, region))
     if output is not None and str(output) == "-":
         sys.stdout.write(text)
         return
@@ -227,6 +234,8 @@ def docs(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     out.print(f"wrote {path}", markup=False)
+    for line in rule_lines(topo, registry):
+        out.print(line, markup=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

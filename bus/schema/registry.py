@@ -45,6 +45,13 @@ class EventSpec:
     message_group_id: str | None = None
     previous_versions: tuple[PreviousVersion, ...] = field(default=())
     """Older versions, oldest first."""
+    type_prefix: str = ""
+    """Put before ``name`` in the CloudEvents ``type`` (topology ``cloudevents.type_prefix``)."""
+
+    @property
+    def cloudevents_type(self) -> str:
+        """The CloudEvents ``type`` (and EventBridge ``DetailType``): ``type_prefix`` + ``name``."""
+        return self.type_prefix + self.name
 
     @property
     def versions(self) -> tuple[int, ...]:
