@@ -26,7 +26,7 @@ from bus.errors import AwsError, EventValidationError, PublishError, SchemaError
 from bus.logging import configure_logging
 from bus.publish import Publisher, PublishResult, load_registry
 from bus.publish.results import failure_error
-from bus.schema import DEFAULT_SNAPSHOT_DIR, check_snapshots, export_schemas
+from bus.schema import DEFAULT_SNAPSHOT_DIR, check_snapshots, export_envelopes, export_schemas
 from bus.settings import DEFAULT_TOPOLOGY, Settings
 
 schemas_app = typer.Typer(
@@ -176,10 +176,13 @@ def _snapshot_dir(settings: Settings, given: Path | None) -> Path:
 
 @schemas_app.command("export")
 def export(topology: TopologyOpt = DEFAULT_TOPOLOGY, out_dir: SnapshotOpt = None) -> None:
-    """Write one JSON Schema per event version: <dir>/<EventType>.v<N>.json."""
+    """Write one JSON Schema per event version: <dir>/<EventType>.v<N>.json (its data, the
+    snapshot `bus schemas check` compares) and <dir>/envelopes/<EventType>.v<N>.json (the whole
+    envelope as it travels, for producers to validate against before sending)."""
     settings = make_settings(topology)
     _, registry = load_registry(settings.topology_path)
-    for path in export_schemas(registry, _snapshot_dir(settings, out_dir)):
+    directory = _snapshot_dir(settings, out_dir)
+    for path in [*export_schemas(registry, directory), *export_envelopes(registry, directory)]:
         out.print(str(path), markup=False)
 
 
