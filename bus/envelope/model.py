@@ -72,7 +72,7 @@ def new_envelope(
     format_time(when)  # refuse naive times here, not at encoding
     return Envelope(
         id=event_id,
-        type=spec.name,
+        type=spec.cloudevents_type,
         version=spec.version,
         source=spec.source,
         time=when,

@@ -145,7 +145,7 @@ class Route:
     @classmethod
     def of(cls, spec: EventSpec, channels: tuple[Channel, ...]) -> Route:
         fixed = {
-            EVENT_TYPE: {"DataType": "String", "StringValue": spec.name},
+            EVENT_TYPE: {"DataType": "String", "StringValue": spec.cloudevents_type},
             EVENT_VERSION: {"DataType": "Number", "StringValue": str(spec.version)},
         }
         return cls(
@@ -156,7 +156,7 @@ class Route:
             exposed=tuple((name, len(name.encode())) for name in spec.attributes),
             eventbridge_overhead=EVENTBRIDGE_TIME_BYTES
             + len(spec.source.encode())
-            + len(spec.name.encode()),
+            + len(spec.cloudevents_type.encode()),
             fifo=tuple(c.label for c in channels if c.fifo),
         )
 
@@ -274,7 +274,7 @@ def prepare_routed(index: int, route: Route, event: BaseModel, context: Context)
     time = utc_now()
     head = header(
         id=event_id,
-        type=spec.name,
+        type=spec.cloudevents_type,
         version=spec.version,
         source=spec.source,
         time=time,

@@ -106,6 +106,7 @@ class Registry:
 
     def __init__(self, specs: Iterable[EventSpec]) -> None:
         self._specs: dict[str, EventSpec] = {}
+        self._by_type: dict[str, EventSpec] = {}
         self._by_model: dict[type[BaseModel], EventSpec] = {}
         self._old_models: dict[type[BaseModel], tuple[EventSpec, int]] = {}
         for spec in specs:
@@ -119,6 +120,8 @@ class Registry:
                     "(a subclass will do) so a published event names its type"
                 )
             self._specs[spec.name] = spec
+            if spec.type_prefix:
+                self._by_type[spec.cloudevents_type] = spec
             self._by_model[spec.model] = spec
             for prev in spec.previous_versions:
                 self._old_models[prev.model] = (spec, prev.version)
@@ -145,16 +148,22 @@ class Registry:
         return len(self._specs)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._specs
+        return name in self._specs or name in self._by_type
 
     def spec(self, event_type: str) -> EventSpec:
-        try:
-            return self._specs[event_type]
-        except KeyError:
+        """The event type named ``event_type``, or whose CloudEvents ``type`` (with the
+        topology's ``type_prefix``) it is."""
+        found = self._specs.get(event_type) or self._by_type.get(event_type)
+        if found is None:
             known = ", ".join(sorted(self._specs)) or "none"
-            raise UnknownEventError(
-                f"unknown event type {event_type!r} (declared: {known})"
-            ) from None
+            raise UnknownEventError(f"unknown event type {event_type!r} (declared: {known})")
+        return found
+
+    def event_name(self, event_type: str) -> str:
+        """The name in topology.yaml of the event whose CloudEvents ``type`` is ``event_type``
+        (itself when no ``type_prefix`` is set or the type is not declared)."""
+        found = self._by_type.get(event_type)
+        return event_type if found is None else found.name
 
     def event_type_of(self, model: type[BaseModel] | BaseModel) -> EventSpec:
         """The event type whose *current* model is ``model`` (a class or an instance)."""
@@ -287,9 +296,10 @@ def _load_spec(name: str, declared: EventType, topology: Topology, base_dir: Pat
         name=name,
         version=declared.version,
         model=model,
-        source=declared.source or topology.name,
+        source=declared.source or topology.cloudevents.source or topology.name,
         destinations=tuple(declared.publish_to),
         attributes=tuple(declared.attributes),
         message_group_id=declared.message_group_id,
         previous_versions=tuple(previous),
+        type_prefix=topology.cloudevents.type_prefix,
     )

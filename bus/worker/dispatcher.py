@@ -207,7 +207,7 @@ class Dispatcher:
         return Outcome.HANDLED
 
     def _prepare(self, env: Envelope) -> tuple[Handler, BaseModel] | _Refusal:
-        handler = self._binding.handlers.get(env.type)
+        handler = self._binding.handlers.get(self._registry.event_name(env.type))
         try:
             if handler is None:
                 self._registry.spec(env.type)  # UnknownEventError when the type is not declared
