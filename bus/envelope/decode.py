@@ -134,7 +134,11 @@ def decode(
             inner, attrs = route.unwrap(obj, attributes, message_id)
         except RecursionError:  # an SNS Message nested too deep for json.loads
             raise too_deep(_WHERE[name], message_id) from None
-        check_value(inner, _WHERE[name], message_id)
+        if name == "sns":  # parsed from Message's text (other routes' are parts of the body)
+            message = obj.get("Message")
+            check_value(
+                inner, _WHERE[name], message_id, message if isinstance(message, str) else None
+            )
         if isinstance(inner, Mapping) and "specversion" not in inner:
             raise _not_an_envelope(_WHERE[name], inner, message_id)
         env = envelope_from_dict(inner, message_id)

@@ -22,6 +22,8 @@ MAX_DEPTH = 64
 of a raw body, level 3 of an EventBridge event's ``detail``)."""
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+"""A ``\\uD800``-``\\uDFFF`` escape: a pair (an escaped emoji) or a lone surrogate."""
 
 
 def load_json(text: object, what: str, message_id: str | None) -> Any:
@@ -48,31 +50,69 @@ def load_json(text: object, what: str, message_id: str | None) -> Any:
         raise too_deep(what, message_id) from None
     except ValueError as exc:  # JSONDecodeError, and integers longer than Python reads
         raise DecodeError(f"{what} is not JSON: {exc}", message_id=message_id) from None
-    check_value(obj, what, message_id)
+    check_value(obj, what, message_id, text)
     return obj
 
 
-def check_value(obj: object, what: str, message_id: str | None) -> None:
+def check_value(obj: object, what: str, message_id: str | None, text: str | None = None) -> None:
     """``DecodeError`` when ``obj`` (parsed JSON) nests deeper than ``MAX_DEPTH`` or holds a lone
-    surrogate in a key or a string; the reason names the path. Iterative: no recursion."""
-    stack: list[tuple[object, str, int]] = [(obj, "", 0)]
+    surrogate in a key or a string; the reason names the path. ``text``, the JSON ``obj`` was
+    parsed from, lets the common case skip both walks. Iterative: no recursion."""
+    may_nest = text is None or text.count("[") + text.count("{") > MAX_DEPTH
+    if may_nest and _deeper_than(obj, MAX_DEPTH):
+        raise too_deep(what, message_id)
+    if text is None or _may_hold_surrogates(text):
+        _find_surrogate(obj, what, message_id)
+
+
+def _may_hold_surrogates(text: str) -> bool:
+    """A surrogate character, or a ``\\uD800``-``\\uDFFF`` escape (a pair, as an escaped emoji,
+    or a lone one). ``isascii`` and ``in`` skip the regular expressions for most bodies."""
+    if not text.isascii() and _SURROGATE.search(text):
+        return True
+    return "\\u" in text and _ESCAPED_SURROGATE.search(text) is not None
+
+
+def _deeper_than(obj: object, limit: int) -> bool:
+    """Whether ``obj`` nests more than ``limit`` levels of objects and arrays (level by level;
+    written for speed: this runs for every body with more than ``limit`` brackets)."""
+    level: list[Any] = [obj]
+    depth = 0
+    while level:
+        below: list[Any] = []
+        keep = below.append
+        for value in level:
+            kind = type(value)
+            if kind is dict:
+                items = value.values()
+            elif kind is list:
+                items = value
+            else:
+                continue
+            for item in items:
+                if type(item) is dict or type(item) is list:
+                    keep(item)
+        depth += 1
+        if depth > limit:
+            return True
+        level = below
+    return False
+
+
+def _find_surrogate(obj: object, what: str, message_id: str | None) -> None:
+    stack: list[tuple[object, str]] = [(obj, "")]
     while stack:
-        value, path, depth = stack.pop()
+        value, path = stack.pop()
         if isinstance(value, str):
             _check_text(value, what, path, message_id)
-            continue
-        if not isinstance(value, dict | list):
-            continue
-        if depth + 1 > MAX_DEPTH:
-            raise too_deep(what, message_id)
-        if isinstance(value, dict):
+        elif isinstance(value, dict):
             for key, item in value.items():
                 key_path = f"{path}.{key}" if path else str(key)
                 if isinstance(key, str):
                     _check_text(key, what, f"{key_path} (the key)", message_id)
-                stack.append((item, key_path, depth + 1))
-        else:
-            stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value))
+                stack.append((item, key_path))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(value))
 
 
 def check_text(value: str, what: str, message_id: str | None) -> None:
