@@ -35,7 +35,8 @@ class Decoded:
     """An envelope, the route that carried it and its attributes as ``{name: str}``.
 
     ``attributes`` are the message's own (SQS or SNS); ``event_type`` and ``event_version`` are
-    filled from the envelope when the route carries none (EventBridge).
+    filled from the envelope when the route carries none (EventBridge), ``event_version`` only
+    when the envelope names a version.
     """
 
     envelope: Envelope
