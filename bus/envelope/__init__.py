@@ -18,6 +18,7 @@ from bus.envelope.attributes import (
     routing_attributes,
 )
 from bus.envelope.decode import Decoded, Route, decode
+from bus.envelope.limits import MAX_BODY_BYTES, MAX_DEPTH, load_json
 from bus.envelope.model import (
     CONTENT_TYPE,
     SPEC_VERSION,
@@ -39,6 +40,8 @@ __all__ = [
     "CONTENT_TYPE",
     "EVENT_TYPE",
     "EVENT_VERSION",
+    "MAX_BODY_BYTES",
+    "MAX_DEPTH",
     "SPEC_VERSION",
     "Attribute",
     "Decoded",
@@ -49,6 +52,7 @@ __all__ = [
     "encode_body",
     "envelope_from_dict",
     "format_time",
+    "load_json",
     "message_attributes",
     "new_envelope",
     "normalise",
