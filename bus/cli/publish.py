@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bus.asyncapi import asyncapi_document, render
+from bus.asyncapi import asyncapi_document, render, rule_lines
 from bus.aws import AwsClients
 from bus.cli.options import (
     ConnectTimeoutOpt,
@@ -29,7 +29,7 @@ from bus.errors import AwsError, EventValidationError, PublishError, SchemaError
 from bus.logging import configure_logging
 from bus.publish import Publisher, PublishResult, load_registry
 from bus.publish.results import failure_error
-from bus.schema import DEFAULT_SNAPSHOT_DIR, check_snapshots, export_schemas
+from bus.schema import DEFAULT_SNAPSHOT_DIR, check_snapshots, export_envelopes, export_schemas
 from bus.settings import (
     CLI_CONNECT_TIMEOUT,
     CLI_MAX_ATTEMPTS,
@@ -198,10 +198,13 @@ def _snapshot_dir(settings: Settings, given: Path | None) -> Path:
 
 @schemas_app.command("export")
 def export(topology: TopologyOpt = DEFAULT_TOPOLOGY, out_dir: SnapshotOpt = None) -> None:
-    """Write one JSON Schema per event version: <dir>/<EventType>.v<N>.json."""
+    """Write one JSON Schema per event version: <dir>/<EventType>.v<N>.json (its data, the
+    snapshot `bus schemas check` compares) and <dir>/envelopes/<EventType>.v<N>.json (the whole
+    envelope as it travels, for producers to validate against before sending)."""
     settings = make_settings(topology)
     _, registry = load_registry(settings.topology_path)
-    for path in export_schemas(registry, _snapshot_dir(settings, out_dir)):
+    directory = _snapshot_dir(settings, out_dir)
+    for path in [*export_schemas(registry, directory), *export_envelopes(registry, directory)]:
         out.print(str(path), markup=False)
 
 
@@ -237,11 +240,18 @@ def docs(
     ] = None,
     topology: TopologyOpt = DEFAULT_TOPOLOGY,
     env: EnvOpt = None,
+    region: Annotated[
+        str | None,
+        typer.Option(
+            "--region", help="Default of the servers' region variable [default: us-east-1]."
+        ),
+    ] = None,
 ) -> None:
-    """Write an AsyncAPI 3.0 document of the topology: channels, operations, messages."""
+    """Write an AsyncAPI 3.1 document of the topology: servers, channels with their SNS/SQS
+    bindings, EventBridge rules, operations, messages; print the event shape each rule expects."""
     settings = make_settings(topology, env)
     topo, registry = load_registry(settings.topology_path, settings.env)
-    text = render(asyncapi_document(topo, registry, settings.env))
+    text = render(asyncapi_document(topo, registry, settings.env, region))
     if output is not None and str(output) == "-":
         sys.stdout.write(text)
         return
@@ -249,6 +259,8 @@ def docs(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     out.print(f"wrote {path}", markup=False)
+    for line in rule_lines(topo, registry):
+        out.print(line, markup=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

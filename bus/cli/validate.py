@@ -5,6 +5,7 @@ from __future__ import annotations
 from bus.cli.options import EnvOpt, TopologyOpt, make_settings
 from bus.cli.output import out
 from bus.settings import DEFAULT_TOPOLOGY
+from bus.topology.cloudevents import warnings_of
 from bus.topology.load import load_topology
 from bus.topology.model import Topology
 
@@ -14,10 +15,13 @@ def validate(topology: TopologyOpt = DEFAULT_TOPOLOGY, env: EnvOpt = None) -> No
 
     Checks YAML syntax, keys, types, ranges, AWS names (with the env prefix), FIFO rules,
     references, dead letters, filter policies and event patterns, and reports all problems at
-    once (exit code 3). A valid file prints a one-line summary.
+    once (exit code 3). A valid file prints a one-line summary, after any warnings (a rule whose
+    pattern names a source or detail-type no declared event has).
     """
     settings = make_settings(topology=topology, env=env)
     loaded = load_topology(settings.topology_path, env=settings.env)
+    for warning in warnings_of(settings.topology_path, loaded):
+        out.print(str(warning), markup=False, soft_wrap=True)
     out.print(f"{settings.topology_path}: valid: {summary(loaded)}", markup=False)
 
 

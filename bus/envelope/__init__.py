@@ -1,7 +1,8 @@
 """The envelope codec (pure): events <-> message bodies and attributes, for every AWS route.
 
 One small module per route a message can take into SQS (``sqs``: raw, ``sns``: SNS-in-SQS,
-``eventbridge``: EventBridge-in-SQS); ``decode`` tries them in turn. See docs/envelope.md.
+``eventbridge``: EventBridge-in-SQS); ``decode`` tries them in turn, within the limits of
+``limits``; ``read`` checks the envelope's fields. See docs/envelope.md.
 """
 
 from __future__ import annotations
@@ -17,15 +18,16 @@ from bus.envelope.attributes import (
     routing_attributes,
 )
 from bus.envelope.decode import Decoded, decode
+from bus.envelope.limits import MAX_BODY_BYTES, MAX_DEPTH, load_json
 from bus.envelope.model import (
     CONTENT_TYPE,
     SPEC_VERSION,
     Envelope,
     encode_body,
-    envelope_from_dict,
     format_time,
     new_envelope,
 )
+from bus.envelope.read import envelope_from_dict
 from bus.envelope.unwrap import Route
 from bus.schema.registry import EventSpec
 
@@ -39,6 +41,8 @@ __all__ = [
     "CONTENT_TYPE",
     "EVENT_TYPE",
     "EVENT_VERSION",
+    "MAX_BODY_BYTES",
+    "MAX_DEPTH",
     "SPEC_VERSION",
     "Attribute",
     "Decoded",
@@ -49,6 +53,7 @@ __all__ = [
     "encode_body",
     "envelope_from_dict",
     "format_time",
+    "load_json",
     "message_attributes",
     "new_envelope",
     "normalise",

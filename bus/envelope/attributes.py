@@ -52,12 +52,15 @@ def attribute(value: object) -> Attribute | None:
 
 
 def routing_attributes(
-    spec: EventSpec, event_type: str, version: int, event: BaseModel
+    spec: EventSpec, event_type: str, version: int | None, event: BaseModel
 ) -> dict[str, Attribute]:
-    """The message attributes of one event (SQS/SNS shape)."""
+    """The message attributes of one event (SQS/SNS shape); version ``None``: the current one."""
     out: dict[str, Attribute] = {
         EVENT_TYPE: {"DataType": "String", "StringValue": event_type},
-        EVENT_VERSION: {"DataType": "Number", "StringValue": str(version)},
+        EVENT_VERSION: {
+            "DataType": "Number",
+            "StringValue": str(spec.version if version is None else version),
+        },
     }
     for name in spec.attributes:
         try:
@@ -99,7 +102,9 @@ def _value(raw: object) -> str | None:
 def normalise(attributes: Mapping[str, Any] | None) -> dict[str, str]:
     """``{name: value}`` from SQS, SNS or Lambda shaped attributes (binary values as base64)."""
     out: dict[str, str] = {}
-    for name, raw in (attributes or {}).items():
+    if not isinstance(attributes, Mapping):
+        return out
+    for name, raw in attributes.items():
         value = _value(raw)
         if value is not None:
             out[str(name)] = value

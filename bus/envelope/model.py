@@ -1,7 +1,7 @@
 """The envelope: a CloudEvents 1.0 event in structured JSON mode (see docs/envelope.md).
 
-Pure functions only: building an envelope for an event, encoding it as the message body, and reading
-a body's envelope object back with every field checked.
+Pure functions only: building an envelope for an event and encoding it as the message body;
+``bus.envelope.read`` reads a body's envelope object back with every field checked.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from bus.errors import DecodeError
 from bus.schema.registry import EventSpec
 
 SPEC_VERSION = "1.0"
@@ -28,13 +27,18 @@ class Envelope:
 
     id: str
     type: str
-    version: int
+    version: int | None
+    """``None``: the producer did not say (no ``eventversion``, no version in ``dataschema``);
+    ``Registry.parse`` reads such data as the event type's current version."""
     source: str
-    time: datetime
+    time: datetime | None
+    """``None``: the producer did not say (``time`` is optional in CloudEvents)."""
     data: dict[str, Any]
     correlation_id: str | None = None
     causation_id: str | None = None
     traceparent: str | None = None
+    dataschema: str | None = None
+    subject: str | None = None
 
 
 def new_id() -> str:
@@ -68,7 +72,7 @@ def new_envelope(
     format_time(when)  # refuse naive times here, not at encoding
     return Envelope(
         id=event_id,
-        type=spec.name,
+        type=spec.cloudevents_type,
         version=spec.version,
         source=spec.source,
         time=when,
@@ -87,16 +91,21 @@ def header(
     *,
     id: str,
     type: str,
-    version: int,
+    version: int | None,
     source: str,
-    time: datetime,
+    time: datetime | None,
     correlation_id: str | None,
     causation_id: str | None,
     traceparent: str | None,
+    dataschema: str | None = None,
+    subject: str | None = None,
 ) -> str:
     """The envelope's attributes (all but ``data``) as the start of a compact JSON object, in the
-    documented order; ``join_body`` closes it. Built directly: this runs for every event."""
-    if not isinstance(version, int) or isinstance(version, bool):
+    documented order; ``join_body`` closes it. Built directly: this runs for every event.
+
+    ``time`` and ``version`` are always given by a publisher; ``None`` (an envelope decoded from a
+    producer that left them out, then replayed) leaves the attribute out, as it came."""
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
         raise TypeError(f"event version must be an int, got {version!r}")
     parts = [
         '{"specversion":"1.0","id":',
@@ -105,11 +114,16 @@ def header(
         _text_json(source),
         ',"type":',
         _text_json(type),
-        ',"time":"',
-        format_time(time),
-        '","datacontenttype":"application/json","eventversion":',
-        str(version),
     ]
+    if subject is not None:
+        parts += [',"subject":', _text_json(subject)]
+    if time is not None:
+        parts += [',"time":"', format_time(time), '"']
+    parts.append(',"datacontenttype":"application/json"')
+    if dataschema is not None:
+        parts += [',"dataschema":', _text_json(dataschema)]
+    if version is not None:
+        parts += [',"eventversion":', str(version)]
     for key, value in (
         ("correlationid", correlation_id),
         ("causationid", causation_id),
@@ -135,6 +149,8 @@ def envelope_header(env: Envelope) -> str:
         correlation_id=env.correlation_id,
         causation_id=env.causation_id,
         traceparent=env.traceparent,
+        dataschema=env.dataschema,
+        subject=env.subject,
     )
 
 
@@ -142,74 +158,3 @@ def encode_body(env: Envelope) -> str:
     """The message body (and EventBridge ``Detail``): the envelope as compact JSON."""
     data = json.dumps(env.data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return join_body(envelope_header(env), data)
-
-
-# -- reading -----------------------------------------------------------------------------------
-
-
-def _text(obj: dict[str, Any], key: str, message_id: str | None, *, required: bool) -> str | None:
-    value = obj.get(key)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value:
-        got = "missing" if key not in obj else f"got {value!r}"
-        raise DecodeError(
-            f"envelope field {key!r} must be a non-empty string ({got})", message_id=message_id
-        )
-    return value
-
-
-def _time(value: str, message_id: str | None) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None:
-        raise DecodeError(
-            f"envelope field 'time' must be an RFC 3339 time with offset (got {value!r})",
-            message_id=message_id,
-        )
-    return parsed.astimezone(UTC)
-
-
-def envelope_from_dict(obj: object, message_id: str | None = None) -> Envelope:
-    """The ``Envelope`` in a decoded body object; ``DecodeError`` naming the faulty field."""
-    if not isinstance(obj, dict):
-        raise DecodeError(
-            f"envelope must be a JSON object, got {type(obj).__name__}", message_id=message_id
-        )
-    if obj.get("specversion") != SPEC_VERSION:
-        raise DecodeError(
-            f"envelope field 'specversion' must be {SPEC_VERSION!r} (got {obj.get('specversion')!r})",
-            message_id=message_id,
-        )
-    content_type = obj.get("datacontenttype")
-    if content_type is not None and not str(content_type).startswith(CONTENT_TYPE):
-        raise DecodeError(
-            f"envelope field 'datacontenttype' must be {CONTENT_TYPE!r} (got {content_type!r})",
-            message_id=message_id,
-        )
-    version = obj.get("eventversion")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise DecodeError(
-            f"envelope field 'eventversion' must be a positive integer (got {version!r})",
-            message_id=message_id,
-        )
-    data = obj.get("data")
-    if not isinstance(data, dict):
-        raise DecodeError(
-            f"envelope field 'data' must be a JSON object (got {type(data).__name__})",
-            message_id=message_id,
-        )
-    time = _time(str(_text(obj, "time", message_id, required=True)), message_id)
-    return Envelope(
-        id=str(_text(obj, "id", message_id, required=True)),
-        type=str(_text(obj, "type", message_id, required=True)),
-        version=version,
-        source=str(_text(obj, "source", message_id, required=True)),
-        time=time,
-        data=data,
-        correlation_id=_text(obj, "correlationid", message_id, required=False),
-        causation_id=_text(obj, "causationid", message_id, required=False),
-        traceparent=_text(obj, "traceparent", message_id, required=False),
-    )

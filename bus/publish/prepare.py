@@ -174,7 +174,7 @@ class EventRoute:
     @classmethod
     def of(cls, spec: EventSpec, channels: tuple[Channel, ...]) -> EventRoute:
         fixed = {
-            EVENT_TYPE: {"DataType": "String", "StringValue": spec.name},
+            EVENT_TYPE: {"DataType": "String", "StringValue": spec.cloudevents_type},
             EVENT_VERSION: {"DataType": "Number", "StringValue": str(spec.version)},
         }
         return cls(
@@ -185,7 +185,7 @@ class EventRoute:
             exposed=tuple((name, len(name.encode())) for name in spec.attributes),
             eventbridge_overhead=EVENTBRIDGE_TIME_BYTES
             + len(spec.source.encode())
-            + len(spec.name.encode()),
+            + len(spec.cloudevents_type.encode()),
             fifo=tuple(c.label for c in channels if c.fifo),
         )
 
@@ -305,7 +305,7 @@ def prepare_routed(
     time = utc_now()
     head = header(
         id=event_id,
-        type=spec.name,
+        type=spec.cloudevents_type,
         version=spec.version,
         source=spec.source,
         time=time,

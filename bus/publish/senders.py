@@ -168,7 +168,7 @@ class EventsSender:
         entries: list[PutEventsRequestEntryTypeDef] = [
             {
                 "Source": i.spec.source,
-                "DetailType": i.spec.name,
+                "DetailType": i.spec.cloudevents_type,
                 "Detail": i.body,
                 "EventBusName": self.bus_name,
                 "Time": i.time,

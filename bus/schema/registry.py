@@ -44,6 +44,13 @@ class EventSpec:
     message_group_id: str | None = None
     previous_versions: tuple[PreviousVersion, ...] = field(default=())
     """Older versions, oldest first."""
+    type_prefix: str = ""
+    """Put before ``name`` in the CloudEvents ``type`` (topology ``cloudevents.type_prefix``)."""
+
+    @property
+    def cloudevents_type(self) -> str:
+        """The CloudEvents ``type`` (and EventBridge ``DetailType``): ``type_prefix`` + ``name``."""
+        return self.type_prefix + self.name
 
     @property
     def versions(self) -> tuple[int, ...]:
@@ -98,6 +105,7 @@ class Registry:
 
     def __init__(self, specs: Iterable[EventSpec]) -> None:
         self._specs: dict[str, EventSpec] = {}
+        self._by_type: dict[str, EventSpec] = {}
         self._by_model: dict[type[BaseModel], EventSpec] = {}
         self._old_models: dict[type[BaseModel], tuple[EventSpec, int]] = {}
         for spec in specs:
@@ -111,6 +119,8 @@ class Registry:
                     "(a subclass will do) so a published event names its type"
                 )
             self._specs[spec.name] = spec
+            if spec.type_prefix:
+                self._by_type[spec.cloudevents_type] = spec
             self._by_model[spec.model] = spec
             for prev in spec.previous_versions:
                 self._old_models[prev.model] = (spec, prev.version)
@@ -137,16 +147,22 @@ class Registry:
         return len(self._specs)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._specs
+        return name in self._specs or name in self._by_type
 
     def spec(self, event_type: str) -> EventSpec:
-        try:
-            return self._specs[event_type]
-        except KeyError:
+        """The event type named ``event_type``, or whose CloudEvents ``type`` (with the
+        topology's ``type_prefix``) it is."""
+        found = self._specs.get(event_type) or self._by_type.get(event_type)
+        if found is None:
             known = ", ".join(sorted(self._specs)) or "none"
-            raise UnknownEventError(
-                f"unknown event type {event_type!r} (declared: {known})"
-            ) from None
+            raise UnknownEventError(f"unknown event type {event_type!r} (declared: {known})")
+        return found
+
+    def event_name(self, event_type: str) -> str:
+        """The name in topology.yaml of the event whose CloudEvents ``type`` is ``event_type``
+        (itself when no ``type_prefix`` is set or the type is not declared)."""
+        found = self._by_type.get(event_type)
+        return event_type if found is None else found.name
 
     def event_type_of(self, model: type[BaseModel] | BaseModel) -> EventSpec:
         """The event type whose *current* model is ``model`` (a class or an instance)."""
@@ -169,9 +185,14 @@ class Registry:
         spec = self.spec(event_type)
         return validate(spec, spec.version, data)
 
-    def parse(self, event_type: str, version: int, data: object) -> BaseModel:
-        """Validate ``data`` as ``version`` of ``event_type`` and upcast it to the current one."""
+    def parse(self, event_type: str, version: int | None, data: object) -> BaseModel:
+        """Validate ``data`` as ``version`` of ``event_type`` and upcast it to the current one.
+
+        ``version`` ``None`` (an envelope that names none, docs/envelope.md) is the current
+        version: the registry, not the decoder, knows which that is."""
         spec = self.spec(event_type)
+        if version is None:
+            version = spec.version
         event = validate(spec, version, data)
         for prev in spec.previous_versions:
             if prev.version < version:
@@ -257,9 +278,10 @@ def _load_spec(name: str, declared: EventType, topology: Topology, base_dir: Pat
         name=name,
         version=declared.version,
         model=model,
-        source=declared.source or topology.name,
+        source=declared.source or topology.cloudevents.source or topology.name,
         destinations=tuple(declared.publish_to),
         attributes=tuple(declared.attributes),
         message_group_id=declared.message_group_id,
         previous_versions=tuple(previous),
+        type_prefix=topology.cloudevents.type_prefix,
     )

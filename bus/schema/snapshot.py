@@ -1,8 +1,11 @@
 """JSON Schema per event version, and the snapshot directory committed with the models.
 
 ``bus schemas export`` writes ``<dir>/<Type>.v<N>.json`` for every declared version (current and
-previous); ``bus schemas check`` compares the models with those files (``bus.schema.compat``).
-Exporting never deletes a file: retiring a version is deleting its snapshot on purpose.
+previous), the schema of its ``data``; ``bus schemas check`` compares the models with those files
+(``bus.schema.compat``). It also writes ``<dir>/envelopes/<Type>.v<N>.json``, the schema of the
+whole envelope as it travels (``bus.schema.envelope``), so that a producer in any language can
+validate an event before sending it. Exporting never deletes a file: retiring a version is
+deleting its snapshot on purpose.
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from bus.errors import SchemaError
-from bus.schema.registry import Registry
+from bus.schema.envelope import envelope_schema
+from bus.schema.registry import EventSpec, Registry
 
 DEFAULT_SNAPSHOT_DIR = Path("schemas/snapshots")
+ENVELOPE_DIR = "envelopes"
+"""Under the snapshot directory: one whole-envelope schema per event version."""
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 _FILE_RE = re.compile(r"^(?P<name>.+)\.v(?P<version>[1-9]\d*)\.json$")
 
@@ -63,17 +69,48 @@ def dumps(schema: Schema) -> str:
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
 
 
-def export_schemas(registry: Registry, out_dir: Path) -> list[Path]:
-    """Write one ``<Type>.v<N>.json`` per event version into ``out_dir``; return the paths."""
+def envelope_json_schema(spec: EventSpec, version: int) -> Schema:
+    """The JSON Schema (2020-12) of the whole envelope of one event version, standalone: the
+    model's definitions under ``$defs``."""
+    data = spec.model_for(version).model_json_schema(mode="validation")
+    defs = data.pop("$defs", None)
+    out: Schema = {
+        "$schema": JSON_SCHEMA_DIALECT,
+        "x-bus-event": spec.name,
+        "x-bus-version": version,
+        **envelope_schema(spec, version, data),
+    }
+    if defs:
+        out["$defs"] = defs
+    return out
+
+
+def _write(schemas: dict[SchemaKey, Schema], out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for key, schema in current_schemas(registry).items():
+    for key, schema in schemas.items():
         path = out_dir / key.filename
         text = dumps(schema)
         if not path.exists() or path.read_text() != text:
             path.write_text(text)
         written.append(path)
     return written
+
+
+def export_schemas(registry: Registry, out_dir: Path) -> list[Path]:
+    """Write one ``<Type>.v<N>.json`` per event version into ``out_dir``; return the paths."""
+    return _write(current_schemas(registry), out_dir)
+
+
+def export_envelopes(registry: Registry, out_dir: Path) -> list[Path]:
+    """Write one whole-envelope ``<Type>.v<N>.json`` per event version into
+    ``out_dir/envelopes``; return the paths."""
+    schemas = {
+        SchemaKey(spec.name, version): envelope_json_schema(spec, version)
+        for spec in registry
+        for version in spec.versions
+    }
+    return _write(dict(sorted(schemas.items())), out_dir / ENVELOPE_DIR)
 
 
 def load_snapshots(snapshot_dir: Path) -> dict[SchemaKey, Schema]:

@@ -1,7 +1,8 @@
 """Semantic checks of a ``Topology`` (pure): what the model alone cannot see.
 
 AWS naming rules on the physical names, FIFO consistency, references between declarations, dead
-letter rules, duplicates, rule targets (id length, JSONPaths), event routing attributes, filter
+letter rules, duplicates, rule targets (id length, JSONPaths), event routing attributes, the
+EventBridge ``Source`` and ``DetailType`` of events sent to a bus, filter
 policy and event pattern syntax (and a scope with no policy), and tag limits. Each ``Finding`` names the path of the offending declaration (``("queues",
 "billing", "dead_letter")``); ``bus.topology.load`` turns paths into ``FILE:LINE:COL``.
 """
@@ -28,6 +29,10 @@ RESERVED_ATTRIBUTES = frozenset({"event_type", "event_version"})
 MAX_TAGS = 50
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
+MAX_DETAIL_TYPE = 128
+"""EventBridge's limit on an entry's ``DetailType`` (the event's prefixed type)."""
+_SOURCE_START = re.compile(r"[/.\-_A-Za-z0-9]")
+"""PutEvents ``Source``: its first character (and never ``aws.``)."""
 MAX_TARGET_ID = 64
 """EventBridge's limit on a target's ``Id``."""
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -87,6 +92,7 @@ def check_topology(topology: Topology, env: str | None = None) -> list[Finding]:
         _duplicates,
         _targets,
         _events,
+        _cloudevents,
         _patterns,
         _tags,
     )
@@ -432,6 +438,29 @@ def _events(t: Topology, env: str | None) -> Iterator[Finding]:
                     f"previous version {version} is not older than version {event.version}",
                     ((*path, "version"),),
                 )
+
+
+def _cloudevents(t: Topology, env: str | None) -> Iterator[Finding]:
+    """Events sent to EventBridge: a ``Source`` it accepts, a ``DetailType`` of at most 128."""
+    prefix = t.cloudevents.type_prefix
+    for name, event in t.events.items():
+        if not any(d.bus is not None for d in event.publish_to):
+            continue
+        source = event.source or t.cloudevents.source or t.name
+        where = ("cloudevents", "source") if t.cloudevents.source else ("name",)
+        if source.startswith("aws.") or not _SOURCE_START.match(source):
+            yield Finding(
+                ("events", name, "source") if event.source else where,
+                f"event {name} goes to an EventBridge bus, whose Source {source!r} may not start "
+                "with 'aws.' and must start with a letter, digit, '/', '.', '-' or '_'",
+            )
+        if len(prefix + name) > MAX_DETAIL_TYPE:
+            yield Finding(
+                ("cloudevents", "type_prefix"),
+                f"event {name} goes to an EventBridge bus: its type {prefix + name!r} is "
+                f"{len(prefix + name)} characters; EventBridge's DetailType takes at most "
+                f"{MAX_DETAIL_TYPE}",
+            )
 
 
 def _attribute(path: KeyPath, attribute: str, seen: set[str]) -> Iterator[Finding]:

@@ -189,7 +189,8 @@ class EventType(_Model):
     previous_versions: dict[int, PreviousVersion] = Field(default_factory=dict)
     publish_to: list[Destination] = Field(default_factory=list)
     source: str | None = Field(default=None, min_length=1, max_length=256)
-    """EventBridge ``Source``; defaults to the topology's name."""
+    """CloudEvents ``source`` and EventBridge ``Source``; defaults to ``cloudevents.source``,
+    else the topology's name."""
     attributes: list[str] = Field(default_factory=list, max_length=8)
     """Model fields exposed as message attributes (for filter policies). At most 8: SQS carries
     10 attributes and bus uses 2 (event type and version)."""
@@ -274,6 +275,21 @@ class HandlerBinding(_Model):
         return self.idempotent or self.idempotency is not None
 
 
+class CloudEvents(_Model):
+    """The CloudEvents attributes bus sets on every event of the topology (docs/envelope.md).
+
+    ``source`` (default: the topology's ``name``; an event type's own ``source`` wins) may be any
+    URI-reference, such as the absolute URI CloudEvents recommends (``urn:example:shop``,
+    ``https://example.com/shop``). ``type_prefix`` goes before every event type's name in the
+    CloudEvents ``type``, the EventBridge ``DetailType`` and the ``event_type`` attribute (for
+    example ``com.example.shop.`` for reverse-DNS types); rules and filter policies then name the
+    prefixed types. Defaults leave both as they were.
+    """
+
+    source: str | None = Field(default=None, min_length=1, max_length=256)
+    type_prefix: str = Field(default="", max_length=100, pattern=r"^[A-Za-z0-9._:/-]*$")
+
+
 # -- the whole document ---------------------------------------------------------------------------
 
 
@@ -292,6 +308,7 @@ class Topology(_Model):
     handlers: dict[str, HandlerBinding] = Field(default_factory=dict)
     middleware: Middlewares = Field(default_factory=Middlewares)
     idempotency: Idempotency = Field(default_factory=Idempotency)
+    cloudevents: CloudEvents = Field(default_factory=CloudEvents)
 
     # -- dead letters ---------------------------------------------------------------------------
 

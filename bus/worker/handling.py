@@ -114,7 +114,7 @@ class Processor:
     def _prepare(self, delivery: Incoming, env: Envelope) -> None:
         """The handler and the validated event, or the refusal as the delivery's outcome."""
         binding = self._scope.binding
-        handler = binding.handlers.get(env.type)
+        handler = binding.handlers.get(self._registry.event_name(env.type))
         try:
             if handler is None:
                 self._registry.spec(env.type)  # UnknownEventError when the type is not declared

@@ -41,23 +41,21 @@ def test_committed_snapshot_is_up_to_date(
 ) -> None:
     code, out, _ = run(capsys, "schemas", "export", "-t", TOPOLOGY, "--out", str(tmp_path))
     assert code == 0
-    fresh = sorted(p.name for p in tmp_path.iterdir())
-    committed = sorted(p.name for p in (ROOT / "schemas" / "snapshots").iterdir())
-    assert (
-        fresh
-        == committed
-        == [
-            "LedgerEntry.v1.json",
-            "OrderPlaced.v1.json",
-            "OrderPlaced.v2.json",
-            "OrderShipped.v1.json",
-            "PaymentCaptured.v1.json",
-            "PaymentFailed.v1.json",
-        ]
-    )
+    versions = [
+        "LedgerEntry.v1.json",
+        "OrderPlaced.v1.json",
+        "OrderPlaced.v2.json",
+        "OrderShipped.v1.json",
+        "PaymentCaptured.v1.json",
+        "PaymentFailed.v1.json",
+    ]
+    snapshots = ROOT / "schemas" / "snapshots"
+    fresh = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.json"))
+    committed = sorted(str(p.relative_to(snapshots)) for p in snapshots.rglob("*.json"))
+    assert fresh == committed == sorted([*versions, *(f"envelopes/{v}" for v in versions)])
     for name in fresh:
-        assert (tmp_path / name).read_text() == (ROOT / "schemas" / "snapshots" / name).read_text()
-    assert out.count(".json") == 6
+        assert (tmp_path / name).read_text() == (snapshots / name).read_text()
+    assert out.count(".json") == 12
 
 
 def _app(tmp_path: Path, model_source: str) -> Path:
