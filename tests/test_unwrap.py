@@ -30,14 +30,18 @@ def test_the_worker_and_the_dlq_tools_unwrap_alike(path: Path) -> None:
 
 
 def test_a_deep_body_is_a_decode_error_for_both() -> None:
-    with pytest.raises(DecodeError, match="nested deeper than 128"):
+    with pytest.raises(DecodeError, match="more than 64 levels deep"):
         decode(DEEP)
     sns = json.dumps(
         {"Type": "Notification", "TopicArn": "arn:aws:sns:us-east-1:0:t", "Message": DEEP}
     )
-    with pytest.raises(DecodeError, match="nested deeper"):
+    with pytest.raises(DecodeError, match="more than 64 levels deep"):
         decode(sns)
-    assert unwrap(DEEP) == (None, "none", "body is not JSON: JSON nested deeper than 128 levels")
+    assert unwrap(DEEP) == (
+        None,
+        "none",
+        "body nests JSON objects and arrays more than 64 levels deep (the decoder's limit)",
+    )
     envelope, _, error = unwrap(sns)
     assert envelope is None
     assert error is not None

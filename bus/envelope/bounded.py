@@ -12,8 +12,9 @@ import json
 import re
 from typing import Any
 
-MAX_DEPTH = 128
-"""The deepest nesting bus reads in a message body (objects and arrays); docs/envelope.md."""
+from bus.envelope.limits import MAX_DEPTH
+
+__all__ = ["MAX_DEPTH", "TooDeep", "depth_exceeds", "loads"]
 
 _TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
 """A JSON string (skipped whole, so brackets inside strings do not count) or a bracket."""

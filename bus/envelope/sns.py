@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bus.envelope.attributes import normalise
-from bus.envelope.bounded import loads
+from bus.envelope.limits import load_json
 from bus.errors import DecodeError
 
 ROUTE = "sns"
@@ -23,13 +23,7 @@ def unwrap(
     message = body["Message"]
     if not isinstance(message, str):
         raise DecodeError("SNS notification's Message is not a string", message_id=message_id)
-    try:
-        envelope = loads(message)
-    except ValueError as exc:
-        raise DecodeError(
-            f"SNS notification from {body.get('TopicArn')}: Message is not JSON: {exc}",
-            message_id=message_id,
-        ) from exc
+    envelope = load_json(message, "SNS notification's Message", message_id)
     raw = body.get("MessageAttributes")
     merged = {**normalise(attributes), **normalise(raw if isinstance(raw, Mapping) else None)}
     return envelope, merged

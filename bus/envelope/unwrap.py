@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bus.envelope import eventbridge, sns, sqs
-from bus.envelope.bounded import loads
+from bus.envelope.limits import load_json
 from bus.errors import DecodeError
 
 Route = Literal["sqs", "sns", "eventbridge"]
@@ -31,11 +31,8 @@ class Unwrapped:
 
 
 def parse_body(body: str | bytes, message_id: str | None) -> dict[str, Any]:
-    """The body as a JSON object (depth-checked: ``bounded.MAX_DEPTH``); ``DecodeError`` if not."""
-    try:
-        obj = loads(body)
-    except ValueError as exc:
-        raise DecodeError(f"body is not JSON: {exc}", message_id=message_id) from exc
+    """The body as a JSON object within the decoder's limits (``limits``); ``DecodeError`` if not."""
+    obj = load_json(body, "body", message_id)
     if not isinstance(obj, dict):
         raise DecodeError(
             f"body is a JSON {type(obj).__name__}, not an object", message_id=message_id

@@ -12,7 +12,7 @@ from bus.envelope.bounded import TooDeep, depth_exceeds, loads
 
 def test_deep_nesting_is_refused_without_recursion_error() -> None:
     deep = '{"a":' * 100_000 + "1" + "}" * 100_000
-    with pytest.raises(TooDeep, match="deeper than 128"):
+    with pytest.raises(TooDeep, match="deeper than 64"):
         loads(deep)
     with pytest.raises(TooDeep):
         loads("[" * 5000)

@@ -144,5 +144,8 @@ def test_a_deeply_nested_body_is_kept_raw_with_its_reason() -> None:
     deep = '{"a":' * 5000 + "1" + "}" * 5000
     letter = from_sqs(message(deep))
     assert letter.envelope is None
-    assert letter.decode_error == "body is not JSON: JSON nested deeper than 128 levels"
+    assert (
+        letter.decode_error
+        == "body nests JSON objects and arrays more than 64 levels deep (the decoder's limit)"
+    )
     assert letter.body == deep

@@ -10,7 +10,8 @@ import pytest
 import pytest_asyncio
 
 from bus.aws import AwsClients
-from bus.worker import Failure, Stats
+from bus.aws.failure import read_failure
+from bus.worker import Stats
 from tests.worker.conftest import Applied, apply_topology, new_env, wait_for
 
 pytestmark = pytest.mark.aws
@@ -59,7 +60,8 @@ async def test_deep_and_surrogate_bodies_are_dead_lettered_at_once_with_the_reas
     dead = await applied.drain("inbox-dlq")
     assert len(dead) == len(bodies)
     for message in dead:
-        failure = Failure.from_json(message["MessageAttributes"]["bus.failure"]["StringValue"])
+        failure = read_failure(message["MessageAttributes"]["bus.failure"]["StringValue"])
+        assert failure is not None
         body = sent[failure.message_id]
         assert message["Body"] == body
         assert (failure.reason, failure.attempt) == ("decode-error", 1)
