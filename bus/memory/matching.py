@@ -42,19 +42,25 @@ def matches_filter_policy(
     attributes: Mapping[str, Mapping[str, Any]],
     body: str,
     scope: str = "MessageAttributes",
+    *,
+    document: Any = None,
+    values: Mapping[str, Any] | None = None,
 ) -> bool:
     """Whether SNS delivers a message to a subscription with ``policy`` (``None`` or ``{}``: no
     policy, everything is delivered). ``attributes`` are in Publish's shape
-    (``{"DataType": ..., "StringValue": ...}``)."""
+    (``{"DataType": ..., "StringValue": ...}``). ``document`` (the body already parsed) and
+    ``values`` (``attribute_values(attributes)``) save the work when one message meets many
+    policies."""
     if not policy:
         return True
     if scope == "MessageBody":
-        try:
-            document = json.loads(body)
-        except ValueError:
-            return False
+        if document is None:
+            try:
+                document = json.loads(body)
+            except ValueError:
+                return False
         return isinstance(document, dict) and _object(policy, [document])
-    return _object(policy, [attribute_values(attributes)])
+    return _object(policy, [attribute_values(attributes) if values is None else values])
 
 
 def attribute_values(attributes: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
