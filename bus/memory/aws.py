@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any, cast
 
 from bus.aws.clients import AwsClients
+from bus.memory.events import MemoryEvents
 from bus.memory.sns import MemorySns
 from bus.memory.sqs import MemorySqs
 from bus.memory.sts import MemorySts
@@ -40,7 +41,9 @@ class MemoryAws(AwsClients):
         self.world = World(account_id=account_id, region=settings.region or region)
         self.memory_sqs = MemorySqs(self.world)
         self.memory_sns = MemorySns(self.world, self.memory_sqs)
+        self.memory_events = MemoryEvents(self.world, self.memory_sqs)
         self.memory_sts = MemorySts(self.world)
+        self._events = cast(Any, self.memory_events)
         self._sns = cast(Any, self.memory_sns)
         self._sqs = cast(Any, self.memory_sqs)
         self._sts = cast(Any, self.memory_sts)
