@@ -1,6 +1,6 @@
 """``python -m bench`` (``make bench``): the side-by-side comparison (``bench.compare``), then every
 other benchmark script in this folder that exists (``publish.py``, ``worker.py``, ``dlq.py``,
-``topology.py``), each in its own process with its own defaults. Arguments go to the comparison;
+``topology.py``, ``memory.py``), each in its own process with its own defaults. Arguments go to the comparison;
 with ``--quick`` only the comparison runs (the other scripts have no quick mode)."""
 
 import subprocess
@@ -10,7 +10,7 @@ from pathlib import Path
 from bench.compare.run import main
 
 HERE = Path(__file__).resolve().parent
-OTHERS = ("publish", "worker", "dlq", "topology")
+OTHERS = ("publish", "worker", "dlq", "topology", "memory")
 
 args = sys.argv[1:]
 status = main(args)

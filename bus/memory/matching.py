@@ -103,18 +103,28 @@ def _flatten(value: Any) -> Iterable[Any]:
         yield value
 
 
+def _children(nodes: Sequence[Node], key: str) -> list[Any]:
+    """The values under ``key`` in ``nodes``, arrays flattened."""
+    if len(nodes) == 1:
+        value = nodes[0].get(key, _MISSING)
+        if value is _MISSING:
+            return []
+        return list(_flatten(value)) if isinstance(value, list) else [value]
+    return [
+        item
+        for node in nodes
+        if (value := node.get(key, _MISSING)) is not _MISSING
+        for item in _flatten(value)
+    ]
+
+
 def _object(pattern: Mapping[str, Any], nodes: Sequence[Node]) -> bool:
     for key, rule in pattern.items():
         if key == "$or":
             if not any(_object(branch, nodes) for branch in rule):
                 return False
             continue
-        children = [
-            item
-            for node in nodes
-            if (value := node.get(key, _MISSING)) is not _MISSING
-            for item in _flatten(value)
-        ]
+        children = _children(nodes, key)
         if isinstance(rule, dict):
             if not _object(rule, [c for c in children if isinstance(c, dict)]):
                 return False
@@ -125,7 +135,10 @@ def _object(pattern: Mapping[str, Any], nodes: Sequence[Node]) -> bool:
 
 def _leaf(rules: Sequence[Any], values: Sequence[Any]) -> bool:
     for rule in rules:
-        if isinstance(rule, dict) and "exists" in rule:
+        if type(rule) is str:  # the common case: an exact string (a string equals only strings)
+            if rule in values:
+                return True
+        elif isinstance(rule, dict) and "exists" in rule:
             if bool(values) == bool(rule["exists"]):
                 return True
         elif any(_value(rule, v) for v in values):

@@ -276,24 +276,27 @@ class MemorySns:
         topic = self.topic(TopicArn, op)
         entries = PublishBatchRequestEntries
         check_batch(op, entries)
-        total = sum(
+        sizes = [
             message_size(e.get("Message", ""), e.get("MessageAttributes") or {}) for e in entries
-        )
+        ]
+        total = sum(sizes)
         if total > MAX_BYTES:
             raise sns_error(op, f"The length of all the batch messages put together is more than "
                              f"the limit of {MAX_BYTES} bytes.", "BatchRequestTooLong")  # fmt: skip
         successful, failed = [], []
-        for entry in entries:
+        for entry, size in zip(entries, sizes, strict=True):
             try:
-                successful.append({"Id": entry["Id"], **self._publish(topic, op, entry)})
+                successful.append({"Id": entry["Id"], **self._publish(topic, op, entry, size)})
             except ClientError as exc:
                 failed.append(failure(entry["Id"], exc))
         return ok(Successful=successful, Failed=failed)
 
-    def _publish(self, topic: Topic, op: str, entry: dict[str, Any]) -> dict[str, Any]:
+    def _publish(
+        self, topic: Topic, op: str, entry: dict[str, Any], size: int | None = None
+    ) -> dict[str, Any]:
         body = str(entry.get("Message", ""))
         attributes = dict(entry.get("MessageAttributes") or {})
-        check_publish(op, topic, body, attributes, entry)
+        check_publish(op, topic, body, attributes, entry, size)
         if entry.get("MessageStructure") == "json":
             body = structured(op, body)
         group, dedup = entry.get("MessageGroupId"), entry.get("MessageDeduplicationId")
@@ -307,7 +310,7 @@ class MemorySns:
             sequence = self.world.sequence_number()
         message = Published(
             self.world.new_id(), topic.arn, body, attributes, entry.get("Subject"), group,
-            dedup, sequence, self.world.clock.iso(),
+            dedup, sequence, self.world.clock.iso(now),
         )  # fmt: skip
         if topic.fifo and dedup is not None:
             topic.dedup[dedup] = (now + DEDUP_WINDOW, message.id, sequence)

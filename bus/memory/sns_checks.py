@@ -37,12 +37,17 @@ def message_size(body: str, attributes: dict[str, Any]) -> int:
 
 
 def check_publish(
-    op: str, topic: Topic, body: str, attributes: dict[str, Any], entry: dict[str, Any]
+    op: str,
+    topic: Topic,
+    body: str,
+    attributes: dict[str, Any],
+    entry: dict[str, Any],
+    size: int | None = None,
 ) -> None:
-    """SNS's refusals of one message."""
+    """SNS's refusals of one message (``size``: its ``message_size``, if known)."""
     if not body:
         raise sns_error(op, "Invalid parameter: Empty message")
-    if message_size(body, attributes) > MAX_BYTES:
+    if (message_size(body, attributes) if size is None else size) > MAX_BYTES:
         raise sns_error(op, "Invalid parameter: Message too long")
     for name, value in attributes.items():
         data_type = str(value.get("DataType", ""))

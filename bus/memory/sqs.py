@@ -55,7 +55,7 @@ class MemorySqs(QueueStore):
                     seen[0], body, attributes, 0, now, group, dedup, seen[1]
                 )
         message = Message(
-            id=self.world.new_id(), body=body, attributes=attributes, sent_ms=clock.epoch_ms(),
+            id=self.world.new_id(), body=body, attributes=attributes, sent_ms=clock.epoch_ms(now),
             visible_at=now + (queue.number("DelaySeconds") if delay is None else delay),
             group_id=group, dedup_id=dedup,
             sequence=self.world.sequence_number() if queue.fifo else None,
