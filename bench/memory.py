@@ -8,7 +8,8 @@ five, with an SQS target). Reported:
 
 - the in-memory AWS's routing rate: events per second of the time spent inside its PublishBatch
   and PutEvents calls (filters, patterns, envelopes, queue writes), the figure the issue asks to
-  be at least 50,000 events/s;
+  be at least 50,000 events/s; also per second of this process's CPU time, which a machine
+  loaded by other processes slows less than wall time;
 - ``publish_many`` end to end (the Publisher's validation, envelopes and batching included), and
   the same with every subscription and rule removed, as the baseline in the same run;
 - the messages each queue got (a check that routing happened).
@@ -60,19 +61,22 @@ class Timed:
     def __init__(self, method: Callable[..., Awaitable[Any]]) -> None:
         self.method = method
         self.seconds = 0.0
+        self.cpu = 0.0
 
     async def __call__(self, **kwargs: Any) -> Any:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         try:
             return await self.method(**kwargs)
         finally:
             self.seconds += time.perf_counter() - started
+            self.cpu += time.process_time() - cpu
 
 
 @dataclass
 class Run:
     elapsed: float
     inside: float
+    inside_cpu: float
     counts: dict[str, int]
 
 
@@ -91,12 +95,12 @@ async def run(topology: Topology, events: list[OrderPlaced], *, routed: bool) ->
         await publisher.publish_many(events[:100], check=True)  # warm up: routes, imports
         for queue in aws.memory_sqs.queues.values():
             queue.messages.clear()
-        sns.seconds = bus.seconds = 0.0
+        sns.seconds = bus.seconds = sns.cpu = bus.cpu = 0.0
         started = time.perf_counter()
         await publisher.publish_many(events, check=True)
         elapsed = time.perf_counter() - started
         counts = {q.name: len(q.messages) for q in aws.memory_sqs.queues.values() if q.messages}
-    return Run(elapsed, sns.seconds + bus.seconds, counts)
+    return Run(elapsed, sns.seconds + bus.seconds, sns.cpu + bus.cpu, counts)
 
 
 async def main(n: int) -> None:
@@ -109,6 +113,9 @@ async def main(n: int) -> None:
     print(f"bench.memory  {now}, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
           f"load {load:.1f}; {n:,} OrderPlaced events, each to a topic and a bus")  # fmt: skip
     print(f"   in-memory AWS routing (inside its calls)        {n / routed.inside:10,.0f} events/s")
+    print(
+        f"   the same, per second of this process's CPU      {n / routed.inside_cpu:10,.0f} events/s"
+    )
     print(
         f"   publish_many end to end, routed                 {n / routed.elapsed:10,.0f} events/s"
     )

@@ -67,11 +67,15 @@ def attribute_values(attributes: Mapping[str, Mapping[str, Any]]) -> dict[str, A
     """SNS message attributes as the values a filter policy sees."""
     out: dict[str, Any] = {}
     for name, attribute in attributes.items():
-        data_type = str(attribute.get("DataType") or attribute.get("Type") or "String")
-        text = attribute.get("StringValue", attribute.get("Value"))
-        if text is None or data_type.startswith("Binary"):
+        data_type = attribute.get("DataType") or attribute.get("Type") or "String"
+        text = attribute.get("StringValue")
+        if text is None:
+            text = attribute.get("Value")
+        if text is None:
             continue
-        if data_type.startswith("Number"):
+        if data_type == "String":
+            out[name] = str(text)
+        elif data_type.startswith("Number"):
             number = _number(str(text))
             if number is not None:
                 out[name] = number
@@ -82,7 +86,7 @@ def attribute_values(attributes: Mapping[str, Mapping[str, Any]]) -> dict[str, A
                 continue
             if isinstance(values, list):
                 out[name] = values
-        else:
+        elif not data_type.startswith("Binary"):
             out[name] = str(text)
     return out
 

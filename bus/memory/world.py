@@ -27,10 +27,8 @@ class Clock:
 
     def now(self) -> float:
         """The running loop's time (seconds, monotonic)."""
-        try:
-            return asyncio.get_running_loop().time()
-        except RuntimeError:
-            return time.monotonic()
+        loop = asyncio._get_running_loop()
+        return time.monotonic() if loop is None else loop.time()
 
     def epoch(self, now: float | None = None) -> float:
         """Seconds since the epoch: real time when first asked, then advancing with ``now``."""
