@@ -7,13 +7,15 @@ backoff of a minute or a 20 s long poll then take no real time, and their order 
 still works (it is polled before every jump); work handed to threads does not hold time back, so
 a test that waits for a thread should not also rely on timeouts.
 
-On exit the loop gets its own clock back and timers still scheduled are moved back by the offset,
-so the rest of the session (a session-scoped loop) keeps its timings.
+On exit the loop gets its own clock back, and timers scheduled inside the block that are still
+pending are moved back by the offset (timers from before the block keep their times), so the rest
+of the session (a session-scoped loop) keeps its timings.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import selectors
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -72,6 +74,7 @@ def virtual_time(loop: asyncio.AbstractEventLoop | None = None) -> Iterator[Virt
     if isinstance(selector, _LeapingSelector):
         raise RuntimeError("virtual_time is already active on this loop")
     clock = VirtualClock(loop)
+    before = {id(handle) for handle in patched._scheduled}
     patched.time = clock.time
     patched._selector = _LeapingSelector(selector, clock)
     try:
@@ -80,4 +83,6 @@ def virtual_time(loop: asyncio.AbstractEventLoop | None = None) -> Iterator[Virt
         patched._selector = selector
         del patched.time
         for handle in patched._scheduled:
-            handle._when -= clock.offset  # a uniform shift keeps the heap ordered
+            if id(handle) not in before:  # scheduled in virtual time: back to the loop's clock
+                handle._when -= clock.offset
+        heapq.heapify(patched._scheduled)

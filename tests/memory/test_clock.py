@@ -46,3 +46,13 @@ async def test_timeouts_fire_in_virtual_time() -> None:
 async def test_nesting_is_refused() -> None:
     with virtual_time(), pytest.raises(RuntimeError, match="already active"), virtual_time():
         pass
+
+
+async def test_timers_from_before_keep_their_real_time() -> None:
+    loop = asyncio.get_running_loop()
+    earlier = loop.call_later(3600, lambda: None)
+    due = earlier.when()
+    with virtual_time():
+        await asyncio.sleep(10)
+    assert earlier.when() == due
+    earlier.cancel()
