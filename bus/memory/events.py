@@ -15,6 +15,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -297,7 +298,7 @@ class MemoryEvents:
         event_id = self.world.new_id()
         when = entry.get("Time")
         stamp = (
-            when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            _stamp(int(when.timestamp()))
             if isinstance(when, datetime)
             else self.world.clock.iso(millis=False)
         )
@@ -330,6 +331,11 @@ class MemoryEvents:
             }.items()}  # fmt: skip
         group = target.get("SqsParameters", {}).get("MessageGroupId") if queue.fifo else None
         self.sqs.deliver(queue, body, attributes, group, event["id"] if queue.fifo else None)
+
+
+@lru_cache(maxsize=256)
+def _stamp(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse_pattern(op: str, text: str) -> dict[str, Any]:
