@@ -9,7 +9,9 @@ One evaluator serves both languages, which agree on the operators and on how obj
   (``{"a": {"b": [1]}}`` matches ``{"a": [{"b": 2}, {"b": 1}]}``), as both services do;
 - values match by type: a string only string operators, a number only numbers and ``numeric``
   (``5`` and ``"5"`` differ), ``null`` only ``null``;
-- a missing field matches only ``{"exists": false}`` (so ``anything-but`` needs the field).
+- a missing field matches only ``{"exists": false}`` (so ``anything-but`` needs the field);
+  ``anything-but`` of a string operator (``prefix``, ``suffix``, ``equals-ignore-case``,
+  ``wildcard``) matches every number and ``null``.
 
 What differs is the input. EventBridge matches the event as JSON. SNS matches either the message
 body as JSON (``FilterPolicyScope: MessageBody``; a body that is not a JSON object matches no
@@ -197,7 +199,9 @@ def _anything_but(arg: Any, value: Any) -> bool:
         return not _equal(arg, value)
     ((op, inner),) = arg.items()
     if not isinstance(value, str):
-        return False
+        # a string operator never matches a number or null, so "anything but" it does (as
+        # AWS's event-ruler, and LocalStack after it: seen in the differential test)
+        return True
     options = inner if isinstance(inner, list) else [inner]
     if op in ("prefix", "suffix"):
         return not any(_affix(op, o, value) for o in options)

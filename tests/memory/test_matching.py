@@ -173,6 +173,15 @@ def test_eventbridge_documented_patterns(pattern: dict[str, Any], expected: bool
     assert matches_event_pattern(pattern, EC2) is expected
 
 
+def test_anything_but_a_string_operator_matches_numbers() -> None:
+    # found by the differential test against LocalStack (which follows AWS's event-ruler)
+    pattern = {"a": [{"anything-but": {"prefix": "blue"}}]}
+    assert matches_event_pattern(pattern, {"a": -3})
+    assert matches_event_pattern(pattern, {"a": "red"})
+    assert not matches_event_pattern(pattern, {"a": "blueish"})
+    assert not matches_event_pattern(pattern, {})
+
+
 def test_arrays_of_objects_are_flattened() -> None:
     event = {"detail": {"items": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 5}]}}
     assert matches_event_pattern({"detail": {"items": {"sku": ["b"]}}}, event)
