@@ -1,30 +1,26 @@
-"""The reference application end to end: topology.yaml applied, its handlers run by a worker."""
+"""The reference application's handlers, on the in-memory AWS: topology.yaml applied, events
+published with bus's Publisher, the worker run until idle, then what each handler did and what
+went to which DLQ and why. Backoff and visibility timeouts pass in virtual time."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
-import pytest
 import pytest_asyncio
 
-from bus.aws import AwsClients
-from bus.aws.failure import FailureRecord, read_failure
-from bus.envelope import decode
-from bus.worker import Stats
-from handlers import ledger, notifications
+from bus.memory import Harness, open_harness
+from handlers import billing, ledger, notifications
 from schemas.orders import LedgerEntry, OrderLine, OrderPlaced
-from tests.worker.conftest import ROOT, Applied, apply_topology, new_env, wait_for
 
-pytestmark = pytest.mark.aws
+ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest_asyncio.fixture(scope="module")
-async def applied(
-    module_aws: AwsClients, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Applied]:
-    text = (ROOT / "topology.yaml").read_text()
-    yield await apply_topology(module_aws, text, tmp_path_factory.mktemp("shop"), new_env())
+@pytest_asyncio.fixture
+async def shop() -> AsyncIterator[Harness]:
+    async with open_harness(ROOT / "topology.yaml") as harness:
+        yield harness
 
 
 def order(customer: str, total_cents: int = 4_998, country: str = "DE") -> OrderPlaced:
@@ -41,86 +37,64 @@ def notices(order_id: str) -> list[notifications.Notice]:
     return [n for n in notifications.OUTBOX if n.order_id == order_id]
 
 
-async def dead_letters(applied: Applied, queue: str, order_id: str) -> list[FailureRecord | None]:
-    found = []
-    for message in await applied.drain(queue):
-        envelope = decode(message["Body"], message_id=message["MessageId"]).envelope
-        if envelope.data["order_id"] == order_id:
-            found.append(read_failure(message["MessageAttributes"]["bus.failure"]["StringValue"]))
-    return found
-
-
-async def test_an_order_is_charged_shipped_and_notified_in_one_flow(applied: Applied) -> None:
+async def test_an_order_is_charged_shipped_and_notified_in_one_flow(shop: Harness) -> None:
     placed = order("c-1")
-    async with applied.running():
-        sent = await applied.publisher().publish(placed)
-        await wait_for(lambda: len(notices(placed.order_id)) == 1, within=30)
+    sent = await shop.publish(placed)
+    stats = await shop.run_until_idle()
     (notice,) = notices(placed.order_id)
     assert notice.subject == f"Your order {placed.order_id} is on its way"
     assert notice.correlation_id == sent.event_id  # OrderPlaced -> PaymentCaptured -> OrderShipped
+    assert [stats.queue(q).processed for q in ("billing", "shipping", "notifications")] == [1, 1, 1]
+    assert stats.queue("fraud-review").received == 0  # below the high-value rule's threshold
 
 
-async def test_a_flaky_gateway_succeeds_on_an_in_process_retry(applied: Applied) -> None:
+async def test_a_flaky_gateway_succeeds_on_an_in_process_retry(shop: Harness) -> None:
     placed = order("flaky-c-2")
-    stats = Stats()
-    async with applied.running(stats):
-        await applied.publisher().publish(placed)
-        await wait_for(lambda: len(notices(placed.order_id)) == 1, within=30)
+    await shop.publish(placed)
+    stats = await shop.run_until_idle()
+    assert len(notices(placed.order_id)) == 1
+    assert billing.GATEWAY.attempts[placed.order_id] == 2
     assert stats.queue("billing").retried == 1
     assert stats.queue("billing").redelivered == 0
 
 
-async def test_a_declined_card_ends_in_the_billing_dlq_after_three_receives(
-    applied: Applied,
-) -> None:
+async def test_a_declined_card_ends_in_the_billing_dlq_after_three_receives(shop: Harness) -> None:
     placed = order("declined-c-3")
-    stats = Stats()
-    async with applied.running(stats):
-        await applied.publisher().publish(placed)
-        await wait_for(lambda: stats.queue("billing").dead_lettered == 1, within=60)
-    (failure,) = await dead_letters(applied, "billing-dlq", placed.order_id)
-    assert failure.reason == "handler-error"
-    assert failure.error_type == "handlers.billing.PaymentDeclined"
-    assert failure.attempt == 3
+    await shop.publish(placed)
+    stats = await shop.run_until_idle()
+    (letter,) = shop.dead_letters("billing")
+    assert letter.data["order_id"] == placed.order_id
+    assert letter.failure.reason == "handler-error"
+    assert letter.failure.error_type == "handlers.billing.PaymentDeclined"
+    assert letter.failure.attempt == 3
     assert stats.queue("billing").redelivered == 2
     assert notices(placed.order_id) == []
 
 
 async def test_over_the_credit_limit_fails_the_payment_and_fraud_rejects_risky_orders(
-    applied: Applied,
+    shop: Harness,
 ) -> None:
     placed = order("c-4", total_cents=650_000, country="XX")
-    stats = Stats()
-    async with applied.running(stats):
-        await applied.publisher().publish(placed)
-        await wait_for(
-            lambda: (
-                len(notices(placed.order_id)) == 1
-                and stats.queue("fraud-review").dead_lettered == 1
-            ),
-            within=30,
-        )
+    await shop.publish(placed)
+    stats = await shop.run_until_idle()
     assert notices(placed.order_id)[0].text == "credit limit exceeded"
-    (failure,) = await dead_letters(applied, "fraud-review-dlq", placed.order_id)
-    assert failure.reason == "rejected"
-    assert "shipping country XX needs a check" in failure.error
+    assert stats.queue("fraud-review").dead_lettered == 1
+    (letter,) = shop.dead_letters("fraud-review")
+    assert letter.data["order_id"] == placed.order_id
+    assert letter.failure.reason == "rejected"
+    assert "shipping country XX needs a check" in (letter.failure.error or "")
+    assert shop.dead_letters("events-undelivered") == []  # EventBridge delivered it
 
 
-async def test_ledger_entries_are_applied_in_order_per_account(applied: Applied) -> None:
+async def test_ledger_entries_are_applied_in_order_per_account(shop: Harness) -> None:
     accounts = [f"acct-{uuid.uuid4().hex[:6]}" for _ in range(3)]
     entries = [
         LedgerEntry(account_id=a, sequence=s, amount_cents=100 * (s + 1))
         for s in range(8)
         for a in accounts
     ]
-    async with applied.running():
-        await applied.publisher().publish_many(entries, check=True)
-        await wait_for(
-            lambda: all(
-                a in ledger.ACCOUNTS and len(ledger.ACCOUNTS[a].applied) == 8 for a in accounts
-            ),
-            within=30,
-        )
+    await shop.publish_many(entries, check=True)
+    await shop.run_until_idle()
     for account in accounts:
         assert ledger.ACCOUNTS[account].applied == list(range(8))
         assert ledger.ACCOUNTS[account].balance_cents == sum(100 * (s + 1) for s in range(8))

@@ -1,0 +1,17 @@
+"""An in-memory AWS (SQS, SNS, EventBridge, STS) for tests, with a virtual clock."""
+
+from bus.memory.aws import MemoryAws
+from bus.memory.clock import VirtualClock, virtual_time
+from bus.memory.harness import Harness, NotIdleError, open_harness
+from bus.memory.matching import matches_event_pattern, matches_filter_policy
+
+__all__ = [
+    "Harness",
+    "MemoryAws",
+    "NotIdleError",
+    "VirtualClock",
+    "matches_event_pattern",
+    "matches_filter_policy",
+    "open_harness",
+    "virtual_time",
+]

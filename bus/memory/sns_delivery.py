@@ -1,0 +1,111 @@
+"""What SNS puts in a subscribed SQS queue: the message raw (body and attributes as published) or
+wrapped in SNS's JSON notification, as AWS sends it.
+
+The wrapped form carries ``Type``, ``MessageId``, ``TopicArn``, ``Subject`` (when given),
+``Message``, ``Timestamp``, ``SignatureVersion``, ``Signature``, ``SigningCertURL``,
+``UnsubscribeURL``, ``MessageAttributes`` (``{"Type": ..., "Value": ...}``, binary values in
+base64) and, from a FIFO topic, ``SequenceNumber``. The signature has AWS's shape but signs with
+no certificate: it cannot be verified.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bus.memory.matching import attribute_values, matches_filter_policy
+
+_CERT = hashlib.md5(b"bus.memory").hexdigest()
+
+
+@dataclass(eq=False)
+class Subscription:
+    arn: str
+    topic_arn: str
+    endpoint: str
+    owner: str
+    attributes: dict[str, str]
+    policy: dict[str, Any] | None = None
+    """The parsed ``FilterPolicy`` (``None``: no policy)."""
+
+    @property
+    def raw(self) -> bool:
+        return self.attributes.get("RawMessageDelivery", "false") == "true"
+
+    @property
+    def scope(self) -> str:
+        return self.attributes.get("FilterPolicyScope", "MessageAttributes")
+
+
+@dataclass(eq=False)
+class Published:
+    """One message published to a topic, and what filter policies see of it (computed once)."""
+
+    id: str
+    topic_arn: str
+    body: str
+    attributes: dict[str, Any]
+    subject: str | None
+    group_id: str | None
+    dedup_id: str | None
+    sequence: str | None
+    timestamp: str
+    _values: dict[str, Any] | None = field(default=None, repr=False)
+    _document: Any = field(default=None, repr=False)
+    _parsed: bool = field(default=False, repr=False)
+
+    def matches(self, subscription: Subscription) -> bool:
+        policy = subscription.policy
+        if not policy:
+            return True
+        if subscription.scope == "MessageBody":
+            if not self._parsed:
+                self._parsed = True
+                try:
+                    self._document = json.loads(self.body)
+                except ValueError:
+                    self._document = None
+            return isinstance(self._document, dict) and matches_filter_policy(
+                policy, {}, "", "MessageBody", document=self._document
+            )
+        if self._values is None:
+            self._values = attribute_values(self.attributes)
+        return matches_filter_policy(policy, {}, "", values=self._values)
+
+    def envelope(self, subscription: Subscription, region: str) -> str:
+        """The JSON notification SNS sends to ``subscription`` for this message."""
+        host = f"https://sns.{region}.amazonaws.com"
+        notice: dict[str, Any] = {"Type": "Notification", "MessageId": self.id}
+        if self.sequence is not None:
+            notice["SequenceNumber"] = self.sequence
+        notice["TopicArn"] = self.topic_arn
+        if self.subject is not None:
+            notice["Subject"] = self.subject
+        notice["Message"] = self.body
+        notice["Timestamp"] = self.timestamp
+        notice["SignatureVersion"] = "1"
+        notice["Signature"] = base64.b64encode(
+            hashlib.sha256(f"{self.id}{self.body}{self.timestamp}".encode()).digest() * 8
+        ).decode()
+        notice["SigningCertURL"] = f"{host}/SimpleNotificationService-{_CERT}.pem"
+        notice["UnsubscribeURL"] = f"{host}/?Action=Unsubscribe&SubscriptionArn={subscription.arn}"
+        if self.attributes:
+            notice["MessageAttributes"] = envelope_attributes(self.attributes)
+        return json.dumps(notice, indent=2, separators=(",", " : "))
+
+
+def envelope_attributes(attributes: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, str]]:
+    out = {}
+    for name, value in attributes.items():
+        data_type = str(value.get("DataType", "String"))
+        if data_type.startswith("Binary"):
+            raw = value.get("BinaryValue", b"")
+            text = base64.b64encode(raw if isinstance(raw, bytes) else raw.encode()).decode()
+        else:
+            text = str(value.get("StringValue", ""))
+        out[name] = {"Type": data_type, "Value": text}
+    return out
