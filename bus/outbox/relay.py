@@ -117,14 +117,20 @@ class Relay:
         engine = open_engine(url)
         try:
             async with AwsClients(settings) as aws:
-                publisher = OutboxPublisher(aws, registry, topology, settings.env)
-                relay = cls(engine, publisher, options)
+                relay = cls(engine, OutboxPublisher(aws, registry, topology, settings.env), options)
                 try:
                     yield relay
                 finally:
-                    await relay.claimer.release()
+                    await relay.close()
         finally:
             await engine.dispose()
+
+    async def close(self) -> None:
+        """Give up the lease (if any) and close the database connections."""
+        try:
+            await self.claimer.release()
+        finally:
+            await self.engine.dispose()
 
     async def run_once(self) -> Cycle:
         """Claim one batch, publish it, record each row's fate."""
@@ -241,12 +247,10 @@ def _is_database_error(exc: Exception) -> bool:
 
 
 async def _pause(stop: asyncio.Event, waker: Waker, seconds: float, *, wake: bool) -> None:
-    """Wait ``seconds``, or less when ``stop`` is set; with ``wake``, until rows come (the waker
-    is not interrupted: it returns within ``seconds`` and the loop then sees ``stop``)."""
-    if wake:
-        await waker.wait(seconds)
-        return
-    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(asyncio.sleep(seconds))]
+    """Wait ``seconds``, or less when ``stop`` is set (or, with ``wake``, when rows come). A
+    waker interrupted by ``stop`` is closed right after (the loop ends)."""
+    pause = waker.wait(seconds) if wake else asyncio.sleep(seconds)
+    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(pause)]
     try:
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
     finally:
