@@ -1,7 +1,7 @@
 """``python -m bench`` (``make bench``): the side-by-side comparison (``bench.compare``), then every
 other benchmark script in this folder that exists (``publish.py``, ``worker.py``, ``dlq.py``,
-``topology.py``), each in its own process with its own defaults. Arguments go to the comparison;
-with ``--quick`` only the comparison runs (the other scripts have no quick mode)."""
+``topology.py``, ``outbox.py``), each in its own process with its own defaults. Arguments go to the
+comparison; with ``--quick`` only the comparison runs (the other scripts have no quick mode)."""
 
 import subprocess
 import sys
@@ -10,7 +10,7 @@ from pathlib import Path
 from bench.compare.run import main
 
 HERE = Path(__file__).resolve().parent
-OTHERS = ("publish", "worker", "dlq", "topology")
+OTHERS = ("publish", "worker", "dlq", "topology", "outbox")
 
 args = sys.argv[1:]
 status = main(args)
