@@ -9,14 +9,18 @@ by its async sibling: ``sqlite://`` runs on ``aiosqlite``, ``postgresql://`` and
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+import contextlib
+from typing import Any, Protocol
 
+import structlog
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, InvalidRequestError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bus.errors import SettingsError
 from bus.outbox.table import CHANNEL
+
+log = structlog.get_logger("bus.outbox")
 
 ASYNC_DRIVERS = {
     ("sqlite", "pysqlite"): "sqlite+aiosqlite",
@@ -66,32 +70,44 @@ class Poll:
 
 
 class Listen:
-    """Wakes on ``NOTIFY bus_outbox`` (PostgreSQL, psycopg 3), or after ``seconds``."""
+    """Wakes on ``NOTIFY bus_outbox`` (PostgreSQL, psycopg 3), or after ``seconds``. A lost
+    connection (the server restarted) is opened again at the next wait; meanwhile it polls."""
 
-    def __init__(self, connection: object) -> None:
-        self.connection = connection
+    def __init__(self, conninfo: str) -> None:
+        self.conninfo = conninfo
+        self.connection: Any = None
 
     @classmethod
     async def open(cls, engine: AsyncEngine) -> Listen:
+        listen = cls(engine.url.set(drivername="postgresql").render_as_string(hide_password=False))
+        await listen._connect()
+        return listen
+
+    async def _connect(self) -> None:
         import psycopg
 
-        conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        connection = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+        connection = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
         await connection.execute(f"LISTEN {CHANNEL}")
-        return cls(connection)
+        self.connection = connection
 
     async def wait(self, seconds: float) -> None:
         import psycopg
 
-        assert isinstance(self.connection, psycopg.AsyncConnection)
-        async for _ in self.connection.notifies(timeout=seconds, stop_after=1):
-            break
+        try:
+            if self.connection is None or self.connection.closed:
+                await self._connect()
+            async for _ in self.connection.notifies(timeout=seconds, stop_after=1):
+                break
+        except (psycopg.Error, OSError) as exc:
+            log.warning("outbox.listen_lost", error=str(exc))
+            await self.close()
+            await asyncio.sleep(seconds)
 
     async def close(self) -> None:
-        import psycopg
-
-        assert isinstance(self.connection, psycopg.AsyncConnection)
-        await self.connection.close()
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close()
 
 
 async def open_waker(engine: AsyncEngine, *, listen: bool) -> Waker:

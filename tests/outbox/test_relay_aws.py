@@ -12,13 +12,16 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, update
+from sqlalchemy import Engine, create_engine, select, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bus.outbox import counts, entries, metadata, outbox_table, retry
+from bus.outbox import Backoff, counts, entries, metadata, outbox_table, retry
 from bus.outbox.database import async_url
+from bus.outbox.table import utc_now
 from schemas.orders import PaymentFailed
 from tests.outbox.conftest import ROOT, World, add, entry, order
 
@@ -111,6 +114,52 @@ async def test_a_row_whose_event_type_was_removed_is_parked_and_kept(
         await full.close()
     received = await world.receive("sink", [failed, placed])
     assert set(received.counts) >= {failed, placed}
+
+
+async def test_rows_failing_at_aws_are_retried_with_backoff_then_parked(
+    world: World, app_engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    # the relay's topology now routes OrderPlaced to a queue that does not exist in AWS
+    moved = tmp_path / "moved.yaml"
+    moved.write_text(
+        world.settings.topology_path.read_text()
+        .replace(
+            "  sink: {dead_letter: false}",
+            "  sink: {dead_letter: false}\n  missing: {dead_letter: false}",
+        )
+        .replace(
+            "    publish_to: [{queue: sink}]\n    attributes",
+            "    publish_to: [{queue: missing}]\n    attributes",
+        )
+    )
+    ids = add(app_engine, world.outbox(), [order(i, "m") for i in range(3)], commit=True)
+    relay = world.relay(database_url, moved, max_attempts=2, backoff=Backoff(initial=60))
+    try:
+        first = await relay.drain()
+        assert (first.claimed, first.retried, first.sent) == (3, 3, 0)
+        assert first.stalled
+        assert (await relay.drain()).claimed == 0  # not due yet: waiting for the backoff
+        pending = await entries(relay.engine, "pending")
+        assert [(e.event_id, e.attempts) for e in pending] == [(i, 1) for i in ids]
+        codes = ("QueueDoesNotExist", "NonExistentQueue")  # AWS's JSON / query protocol names
+        assert all(
+            str(e.error).startswith("queue:missing failed: ")
+            and any(c in str(e.error) for c in codes)
+            for e in pending
+        ), [e.error for e in pending]
+
+        with app_engine.connect() as conn:
+            due = conn.execute(select(outbox_table.c.available_at)).scalars().all()
+        assert all(at > utc_now() + timedelta(seconds=30) for at in due)  # about a minute away
+        with app_engine.begin() as conn:  # the minute has passed
+            conn.execute(update(outbox_table).values(available_at=utc_now()))
+        second = await relay.drain()
+        assert (second.claimed, second.parked) == (3, 3)
+        parked = await entries(relay.engine)
+    finally:
+        await relay.close()
+    assert [(e.event_id, e.attempts) for e in parked] == [(i, 2) for i in ids]
+    assert all(str(e.error).startswith("after 2 attempts: queue:missing failed: ") for e in parked)
 
 
 async def test_a_fifo_group_waits_behind_its_parked_row_and_keeps_its_order(
