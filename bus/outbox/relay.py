@@ -10,7 +10,7 @@ Each cycle claims up to ``batch_size`` rows (``claim``), publishes them in one
 once with ``retention=0``); refused (its type is no longer declared, it is too large now) ->
 ``parked`` with the error at once; failed at AWS -> retried from ``now + backoff(attempts)``, and
 parked after ``max_attempts``. A cycle where every row failed at AWS makes the relay itself wait
-(doubling up to ``backoff.maximum``) before it claims again. A row is marked only after AWS
+(doubling, up to 30 s) before it claims again. A row is marked only after AWS
 answered: a relay killed in between leaves it pending and the next cycle sends it again (at least
 once; the copy has the same event id). Sent rows older than the retention are deleted about once a
 minute.
@@ -44,6 +44,8 @@ log = structlog.get_logger("bus.outbox")
 t = outbox_table
 PURGE_EVERY = 60.0
 PURGE_CHUNK = 1000
+STALL_MAX = 30.0
+"""Longest pause of a relay whose every row failed at AWS (each row keeps its own backoff)."""
 
 
 @dataclass(frozen=True)
@@ -214,7 +216,8 @@ class Relay:
                 await self._purge_due()
                 if cycle is None or cycle.stalled:
                     stalls += 1
-                    await _pause(stop, waker, self.options.backoff.delay(stalls), wake=False)
+                    pause = min(self.options.backoff.delay(stalls), STALL_MAX)
+                    await _pause(stop, waker, pause, wake=False)
                     continue
                 stalls = 0
                 if cycle.claimed < self.options.batch_size:
