@@ -37,7 +37,7 @@ from pathlib import Path
 
 from bus.errors import EmulatorError
 
-DEFAULT_SERVICES: tuple[str, ...] = ("sqs", "sns", "events", "sts")
+DEFAULT_SERVICES: tuple[str, ...] = ("sqs", "sns", "events", "sts", "cloudwatch")
 DEFAULT_REGION = "us-east-1"
 HOST = "127.0.0.1"
 _READY_STATES = {"available", "running"}

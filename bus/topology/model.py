@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bus.topology.alarm_model import Alarms
+
 FIFO_SUFFIX = ".fifo"
 DLQ_SUFFIX = "-dlq"
 DEFAULT_MAX_RECEIVE_COUNT = 5
@@ -243,6 +245,8 @@ class Topology(_Model):
     rules: dict[str, Rule] = Field(default_factory=dict)
     events: dict[str, EventType] = Field(default_factory=dict)
     handlers: dict[str, HandlerBinding] = Field(default_factory=dict)
+    alarms: Alarms | None = None
+    """CloudWatch alarms bus derives (``bus.topology.alarm_model``); none when absent."""
 
     # -- dead letters ---------------------------------------------------------------------------
 
