@@ -40,7 +40,7 @@ def test_plan_apply_plan_exit_codes_and_output(
     assert f"+ create queue {bus_env}-billing-dlq\n" in out
     assert f"+ create subscription {bus_env}-orders -> {bus_env}-billing\n" in out
     assert out.endswith("Plan: 32 to create, 0 to update, 0 to delete, 0 unchanged.\n")
-    assert len(out.splitlines()) == 21
+    assert len(out.splitlines()) == 33
 
     code, out, _ = run(["plan", *common], capsys)
     assert code == 0  # without --detailed-exitcode, changes are not an error
