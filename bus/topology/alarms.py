@@ -13,6 +13,8 @@ Built-in conditions (AWS publishes SQS and EventBridge metrics once a minute; mi
 - ``dead_letters``: ``ApproximateNumberOfMessagesVisible`` (Maximum) > 0 in 1 of 1 minute;
 - ``message_age``: ``ApproximateAgeOfOldestMessage`` (Maximum) > 900 s in 5 of 5 minutes;
 - ``failed_invocations``: ``FailedInvocations`` (Sum) > 0 in 1 of 1 minute.
+
+``datapoints_to_alarm`` set nowhere follows ``evaluation_periods`` (N of N).
 """
 
 from __future__ import annotations
@@ -55,21 +57,20 @@ class Metric:
     unit: str = ""
 
 
-_EVERY_MINUTE = {"period": 60, "treat_missing_data": "notBreaching"}
 METRICS: Mapping[AlarmKind, Metric] = {
     "dead_letters": Metric(
         "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", "not-empty",
-        Condition(threshold=0, evaluation_periods=1, datapoints_to_alarm=1, **_EVERY_MINUTE),
+        Condition(threshold=0, period=60, evaluation_periods=1, treat_missing_data="notBreaching"),
         "messages visible",
     ),
     "message_age": Metric(
         "AWS/SQS", "ApproximateAgeOfOldestMessage", "Maximum", "message-age",
-        Condition(threshold=900, evaluation_periods=5, datapoints_to_alarm=5, **_EVERY_MINUTE),
+        Condition(threshold=900, period=60, evaluation_periods=5, treat_missing_data="notBreaching"),
         "oldest message", unit=" s",
     ),
     "failed_invocations": Metric(
         "AWS/Events", "FailedInvocations", "Sum", "failed-invocations",
-        Condition(threshold=0, evaluation_periods=1, datapoints_to_alarm=1, **_EVERY_MINUTE),
+        Condition(threshold=0, period=60, evaluation_periods=1, treat_missing_data="notBreaching"),
         "failed invocations",
     ),
 }  # fmt: skip
@@ -133,8 +134,14 @@ def _spec(
     if default is not False:
         condition = default.over(condition)
     if override is None:
-        return AlarmSpec(kind, subject, condition, ("alarms", "defaults", kind))
-    return AlarmSpec(kind, subject, override.over(condition), path)
+        path = ("alarms", "defaults", kind)
+    else:
+        condition = override.over(condition)
+    if condition.datapoints_to_alarm is None:  # unset anywhere: N of N
+        condition = condition.model_copy(
+            update={"datapoints_to_alarm": condition.evaluation_periods}
+        )
+    return AlarmSpec(kind, subject, condition, path)
 
 
 # -- checks ---------------------------------------------------------------------------------------

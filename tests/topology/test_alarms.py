@@ -19,6 +19,7 @@ from bus.cli import main
 from bus.errors import TopologyError
 from bus.topology.alarms import declared_alarms, number
 from bus.topology.alarms_aws import put_request, read_alarm
+from bus.topology.check import check_topology
 from bus.topology.graph import render
 from bus.topology.load import load_topology
 from bus.topology.model import Topology, ownership_tags
@@ -135,7 +136,7 @@ def test_overrides_change_only_their_fields_and_false_turns_an_alarm_off() -> No
     got = alarms_of(t)
     age = got["dev-billing-message-age"].attributes
     assert (age["Threshold"], age["EvaluationPeriods"], age["DatapointsToAlarm"]) == (
-        "120.0", "3", "5",  # datapoints from the built-in condition (a finding: see checks)
+        "120.0", "3", "3",  # datapoints_to_alarm set nowhere: N of N
     )  # fmt: skip
     assert "dev-on-default-failed-invocations" not in got
     off = small(
@@ -222,7 +223,7 @@ def test_windows_cloudwatch_refuses_and_overrides_of_the_wrong_kind(tmp_path: Pa
         tmp_path,
         """\
         defaults:
-          message_age: {evaluation_periods: 3}
+          message_age: {evaluation_periods: 3, datapoints_to_alarm: 5}
           dead_letters: {period: 3000, evaluation_periods: 30, datapoints_to_alarm: 30}
         queues:
           undelivered: {message_age: {threshold: 5}}
@@ -238,8 +239,6 @@ def test_windows_cloudwatch_refuses_and_overrides_of_the_wrong_kind(tmp_path: Pa
 
 
 def test_a_broken_default_is_reported_once_not_once_per_queue() -> None:
-    from bus.topology.check import check_topology
-
     t = small({"defaults": {"message_age": {"datapoints_to_alarm": 9}}})
     assert [f.path for f in check_topology(t, "dev")] == [("alarms", "defaults", "message_age")]
 
