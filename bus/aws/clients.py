@@ -1,4 +1,4 @@
-"""aiobotocore clients for SQS, SNS, EventBridge and STS, built from ``Settings``.
+"""aiobotocore clients for SQS, SNS, EventBridge, CloudWatch and STS, built from ``Settings``.
 
 ``AwsClients`` is an async context manager; open it once per process (or per command) and pass it
 where it is needed. Client configuration: botocore "standard" retries (throttling, 5xx, connection
@@ -23,6 +23,7 @@ from bus.errors import BusError
 from bus.settings import Settings
 
 if TYPE_CHECKING:
+    from types_aiobotocore_cloudwatch import CloudWatchClient
     from types_aiobotocore_events import EventBridgeClient
     from types_aiobotocore_sns import SNSClient
     from types_aiobotocore_sqs import SQSClient
@@ -42,7 +43,7 @@ class Account:
 
 
 class AwsClients:
-    """Open SQS, SNS, EventBridge and STS clients sharing one configuration."""
+    """Open SQS, SNS, EventBridge, CloudWatch and STS clients sharing one configuration."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -50,6 +51,7 @@ class AwsClients:
         self._sqs: SQSClient | None = None
         self._sns: SNSClient | None = None
         self._events: EventBridgeClient | None = None
+        self._cloudwatch: CloudWatchClient | None = None
         self._sts: STSClient | None = None
         self._account: Account | None = None
 
@@ -79,6 +81,9 @@ class AwsClients:
                 self._sns.meta.events.register(ENCODE_ONCE_EVENT, encode_query_body_once)
                 self._events = await stack.enter_async_context(
                     session.create_client("events", **kwargs)
+                )
+                self._cloudwatch = await stack.enter_async_context(
+                    session.create_client("cloudwatch", **kwargs)
                 )
                 self._sts = await stack.enter_async_context(session.create_client("sts", **kwargs))
         except BaseException:
@@ -115,6 +120,11 @@ class AwsClients:
     @property
     def events(self) -> EventBridgeClient:
         client: EventBridgeClient = self._require(self._events)
+        return client
+
+    @property
+    def cloudwatch(self) -> CloudWatchClient:
+        client: CloudWatchClient = self._require(self._cloudwatch)
         return client
 
     @property

@@ -68,6 +68,9 @@ def _localstack_env(port: int, state_dir: Path) -> dict[str, str]:
         "SKIP_SSL_CERT_DOWNLOAD": "1",
         "DISABLE_EVENTS": "1",
         "EAGER_SERVICE_LOADING": "1",
+        # With CloudWatch served, SQS reports its own metrics on every call, doubling LocalStack's
+        # CPU per message: bus's alarms need the API only, not the data.
+        "SQS_DISABLE_CLOUDWATCH_METRICS": "1",
     }
 
 

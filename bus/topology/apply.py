@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from bus.aws import AwsClients, aws_errors
 from bus.errors import AwsError, PlanError
+from bus.topology import alarms_aws
 from bus.topology.model import Topology, ownership_tags
 from bus.topology.observe import (
     DEFAULT_CONCURRENCY,
@@ -283,6 +284,17 @@ class Applier:
     async def delete_target(self, r: Resource) -> None:
         await self.call("RemoveTargets", self.aws.events.remove_targets, MISSING_EVENTS,
                         Rule=r.ref["rule"], EventBusName=r.ref["bus"], Ids=[r.ref["id"]])  # fmt: skip
+
+    # -- CloudWatch alarms (bus.topology.alarms_aws) ----------------------------------------------
+
+    async def create_alarm(self, r: Resource) -> None:
+        await alarms_aws.put_alarm(self, r)
+
+    async def update_alarm(self, updates: Sequence[Update]) -> None:
+        await alarms_aws.update_alarm(self, updates)
+
+    async def delete_alarm(self, r: Resource) -> None:
+        await alarms_aws.delete_alarm(self, r)
 
 
 def subscription_update_order(updates: Sequence[Update]) -> list[Update]:

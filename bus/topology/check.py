@@ -95,6 +95,7 @@ def check_topology(topology: Topology, env: str | None = None) -> list[Finding]:
         _cloudevents,
         _patterns,
         _tags,
+        _alarms,
     )
     return [finding for check in checks for finding in check(topology, env)]
 
@@ -519,6 +520,12 @@ def _tags(t: Topology, env: str | None) -> Iterator[Finding]:
                 )
             for key, value in tags.items():
                 yield from _tag((*path, key), key, value, reserved)
+
+
+def _alarms(t: Topology, env: str | None) -> Iterator[Finding]:
+    from bus.topology.alarms import check_alarms  # it builds on this module
+
+    yield from check_alarms(t, env)
 
 
 def _tag(path: KeyPath, key: str, value: str, reserved: Collection[str]) -> Iterator[Finding]:

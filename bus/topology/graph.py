@@ -2,7 +2,8 @@
 
 ``build`` turns a ``Topology`` into nodes (topics, queues, buses, rules) and edges (subscriptions
 labelled with a summary of their filter policy, bus -> rule, rule -> target, and dashed edges to
-dead-letter queues); ``mermaid`` and ``dot`` print it. With an environment the labels show the
+dead-letter queues), and CloudWatch alarms (``bus.topology.alarms``) with dashed edges from what
+they watch; ``mermaid`` and ``dot`` print it. With an environment the labels show the
 physical names (``dev-orders``).
 """
 
@@ -14,9 +15,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from bus.topology.alarms import alarm_graph
 from bus.topology.model import DEFAULT_BUS, Topology, physical_name
 
-NodeKind = Literal["topic", "queue", "bus", "rule"]
+NodeKind = Literal["topic", "queue", "bus", "rule", "alarm"]
 Format = Literal["mermaid", "dot"]
 FORMATS: tuple[Format, ...] = ("mermaid", "dot")
 UNDELIVERABLE = "undeliverable"
@@ -84,6 +86,11 @@ def build(topology: Topology, env: str | None = None) -> Graph:
     for name in topology.all_queues():
         add("queue", name)
     graph.edges += _edges(topology, ids)
+    alarm_nodes, alarm_edges = alarm_graph(topology, env, ids)
+    graph.nodes += [Node(ident, "alarm", label, detail) for ident, label, detail in alarm_nodes]
+    graph.edges += [
+        Edge(source, target, label, dashed=True) for source, target, label in alarm_edges
+    ]
     return graph
 
 
@@ -167,12 +174,14 @@ _MERMAID_SHAPES: dict[NodeKind, tuple[str, str]] = {
     "queue": ("[", "]"),
     "bus": ("[[", "]]"),
     "rule": ("([", "])"),
+    "alarm": (">", "]"),
 }
 _DOT_SHAPES: dict[NodeKind, str] = {
     "topic": "shape=hexagon",
     "queue": "shape=box",
     "bus": "shape=box, peripheries=2",
     "rule": "shape=box, style=rounded",
+    "alarm": "shape=note",
 }
 
 

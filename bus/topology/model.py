@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bus.topology.alarm_model import Alarms
+
 FIFO_SUFFIX = ".fifo"
 DLQ_SUFFIX = "-dlq"
 DEFAULT_MAX_RECEIVE_COUNT = 5
@@ -309,6 +311,8 @@ class Topology(_Model):
     middleware: Middlewares = Field(default_factory=Middlewares)
     idempotency: Idempotency = Field(default_factory=Idempotency)
     cloudevents: CloudEvents = Field(default_factory=CloudEvents)
+    alarms: Alarms | None = None
+    """CloudWatch alarms bus derives (``bus.topology.alarm_model``); none when absent."""
 
     # -- dead letters ---------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from bus.aws import AwsClients, aws_errors
 from bus.aws.queues import MISSING_QUEUE_CODES, is_missing_queue, queue_url
 from bus.errors import AwsError
+from bus.topology.alarms_aws import observe_alarms
 from bus.topology.model import DEFAULT_BUS
 from bus.topology.resolve import Kind, Resource
 
@@ -404,5 +405,8 @@ async def observe(
         observer.subscriptions(topics, set(_names(desired, "subscription")), owned_queues),
         observer.rules(sorted(rule_buses), set(_names(desired, "rule"))),
     )
-    targets = await observer.targets(rules, set(_names(desired, "target")), owned_queues)
-    return [*buses, *topics, *queues, *subscriptions, *rules, *targets]
+    targets, alarms = await asyncio.gather(
+        observer.targets(rules, set(_names(desired, "target")), owned_queues),
+        observe_alarms(observer, _names(desired, "alarm")),
+    )
+    return [*buses, *topics, *queues, *subscriptions, *rules, *targets, *alarms]

@@ -28,8 +28,8 @@ from bus.topology.model import (
 )
 from bus.topology.policy import queue_policy
 
-Kind = Literal["bus", "topic", "queue", "subscription", "rule", "target"]
-KINDS: tuple[Kind, ...] = ("bus", "topic", "queue", "subscription", "rule", "target")
+Kind = Literal["bus", "topic", "queue", "subscription", "rule", "target", "alarm"]
+KINDS: tuple[Kind, ...] = ("bus", "topic", "queue", "subscription", "rule", "target", "alarm")
 """Kinds in the order they are created (deleted in reverse)."""
 
 DLQ_SOURCES_MAX = 10
@@ -156,6 +156,9 @@ def desired_resources(topology: Topology, env: str | None, account: Account) -> 
     for name, rule in topology.rules.items():
         out.append(_rule(names, name, rule))
         out += [_target(names, name, target) for target in rule.targets]
+    from bus.topology.alarms import alarm_resources  # it builds on this module
+
+    out += alarm_resources(names)
     return sorted(out, key=lambda r: (r.tier, r.name))
 
 

@@ -39,8 +39,8 @@ def test_plan_apply_plan_exit_codes_and_output(
     assert code == 2
     assert f"+ create queue {bus_env}-billing-dlq\n" in out
     assert f"+ create subscription {bus_env}-orders -> {bus_env}-billing\n" in out
-    assert out.endswith("Plan: 20 to create, 0 to update, 0 to delete, 0 unchanged.\n")
-    assert len(out.splitlines()) == 21
+    assert out.endswith("Plan: 32 to create, 0 to update, 0 to delete, 0 unchanged.\n")
+    assert len(out.splitlines()) == 33
 
     code, out, _ = run(["plan", *common], capsys)
     assert code == 0  # without --detailed-exitcode, changes are not an error
@@ -53,13 +53,13 @@ def test_plan_apply_plan_exit_codes_and_output(
 
     code, out, _ = run(["apply", *common, "--yes"], capsys)
     assert code == 0
-    assert out.endswith("Applied. 20 created, 0 updated, 0 deleted.\n")
+    assert out.endswith("Applied. 32 created, 0 updated, 0 deleted.\n")
 
     code, out, _ = run(["plan", *common, "--detailed-exitcode", "--prune"], capsys)
-    assert (code, out) == (0, "No changes. 20 unchanged.\n")
+    assert (code, out) == (0, "No changes. 32 unchanged.\n")
 
     code, out, _ = run(["apply", *common], capsys)  # nothing to do: no confirmation needed
-    assert (code, out) == (0, "No changes. 20 unchanged.\n")
+    assert (code, out) == (0, "No changes. 32 unchanged.\n")
 
 
 @pytest.mark.aws
@@ -76,7 +76,7 @@ def test_plan_shows_one_update_line(
     assert code == 2
     assert out == (
         f"~ update queue {bus_env}-fraud-review: VisibilityTimeout: 120 -> 150\n"
-        "Plan: 0 to create, 1 to update, 0 to delete, 19 unchanged.\n"
+        "Plan: 0 to create, 1 to update, 0 to delete, 31 unchanged.\n"
     )
 
 

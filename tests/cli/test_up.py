@@ -36,11 +36,11 @@ def test_up_once_against_an_endpoint_applies_and_prints_plan_and_graph(
     code, out, _ = run(argv, capsys)
     assert code == 0
     assert f"+ create queue {bus_env}-billing\n" in out
-    assert "Plan: 20 to create, 0 to update, 0 to delete, 0 unchanged.\n" in out
+    assert "Plan: 32 to create, 0 to update, 0 to delete, 0 unchanged.\n" in out
     assert f'```mermaid\nflowchart LR\n  bus_shop_events[["{bus_env}-shop-events"]]\n' in out
     code, out, _ = run(argv, capsys)
     assert code == 0
-    assert "No changes. 20 unchanged.\n" in out
+    assert "No changes. 32 unchanged.\n" in out
 
 
 def test_up_starts_its_own_emulator_and_stops_it(

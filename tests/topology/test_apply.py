@@ -103,11 +103,11 @@ def event_type_of(message: dict[str, Any], *, raw: bool) -> str:
 async def test_apply_from_empty_creates_every_resource(
     applied: Plan, aws: AwsClients, env: str
 ) -> None:
-    assert applied.count(Create) == len(applied.changes) == 20
+    assert applied.count(Create) == len(applied.changes) == 32
     assert applied.unchanged == 0
     again = await converge(aws, REFERENCE, env)
     assert again.is_empty
-    assert again.unchanged == 20
+    assert again.unchanged == 32
 
 
 async def test_topic_fans_out_only_to_queues_whose_filter_matches(

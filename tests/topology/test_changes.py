@@ -84,7 +84,7 @@ async def test_changing_one_attribute_yields_exactly_one_update(
         f"~ update queue {env}-shipping: ReceiveMessageWaitTimeSeconds: 20 -> 10"
     ]
     assert isinstance(planned.changes[0], Update)
-    assert planned.unchanged == 19
+    assert planned.unchanged == 31
     done = await converge(aws, topology, env)
     assert len(done.changes) == 1
     assert await queue_attribute(aws, f"{env}-shipping", "ReceiveMessageWaitTimeSeconds") == "10"
@@ -133,6 +133,10 @@ async def test_prune_deletes_only_what_bus_owns(base: Topology, aws: AwsClients,
     await aws.sqs.send_message(QueueUrl=shipping, MessageBody="still here")  # lost on delete
     planned = await make_plan(aws, topology, env, prune=True)
     assert [str(c) for c in planned.changes if isinstance(c, Delete)] == [
+        f"- delete alarm {env}-events-undelivered-not-empty",  # no longer a DLQ: message-age now
+        f"- delete alarm {env}-high-value-orders-failed-invocations",
+        f"- delete alarm {env}-shipping-dlq-not-empty",
+        f"- delete alarm {env}-shipping-message-age",
         f"- delete target {env}-shop-events/{env}-high-value-orders/fraud-review",
         f"- delete rule {env}-shop-events/{env}-high-value-orders",
         f"- delete subscription {env}-orders -> {env}-shipping",
@@ -149,6 +153,9 @@ async def test_prune_deletes_only_what_bus_owns(base: Topology, aws: AwsClients,
         await aws.events.describe_event_bus(Name=f"{env}-shop-events")
     assert gone.value.code == "ResourceNotFoundException"
     assert (await make_plan(aws, topology, env, prune=True)).is_empty
+    # back to the reference for the other tests, without the message-age alarm pruning made for
+    # events-undelivered (no longer a dead-letter queue once the rule was gone)
+    await converge(aws, BASE, env, prune=True)
 
 
 async def test_prune_keeps_foreign_subscriptions_and_targets_on_owned_resources(

@@ -39,6 +39,7 @@ ANSWERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "describe_event_bus": lambda kw: {"Arn": ACCOUNT.arn("events", f"event-bus/{kw['Name']}")},
     "list_event_buses": lambda kw: {"EventBuses": []},
     "list_rules": lambda kw: {"Rules": []},
+    "describe_alarms": lambda kw: {"MetricAlarms": []},
 }
 
 
@@ -75,7 +76,7 @@ class FakeService:
 class FakeAws:
     def __init__(self) -> None:
         self.meter = Meter()
-        self.sqs = self.sns = self.events = FakeService(self.meter)
+        self.sqs = self.sns = self.events = self.cloudwatch = FakeService(self.meter)
 
 
 def _desired() -> list[Resource]:
