@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from bus.errors import EventValidationError, MessageTooLargeError, UnknownEventError
 from bus.outbox import Outbox, ddl, metadata, outbox_table
 from bus.outbox.database import async_url
-from bus.publish.prepare import Context, prepare_routed
+from bus.publish.prepare import FlowContext, prepare_routed
 from bus.settings import Settings
 from schemas.orders import OrderPlaced, OrderPlacedV1
 
@@ -83,7 +83,7 @@ def test_a_committed_add_writes_the_message_publish_would_send(outbox: Outbox, d
     assert body["data"] == order().model_dump(mode="json")
     # the same preparation as the Publisher's: only the id and time differ
     direct = prepare_routed(
-        0, outbox.route(outbox.registry.spec("OrderPlaced")), order(), Context("flow-1")
+        0, outbox.route(outbox.registry.spec("OrderPlaced")), order(), FlowContext("flow-1")
     )
     assert json.loads(row.attributes) == direct.attributes
     assert {k: v for k, v in json.loads(direct.body).items() if k not in ("id", "time")} == {
