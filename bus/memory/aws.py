@@ -1,4 +1,5 @@
-"""``MemoryAws``: an ``AwsClients`` whose SQS, SNS, EventBridge and STS clients live in memory.
+"""``MemoryAws``: an ``AwsClients`` whose SQS, SNS, EventBridge, STS and CloudWatch (alarms only)
+clients live in memory.
 
 Anything that takes bus's ``AwsClients`` (the worker, the publisher, ``bus.topology.apply``, the
 DLQ tools) takes a ``MemoryAws`` unchanged::
@@ -18,6 +19,7 @@ from types import TracebackType
 from typing import Any, cast
 
 from bus.aws.clients import AwsClients
+from bus.memory.cloudwatch import MemoryCloudWatch
 from bus.memory.events import MemoryEvents
 from bus.memory.sns import MemorySns
 from bus.memory.sqs import MemorySqs
@@ -43,10 +45,12 @@ class MemoryAws(AwsClients):
         self.memory_sns = MemorySns(self.world, self.memory_sqs)
         self.memory_events = MemoryEvents(self.world, self.memory_sqs)
         self.memory_sts = MemorySts(self.world)
+        self.memory_cloudwatch = MemoryCloudWatch(self.world)
         self._events = cast(Any, self.memory_events)
         self._sns = cast(Any, self.memory_sns)
         self._sqs = cast(Any, self.memory_sqs)
         self._sts = cast(Any, self.memory_sts)
+        self._cloudwatch = cast(Any, self.memory_cloudwatch)
 
     async def __aenter__(self) -> MemoryAws:
         return self

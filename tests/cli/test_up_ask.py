@@ -52,7 +52,7 @@ def test_without_a_terminal_and_without_yes_it_refuses_and_changes_nothing(
     assert f"+ create queue {bus_env}-billing\n" in out  # the plan is shown first
     assert (
         f"error: stdin is not a terminal, so not asking: {bus_settings.endpoint_url} is not "
-        "bus up's own emulator. Apply 20 changes there? Pass --yes to go ahead." in err
+        "bus up's own emulator. Apply 32 changes there? Pass --yes to go ahead." in err
     )
     assert "```mermaid" not in out
     assert _queues(bus_settings, bus_env) == []
@@ -69,7 +69,7 @@ def test_on_a_terminal_no_means_nothing_is_changed(
     monkeypatch.setattr(sys, "stdin", Terminal("n\n"))
     code, out, err = run(_argv(bus_settings, bus_env), capsys)
     assert code == 1
-    assert "Apply 20 changes there? [y/N]:" in out
+    assert "Apply 32 changes there? [y/N]:" in out
     assert "Cancelled; nothing was changed." in err
     assert _queues(bus_settings, bus_env) == []
 
@@ -91,4 +91,4 @@ def test_on_a_terminal_yes_applies(
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     code, out, err = run(_argv(bus_settings, bus_env), capsys)
     assert code == 0, err
-    assert "No changes. 20 unchanged.\n" in out
+    assert "No changes. 32 unchanged.\n" in out
