@@ -66,6 +66,8 @@ DEFAULT_SERVICES: tuple[str, ...] = ("sqs", "sns", "events", "sts", "s3", "cloud
 from a ministack process beside it (``AWS_ENDPOINT_URL_DYNAMODB`` in ``env()``)."""
 DEFAULT_REGION = "us-east-1"
 _READY_STATES = {"available", "running"}
+_HEALTH_NAMES = {"cloudwatch": ("cloudwatch", "monitoring")}
+"""A service's names in the health answer: ministack reports CloudWatch as ``monitoring``."""
 
 
 def requirements_text() -> str:
@@ -198,7 +200,10 @@ def _ready(endpoint: str, services: Sequence[str]) -> bool:
     states = data.get("services")
     if not isinstance(states, dict):
         return False
-    return all(states.get(name) in _READY_STATES for name in services)
+    return all(
+        any(states.get(alias) in _READY_STATES for alias in _HEALTH_NAMES.get(name, (name,)))
+        for name in services
+    )
 
 
 def _split(kind: Backend, services: Sequence[str]) -> list[tuple[Backend, tuple[str, ...]]]:

@@ -90,7 +90,7 @@ def test_dlq_commands_survive_toxic_messages(
     shown = runner.invoke(app, ["dlq", "show", "orders-dlq", "--full", *common])
     assert shown.exit_code == 0, shown.output
     assert "plain text, é" in shown.stdout
-    assert "nested deeper than 128" in shown.stdout
+    assert "more than 64 levels deep" in shown.stdout
     assert "untrusted" in shown.stdout
 
     as_json = runner.invoke(app, ["dlq", "show", "orders-dlq", "--json", *common])
@@ -112,7 +112,9 @@ def test_dlq_commands_survive_toxic_messages(
         "Encoding": "base64",
     }
     deep = [r for r in lines if r["body"] == DEEP]
-    assert deep[0]["decode_error"] == "body is not JSON: JSON nested deeper than 128 levels"
+    assert deep[0]["decode_error"] == (
+        "body nests JSON objects and arrays more than 64 levels deep (the decoder's limit)"
+    )
 
     assert asyncio.run(_depth(bus_settings, bus_env)) == (str(sent), "0")  # nothing left hidden
 
