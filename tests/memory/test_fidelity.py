@@ -31,6 +31,7 @@ T = TypeVar("T")
 EXAMPLES = settings(
     max_examples=10,
     deadline=None,
+    derandomize=True,  # the same examples in every run: CI is reproducible
     phases=[Phase.explicit, Phase.generate],  # no shrinking: every LocalStack round trip is slow
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -41,6 +42,25 @@ def localstack_differs(policy: dict[str, Any]) -> str | None:
     """Why LocalStack 4.13.1 is known to route ``policy`` unlike AWS's documentation (None: it
     does not)."""
     return None
+
+
+def _array_holds_non_strings(messages: list[dict[str, Any]], policy: dict[str, Any]) -> bool:
+    """A message whose ``String.Array`` attribute under one of the policy's keys holds a number,
+    boolean or null: LocalStack 4.13.1 fails on it with an internal error when a string operator
+    (or an exact string) applies, raised for ``Publish`` (see ``_localstack``) but, within a
+    ``PublishBatch``, silently dropping the filtered deliveries of the whole batch. AWS documents
+    such elements as valid and matched element by element (the in-memory AWS does that)."""
+    for message in messages:
+        for key, attribute in message.items():
+            if key not in policy or attribute.get("DataType") != "String.Array":
+                continue
+            try:
+                values = json.loads(attribute["StringValue"])
+            except ValueError:
+                continue
+            if isinstance(values, list) and any(not isinstance(v, str) for v in values):
+                return True
+    return False
 
 
 async def _localstack(call: Awaitable[T]) -> T:
@@ -124,6 +144,7 @@ async def test_attribute_policies_route_as_localstack_does(
 ) -> None:
     assume(not check_filter_policy(policy, "MessageAttributes"))
     assume(localstack_differs(policy) is None)
+    assume(not _array_holds_non_strings(messages, policy))
     expected = {i for i, m in enumerate(messages) if matches_filter_policy(policy, m, "")}
     bodies = [(json.dumps({"i": i}), m) for i, m in enumerate(messages)]
     assert await _through_sns(aws, policy, "MessageAttributes", bodies) == expected, policy
