@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import structlog
 import typer
 
 from bus.aws import AwsClients
@@ -103,9 +104,14 @@ class Probes:
 
 async def _listen(routes: dict[str, Route], where: Endpoint, what: str) -> HttpServer:
     try:
-        return await HttpServer.start(routes, where.host, where.port)
+        server = await HttpServer.start(routes, where.host, where.port)
     except OSError as exc:
         raise SettingsError(f"cannot serve {what} on {where.host}:{where.port}: {exc}") from exc
+    paths = sorted(routes)
+    structlog.get_logger("bus.worker").info(
+        f"serving {what}", host=where.host, port=server.port, paths=paths
+    )
+    return server
 
 
 async def _servers(worker: Worker, probes: Probes) -> list[HttpServer]:
