@@ -234,5 +234,8 @@ def meter_provider(
         from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
         all_readers.append(PeriodicExportingMetricReader(OTLPMetricExporter()))
-    resource = Resource.create({"service.name": service} if service else {})
+    named = environ.get("OTEL_SERVICE_NAME") or "service.name=" in environ.get(
+        "OTEL_RESOURCE_ATTRIBUTES", ""
+    )
+    resource = Resource.create({"service.name": service} if service and not named else {})
     return MeterProvider(metric_readers=all_readers, resource=resource)
