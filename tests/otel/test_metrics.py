@@ -136,8 +136,8 @@ async def test_counts_of_a_run_with_failures(applied: Applied) -> None:
     }
     dead = totals(points(reader, "bus.messages.dead_lettered"))
     assert dead == {
-        attrs(**ping, bus_outcome="dead-letter", bus_reason="rejected"): 1,
-        attrs(bus_outcome="dead-letter", bus_reason="decode-error"): 1,
+        attrs(**ping, bus_outcome="dead-letter", bus_reason="rejected", error_type="Reject"): 1,
+        attrs(bus_outcome="dead-letter", bus_reason="decode-error", error_type="DecodeError"): 1,
     }
     consumed = totals(points(reader, "messaging.client.consumed.messages"))
     assert consumed == {attrs(**ping): 6, attrs(): 1}  # retry-once is delivered twice
