@@ -4,6 +4,7 @@ a core that imports no OpenTelemetry."""
 from __future__ import annotations
 
 import http.server
+import os
 import subprocess
 import sys
 import threading
@@ -133,3 +134,21 @@ def test_the_core_imports_no_opentelemetry() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_metrics_port_without_the_extra_is_one_clear_error() -> None:
+    code = (
+        "import sys; sys.modules['opentelemetry'] = None\n"
+        "from cli import main\n"
+        "main(['worker', '--metrics-port', '9999', '-t', 'topology.yaml', '--env', 'dev'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "AWS_REGION": "us-east-1"},
+    )
+    assert done.returncode == 3, done.stderr
+    assert "--metrics-port needs OpenTelemetry: pip install 'bus-framework[otel]'" in done.stderr
+    assert "Traceback" not in done.stderr
