@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.exporter.otlp.proto.http import metric_exporter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -152,3 +155,21 @@ def test_metrics_port_without_the_extra_is_one_clear_error() -> None:
     assert done.returncode == 3, done.stderr
     assert "--metrics-port needs OpenTelemetry: pip install 'bus-framework[otel]'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), text)
+
+
+@settings(max_examples=60, deadline=None)
+@given(value=st.text(max_size=30), key=st.from_regex(r"[a-z][a-z0-9_.\-]{0,15}", fullmatch=True))
+def test_any_label_value_reads_back_from_the_exposition(value: str, key: str) -> None:
+    reader = PrometheusReader()
+    counter = MeterProvider(metric_readers=[reader]).get_meter("t").create_counter("c.x")
+    counter.add(1, {key: value})
+    lines = reader.render().split("\n")  # the format's only line break (\r may stay raw)
+    (line,) = [line for line in lines if line and not line.startswith("#")]
+    match = re.fullmatch(r'c_x_total\{([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\.)*)"\} 1', line)
+    assert match is not None, line
+    assert match.group(1) == re.sub(r"[^a-zA-Z0-9_:]", "_", key)
+    assert _unescape(match.group(2)) == value
