@@ -159,3 +159,31 @@ async def test_counts_of_a_run_with_failures(applied: Applied) -> None:
             }.items()
         ): 5
     }
+
+
+async def test_the_workers_own_publisher_counts_through_publish_middleware(
+    applied: Applied,
+) -> None:
+    reader = InMemoryMetricReader()
+    metrics = Metrics(MeterProvider(metric_readers=[reader]))
+    worker = Worker(
+        applied.aws,
+        applied.topology,
+        env=applied.env,
+        base_dir=ROOT,
+        registry=applied.registry,
+        publish_middleware=[metrics],
+    )
+    assert worker.publisher is not None
+    await worker.publisher.publish_many([apps.Ping(key="p1"), apps.Ping(key="p2")], check=True)
+    await applied.drain("work")
+    sent = totals(points(reader, "messaging.client.sent.messages"))
+    assert sent == {
+        frozenset(
+            {
+                "messaging.system": "aws_sqs",
+                "messaging.destination.name": "work",
+                "messaging.operation.name": "send",
+            }.items()
+        ): 2
+    }
