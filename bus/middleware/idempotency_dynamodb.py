@@ -24,14 +24,15 @@ An item (the table's key is ``id``, a string)::
 Times are the workers' wall clocks (``time.time``): clocks skewed by more than a claim's expiry
 would let a claim be retaken early. The table is declared in topology.yaml and created by
 ``bus apply`` (``bus.topology.idempotency_tables``); the calls take the DynamoDB client at
-aiobotocore's method level (``AwsClients.dynamodb``), every one inside ``aws_errors``.
+aiobotocore's method level (``AwsClients.dynamodb``, read at each call: a worker builds its
+stores before it opens its clients), every one inside ``aws_errors``.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bus.aws.errors import aws_errors
 from bus.errors import AwsError
@@ -62,18 +63,25 @@ def _number(value: float) -> dict[str, str]:
     return {"N": repr(round(value, 3))}
 
 
+class DynamoDB(Protocol):
+    """Where the store finds its client: ``AwsClients`` (opened before the first claim)."""
+
+    @property
+    def dynamodb(self) -> DynamoDBClient: ...
+
+
 class DynamoDBStore:
     """An ``IdempotencyStore`` in DynamoDB table ``table`` (its physical name)."""
 
     def __init__(
         self,
-        client: DynamoDBClient,
+        aws: DynamoDB,
         table: str,
         *,
         ttl: float = DEFAULT_TTL,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.client = client
+        self.aws = aws
         self.table = table
         self.ttl = ttl
         """Seconds a completed key is remembered; then a copy of the event runs again."""
@@ -102,7 +110,7 @@ class DynamoDBStore:
         }
         try:
             with aws_errors("PutItem"):
-                await self.client.put_item(
+                await self.aws.dynamodb.put_item(
                     TableName=self.table,
                     Item=item,
                     ConditionExpression=CLAIM_CONDITION,
@@ -119,7 +127,7 @@ class DynamoDBStore:
 
     async def _read(self, key: str) -> Mapping[str, Any]:
         with aws_errors("GetItem"):
-            got = await self.client.get_item(
+            got = await self.aws.dynamodb.get_item(
                 TableName=self.table, Key=self._key(key), ConsistentRead=True
             )
         return got.get("Item", {})
@@ -141,7 +149,7 @@ class DynamoDBStore:
             update += ", #res = :res REMOVE #until"
             values[":res"] = {"S": result}
         with aws_errors("UpdateItem"):
-            await self.client.update_item(
+            await self.aws.dynamodb.update_item(
                 TableName=self.table,
                 Key=self._key(key),
                 UpdateExpression=update,
@@ -152,7 +160,7 @@ class DynamoDBStore:
     async def release(self, key: str) -> None:
         try:
             with aws_errors("DeleteItem"):
-                await self.client.delete_item(
+                await self.aws.dynamodb.delete_item(
                     TableName=self.table,
                     Key=self._key(key),
                     ConditionExpression="#st = :in",

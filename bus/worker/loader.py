@@ -187,5 +187,5 @@ def build_store(
     if config.store == DYNAMODB and config.table is not None:
         from bus.middleware.idempotency_dynamodb import DynamoDBStore
 
-        return DynamoDBStore(aws.dynamodb, physical_name(config.table, env), ttl=config.ttl)
+        return DynamoDBStore(aws, physical_name(config.table, env), ttl=config.ttl)
     return idempotency_store(config, base_dir, where)

@@ -22,7 +22,7 @@ class Clock:
 
 
 async def test_claim_complete_then_every_copy_is_completed(aws: AwsClients, table: str) -> None:
-    store = DynamoDBStore(aws.dynamodb, table)
+    store = DynamoDBStore(aws, table)
     assert isinstance(store, IdempotencyStore)
     assert (await store.claim("q:e1", 60)).status == "claimed"
     assert (await store.claim("q:e1", 60)).status == "in-progress"
@@ -33,20 +33,20 @@ async def test_claim_complete_then_every_copy_is_completed(aws: AwsClients, tabl
 
 
 async def test_concurrent_claims_one_wins(aws: AwsClients, table: str) -> None:
-    stores = [DynamoDBStore(aws.dynamodb, table) for _ in range(8)]
+    stores = [DynamoDBStore(aws, table) for _ in range(8)]
     answers = await asyncio.gather(*(s.claim("q:race", 60) for s in stores))
     assert sorted(a.status for a in answers) == ["claimed"] + ["in-progress"] * 7
 
 
 async def test_release_lets_the_next_copy_claim(aws: AwsClients, table: str) -> None:
-    store = DynamoDBStore(aws.dynamodb, table)
+    store = DynamoDBStore(aws, table)
     assert (await store.claim("q:e1", 60)).status == "claimed"
     await store.release("q:e1")
     assert (await store.claim("q:e1", 60)).status == "claimed"
 
 
 async def test_release_never_forgets_a_completed_key(aws: AwsClients, table: str) -> None:
-    store = DynamoDBStore(aws.dynamodb, table)
+    store = DynamoDBStore(aws, table)
     await store.claim("q:e1", 60)
     await store.complete("q:e1")
     await store.release("q:e1")  # a late release, e.g. of a copy whose claim had expired
@@ -56,8 +56,8 @@ async def test_release_never_forgets_a_completed_key(aws: AwsClients, table: str
 async def test_an_expired_claim_is_retaken(aws: AwsClients, table: str) -> None:
     clock = Clock()
     dead, alive = (
-        DynamoDBStore(aws.dynamodb, table, clock=clock),
-        DynamoDBStore(aws.dynamodb, table, clock=clock),
+        DynamoDBStore(aws, table, clock=clock),
+        DynamoDBStore(aws, table, clock=clock),
     )
     assert (await dead.claim("q:e1", 30)).status == "claimed"  # then the worker dies
     clock.now += 29
@@ -72,7 +72,7 @@ async def test_an_expired_claim_is_retaken(aws: AwsClients, table: str) -> None:
 async def test_a_completed_key_past_its_ttl_is_claimed_again(aws: AwsClients, table: str) -> None:
     """DynamoDB deletes expired items lazily (within days): bus does not wait for it."""
     clock = Clock()
-    store = DynamoDBStore(aws.dynamodb, table, ttl=3600, clock=clock)
+    store = DynamoDBStore(aws, table, ttl=3600, clock=clock)
     await store.claim("q:e1", 30)
     await store.complete("q:e1")
     clock.now += 3599
@@ -83,7 +83,7 @@ async def test_a_completed_key_past_its_ttl_is_claimed_again(aws: AwsClients, ta
 
 async def test_the_item_has_the_ttl_attribute(aws: AwsClients, table: str) -> None:
     clock = Clock()
-    store = DynamoDBStore(aws.dynamodb, table, ttl=86_400, clock=clock)
+    store = DynamoDBStore(aws, table, ttl=86_400, clock=clock)
     await store.claim("q:e1", 30)
     await store.complete("q:e1", "r")
     got = await aws.dynamodb.get_item(TableName=table, Key={"id": {"S": "q:e1"}})
