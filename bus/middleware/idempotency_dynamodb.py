@@ -9,14 +9,16 @@ DynamoDB write, atomic on the server:
   (``ReturnValuesOnConditionCheckFailure=ALL_OLD``): ``completed`` (with its cached result) or
   ``in-progress``.
 - ``complete``: ``UpdateItem`` to ``completed``, with the cached result and a fresh TTL.
-- ``release``: ``DeleteItem`` on the condition that the item is still in progress (a completed
-  item is never forgotten by a late release).
+- ``release``: ``DeleteItem`` on the condition that the item is still in progress under this
+  claim (a completed item is never forgotten, and a claim retaken by another worker after this
+  one expired is not dropped by this one's late release).
 
 An item (the table's key is ``id``, a string)::
 
     id                 "<queue>:<event id>"
     status             "in-progress" | "completed"
     in_progress_until  epoch seconds (number): when an in-progress claim may be retaken
+    owner              a random token naming the claim (which ``release`` checks)
     expires_at         epoch seconds (number): the table's TTL attribute; DynamoDB deletes the
                        item some time after it, and bus treats it as gone from that moment
     result             the cached result (string), when ``complete`` was given one
@@ -31,6 +33,7 @@ stores before it opens its clients), every one inside ``aws_errors``.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
 KEY = "id"
 STATUS = "status"
 UNTIL = "in_progress_until"
+OWNER = "owner"
 TTL_ATTRIBUTE = "expires_at"
 RESULT = "result"
 IN_PROGRESS = "in-progress"
@@ -86,6 +90,8 @@ class DynamoDBStore:
         self.ttl = ttl
         """Seconds a completed key is remembered; then a copy of the event runs again."""
         self.clock = clock
+        self._owners: dict[str, str] = {}
+        """key -> the token of this store's claim on it, until it is completed or released."""
 
     def _key(self, key: str) -> dict[str, Any]:
         return {KEY: {"S": key}}
@@ -102,9 +108,11 @@ class DynamoDBStore:
     async def _put_claim(self, key: str, expires: float) -> Mapping[str, Any] | None:
         """``None`` when claimed; else the item that holds ``key`` (``{}`` if it is gone)."""
         now = self.clock()
+        owner = uuid.uuid4().hex
         item = {
             **self._key(key),
             STATUS: {"S": IN_PROGRESS},
+            OWNER: {"S": owner},
             UNTIL: _number(now + expires),
             TTL_ATTRIBUTE: {"N": str(int(now + max(self.ttl, expires)) + 1)},
         }
@@ -123,6 +131,7 @@ class DynamoDBStore:
                 raise
             old = getattr(exc.__cause__, "response", {}).get("Item")
             return old if old else await self._read(key)
+        self._owners[key] = owner
         return None
 
     async def _read(self, key: str) -> Mapping[str, Any]:
@@ -139,14 +148,16 @@ class DynamoDBStore:
         return Claim("in-progress")
 
     async def complete(self, key: str, result: str | None = None) -> None:
+        self._owners.pop(key, None)
         expires_at = {"N": str(int(self.clock() + self.ttl) + 1)}
         values: dict[str, Any] = {":done": {"S": COMPLETED}, ":exp": expires_at}
         update = "SET #st = :done, #exp = :exp"
-        names = {"#st": STATUS, "#exp": TTL_ATTRIBUTE, "#until": UNTIL, "#res": RESULT}
+        names = {"#st": STATUS, "#exp": TTL_ATTRIBUTE, "#until": UNTIL, "#res": RESULT,
+                 "#owner": OWNER}  # fmt: skip
         if result is None:
-            update += " REMOVE #until, #res"
+            update += " REMOVE #until, #owner, #res"
         else:
-            update += ", #res = :res REMOVE #until"
+            update += ", #res = :res REMOVE #until, #owner"
             values[":res"] = {"S": result}
         with aws_errors("UpdateItem"):
             await self.aws.dynamodb.update_item(
@@ -158,19 +169,27 @@ class DynamoDBStore:
             )
 
     async def release(self, key: str) -> None:
+        condition = "#st = :in"
+        names = {"#st": STATUS}
+        values: dict[str, Any] = {":in": {"S": IN_PROGRESS}}
+        owner = self._owners.pop(key, None)
+        if owner is not None:
+            condition += " AND #owner = :me"
+            names["#owner"] = OWNER
+            values[":me"] = {"S": owner}
         try:
             with aws_errors("DeleteItem"):
                 await self.aws.dynamodb.delete_item(
                     TableName=self.table,
                     Key=self._key(key),
-                    ConditionExpression="#st = :in",
-                    ExpressionAttributeNames={"#st": STATUS},
-                    ExpressionAttributeValues={":in": {"S": IN_PROGRESS}},
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
                 )
         except AwsError as exc:
             if exc.code != CONDITION_FAILED:
                 raise
-            # completed meanwhile, or gone: nothing to release
+            # completed meanwhile, retaken by another worker, or gone: nothing to release
 
     def __repr__(self) -> str:
         return f"DynamoDBStore(table={self.table!r}, ttl={self.ttl:g})"

@@ -69,6 +69,20 @@ async def test_an_expired_claim_is_retaken(aws: AwsClients, table: str) -> None:
     assert (await alive.claim("q:e1", 30)).status == "completed"
 
 
+async def test_a_late_release_leaves_a_retaken_claim_alone(aws: AwsClients, table: str) -> None:
+    """A worker whose claim expired (it was slow, not dead) fails and releases: the claim another
+    worker took over meanwhile still holds."""
+    clock = Clock()
+    slow, other = (DynamoDBStore(aws, table, clock=clock) for _ in range(2))
+    assert (await slow.claim("q:e1", 30)).status == "claimed"
+    clock.now += 31
+    assert (await other.claim("q:e1", 30)).status == "claimed"
+    await slow.release("q:e1")
+    assert (await slow.claim("q:e1", 30)).status == "in-progress"
+    await other.release("q:e1")
+    assert (await slow.claim("q:e1", 30)).status == "claimed"
+
+
 async def test_a_completed_key_past_its_ttl_is_claimed_again(aws: AwsClients, table: str) -> None:
     """DynamoDB deletes expired items lazily (within days): bus does not wait for it."""
     clock = Clock()
@@ -91,3 +105,4 @@ async def test_the_item_has_the_ttl_attribute(aws: AwsClients, table: str) -> No
     assert item["status"] == {"S": "completed"}
     assert int(item["expires_at"]["N"]) == int(clock.now) + 86_400 + 1
     assert "in_progress_until" not in item
+    assert "owner" not in item
