@@ -93,6 +93,22 @@ class DynamoDBStore:
         self._owners: dict[str, str] = {}
         """key -> the token of this store's claim on it, until it is completed or released."""
 
+    async def ready(self) -> None:
+        """Check, before the first message, that the table exists (``DescribeTable``): a worker
+        started before ``bus apply`` says so at once instead of failing every message."""
+        try:
+            with aws_errors("DescribeTable"):
+                await self.aws.dynamodb.describe_table(TableName=self.table)
+        except AwsError as exc:
+            if exc.code != "ResourceNotFoundException":
+                raise
+            raise AwsError(
+                f"idempotency table {self.table} does not exist: apply the topology first "
+                "(bus apply)",
+                code=exc.code,
+                operation="DescribeTable",
+            ) from exc
+
     def _key(self, key: str) -> dict[str, Any]:
         return {KEY: {"S": key}}
 

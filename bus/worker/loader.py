@@ -179,6 +179,13 @@ def load_bindings(
     return out
 
 
+async def store_ready(store: IdempotencyStore) -> None:
+    """Await the store's optional ``ready()`` (the DynamoDB store checks its table exists)."""
+    ready = getattr(store, "ready", None)
+    if ready is not None:
+        await ready()
+
+
 def build_store(
     config: Idempotency, aws: AwsClients, env: str | None, base_dir: Path | None, where: str
 ) -> IdempotencyStore:

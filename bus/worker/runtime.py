@@ -44,7 +44,7 @@ from bus.schema import Registry
 from bus.topology.model import Topology
 from bus.worker.capacity import Capacity
 from bus.worker.consumer import QueueConsumer, Shared
-from bus.worker.loader import QueueBinding, build_store, load_bindings
+from bus.worker.loader import QueueBinding, build_store, load_bindings, store_ready
 from bus.worker.poller import outage_pause
 from bus.worker.queues import QueueInfo, resolve_queue
 from bus.worker.scope import QueueScope
@@ -168,6 +168,9 @@ class Worker:
     async def start(self) -> None:
         """Look the queues up (their real visibility timeout and redrive policy), start polling."""
         infos = await self._resolve()
+        await asyncio.gather(
+            *(store_ready(s) for s in {id(s): s for s in self._stores.values()}.values())
+        )
         limit = self.options.concurrency
         shared = Shared(
             self.registry,

@@ -7,8 +7,10 @@ import asyncio
 import pytest
 
 from bus.aws import AwsClients
+from bus.errors import AwsError
 from bus.middleware.idempotency import IdempotencyStore
 from bus.middleware.idempotency_dynamodb import DynamoDBStore
+from bus.worker.loader import store_ready
 
 pytestmark = pytest.mark.aws
 
@@ -106,3 +108,9 @@ async def test_the_item_has_the_ttl_attribute(aws: AwsClients, table: str) -> No
     assert int(item["expires_at"]["N"]) == int(clock.now) + 86_400 + 1
     assert "in_progress_until" not in item
     assert "owner" not in item
+
+
+async def test_ready_says_when_the_table_is_missing(aws: AwsClients, table: str) -> None:
+    await store_ready(DynamoDBStore(aws, table))  # it exists
+    with pytest.raises(AwsError, match=r"idempotency table nope-[\w-]+ does not exist: apply"):
+        await store_ready(DynamoDBStore(aws, f"nope-{table}"))
