@@ -119,3 +119,27 @@ async def test_two_workers_run_each_handler_once_per_event(aws: AwsClients, tmp_
     for key, event_id in ids.items():
         got = await aws.dynamodb.get_item(TableName=table, Key={"id": {"S": f"work:{event_id}"}})
         assert got["Item"]["status"] == {"S": "completed"}, key
+
+
+async def test_a_killed_workers_claim_is_retaken_by_another(
+    aws: AwsClients, tmp_path: Path
+) -> None:
+    """SIGKILL mid-handler: the claim stays in progress; once the message is back and the claim
+    has expired (5 s), the other worker claims it and handles the event."""
+    text = TOPOLOGY.replace("in_progress_expiry: 300", "in_progress_expiry: 5")
+    applied = await apply_topology(aws, text, tmp_path / "app", new_env())
+    key = f"killed-{uuid.uuid4().hex[:6]}"
+    await applied.publisher().publish(apps.Ping(key=key, behaviour="block"))
+    with worker_process(applied, tmp_path / "w1", block=True) as first:
+        await wait_for(lambda: (tmp_path / "w1" / "blocked").exists(), within=30)
+        first.send(signal.SIGKILL)
+        assert first.wait(10) == -signal.SIGKILL
+    [item] = (await aws.dynamodb.scan(TableName=f"{applied.env}-handled"))["Items"]
+    assert item["status"] == {"S": "in-progress"}  # the dead worker's claim
+    with worker_process(applied, tmp_path / "w2") as second:  # "block" does not block here
+        await wait_for(lambda: len(second.calls()) == 1, within=45, every=0.5)
+    [call] = second.calls()
+    assert call["key"] == key
+    assert call["attempt"] >= 2
+    got = await aws.dynamodb.get_item(TableName=f"{applied.env}-handled", Key={"id": item["id"]})
+    assert got["Item"]["status"] == {"S": "completed"}
