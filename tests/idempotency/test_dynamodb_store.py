@@ -86,7 +86,7 @@ async def test_a_late_release_leaves_a_retaken_claim_alone(aws: AwsClients, tabl
 
 
 async def test_a_completed_key_past_its_ttl_is_claimed_again(aws: AwsClients, table: str) -> None:
-    """DynamoDB deletes expired items lazily (within days): bus does not wait for it."""
+    """DynamoDB deletes expired items lazily (typically within two days): bus does not wait."""
     clock = Clock()
     store = DynamoDBStore(aws, table, ttl=3600, clock=clock)
     await store.claim("q:e1", 30)
