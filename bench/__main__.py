@@ -1,8 +1,8 @@
 """``python -m bench`` (``make bench``): the side-by-side comparison (``bench.compare``), then every
 other benchmark script in this folder that exists (``publish.py``, ``worker.py``, ``dlq.py``,
 ``topology.py``, ``emulator.py``, ``memory.py``, ``outbox.py``, ``idempotency.py``), each in its
-own process with its own defaults. Arguments go to the comparison; with ``--quick`` only the comparison runs (the other
-scripts have no quick mode)."""
+own process with its own defaults. Arguments go to the comparison; with ``--quick`` only the
+comparison runs (the other scripts have no quick mode)."""
 
 import subprocess
 import sys
