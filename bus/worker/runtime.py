@@ -40,13 +40,13 @@ from bus.errors import AwsError
 from bus.health import Readiness
 from bus.middleware.consume import ConsumeMiddleware
 from bus.middleware.idempotency import IdempotencyStore
-from bus.middleware.load import consume_middlewares, idempotency_store, publish_middlewares
+from bus.middleware.load import consume_middlewares, publish_middlewares
 from bus.middleware.publish import PublishMiddleware
 from bus.schema import Registry
 from bus.topology.model import Topology
 from bus.worker.capacity import Capacity
 from bus.worker.consumer import QueueConsumer, Shared
-from bus.worker.loader import QueueBinding, load_bindings
+from bus.worker.loader import QueueBinding, build_store, load_bindings, store_ready
 from bus.worker.poller import outage_pause
 from bus.worker.queues import QueueInfo, resolve_queue
 from bus.worker.scope import QueueScope
@@ -133,10 +133,10 @@ class Worker:
                 continue
             if self.store is None and config is not self.topology.idempotency:
                 where = f"handlers.{binding.queue}.idempotency"
-                out[binding.queue] = idempotency_store(config, base, where)
+                out[binding.queue] = build_store(config, self.aws, self.env, base, where)
                 continue
             if shared is None:
-                shared = idempotency_store(config, base, "idempotency")
+                shared = build_store(config, self.aws, self.env, base, "idempotency")
             out[binding.queue] = shared
         return out
 
@@ -175,6 +175,9 @@ class Worker:
     async def start(self) -> None:
         """Look the queues up (their real visibility timeout and redrive policy), start polling."""
         infos = await self._resolve()
+        await asyncio.gather(
+            *(store_ready(s) for s in {id(s): s for s in self._stores.values()}.values())
+        )
         limit = self.options.concurrency
         shared = Shared(
             self.registry,
