@@ -231,7 +231,8 @@ def redrive(
 
     Interrupted at any moment (Ctrl-C, kill -9), a redrive loses nothing; at most the batch in
     flight is delivered twice (once from the DLQ later). Exits 1 when a selected message was not
-    moved, or (FIFO) some messages of the DLQ were not reached.
+    moved, or some messages of the DLQ were not reached (in flight elsewhere; FIFO: behind held
+    ones).
     """
     settings = make_settings(topology, env, endpoint_url, region, profile)
     topo = _topology(settings, required=False)
@@ -365,7 +366,8 @@ def export(
 ) -> None:
     """Write dead letters with their metadata to a JSON Lines file, deleting nothing.
 
-    Exits 1 when (FIFO) some messages of the queue could not be reached.
+    Exits 1 when some messages of the queue could not be reached (in flight elsewhere; FIFO:
+    behind held ones).
     """
     settings = make_settings(topology, env, endpoint_url, region, profile)
     topo = _topology(settings, required=False)
@@ -439,7 +441,8 @@ def purge(
 ) -> None:
     """Delete dead letters for good: all of them, or those a selection picks.
 
-    Exits 1 when a selected message could not be deleted, or (FIFO) some were not reached.
+    Exits 1 when a selected message could not be deleted, or some were not reached (in flight
+    elsewhere; FIFO: behind held ones).
     """
     settings = make_settings(topology, env, endpoint_url, region, profile)
     topo = _topology(settings, required=False)

@@ -100,8 +100,9 @@ class ExportReport:
     exported: int
     path: str
     unreached: int = 0
-    """FIFO: about how many messages of the queue the export never received, because SQS does not
-    hand out more of a message group while earlier ones are in flight (see ``bus.dlq.scan``)."""
+    """About how many messages of the queue the export never received: in flight elsewhere, or
+    (FIFO) of a group SQS did not hand out more of while earlier ones were in flight
+    (see ``bus.dlq.scan``)."""
 
     @property
     def complete(self) -> bool:
@@ -122,8 +123,8 @@ async def export(
     """Write every selected message of ``queue`` to ``output`` (a path or an open text file).
 
     Nothing is deleted: the messages stay invisible while the export runs, so each is written
-    once, and are all made visible again when it ends. On a FIFO queue that holds more than 10
-    messages of a group, the export cannot reach them all; ``unreached`` says about how many.
+    once, and are all made visible again when it ends. Messages in flight elsewhere cannot be
+    read, nor (FIFO) more than 10 messages of a group; ``unreached`` says about how many.
     """
     ref = await Queues(aws, topology, env).resolve(queue)
     chosen = selection or Selection()
