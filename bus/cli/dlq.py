@@ -397,6 +397,14 @@ def replay(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate and say where; send nothing.")
     ] = False,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw",
+            help="Send records that are not bus envelopes as they were exported, byte for byte "
+            "(body and message attributes; not validated) instead of refusing them.",
+        ),
+    ] = False,
     topology: TopologyOpt = DEFAULT_TOPOLOGY,
     env: EnvOpt = None,
     endpoint_url: EndpointOpt = None,
@@ -411,7 +419,14 @@ def replay(
     report = _run(
         settings,
         lambda aws: dlq.replay(
-            aws, file, registry=registry, topology=topo, env=settings.env, to=to, dry_run=dry_run
+            aws,
+            file,
+            registry=registry,
+            topology=topo,
+            env=settings.env,
+            to=to,
+            dry_run=dry_run,
+            raw=raw,
         ),
     )
     show_out.replay_report(report)

@@ -265,6 +265,8 @@ def purge_report(report: PurgeReport) -> int:
 
 def replay_report(report: ReplayReport) -> None:
     where = ", ".join(f"{n} to {q}" for q, n in report.destinations.items())
+    if report.raw:
+        where += f"; {report.raw} of them as exported, not envelopes, not validated"
     if report.dry_run:
         out.print(f"Dry run: every message is valid; would send {where}.", markup=False)
     else:

@@ -10,9 +10,10 @@ operator edits. ``replay`` (``bus.dlq.replay``) sends the envelope when it is th
 ``body``.
 
 Every message SQS can hold makes a valid record: a ``Binary`` attribute's value is written as
-``{"DataType": "Binary", "BinaryValue": "<base64>", "Encoding": "base64"}``, and text that is not
-valid Unicode (a lone surrogate) is written with JSON's ``\\ud800`` escapes (``dumps``), which
-``json.loads`` reads back as the same string.
+``{"DataType": "Binary", "BinaryValue": "<base64>", "Encoding": "base64"}`` (custom types such as
+``Binary.gz`` alike, their ``DataType`` kept), and text that is not valid Unicode (a lone surrogate)
+is written with JSON's ``\\ud800`` escapes (``dumps``), which ``json.loads`` reads back as the same
+string. ``sqs_attribute`` turns a written attribute back into what SQS was sent, byte for byte.
 """
 
 from __future__ import annotations
@@ -78,6 +79,25 @@ def json_attribute(value: Mapping[str, Any]) -> dict[str, Any]:
             out[key] = item
     if binary:
         out["Encoding"] = "base64"
+    return out
+
+
+def sqs_attribute(name: str, value: Any) -> dict[str, Any]:
+    """The message attribute ``json_attribute`` wrote, as SendMessage takes it: base64 values
+    decoded again. ``ValueError`` names the attribute when the record does not hold one."""
+    if not isinstance(value, dict) or not isinstance(value.get("DataType"), str):
+        raise ValueError(f"message attribute {name!r}: not an object with a DataType")
+    base64_encoded = value.get("Encoding") == "base64"
+    out: dict[str, Any] = {"DataType": value["DataType"]}
+    if isinstance(value.get("StringValue"), str):
+        out["StringValue"] = value["StringValue"]
+    elif isinstance(value.get("BinaryValue"), str) and base64_encoded:
+        try:
+            out["BinaryValue"] = base64.b64decode(value["BinaryValue"], validate=True)
+        except ValueError as exc:
+            raise ValueError(f"message attribute {name!r}: BinaryValue is not base64") from exc
+    else:
+        raise ValueError(f"message attribute {name!r}: no StringValue or base64 BinaryValue")
     return out
 
 
