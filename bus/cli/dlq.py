@@ -231,8 +231,8 @@ def redrive(
 
     Interrupted at any moment (Ctrl-C, kill -9), a redrive loses nothing; at most the batch in
     flight is delivered twice (once from the DLQ later). Exits 1 when a selected message was not
-    moved, or some messages of the DLQ were not reached (in flight elsewhere; FIFO: behind held
-    ones).
+    moved, or some messages of the DLQ were not reached (in flight elsewhere, also after a move
+    task; FIFO: behind held ones).
     """
     settings = make_settings(topology, env, endpoint_url, region, profile)
     topo = _topology(settings, required=False)
@@ -281,6 +281,10 @@ def redrive(
                 keep_running=_keep_running,
             )
             await _move_whole_queue(run)
+            _, held = await queue_depth(aws, source)
+            if held:
+                show_out.unreached_warning(source.name, held)
+                raise typer.Exit(1)  # the move task moves only what it can receive
             return None
         return await show_out.with_redrive_progress(
             visible + in_flight,

@@ -1,11 +1,13 @@
 """A standard DLQ some of whose messages someone else holds in flight (against the embedded
 LocalStack): every command that reads it says how many it did not reach; ``export``, ``purge`` and
-``redrive`` (also ``--dry-run``) exit 1 instead of reporting success, ``show`` and ``list`` warn;
+``redrive`` (also ``--dry-run``, and the whole-queue move task, which moves only what it can
+receive) exit 1 instead of reporting success, ``show`` and ``list`` warn;
 none leaves anything hidden of its own (the only hidden messages are the other client's)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +37,12 @@ class Queues:
         """Send ``BODIES`` to the DLQ, then receive ``HIDDEN`` of them from another client, hidden
         for two minutes; their receipt handles."""
         async with AwsClients(self.settings) as aws:
-            await aws.sqs.create_queue(QueueName=self.source)
             url = (await aws.sqs.create_queue(QueueName=self.dlq))["QueueUrl"]
+            arn = (await aws.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"]))[
+                "Attributes"
+            ]["QueueArn"]
+            policy = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 3})
+            await aws.sqs.create_queue(QueueName=self.source, Attributes={"RedrivePolicy": policy})
             for body in BODIES:
                 await aws.sqs.send_message(QueueUrl=url, MessageBody=body)
             answer = await aws.sqs.receive_message(
@@ -83,9 +89,10 @@ def test_commands_say_what_others_hold_in_flight(
         result = CliRunner().invoke(app, ["dlq", *args, *common])
         assert result.exit_code == code, result.output
         assert warning in result.stderr
-        assert asyncio.run(queues.depth()) == (len(BODIES) - HIDDEN, HIDDEN)  # none of its own
+        assert asyncio.run(queues.depth())[1] == HIDDEN  # nothing hidden of its own
         return result
 
+    assert asyncio.run(queues.depth()) == (len(BODIES) - HIDDEN, HIDDEN)
     shown = run("show", "orders-dlq", code=0)  # show only warns
     assert shown.stdout.count("not an envelope") == len(BODIES) - HIDDEN
     listed = run("list", code=0)  # list only warns (its depth column counts them in flight)
@@ -101,6 +108,7 @@ def test_commands_say_what_others_hold_in_flight(
     dry = run("redrive", "orders-dlq", "--to", "orders", "--reason", "max-receives", "--dry-run",
               code=1)  # fmt: skip
     assert "Dry run incomplete: about 2 not reached." in dry.stderr
+    assert asyncio.run(queues.depth()) == (len(BODIES) - HIDDEN, HIDDEN)  # all still there
 
     moved = CliRunner().invoke(
         app, ["dlq", "redrive", "orders-dlq", "--to", "orders", "--reason", "max-receives",
@@ -112,6 +120,8 @@ def test_commands_say_what_others_hold_in_flight(
     assert warning in moved.stderr
     assert asyncio.run(queues.depth()) == (0, HIDDEN)
     assert asyncio.run(queues.depth(queues.source)) == (len(BODIES) - HIDDEN, 0)
+    whole = run("redrive", "orders-dlq", "--to", "orders", "--yes", code=1)  # the move task
+    assert "Moved 0 messages" in whole.stdout
 
     asyncio.run(queues.release(receipts))
     again = CliRunner().invoke(app, ["dlq", "export", "orders-dlq", "-o", str(path), *common])
