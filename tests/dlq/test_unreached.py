@@ -15,8 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bus import dlq
-from bus.cli import app, dlq_output
-from bus.cli import dlq as cli_dlq
+from bus.cli import app, dlq_common, dlq_output
 from bus.dlq.inspect import summarize
 from bus.dlq.queues import DeadLetterQueue, QueueRef
 from tests.dlq.fake_sqs import FakeQueue, FakeSqs, event, failure
@@ -107,7 +106,7 @@ def canned(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[Any], N
     monkeypatch.chdir(tmp_path)  # no topology.yaml here: none is loaded
 
     def use(report: Any) -> None:
-        monkeypatch.setattr(cli_dlq, "_run", lambda settings, work: report)
+        monkeypatch.setattr(dlq_common, "run", lambda settings, work: report)
 
     return use
 
