@@ -101,15 +101,24 @@ def sqs_attribute(name: str, value: Any) -> dict[str, Any]:
     return out
 
 
+_LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
+"""Characters JSON leaves unescaped that some line-based tools (``str.splitlines``, editors) take
+for line breaks: escaped, so one record is always one line."""
+
+
 def dumps(value: Any, indent: int | None = None) -> str:
     """JSON text of ``value``, non-ASCII kept readable, except when it holds text that is not valid
     Unicode (a lone surrogate): then every such character is escaped (``\\ud800``), so the output
-    can always be written as UTF-8 and reads back the same."""
+    can always be written as UTF-8 and reads back the same. Unicode line and paragraph
+    separators are escaped too (``_LINE_BREAKS``)."""
     text = json.dumps(value, ensure_ascii=False, indent=indent)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return json.dumps(value, ensure_ascii=True, indent=indent)
+    for char, escape in _LINE_BREAKS.items():
+        if char in text:
+            text = text.replace(char, escape)  # only ever inside a JSON string
     return text
 
 

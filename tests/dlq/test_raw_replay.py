@@ -29,13 +29,21 @@ ATTRIBUTES: dict[str, dict[str, Any]] = {
     "ratio": {"DataType": "Number.float", "StringValue": "1.5e3"},
     "note": {"DataType": "String.custom", "StringValue": "é \u2028 x"},
 }
-BODIES = ["plain text, é", "{not json", '{"a": 1}', '{"a":' * 100 + "1" + "}" * 100, ""]
+BODIES = [
+    "plain text, é \u2028 \u2029 \x85",
+    "{not json",
+    '{"a": 1}',
+    '{"a":' * 100 + "1" + "}" * 100,
+    "",
+]
 
 
 def _round_trip(body: str, attributes: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
     """A message through ``to_record``, the export's text and back, as replay reads it."""
     letter = from_sqs({"MessageId": "m-1", "Body": body, "MessageAttributes": attributes})
-    record = json.loads(dumps(dlq.to_record(letter, "q-dlq")))
+    text = dumps(dlq.to_record(letter, "q-dlq"))
+    assert len(text.splitlines()) == 1  # one line, whatever line separators the text holds
+    record = json.loads(text)
     restored = {n: sqs_attribute(n, v) for n, v in record["message_attributes"].items()}
     return record["body"], restored
 
@@ -144,3 +152,15 @@ async def test_replay_raw_refuses_a_lone_surrogate_with_its_line(
     assert problem.line == 2
     assert "body is not valid Unicode (a lone surrogate at character 1)" in problem.message
     assert target.messages == []  # nothing sent when any line is refused
+
+
+async def test_replay_reads_records_holding_unicode_line_separators(
+    registry: Registry, tmp_path: Path
+) -> None:
+    sqs = FakeSqs()
+    target = sqs.queue("orders")
+    path = tmp_path / "edited.jsonl"  # written by another tool: separators left as they are
+    record = {"envelope": None, "body": "a\u2028b\u2029c\x85d", "message_attributes": {}}
+    path.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+    report = await dlq.replay(sqs.clients(), path, registry=registry, to=target.url, raw=True)
+    assert (report.sent, [m.body for m in target.messages]) == (1, [record["body"]])
