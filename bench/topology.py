@@ -22,7 +22,9 @@ the others with derived ones; one subscription per queue with a filter policy, a
 queues, an event type per ten queues, a handler per two), times ``inspect_topology`` (YAML, model,
 every check) and ``desired_resources`` on each (best of a few runs), and prints the time per queue
 at 10,000 against 1,000 queues: about 1x when linear, about 10x when some step is quadratic (as
-``dead_letter_of`` was, rebuilding a set of every declared DLQ at each call).
+``dead_letter_of`` was, rebuilding a set of every declared DLQ at each call). Then the same
+10,000 queues with 5,000 subscriptions naming a misspelt queue, against none: each broken
+reference is reported, and only the first few get a "did you mean" (difflib against every queue).
 
     .venv/bin/python -m bench.topology [--rounds R] [--latency-ms MS] [--validate-only]
 
@@ -93,8 +95,9 @@ def generated() -> Topology:
     )
 
 
-def topology_text(queues: int) -> str:
-    """A valid topology.yaml of ``queues`` queues (plus their DLQs), see the module's docstring."""
+def topology_text(queues: int, broken: int = 0) -> str:
+    """A valid topology.yaml of ``queues`` queues (plus their DLQs), see the module's docstring;
+    with ``broken``, that many subscriptions name a misspelt queue (``qq7`` for ``q7``)."""
     topics, events = max(1, queues // 50), max(1, queues // 10)
     lines = ["name: scale", "topics:", *(f"  t{i}: {{}}" for i in range(topics))]
     lines += ["buses:", "  b: {}", "events:"]
@@ -113,7 +116,8 @@ def topology_text(queues: int) -> str:
     lines += [f"  shared{k}: {{dead_letter: false}}" for k in range(queues // 100 + 1)]
     lines += ["subscriptions:"]
     lines += [
-        f"  - {{topic: t{i % topics}, queue: q{i}, filter_policy: {{event_type: [E{i}]}}}}"
+        f"  - {{topic: t{i % topics}, queue: {'qq' if i < broken else 'q'}{i}, "
+        f"filter_policy: {{event_type: [E{i}]}}}}"
         for i in range(queues)
     ]
     lines += ["rules:"]
@@ -142,12 +146,33 @@ def seconds_per_queue(queues: int, rounds: int, folder: Path) -> float:
     return best / queues
 
 
+def broken_seconds(queues: int, broken: int, rounds: int, folder: Path) -> float:
+    """Best CPU time of ``rounds`` runs of load + validate of a topology of ``queues`` queues with
+    ``broken`` references to undeclared queues (each reported, the first few with a suggestion)."""
+    path = folder / f"topology-{queues}-broken-{broken}.yaml"
+    path.write_text(topology_text(queues, broken))
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.process_time()
+        topology, problems = inspect_topology(path, env="dev")
+        if (topology is None) != (broken > 0) or len(problems) < broken:
+            raise RuntimeError(f"expected {broken} problems, got {len(problems)}")
+        best = min(best, time.process_time() - start)
+    return best
+
+
 def validate_scaling(rounds: int) -> None:
     print("load + validate + resolve (no AWS), best CPU time of runs")
     with tempfile.TemporaryDirectory() as folder:
         small = seconds_per_queue(1_000, rounds, Path(folder))
         large = seconds_per_queue(10_000, max(1, rounds // 3), Path(folder))
-    print(f"   ratio per queue 10,000 / 1,000 queues {large / small:6.2f}x  (linear: about 1x)")
+        print(f"   ratio per queue 10,000 / 1,000 queues {large / small:6.2f}x  (linear: about 1x)")
+        valid = broken_seconds(10_000, 0, max(1, rounds // 3), Path(folder))
+        broken = broken_seconds(10_000, 5_000, max(1, rounds // 3), Path(folder))
+    print(
+        f"   10,000 queues, 5,000 broken references: {broken:6.2f} s CPU against {valid:.2f} s "
+        f"with none, ratio {broken / valid:5.2f}x  (bounded suggestions: about 1x)"
+    )
 
 
 class Calls:

@@ -24,6 +24,7 @@ from bus.dlq import (
 from bus.dlq.export import dumps
 from bus.dlq.letter import format_time
 from bus.envelope.bounded import loads
+from bus.topology.model import FIFO_SUFFIX
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -79,17 +80,26 @@ def summaries_table(summaries: Sequence[QueueSummary], now: datetime) -> None:
 
 
 def unreached_warning(queue: str, unreached: int) -> None:
-    """Say that a FIFO scan could not see every message, and why."""
+    """Say that a scan could not see every message of the queue, and why."""
     if not unreached:
         return
+    if queue.endswith(FIFO_SUFFIX):
+        why = (
+            "It is a FIFO queue: SQS hands out no further messages of a message group while "
+            "earlier ones are in flight, and this command keeps the messages it does not delete in "
+            "flight until it ends, so it sees only the first messages (up to 10) of such a group "
+            "(and none of a group someone else has in flight). Redrive or purge those first "
+            "messages (or move the whole queue with `bus dlq redrive` without a selection), then "
+            "run it again."
+        )
+    else:
+        why = (
+            "They were in flight (received by a worker or another command, hidden until their "
+            "visibility timeout ends) while it ran. Run it again once they are visible "
+            "(`bus dlq list` shows how many are in flight)."
+        )
     err.print(
-        f"warning: about {unreached} messages of {queue} were not reached. It is a FIFO queue: "
-        "SQS hands out no further messages of a message group while earlier ones are in flight, "
-        "and this command keeps the messages it does not delete in flight until it ends, so it "
-        "sees only the first messages (up to 10) of such a group. Redrive or purge those first "
-        "messages (or move the whole queue with `bus dlq redrive` without a selection), then run "
-        "it again.",
-        markup=False,
+        f"warning: about {unreached} messages of {queue} were not reached. {why}", markup=False
     )
 
 
@@ -255,6 +265,8 @@ def purge_report(report: PurgeReport) -> int:
 
 def replay_report(report: ReplayReport) -> None:
     where = ", ".join(f"{n} to {q}" for q, n in report.destinations.items())
+    if report.raw:
+        where += f"; {report.raw} of them as exported, not envelopes, not validated"
     if report.dry_run:
         out.print(f"Dry run: every message is valid; would send {where}.", markup=False)
     else:

@@ -10,9 +10,10 @@ operator edits. ``replay`` (``bus.dlq.replay``) sends the envelope when it is th
 ``body``.
 
 Every message SQS can hold makes a valid record: a ``Binary`` attribute's value is written as
-``{"DataType": "Binary", "BinaryValue": "<base64>", "Encoding": "base64"}``, and text that is not
-valid Unicode (a lone surrogate) is written with JSON's ``\\ud800`` escapes (``dumps``), which
-``json.loads`` reads back as the same string.
+``{"DataType": "Binary", "BinaryValue": "<base64>", "Encoding": "base64"}`` (custom types such as
+``Binary.gz`` alike, their ``DataType`` kept), and text that is not valid Unicode (a lone surrogate)
+is written with JSON's ``\\ud800`` escapes (``dumps``), which ``json.loads`` reads back as the same
+string. ``sqs_attribute`` turns a written attribute back into what SQS was sent, byte for byte.
 """
 
 from __future__ import annotations
@@ -81,15 +82,43 @@ def json_attribute(value: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def sqs_attribute(name: str, value: Any) -> dict[str, Any]:
+    """The message attribute ``json_attribute`` wrote, as SendMessage takes it: base64 values
+    decoded again. ``ValueError`` names the attribute when the record does not hold one."""
+    if not isinstance(value, dict) or not isinstance(value.get("DataType"), str):
+        raise ValueError(f"message attribute {name!r}: not an object with a DataType")
+    base64_encoded = value.get("Encoding") == "base64"
+    out: dict[str, Any] = {"DataType": value["DataType"]}
+    if isinstance(value.get("StringValue"), str):
+        out["StringValue"] = value["StringValue"]
+    elif isinstance(value.get("BinaryValue"), str) and base64_encoded:
+        try:
+            out["BinaryValue"] = base64.b64decode(value["BinaryValue"], validate=True)
+        except ValueError as exc:
+            raise ValueError(f"message attribute {name!r}: BinaryValue is not base64") from exc
+    else:
+        raise ValueError(f"message attribute {name!r}: no StringValue or base64 BinaryValue")
+    return out
+
+
+_LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
+"""Characters JSON leaves unescaped that some line-based tools (``str.splitlines``, editors) take
+for line breaks: escaped, so one record is always one line."""
+
+
 def dumps(value: Any, indent: int | None = None) -> str:
     """JSON text of ``value``, non-ASCII kept readable, except when it holds text that is not valid
     Unicode (a lone surrogate): then every such character is escaped (``\\ud800``), so the output
-    can always be written as UTF-8 and reads back the same."""
+    can always be written as UTF-8 and reads back the same. Unicode line and paragraph
+    separators are escaped too (``_LINE_BREAKS``)."""
     text = json.dumps(value, ensure_ascii=False, indent=indent)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return json.dumps(value, ensure_ascii=True, indent=indent)
+    for char, escape in _LINE_BREAKS.items():
+        if char in text:
+            text = text.replace(char, escape)  # only ever inside a JSON string
     return text
 
 
@@ -100,8 +129,9 @@ class ExportReport:
     exported: int
     path: str
     unreached: int = 0
-    """FIFO: about how many messages of the queue the export never received, because SQS does not
-    hand out more of a message group while earlier ones are in flight (see ``bus.dlq.scan``)."""
+    """About how many messages of the queue the export never received: in flight elsewhere, or
+    (FIFO) of a group SQS did not hand out more of while earlier ones were in flight
+    (see ``bus.dlq.scan``)."""
 
     @property
     def complete(self) -> bool:
@@ -122,8 +152,8 @@ async def export(
     """Write every selected message of ``queue`` to ``output`` (a path or an open text file).
 
     Nothing is deleted: the messages stay invisible while the export runs, so each is written
-    once, and are all made visible again when it ends. On a FIFO queue that holds more than 10
-    messages of a group, the export cannot reach them all; ``unreached`` says about how many.
+    once, and are all made visible again when it ends. Messages in flight elsewhere cannot be
+    read, nor (FIFO) more than 10 messages of a group; ``unreached`` says about how many.
     """
     ref = await Queues(aws, topology, env).resolve(queue)
     chosen = selection or Selection()

@@ -36,8 +36,8 @@ class QueueSummary:
     oldest: datetime | None
     reasons: tuple[tuple[str, int], ...]
     unreached: int = 0
-    """FIFO: about how many messages the sample could not reach (their group was blocked by the
-    messages it held); 0 when the sample stopped at its size."""
+    """About how many messages the sample could not reach (in flight elsewhere, or on a FIFO queue
+    of a group blocked by the messages it held); 0 when the sample stopped at its size."""
 
     @property
     def depth(self) -> int:
@@ -64,9 +64,9 @@ class QueueSummary:
 
 
 class Peeked(list[DlqMessage]):
-    """What ``peek`` returns: the messages (a list) and, on a FIFO queue, ``unreached``: about how
-    many messages it could not reach, because SQS does not hand out more of a message group while
-    earlier ones are in flight (see ``bus.dlq.scan``)."""
+    """What ``peek`` returns: the messages (a list) and ``unreached``: about how many messages it
+    could not reach, because they were in flight elsewhere, or (FIFO) because SQS does not hand out
+    more of a message group while earlier ones are in flight (see ``bus.dlq.scan``)."""
 
     def __init__(self, letters: Iterable[DlqMessage] = (), *, unreached: int = 0) -> None:
         super().__init__(letters)
@@ -85,7 +85,7 @@ async def summarize(
     ``sample`` messages, held ``hold_seconds`` at most, visible again as soon as it ends)."""
     visible, in_flight = await queue_depth(aws, dlq.queue)
     letters = Peeked()
-    if visible and sample > 0:
+    if (visible or in_flight) and sample > 0:  # in flight only: the peek says none reached
         letters = await _sample(aws, dlq.queue, sample, hold_seconds, wait_seconds)
     reasons = Counter(letter.failure.reason for letter in letters)
     died = [d for d in (letter.died_at for letter in letters) if d is not None]
@@ -149,9 +149,9 @@ async def peek(
     peek of all of it (``limit=None``) can find.
 
     Nothing is deleted: every message received is made visible again before this returns. Each
-    peek increments the messages' ``ApproximateReceiveCount`` (SQS counts every receive). On a FIFO
-    queue a peek sees the first messages (up to 10) of each group; the result's ``unreached`` says
-    about how many it could not reach.
+    peek increments the messages' ``ApproximateReceiveCount`` (SQS counts every receive). It cannot
+    see messages in flight elsewhere, and on a FIFO queue it sees the first messages (up to 10) of
+    each group; the result's ``unreached`` says about how many it could not reach.
     """
     ref = await Queues(aws, topology, env).resolve(queue)
     chosen = selection or Selection()

@@ -1,7 +1,7 @@
 """``purge``: delete every message of a DLQ (PurgeQueue) or only a selection (receive, delete the
 selected, let the rest go when the scan ends). Asking the operator first is the command line's job.
-On a FIFO DLQ the messages a selection keeps block their group, so a selective purge may not reach
-every message (``PurgeReport.unreached``)."""
+A selective purge cannot reach messages in flight elsewhere, and on a FIFO DLQ the messages a
+selection keeps block their group: what it did not reach is ``PurgeReport.unreached``."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class PurgeReport:
     failed: dict[str, str] = field(default_factory=dict)
     """Selected, but the delete failed: still in the DLQ (message id -> reason)."""
     unreached: int = 0
-    """FIFO, a selection: about how many messages the scan never received (``bus.dlq.scan``)."""
+    """A selection: about how many messages the scan never received (``bus.dlq.scan``)."""
 
     @property
     def complete(self) -> bool:

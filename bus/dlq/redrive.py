@@ -13,8 +13,8 @@ copy whose delete from the DLQ failed is in both queues (``RedriveReport.not_del
 FIFO: once a message of a group could not be sent, no later message of that group is sent
 (``held_back``). If SQS accepted later messages of the group in the same SendMessageBatch call as
 the failed one, those were delivered ahead of it: they are deleted from the DLQ (they were copied)
-and the group is reported in ``out_of_order``. A FIFO scan cannot see past messages it holds in a
-group (SQS's rule): what it never reached is counted in ``unreached``.
+and the group is reported in ``out_of_order``. A scan cannot see messages in flight elsewhere, nor
+(FIFO) past messages it holds in a group (SQS's rule): what it never reached is ``unreached``.
 
 A worker that fails stops the others (``concurrency`` > 1) before the error propagates and the held
 messages are let go.
@@ -100,7 +100,8 @@ class RedriveReport:
     """FIFO groups whose later messages SQS accepted in the same call as an earlier one that
     failed: those were delivered (and deleted from the DLQ) ahead of it."""
     unreached: int = 0
-    """FIFO: about how many messages of the DLQ the scan never received (see ``bus.dlq.scan``)."""
+    """About how many messages of the DLQ the scan never received: in flight elsewhere, or (FIFO)
+    behind messages it held in their group (see ``bus.dlq.scan``)."""
     destinations: Counter[str] = field(default_factory=Counter)
 
     @property

@@ -13,6 +13,14 @@ death keeps its ``first_failed_at``. On a FIFO destination the group id comes fr
 ``message_group_id`` field (else the exported group id); the deduplication id is derived from the
 exported message id and the new body, so replaying the same file twice within SQS's 5-minute
 deduplication window sends each message once.
+
+A record the tools could not decode as an envelope (``envelope`` null, and a ``body`` that is not
+one either: not JSON, too deep, not an envelope) is refused unless ``raw`` is set; with it, such a
+record is sent as it was exported, byte for byte: the ``body`` text (lone surrogates included, as
+the export escaped them) and every exported message attribute with its data type (``Binary`` and
+custom types such as ``Binary.gz`` or ``Number.float``; base64 values decoded again). Raw records
+are not validated (there is nothing to validate them against); their destination is chosen as
+for any record.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bus.aws import AwsClients
+from bus.dlq.export import sqs_attribute
 from bus.dlq.letter import FAILURE_ATTRIBUTE, unwrap
 from bus.dlq.queues import QueueRef, Queues
 from bus.dlq.send import Outgoing, deduplication_id, refusal, send_batch
@@ -47,6 +56,8 @@ class ReplayItem:
     message: Outgoing
     event_type: str
     event_id: str
+    raw: bool = False
+    """Sent as exported (not an envelope: not validated)."""
 
 
 @dataclass
@@ -57,14 +68,18 @@ class ReplayReport:
     failed: dict[int, str] = field(default_factory=dict)
     """Line -> why SQS refused it (after validation passed)."""
     destinations: Counter[str] = field(default_factory=Counter)
+    raw: int = 0
+    """Of those sent (or, in a dry run, to send): records sent as exported (``raw``)."""
 
 
 class _Preparer:
-    def __init__(self, queues: Queues, registry: Registry, to: QueueRef | None, path: Path) -> None:
+    def __init__(
+        self, queues: Queues, registry: Registry, to: QueueRef | None, *, raw: bool
+    ) -> None:
         self.queues = queues
         self.registry = registry
         self.to = to
-        self.path = path
+        self.raw = raw
 
     async def item(self, line: int, text: str) -> ReplayItem:
         """The item of one line; ``ValueError`` or a ``BusError`` says what is wrong."""
@@ -75,7 +90,11 @@ class _Preparer:
         if envelope is None:
             envelope, _, error = unwrap(str(record.get("body", "")))
             if envelope is None:
-                raise ValueError(f"no envelope, and body is not one: {error}")
+                if self.raw:
+                    return await self._raw(line, record)
+                raise ValueError(
+                    f"no envelope, and body is not one: {error} (--raw sends it as exported)"
+                )
         env = envelope_from_dict(envelope)
         event = self.registry.parse(env.type, env.version, env.data)
         spec = self.registry.spec(env.type)
@@ -106,6 +125,29 @@ class _Preparer:
         if problem:
             raise ValueError(problem)
         return ReplayItem(line, destination, message, env.type, env.id)
+
+    async def _raw(self, line: int, record: dict[str, Any]) -> ReplayItem:
+        """The item of a record that is not an envelope: body and attributes as exported."""
+        body = record.get("body")
+        if not isinstance(body, str):
+            raise ValueError("a record sent as exported needs its body as a string")
+        exported = record.get("message_attributes") or {}
+        if not isinstance(exported, dict):
+            raise ValueError("message_attributes is not a JSON object")
+        group = record.get("group_id")
+        message = Outgoing(
+            key=str(line),
+            body=body,
+            attributes={str(n): sqs_attribute(str(n), v) for n, v in exported.items()},
+            group_id=str(group) if group else None,
+            deduplication_id=deduplication_id("replay", str(record.get("message_id", "")), body),
+        )
+        destination = await self._destination(record)
+        problem = refusal(message, destination)
+        if problem:
+            raise ValueError(problem)
+        kind, event_id = record.get("event_type"), record.get("event_id")
+        return ReplayItem(line, destination, message, str(kind or ""), str(event_id or ""), True)
 
     async def _destination(self, record: dict[str, Any]) -> QueueRef:
         if self.to is not None:
@@ -154,15 +196,17 @@ async def prepare_replay(
     topology: Topology | None = None,
     env: str | None = None,
     to: str | None = None,
+    raw: bool = False,
 ) -> list[ReplayItem]:
-    """Validate every line of ``path``; ``ReplayError`` lists every invalid line."""
+    """Validate every line of ``path``; ``ReplayError`` lists every invalid line. With ``raw``,
+    records that are not envelopes are taken as exported (see the module docstring)."""
     queues = Queues(aws, topology, env)
     destination = await queues.resolve(to) if to else None
-    preparer = _Preparer(queues, registry, destination, path)
+    preparer = _Preparer(queues, registry, destination, raw=raw)
     items: list[ReplayItem] = []
     problems: list[Problem] = []
     text = await asyncio.to_thread(Path(path).read_text, encoding="utf-8")
-    lines = text.splitlines()
+    lines = text.split("\n")  # not splitlines(): U+2028, U+0085 ... are text in JSON
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -188,9 +232,13 @@ async def replay(
     env: str | None = None,
     to: str | None = None,
     dry_run: bool = False,
+    raw: bool = False,
 ) -> ReplayReport:
-    """Validate every line, then send them all (in file order per destination queue)."""
-    items = await prepare_replay(aws, path, registry=registry, topology=topology, env=env, to=to)
+    """Validate every line, then send them all (in file order per destination queue). With
+    ``raw``, records that are not envelopes are sent as exported, byte for byte."""
+    items = await prepare_replay(
+        aws, path, registry=registry, topology=topology, env=env, to=to, raw=raw
+    )
     report = ReplayReport(path=str(path), dry_run=dry_run)
     by_destination: dict[str, tuple[QueueRef, list[ReplayItem]]] = {}
     for item in items:
@@ -198,10 +246,13 @@ async def replay(
     for queue, group in by_destination.values():
         if dry_run:
             report.destinations[queue.name] += len(group)
+            report.raw += sum(1 for i in group if i.raw)
             continue
         outcome = await send_batch(aws, queue, [i.message for i in group])
         report.sent += len(outcome.ok)
         report.destinations[queue.name] += len(outcome.ok)
+        sent = set(outcome.ok)
+        report.raw += sum(1 for i in group if i.raw and i.message.key in sent)
         report.failed.update({int(k): v for k, v in outcome.failed.items()})
         for key in outcome.held_back:
             report.failed[int(key)] = "not sent: an earlier message of its FIFO group failed"

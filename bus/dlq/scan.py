@@ -16,9 +16,13 @@ A scan of a FIFO queue therefore works in passes: when a pass ends with messages
 go and receives again, which shows the next messages of those groups; it stops when a pass brings
 nothing new. Messages that are never deleted (a peek) block their group, so a peek of a FIFO queue
 sees the first messages (up to 10) of each message group. This is SQS's rule, not something a scan
-can get around; it is made visible instead: a FIFO scan that ran to its end having seen fewer
-distinct messages than the queue held when it began (``ApproximateNumberOfMessages`` plus
-``...NotVisible``) reports the difference as ``unreached`` (approximate, as those counts are).
+can get around; it is made visible instead.
+
+On any queue, messages someone else holds in flight (a worker, another command, a crashed one)
+are hidden from the scan until their visibility timeout ends. So a scan that ran to its end having
+seen fewer distinct messages than the queue held when it began (``ApproximateNumberOfMessages``
+plus ``...NotVisible``) reports the difference as ``unreached`` (approximate, as those counts are),
+on a standard queue as on a FIFO one; the commands say so and do not claim completeness.
 """
 
 from __future__ import annotations
@@ -105,10 +109,10 @@ class Scan:
 
     @property
     def unreached(self) -> int:
-        """FIFO queues: about how many messages the queue held when the scan began that it never
-        received (their group was blocked by messages it held). 0 on a standard queue, and while
-        the scan has not run to its end (or was stopped at a limit)."""
-        if not self.queue.fifo or not self._exhausted or self._stopped:
+        """About how many messages the queue held when the scan began that it never received:
+        in flight elsewhere (hidden), or (FIFO) of a group blocked by messages the scan held.
+        0 while the scan has not run to its end, or when it was stopped at a limit."""
+        if not self._exhausted or self._stopped:
             return 0
         return max(0, self._depth - self.seen)
 

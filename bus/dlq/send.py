@@ -69,7 +69,7 @@ def deduplication_id(prefix: str, *parts: str) -> str:
     Reusing the original MessageDeduplicationId would make SQS drop the copy as a duplicate when it
     goes back to its source queue within the 5-minute deduplication window: a lost message.
     """
-    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
     return f"{prefix}-{digest}"
 
 
@@ -129,6 +129,18 @@ def refusal(item: Outgoing, queue: QueueRef) -> str | None:
         return f"{queue.name} is FIFO and the message has no deduplication id"
     if item.size > MAX_MESSAGE_BYTES:
         return f"message of {item.size} bytes is over SQS's size limit of {MAX_MESSAGE_BYTES} bytes"
+    texts = [("body", item.body)] + [
+        (f"message attribute {name!r}", str(value.get("StringValue", "")))
+        for name, value in item.attributes.items()
+    ]
+    for where, text in texts:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return (
+                f"{where} is not valid Unicode (a lone surrogate at character {exc.start}): SQS "
+                "cannot hold it"
+            )
     return None
 
 

@@ -1,28 +1,26 @@
 """Semantic checks of a ``Topology`` (pure): what the model alone cannot see.
 
-AWS naming rules on the physical names, FIFO consistency, references between declarations, dead
-letter rules, duplicates, rule targets (id length, JSONPaths), event routing attributes, the
-EventBridge ``Source`` and ``DetailType`` of events sent to a bus, filter
-policy and event pattern syntax (and a scope with no policy), and tag limits. Each ``Finding`` names the path of the offending declaration (``("queues",
+AWS naming rules on the physical names, FIFO consistency (``check_fifo``), references between
+declarations and dead-letter rules (``check_refs``), duplicates, rule targets (id length,
+JSONPaths), event routing attributes, the EventBridge ``Source`` and ``DetailType`` of events sent
+to a bus, filter policy and event pattern syntax (and a scope with no policy), tag limits, and
+alarms (``alarms``). Each ``Finding`` names the path of the offending declaration (``("queues",
 "billing", "dead_letter")``); ``bus.topology.load`` turns paths into ``FILE:LINE:COL``.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 
-from bus.topology.model import (
-    DEFAULT_BUS,
-    FIFO_SUFFIX,
-    Queue,
-    Topology,
-    ownership_tags,
-    physical_name,
-)
+from bus.topology.check_fifo import fifo_attributes, fifo_routes, fifo_suffix
+from bus.topology.check_refs import dead_letters, derived_dlq, references
+from bus.topology.finding import Finding
+from bus.topology.model import DEFAULT_BUS, FIFO_SUFFIX, Topology, ownership_tags, physical_name
 from bus.topology.patterns import KeyPath, check_event_pattern, check_filter_policy
+
+__all__ = ["QUEUE_NAME", "RULE_NAME", "Finding", "NameRule", "check_topology"]
 
 RESERVED_ATTRIBUTES = frozenset({"event_type", "event_version"})
 """Message attributes bus sets on every message (docs/envelope.md)."""
@@ -38,16 +36,6 @@ MAX_TARGET_ID = 64
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _JSON_PATH = re.compile(r"\$(?:[.\[]\S*)?")
 """What EventBridge takes as a JSONPath: ``$``, or ``$`` followed by ``.`` or ``[`` and no spaces."""
-
-
-@dataclass(frozen=True)
-class Finding:
-    """A semantic problem at ``path``. ``depends_on`` lists the other declarations it is about, so
-    the loader can drop findings that only follow from a declaration already reported broken."""
-
-    path: KeyPath
-    message: str
-    depends_on: tuple[KeyPath, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,10 +73,10 @@ def check_topology(topology: Topology, env: str | None = None) -> list[Finding]:
     """Every semantic problem of ``topology`` deployed with environment prefix ``env``."""
     checks = (
         _names,
-        _fifo_attributes,
-        _fifo_routes,
-        _references,
-        _dead_letters,
+        fifo_attributes,
+        fifo_routes,
+        references,
+        dead_letters,
         _duplicates,
         _targets,
         _events,
@@ -106,11 +94,11 @@ def check_topology(topology: Topology, env: str | None = None) -> list[Finding]:
 def _names(t: Topology, env: str | None) -> Iterator[Finding]:
     for name, topic in t.topics.items():
         yield from _name(("topics", name), TOPIC_NAME, name, env)
-        yield from _fifo_suffix(("topics", name), "topic", name, topic.fifo)
+        yield from fifo_suffix(("topics", name), "topic", name, topic.fifo)
     for name, queue in t.queues.items():
         yield from _name(("queues", name), QUEUE_NAME, name, env)
-        yield from _fifo_suffix(("queues", name), "queue", name, queue.fifo)
-        dlq = _derived_dlq(t, name)
+        yield from fifo_suffix(("queues", name), "queue", name, queue.fifo)
+        dlq = derived_dlq(t, name)
         if dlq is not None:
             for problem in QUEUE_NAME.problems(physical_name(dlq, env)):
                 yield Finding(
@@ -138,216 +126,6 @@ def _name(path: KeyPath, rule: NameRule, logical: str, env: str | None) -> Itera
 
 def _env_note(env: str | None) -> str:
     return f" (with env {env!r})" if env else ""
-
-
-def _fifo_suffix(path: KeyPath, kind: str, name: str, fifo: bool) -> Iterator[Finding]:
-    depends = ((*path, "fifo"),)
-    if fifo and not name.endswith(FIFO_SUFFIX):
-        yield Finding(path, f"a FIFO {kind} name must end with .fifo", depends)
-    elif not fifo and name.endswith(FIFO_SUFFIX):
-        yield Finding(
-            path, "the name ends with .fifo, so set fifo: true (or drop the suffix)", depends
-        )
-
-
-# -- FIFO -----------------------------------------------------------------------------------------
-
-
-def _fifo_attributes(t: Topology, env: str | None) -> Iterator[Finding]:
-    for name, topic in t.topics.items():
-        if topic.content_based_deduplication and not topic.fifo:
-            path = ("topics", name, "content_based_deduplication")
-            yield Finding(
-                path, "only FIFO topics deduplicate by content", (("topics", name, "fifo"),)
-            )
-    for name, queue in t.queues.items():
-        if queue.fifo:
-            continue
-        for field in (
-            "content_based_deduplication",
-            "deduplication_scope",
-            "fifo_throughput_limit",
-        ):
-            if getattr(queue, field):
-                yield Finding(
-                    ("queues", name, field),
-                    f"{field} applies to FIFO queues only",
-                    (("queues", name, "fifo"),),
-                )
-
-
-def _fifo_routes(t: Topology, env: str | None) -> Iterator[Finding]:
-    queues = t.all_queues()
-    for i, sub in enumerate(t.subscriptions):
-        topic = t.topics.get(sub.topic)
-        if topic is None:
-            continue
-        kind = "FIFO" if topic.fifo else "standard"
-        for field in ("queue", "dead_letter_queue"):
-            name = getattr(sub, field)
-            queue = queues.get(name) if name else None
-            if queue is not None and queue.fifo != topic.fifo:
-                yield Finding(
-                    ("subscriptions", i, field),
-                    f"{kind} topic {sub.topic!r} can only deliver to {kind} queues; "
-                    f"{name!r} is {_kind(queue)}",
-                    (("topics", sub.topic, "fifo"), ("queues", name, "fifo")),
-                )
-    for name, queue in t.queues.items():
-        if queue.dead_letter is False or queue.dead_letter.queue is None:
-            continue
-        dlq = t.queues.get(queue.dead_letter.queue)
-        if dlq is not None and dlq.fifo != queue.fifo:
-            yield Finding(
-                ("queues", name, "dead_letter", "queue"),
-                f"a {_kind(queue)} queue needs a {_kind(queue)} dead-letter queue; "
-                f"{queue.dead_letter.queue!r} is {_kind(dlq)}",
-                (("queues", name, "fifo"), ("queues", queue.dead_letter.queue, "fifo")),
-            )
-    yield from _fifo_targets(t, queues)
-
-
-def _fifo_targets(t: Topology, queues: Mapping[str, Queue]) -> Iterator[Finding]:
-    for rule_name, rule in t.rules.items():
-        for j, target in enumerate(rule.targets):
-            path = ("rules", rule_name, "targets", j)
-            queue = queues.get(target.queue)
-            depends = (("queues", target.queue, "fifo"),)
-            if queue is not None and queue.fifo and target.message_group_id is None:
-                yield Finding(
-                    path,
-                    f"target queue {target.queue!r} is FIFO: set message_group_id",
-                    depends,
-                )
-            if queue is not None and not queue.fifo and target.message_group_id is not None:
-                yield Finding(
-                    (*path, "message_group_id"),
-                    f"message_group_id is only for FIFO target queues; {target.queue!r} is standard",
-                    depends,
-                )
-            dlq = queues.get(target.dead_letter_queue or "")
-            if dlq is not None and dlq.fifo:
-                yield Finding(
-                    (*path, "dead_letter_queue"),
-                    "EventBridge dead-letter queues must be standard queues; "
-                    f"{target.dead_letter_queue!r} is FIFO",
-                    (("queues", target.dead_letter_queue or "", "fifo"),),
-                )
-
-
-def _kind(queue: Queue) -> str:
-    return "FIFO" if queue.fifo else "standard"
-
-
-# -- references -----------------------------------------------------------------------------------
-
-
-def _references(t: Topology, env: str | None) -> Iterator[Finding]:
-    queues = t.all_queues()
-    yield from _subscription_refs(t, queues)
-    for name, queue in t.queues.items():
-        if queue.dead_letter is not False and queue.dead_letter.queue is not None:
-            path: KeyPath = ("queues", name, "dead_letter", "queue")
-            yield from _ref(path, "queue", queue.dead_letter.queue, t.queues)
-    yield from _rule_refs(t, queues)
-    yield from _event_refs(t, queues)
-    for queue_name, binding in t.handlers.items():
-        yield from _ref(("handlers", queue_name), "queue", queue_name, queues)
-        for event_type in binding.events:
-            path = ("handlers", queue_name, "events", event_type)
-            yield from _ref(path, "event type", event_type, t.events)
-
-
-def _subscription_refs(t: Topology, queues: Collection[str]) -> Iterator[Finding]:
-    for i, sub in enumerate(t.subscriptions):
-        path: KeyPath = ("subscriptions", i)
-        yield from _ref((*path, "topic"), "topic", sub.topic, t.topics)
-        yield from _ref((*path, "queue"), "queue", sub.queue, queues)
-        if sub.dead_letter_queue is not None:
-            yield from _ref((*path, "dead_letter_queue"), "queue", sub.dead_letter_queue, queues)
-
-
-def _rule_refs(t: Topology, queues: Collection[str]) -> Iterator[Finding]:
-    for name, rule in t.rules.items():
-        yield from _ref(("rules", name, "bus"), "bus", rule.bus, t.buses, allow=DEFAULT_BUS)
-        for j, target in enumerate(rule.targets):
-            path: KeyPath = ("rules", name, "targets", j)
-            yield from _ref((*path, "queue"), "queue", target.queue, queues)
-            if target.dead_letter_queue is not None:
-                dlq = target.dead_letter_queue
-                yield from _ref((*path, "dead_letter_queue"), "queue", dlq, queues)
-
-
-def _event_refs(t: Topology, queues: Collection[str]) -> Iterator[Finding]:
-    for name, event in t.events.items():
-        for k, dest in enumerate(event.publish_to):
-            path: KeyPath = ("events", name, "publish_to", k)
-            if dest.topic is not None:
-                yield from _ref((*path, "topic"), "topic", dest.topic, t.topics)
-            if dest.queue is not None:
-                yield from _ref((*path, "queue"), "queue", dest.queue, queues)
-            if dest.bus is not None:
-                yield from _ref((*path, "bus"), "bus", dest.bus, t.buses, allow=DEFAULT_BUS)
-
-
-_SECTION = {"topic": "topics", "queue": "queues", "bus": "buses", "event type": "events"}
-
-
-def _ref(
-    path: KeyPath, kind: str, name: str, declared: Collection[str], allow: str | None = None
-) -> Iterator[Finding]:
-    if name in declared or name == allow:
-        return
-    section = _SECTION[kind]
-    close = difflib.get_close_matches(name, sorted(declared), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    yield Finding(
-        path, f"{kind} {name!r} is not declared under {section}{hint}", ((section, name),)
-    )
-
-
-# -- dead letters ---------------------------------------------------------------------------------
-
-
-def _derived_dlq(t: Topology, name: str) -> str | None:
-    queue = t.queues[name]
-    if queue.dead_letter is False or queue.dead_letter.queue is not None:
-        return None
-    dlq = t.dead_letter_of(name)
-    return dlq[0] if dlq is not None else None
-
-
-def _dead_letters(t: Topology, env: str | None) -> Iterator[Finding]:
-    sources = _declared_dlq_sources(t)
-    for name, queue in t.queues.items():
-        if queue.dead_letter is not False and queue.dead_letter.queue == name:
-            yield Finding(
-                ("queues", name, "dead_letter", "queue"),
-                "a queue cannot be its own dead-letter queue",
-            )
-        elif name in sources and "dead_letter" in queue.model_fields_set and queue.dead_letter:
-            users = ", ".join(repr(s) for s in sources[name])
-            yield Finding(
-                ("queues", name, "dead_letter"),
-                f"{name!r} is the dead-letter queue of {users}; a dead-letter queue cannot have "
-                "one of its own (set dead_letter: false)",
-            )
-        derived = _derived_dlq(t, name)
-        if derived is not None and derived in t.queues:
-            yield Finding(
-                ("queues", derived),
-                f"{derived!r} collides with the dead-letter queue bus derives for {name!r}; "
-                f"set {name}'s dead_letter.queue: {derived}, or rename it",
-                (("queues", name, "dead_letter"),),
-            )
-
-
-def _declared_dlq_sources(t: Topology) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for name, queue in t.queues.items():
-        if queue.dead_letter is not False and queue.dead_letter.queue not in (None, name):
-            out.setdefault(queue.dead_letter.queue or "", []).append(name)
-    return out
 
 
 # -- duplicates -----------------------------------------------------------------------------------

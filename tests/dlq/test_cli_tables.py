@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bus.cli import app
-from bus.cli import dlq as cli_dlq
+from bus.cli import app, dlq_common
 from tests.dlq.fake_sqs import FakeSqs, event, failure
 
 LONG = "notifications-for-every-customer-of-the-shop-in-every-country-we-ship-to"
@@ -26,7 +25,7 @@ def sqs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeSqs:
         f"name: tables\nqueues:\n  notifications: {{}}\n  {LONG}: {{}}\n"
     )
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli_dlq, "AwsClients", fake.session)
+    monkeypatch.setattr(dlq_common, "AwsClients", fake.session)
     return fake
 
 

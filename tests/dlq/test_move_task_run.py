@@ -19,8 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bus import dlq
-from bus.cli import app
-from bus.cli import dlq as cli_dlq
+from bus.cli import app, dlq_common
 from bus.errors import AwsError
 from tests.dlq.fake_sqs import FakeQueue, FakeSqs
 
@@ -176,7 +175,7 @@ def test_ctrl_c_while_the_start_is_on_its_way_cancels_the_task(
     sqs, dead, source = world()
     dead.put("a dead letter")
     monkeypatch.chdir(tmp_path)  # no topology.yaml here: none is loaded
-    monkeypatch.setattr(cli_dlq, "AwsClients", sqs.session)
+    monkeypatch.setattr(dlq_common, "AwsClients", sqs.session)
     hits = interrupt_at(
         sqs, "StartMessageMoveTask", "after", lambda: signal.raise_signal(signal.SIGINT)
     )

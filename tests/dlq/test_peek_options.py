@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from bus.cli import app
-from bus.cli import dlq as cli_dlq
+from bus.cli import app, dlq_common
 from bus.dlq.inspect import PEEK_HOLD_SECONDS
 from tests.dlq.fake_sqs import FakeSqs, event, failure
 
@@ -31,7 +30,7 @@ def sqs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeSqs:
         dead.put(event(n, "orders"), **{"bus.failure": failure("orders")})
     (tmp_path / "topology.yaml").write_text("name: peeks\nqueues:\n  orders: {}\n")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli_dlq, "AwsClients", fake.session)
+    monkeypatch.setattr(dlq_common, "AwsClients", fake.session)
     return fake
 
 

@@ -15,8 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bus import dlq
-from bus.cli import app, dlq_output
-from bus.cli import dlq as cli_dlq
+from bus.cli import app, dlq_common, dlq_output
 from bus.dlq.inspect import summarize
 from bus.dlq.queues import DeadLetterQueue, QueueRef
 from tests.dlq.fake_sqs import FakeQueue, FakeSqs, event, failure
@@ -107,7 +106,7 @@ def canned(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[Any], N
     monkeypatch.chdir(tmp_path)  # no topology.yaml here: none is loaded
 
     def use(report: Any) -> None:
-        monkeypatch.setattr(cli_dlq, "_run", lambda settings, work: report)
+        monkeypatch.setattr(dlq_common, "run", lambda settings, work: report)
 
     return use
 
@@ -163,3 +162,20 @@ def test_export_exits_1_when_messages_were_not_reached(
     result = run("export", "q.fifo", "-o", str(tmp_path / "o.jsonl"))
     assert result.exit_code == 1, result.output
     assert "Exported 10 of 10" not in result.stdout
+
+
+async def test_a_standard_queue_counts_messages_in_flight_elsewhere(tmp_path: Path) -> None:
+    sqs, dead = fifo_dlq(6, name="orders-dlq")  # a standard queue
+    for message in dead.messages[:2]:
+        message.visible_at = float("inf")  # received by someone else, for the whole scan
+    report = await dlq.export(sqs.clients(), dead.url, tmp_path / "out.jsonl", wait_seconds=0)
+    assert (report.exported, report.unreached, report.complete) == (4, 2, False)
+    peeked = await dlq.peek(sqs.clients(), dead.url, limit=3, wait_seconds=0)
+    assert (len(peeked), peeked.unreached) == (3, 0)  # stopped at its limit: nothing to say
+
+
+def test_the_standard_queue_warning_says_in_flight(capsys: pytest.CaptureFixture[str]) -> None:
+    dlq_output.unreached_warning("orders-dlq", 2)
+    printed = capsys.readouterr().err
+    assert "about 2 messages of orders-dlq were not reached. They were in flight" in printed
+    assert "FIFO" not in printed
