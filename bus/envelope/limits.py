@@ -41,7 +41,10 @@ def load_json(text: object, what: str, message_id: str | None) -> Any:
             ) from None
     if not isinstance(text, str):
         raise DecodeError(f"{what} is {type(text).__name__}, not text", message_id=message_id)
-    size = len(text) if len(text) > MAX_BODY_BYTES else len(text.encode("utf-8", "surrogatepass"))
+    if text.isascii() or len(text) > MAX_BODY_BYTES:
+        size = len(text)  # one byte per character (or too long whatever the encoding)
+    else:
+        size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_BODY_BYTES:
         raise _too_large(what, size, message_id)
     try:
@@ -121,6 +124,8 @@ def check_text(value: str, what: str, message_id: str | None) -> None:
 
 
 def _check_text(value: str, what: str, path: str, message_id: str | None) -> None:
+    if value.isascii():  # no surrogate can be ASCII: the usual case, without the search
+        return
     found = _SURROGATE.search(value)
     if found is not None:
         where = f"{what} at {_short(path)}" if path else what
