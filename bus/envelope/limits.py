@@ -49,22 +49,25 @@ def load_json(text: object, what: str, message_id: str | None) -> Any:
         size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_BODY_BYTES:
         raise _too_large(what, size, message_id)
+    surrogates = _may_hold_surrogates(text)
     try:
-        obj = _loads(text)
+        obj = json.loads(text) if surrogates else _loads(text)
     except RecursionError:
         raise too_deep(what, message_id) from None
     except ValueError as exc:  # JSONDecodeError, and integers longer than Python reads
         raise DecodeError(f"{what} is not JSON: {exc}", message_id=message_id) from None
-    check_value(obj, what, message_id, text)
+    if text.count("[") + text.count("{") > MAX_DEPTH and _deeper_than(obj, MAX_DEPTH):
+        raise too_deep(what, message_id)
+    if surrogates:
+        _find_surrogate(obj, what, message_id)
     return obj
 
 
 def _loads(text: str) -> Any:
-    """``json.loads(text)``, by pydantic-core's faster parser when the text cannot hold a surrogate
-    (which that parser would not keep as one). Anything it refuses is read again by ``json.loads``,
-    so what is accepted, and the reason for what is not, stay the standard library's."""
-    if _may_hold_surrogates(text):
-        return json.loads(text)
+    """``json.loads(text)`` for a text that cannot hold a surrogate (``_may_hold_surrogates``),
+    by pydantic-core's faster parser (which would not keep a lone one). Anything it refuses is read
+    again by ``json.loads``, so what is accepted, and the reason for what is not, stay the standard
+    library's."""
     try:
         return from_json(text)
     except ValueError:
