@@ -43,7 +43,7 @@ from bus.schema import Registry
 from bus.settings import Settings
 from bus.topology.apply import converge
 from bus.topology.model import Topology
-from bus.worker import Stats, Worker, WorkerOptions
+from bus.worker import Stats, Worker, WorkerOptions, WorkerParts
 from bus.worker.message import Received
 from bus.worker.sqs import SYSTEM_ATTRIBUTES
 from schemas.orders import OrderLine, OrderPlaced
@@ -163,9 +163,8 @@ def _worker(aws: AwsClients, topology: Topology, env: str, registry: Registry) -
         topology,
         env=env,
         base_dir=ROOT,
-        registry=registry,
         options=WorkerOptions(wait_seconds=1, shutdown_grace=30),
-        stats=Stats(),
+        parts=WorkerParts(registry=registry, stats=Stats()),
     )
 
 
@@ -328,9 +327,7 @@ async def latency(settings: Settings, count: int) -> None:
     async with AwsClients(settings) as aws:
         await converge(aws, topology, env)
         publisher = Publisher(aws, registry, topology, env)
-        worker = Worker(
-            aws, topology, env=env, base_dir=ROOT, registry=registry, options=WorkerOptions()
-        )
+        worker = Worker(aws, topology, env=env, base_dir=ROOT, parts=WorkerParts(registry=registry))
         await worker.start()
         for n in range(count):
             await publisher.publish(_order(n))

@@ -21,7 +21,7 @@ from bus.publish import Publisher
 from bus.schema import Registry
 from bus.settings import Settings
 from bus.topology.load import load_topology
-from bus.worker import Worker, WorkerOptions
+from bus.worker import Worker, WorkerOptions, WorkerParts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,9 +61,8 @@ class App:
             self.topology,
             env=self.job.env,
             base_dir=ROOT,
-            registry=self.registry,
-            publisher=self.publisher(aws),
             options=options,
+            parts=WorkerParts(registry=self.registry, publisher=self.publisher(aws)),
         )
 
 
