@@ -133,7 +133,25 @@ async def latency(job: Job) -> Result:
     return Result("bus", job.action, job.messages, 0.0, 0.0, latencies_ms=samples)
 
 
+async def middleware(job: Job) -> Result:
+    """No network: the worker's in-process path (decode, validate, the middlewares, the handler,
+    queue the delete) with none and with ten no-op consume middlewares added (``bench.worker``)."""
+    from bench.worker import middleware_cost
+
+    count = 2_000
+    path_us, each_us = await middleware_cost(count)
+    return Result(
+        "bus",
+        "middleware",
+        count,
+        path_us * count / 1e6,
+        path_us * count / 1e6,
+        notes={"per_middleware_us": round(each_us, 3), "path_us": round(path_us, 1)},
+    )
+
+
 ACTIONS = {
+    "middleware": middleware,
     "consume": consume,
     "publish": publish,
     "publish-single": publish,
