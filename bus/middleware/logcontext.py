@@ -28,9 +28,10 @@ def _var(name: str) -> _Var:
     """structlog's context variable for ``name`` (made, and registered with structlog, once)."""
     var = _VARS.get(name)
     if var is None:
-        key = f"{STRUCTLOG_KEY_PREFIX}{name}"
-        tokens = bind_contextvars(**{name: None})  # structlog makes (and keeps) it
-        var = next(v for v in contextvars.copy_context() if v.name == key)
+        key, mark = f"{STRUCTLOG_KEY_PREFIX}{name}", object()
+        tokens = bind_contextvars(**{name: mark})  # structlog makes (and keeps) it
+        context = contextvars.copy_context()
+        var = next(v for v in context if v.name == key and context[v] is mark)
         reset_contextvars(**tokens)
         _VARS[name] = var
     return var
