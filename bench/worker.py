@@ -43,7 +43,7 @@ from bus.schema import Registry
 from bus.settings import Settings
 from bus.topology.apply import converge
 from bus.topology.model import Topology
-from bus.worker import Stats, Worker, WorkerOptions
+from bus.worker import Stats, Worker, WorkerOptions, WorkerParts
 from bus.worker.message import Received
 from bus.worker.sqs import SYSTEM_ATTRIBUTES
 from schemas.orders import OrderLine, OrderPlaced
@@ -163,9 +163,8 @@ def _worker(aws: AwsClients, topology: Topology, env: str, registry: Registry) -
         topology,
         env=env,
         base_dir=ROOT,
-        registry=registry,
         options=WorkerOptions(wait_seconds=1, shutdown_grace=30),
-        stats=Stats(),
+        parts=WorkerParts(registry=registry, stats=Stats()),
     )
 
 
@@ -262,13 +261,21 @@ async def _in_process_path(count: int, middlewares: int = 0) -> float:
     return (time.process_time() - c0) / count * 1e6
 
 
+async def middleware_cost(count: int, layers: int = 10, tries: int = 3) -> tuple[float, float]:
+    """CPU microseconds per message of the in-process path, and what each of ``layers`` added
+    no-op middlewares adds to it (best of ``tries`` runs each, alternated)."""
+    bare: list[float] = []
+    more: list[float] = []
+    for _ in range(tries):
+        bare.append(await _in_process_path(count))
+        more.append(await _in_process_path(count, layers))
+    return min(bare), (min(more) - min(bare)) / layers
+
+
 async def cpu_path(count: int) -> None:
-    per_message = await _in_process_path(count)
-    print(f"   in-process path alone    {per_message:8.0f} us  (decode, validate, pipeline, ack)")
     layers = 10
-    bare = min([await _in_process_path(count) for _ in range(3)])
-    more = min([await _in_process_path(count, layers) for _ in range(3)])
-    each = (more - bare) / layers
+    path, each = await middleware_cost(count, layers)
+    print(f"   in-process path alone    {path:8.0f} us  (decode, validate, pipeline, ack)")
     print(
         f"   each no-op middleware    {each:8.2f} us  (target <= 5 us; {layers} added, best of 3)"
     )
@@ -328,9 +335,7 @@ async def latency(settings: Settings, count: int) -> None:
     async with AwsClients(settings) as aws:
         await converge(aws, topology, env)
         publisher = Publisher(aws, registry, topology, env)
-        worker = Worker(
-            aws, topology, env=env, base_dir=ROOT, registry=registry, options=WorkerOptions()
-        )
+        worker = Worker(aws, topology, env=env, base_dir=ROOT, parts=WorkerParts(registry=registry))
         await worker.start()
         for n in range(count):
             await publisher.publish(_order(n))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import unittest.mock
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bus.envelope import decode
-from bus.envelope.limits import MAX_BODY_BYTES, MAX_DEPTH
+from bus.envelope.limits import MAX_BODY_BYTES, MAX_DEPTH, load_json
 from bus.errors import DecodeError
 
 ENVELOPE = {
@@ -229,3 +230,36 @@ def test_surrogates_anywhere(value: str, key: str) -> None:
     _decode_or_error(
         json.dumps({**ENVELOPE, key: value}), {key: {"DataType": "String", "StringValue": value}}
     )
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _read(text: str) -> tuple[str, Any]:
+    try:
+        return "ok", load_json(text, "body", "m-1")
+    except DecodeError as exc:
+        return "refused", str(exc)
+
+
+def _stdlib(text: str) -> tuple[str, Any]:
+    """What ``load_json`` gave when it parsed with ``json.loads`` alone."""
+    with unittest.mock.patch("bus.envelope.limits.from_json", side_effect=ValueError):
+        return _read(text)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(value=_JSON, ascii=st.booleans())
+def test_the_fast_parser_reads_json_as_the_standard_library_does(value: Any, ascii: bool) -> None:
+    text = json.dumps(value, ensure_ascii=ascii)
+    assert repr(_read(text)) == repr(_stdlib(text))
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.text(alphabet=st.sampled_from('{}[]":,.-+eE0129 \\\n\tunltrfaN\u00e9'), max_size=30))
+def test_the_fast_parser_refuses_what_the_standard_library_refuses(text: str) -> None:
+    assert repr(_read(text)) == repr(_stdlib(text))

@@ -21,7 +21,7 @@ from bus.publish import Publisher
 from bus.schema import Registry
 from bus.settings import Settings
 from bus.topology.load import load_topology
-from bus.worker import Worker, WorkerOptions
+from bus.worker import Worker, WorkerOptions, WorkerParts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,9 +61,8 @@ class App:
             self.topology,
             env=self.job.env,
             base_dir=ROOT,
-            registry=self.registry,
-            publisher=self.publisher(aws),
             options=options,
+            parts=WorkerParts(registry=self.registry, publisher=self.publisher(aws)),
         )
 
 
@@ -134,7 +133,25 @@ async def latency(job: Job) -> Result:
     return Result("bus", job.action, job.messages, 0.0, 0.0, latencies_ms=samples)
 
 
+async def middleware(job: Job) -> Result:
+    """No network: the worker's in-process path (decode, validate, the middlewares, the handler,
+    queue the delete) with none and with ten no-op consume middlewares added (``bench.worker``)."""
+    from bench.worker import middleware_cost
+
+    count = 2_000
+    path_us, each_us = await middleware_cost(count)
+    return Result(
+        "bus",
+        "middleware",
+        count,
+        path_us * count / 1e6,
+        path_us * count / 1e6,
+        notes={"per_middleware_us": round(each_us, 3), "path_us": round(path_us, 1)},
+    )
+
+
 ACTIONS = {
+    "middleware": middleware,
     "consume": consume,
     "publish": publish,
     "publish-single": publish,

@@ -4,7 +4,7 @@ hand-written and left alone."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,17 @@ def _versions_line(versions: Mapping[str, Mapping[str, str]]) -> str:
     return ", ".join(f"{name} {version}" for name, version in pairs if version)
 
 
+def _load_lines(load: Sequence[float] | None) -> list[str]:
+    if not load:
+        return []
+    shown = ", ".join(f"{value:g}" for value in load)
+    return [
+        f"Load average (1 minute) at the start of each repetition: {shown}, on a machine shared "
+        "with other work: ratios within the run are what carries over.",
+        "",
+    ]
+
+
 def tables(data: Mapping[str, Any]) -> str:
     """The tables of one run's record (as ``run.record`` builds it)."""
     results = [Result(**r) for r in data["results"]]
@@ -67,6 +78,7 @@ def block(data: Mapping[str, Any], chart_problem: str | None = None) -> str:
         "",
         f"Versions: {_versions_line(data['versions'])}.",
         "",
+        *_load_lines(data.get("load")),
         f"Each system: {c['messages']:,} messages of {c['payload_bytes']:,} bytes of JSON, "
         f"concurrency {c['concurrency']}, {c['repetitions']} repetitions (median, min-max); "
         f"latency: {c['latency_messages']:,} messages per repetition, one at a time and "

@@ -161,11 +161,29 @@ def _median_rate(groups: Mapping[Key, Sequence[Result]], key: Key) -> float:
     return rates(found).median if found else float("nan")
 
 
-def _target(label: str, at_least: float, value: float, base: float) -> Target:
+def _target(
+    label: str, at_least: float, value: float, base: float, *, at_most: bool = False
+) -> Target:
     measured = ratio(value, base)
     if measured is not None and measured != measured:  # NaN: one side was not measured
         measured = None
-    return Target(label, at_least, measured)
+    return Target(label, at_least, measured, at_most=at_most)
+
+
+def _median_cpu(groups: Mapping[Key, Sequence[Result]], key: Key) -> float:
+    found = groups.get(key)
+    return cpu_per_message(found).median if found else float("nan")
+
+
+def per_middleware_us(results: Sequence[Result]) -> Summary:
+    """What each added no-op consume middleware cost, in CPU microseconds per message."""
+    return Summary.of([float(r.notes["per_middleware_us"]) for r in results])
+
+
+def _middleware_target(groups: Mapping[Key, Sequence[Result]]) -> Target:
+    found = groups.get(("bus", "middleware"))
+    value = per_middleware_us(found).median if found else None
+    return Target("each no-op middleware, CPU per message", 5.0, value, at_most=True, unit="us")
 
 
 def targets(groups: Mapping[Key, Sequence[Result]]) -> list[Target]:
@@ -173,6 +191,20 @@ def targets(groups: Mapping[Key, Sequence[Result]]) -> list[Target]:
     bus = _median_rate(groups, ("bus", "consume"))
     return [
         _target("bus consume / bare loop", 0.95, bus, _median_rate(groups, ("bare", "consume"))),
+        _target(
+            "bus consume CPU per message / bare loop's",
+            1.15,
+            _median_cpu(groups, ("bus", "consume")),
+            _median_cpu(groups, ("bare", "consume")),
+            at_most=True,
+        ),
+        _target(
+            "bus batched publish / bare SendMessageBatch loop",
+            0.85,
+            _median_rate(groups, ("bus", "publish")),
+            _median_rate(groups, ("bare", "publish")),
+        ),
+        _middleware_target(groups),
         _target("bus consume / Celery", 3.0, bus, _median_rate(groups, ("celery", "consume"))),
         _target("bus consume / Dramatiq", 3.0, bus, _median_rate(groups, ("dramatiq", "consume"))),
         _target(
@@ -186,7 +218,25 @@ def targets(groups: Mapping[Key, Sequence[Result]]) -> list[Target]:
 
 def target_rows(found: Sequence[Target]) -> list[list[str]]:
     verdict = {True: "met", False: "MISSED", None: "not measured"}
-    return [[t.label, f">= {t.at_least:g}x", times(t.value), verdict[t.met]] for t in found]
+    return [
+        [
+            t.label,
+            f"{'<=' if t.at_most else '>='} {t.at_least:g}{_unit(t.unit)}",
+            _value(t),
+            verdict[t.met],
+        ]
+        for t in found
+    ]
+
+
+def _unit(unit: str) -> str:
+    return unit if unit == "x" else f" {unit}"
+
+
+def _value(t: Target) -> str:
+    if t.unit == "x" or t.value is None:
+        return times(t.value)
+    return f"{t.value:.2f} {t.unit}"
 
 
 TARGET_HEADERS = ("target", "goal", "measured", "")

@@ -46,7 +46,7 @@ MODULES = {
 }
 STEPS = {
     "bare": ("publish", "consume"),
-    "bus": ("publish", "consume", "publish-single"),
+    "bus": ("publish", "consume", "publish-single", "middleware"),
     "celery": ("publish", "consume"),
     "dramatiq": ("publish", "consume"),
 }
@@ -89,6 +89,8 @@ class Bench:
         self.topology.write_text(bus_app.topology_text(config.concurrency))
         self.queues = Queues(instance.endpoint, instance.region, self.topology)
         self.results: list[Result] = []
+        self.loads: list[float] = []
+        """The 1-minute load average at the start of each round (the machine may be shared)."""
         self.failures: dict[report.Key, str] = {}
 
     def python(self, system: str) -> Path:
@@ -152,6 +154,8 @@ class Bench:
         if "publish-single" in STEPS[system]:
             single = f"r{round_no}-{system}-1"
             await self.published(system, "publish-single", single, await self.queues.create(single))
+        if "middleware" in STEPS[system]:  # no queue used: the in-process path alone
+            self.step(system, "middleware", prefix, url)
 
     async def published(self, system: str, action: str, prefix: str, url: str) -> bool:
         """Publish (measured), then check that the queue holds every message."""
@@ -178,7 +182,8 @@ class Bench:
         systems = [s for s in self.config.systems if s not in PEERS or self.peers_python]
         async with self.queues:
             for r in range(self.config.repetitions):
-                log(f"round {r + 1} of {self.config.repetitions}")
+                self.loads.append(round(os.getloadavg()[0], 2))
+                log(f"round {r + 1} of {self.config.repetitions} (load average {self.loads[-1]})")
                 for system in rotate(systems, r):
                     await self.system_round(system, r + 1)
                 await self.latency_round(r + 1)
@@ -198,6 +203,11 @@ def _last_error(stderr: str) -> str:
 
 
 def _describe(r: Result) -> str:
+    if "per_middleware_us" in r.notes:
+        return (
+            f"{r.notes['per_middleware_us']:.2f} us CPU/msg per no-op middleware "
+            f"(in-process path {r.notes['path_us']:.0f} us)"
+        )
     if r.latencies_ms:
         ordered = sorted(r.latencies_ms)
         return f"p50 {ordered[len(ordered) // 2]:.1f} ms over {len(ordered)} messages"
@@ -251,6 +261,7 @@ def record(bench: Bench, started: datetime, seconds: float) -> dict[str, Any]:
         "commit": _commit(),
         "config": asdict(bench.config),
         "machine": machine(),
+        "load": bench.loads,
         "versions": collect_versions(bench.peers_python),
         "results": [asdict(r) for r in bench.results],
         "failures": {f"{s}/{a}": why for (s, a), why in bench.failures.items()},

@@ -45,13 +45,19 @@ def ratio(value: float, base: float) -> float | None:
 
 @dataclass(frozen=True)
 class Target:
-    """A goal read from a ratio: ``numerator / denominator >= at_least``."""
+    """A goal read from a ratio: ``numerator / denominator >= at_least`` (with ``at_most``:
+    ``<= at_least``, the bound then being a ceiling). ``unit`` is ``x`` for a ratio, or the unit of
+    a figure that is not one (``us``)."""
 
     label: str
     at_least: float
     value: float | None
     """The measured ratio, ``None`` when a side could not be measured."""
+    at_most: bool = False
+    unit: str = "x"
 
     @property
     def met(self) -> bool | None:
-        return None if self.value is None else self.value >= self.at_least
+        if self.value is None:
+            return None
+        return self.value <= self.at_least if self.at_most else self.value >= self.at_least

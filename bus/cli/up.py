@@ -49,7 +49,7 @@ from bus.topology.apply import apply, make_plan
 from bus.topology.graph import render
 from bus.topology.model import Topology
 from bus.topology.plan import Plan
-from bus.worker import Stats, Worker, WorkerOptions
+from bus.worker import Stats, Worker, WorkerOptions, WorkerParts
 from bus.worker.shutdown import install_stop_signals
 
 EXIT_NOW_STOP_TIMEOUT = 5.0
@@ -268,7 +268,7 @@ async def _serve(
                 env=settings.env,
                 base_dir=run.base_dir,
                 options=WorkerOptions(wait_seconds=5, shutdown_grace=10),
-                stats=stats,
+                parts=WorkerParts(stats=stats),
             )
             await worker.start()
             sample = _traffic(run)

@@ -31,13 +31,19 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from bus.emulator import sockets
 from bus.emulator.backends import BACKENDS, HOST, NOT_ON_LOCALSTACK, Backend
 from bus.emulator.backends import backend as find_backend
+from bus.emulator.instance import (
+    DEFAULT_REGION,
+    DEFAULT_SERVICES,
+    EmulatorInstance,
+    load_record,
+    record_path,
+    save_record,
+)
 from bus.emulator.venv import LOCALSTACK, Log, _silent, cache_dir
 from bus.errors import EmulatorError
 
@@ -61,10 +67,6 @@ __all__ = [
     "stop",
 ]
 
-DEFAULT_SERVICES: tuple[str, ...] = ("sqs", "sns", "events", "sts", "s3", "cloudwatch", "dynamodb")
-"""What ``start()`` serves unless told otherwise. With the ``localstack`` backend, DynamoDB comes
-from a ministack process beside it (``AWS_ENDPOINT_URL_DYNAMODB`` in ``env()``)."""
-DEFAULT_REGION = "us-east-1"
 _READY_STATES = {"available", "running"}
 _HEALTH_NAMES = {"cloudwatch": ("cloudwatch", "monitoring")}
 """A service's names in the health answer: ministack reports CloudWatch as ``monitoring``."""
@@ -97,90 +99,6 @@ def free_port() -> int:
 def _port_in_use(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         return sock.connect_ex((HOST, port)) == 0
-
-
-def _env_suffix(service: str) -> str:
-    """botocore's per-service endpoint variable is ``AWS_ENDPOINT_URL_<service id>``."""
-    return service.upper().replace("-", "_")
-
-
-@dataclass
-class EmulatorInstance:
-    """A running emulator process (``backend`` on ``port``), and the ones started beside it
-    (``companions``, e.g. ministack serving DynamoDB beside LocalStack)."""
-
-    pid: int
-    port: int
-    state_dir: str
-    region: str = DEFAULT_REGION
-    services: tuple[str, ...] = DEFAULT_SERVICES
-    backend: str = "localstack"
-    companions: tuple[EmulatorInstance, ...] = ()
-    _process: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    @property
-    def log_path(self) -> Path:
-        return Path(self.state_dir) / f"{self.backend}.log"
-
-    @property
-    def all_services(self) -> tuple[str, ...]:
-        return self.services + tuple(s for c in self.companions for s in c.services)
-
-    def processes(self) -> tuple[EmulatorInstance, ...]:
-        return (self, *self.companions)
-
-    def env(self) -> dict[str, str]:
-        """Environment for AWS clients to use this emulator (any credentials work): the main
-        endpoint, and ``AWS_ENDPOINT_URL_<SERVICE>`` for each service a companion serves."""
-        env = {
-            "AWS_ENDPOINT_URL": self.endpoint,
-            "AWS_REGION": self.region,
-            "AWS_DEFAULT_REGION": self.region,
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-        }
-        for companion in self.companions:
-            for service in companion.services:
-                env[f"AWS_ENDPOINT_URL_{_env_suffix(service)}"] = companion.endpoint
-        return env
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "pid": self.pid,
-            "port": self.port,
-            "endpoint": self.endpoint,
-            "state_dir": self.state_dir,
-            "region": self.region,
-            "services": list(self.services),
-            "backend": self.backend,
-            "companions": [c.to_dict() for c in self.companions],
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> EmulatorInstance:
-        return cls(
-            pid=int(data["pid"]),
-            port=int(data["port"]),
-            state_dir=str(data["state_dir"]),
-            region=str(data.get("region", DEFAULT_REGION)),
-            services=tuple(data.get("services", DEFAULT_SERVICES)),
-            backend=str(data.get("backend", "localstack")),
-            companions=tuple(cls.from_dict(c) for c in data.get("companions", [])),
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> EmulatorInstance:
-        data = json.loads(text)
-        if not isinstance(data, dict):
-            raise ValueError("not an emulator record")
-        return cls.from_dict(data)
 
 
 def health(endpoint: str, timeout: float = 2.0) -> dict[str, object] | None:
@@ -393,22 +311,3 @@ def _stop_one(process: EmulatorInstance, timeout: float) -> bool:
         with contextlib.suppress(ProcessLookupError):
             os.kill(process.pid, signal.SIGKILL)
     return True
-
-
-# -- the record kept by `bus emulator start|stop|status` -----------------------------------------
-
-
-def record_path(project_dir: Path | None = None) -> Path:
-    return (project_dir or Path.cwd()) / ".bus" / "emulator.json"
-
-
-def save_record(instance: EmulatorInstance, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(instance.to_json())
-
-
-def load_record(path: Path) -> EmulatorInstance | None:
-    try:
-        return EmulatorInstance.from_json(path.read_text())
-    except (OSError, ValueError, KeyError, TypeError):
-        return None

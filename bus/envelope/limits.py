@@ -13,6 +13,8 @@ import json
 import re
 from typing import Any
 
+from pydantic_core import from_json
+
 from bus.errors import DecodeError
 
 MAX_BODY_BYTES = 1_048_576
@@ -41,17 +43,35 @@ def load_json(text: object, what: str, message_id: str | None) -> Any:
             ) from None
     if not isinstance(text, str):
         raise DecodeError(f"{what} is {type(text).__name__}, not text", message_id=message_id)
-    size = len(text) if len(text) > MAX_BODY_BYTES else len(text.encode("utf-8", "surrogatepass"))
+    if text.isascii() or len(text) > MAX_BODY_BYTES:
+        size = len(text)  # one byte per character (or too long whatever the encoding)
+    else:
+        size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_BODY_BYTES:
         raise _too_large(what, size, message_id)
+    surrogates = _may_hold_surrogates(text)
     try:
-        obj = json.loads(text)
+        obj = json.loads(text) if surrogates else _loads(text)
     except RecursionError:
         raise too_deep(what, message_id) from None
     except ValueError as exc:  # JSONDecodeError, and integers longer than Python reads
         raise DecodeError(f"{what} is not JSON: {exc}", message_id=message_id) from None
-    check_value(obj, what, message_id, text)
+    if text.count("[") + text.count("{") > MAX_DEPTH and _deeper_than(obj, MAX_DEPTH):
+        raise too_deep(what, message_id)
+    if surrogates:
+        _find_surrogate(obj, what, message_id)
     return obj
+
+
+def _loads(text: str) -> Any:
+    """``json.loads(text)`` for a text that cannot hold a surrogate (``_may_hold_surrogates``),
+    by pydantic-core's faster parser (which would not keep a lone one). Anything it refuses is read
+    again by ``json.loads``, so what is accepted, and the reason for what is not, stay the standard
+    library's."""
+    try:
+        return from_json(text)
+    except ValueError:
+        return json.loads(text)
 
 
 def check_value(obj: object, what: str, message_id: str | None, text: str | None = None) -> None:
@@ -121,6 +141,8 @@ def check_text(value: str, what: str, message_id: str | None) -> None:
 
 
 def _check_text(value: str, what: str, path: str, message_id: str | None) -> None:
+    if value.isascii():  # no surrogate can be ASCII: the usual case, without the search
+        return
     found = _SURROGATE.search(value)
     if found is not None:
         where = f"{what} at {_short(path)}" if path else what

@@ -37,7 +37,7 @@ from bus.schema import Registry
 from bus.topology.apply import converge
 from bus.topology.load import load_topology
 from bus.topology.model import Topology, physical_name
-from bus.worker import Stats, Worker, WorkerOptions
+from bus.worker import Stats, Worker, WorkerOptions, WorkerParts
 
 IDLE_CHECK = 1.0
 """Virtual seconds between two looks at the queues while waiting for idleness."""
@@ -77,8 +77,8 @@ class Harness:
         """A worker for the topology's handlers (``options``: ``WorkerOptions`` fields)."""
         return Worker(
             self.aws, self.topology, env=self.env, base_dir=self.base_dir,
-            registry=self.registry, publisher=self.publisher(),
-            options=WorkerOptions(**options), stats=stats,
+            options=WorkerOptions(**options),
+            parts=WorkerParts(registry=self.registry, publisher=self.publisher(), stats=stats),
         )  # fmt: skip
 
     async def run_until_idle(

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -58,6 +58,7 @@ class OutgoingBatch:
     """Set by ``call_next``: one per entry (``message_id``, or ``code`` and ``message``)."""
 
 
+T = TypeVar("T")
 NextEvent = Callable[[Outgoing], Awaitable[None]]
 NextBatch = Callable[[OutgoingBatch], Awaitable[None]]
 
@@ -86,15 +87,27 @@ def chain_batches(middlewares: Sequence[PublishMiddleware], inner: NextBatch) ->
     return call
 
 
-def _event_layer(middleware: PublishMiddleware, call_next: NextEvent) -> NextEvent:
-    async def step(outgoing: Outgoing) -> None:
-        await middleware.event(outgoing, call_next)
+class _Layer(Generic[T]):
+    """One middleware hook with the rest of the chain bound: calling it returns the hook's own
+    coroutine (no coroutine of its own around it)."""
 
-    return step
+    __slots__ = ("_call_next", "_hook")
+
+    def __init__(
+        self,
+        hook: Callable[[T, Callable[[T], Awaitable[None]]], Awaitable[None]],
+        call_next: Callable[[T], Awaitable[None]],
+    ) -> None:
+        self._hook = hook
+        self._call_next = call_next
+
+    def __call__(self, item: T) -> Awaitable[None]:
+        return self._hook(item, self._call_next)
+
+
+def _event_layer(middleware: PublishMiddleware, call_next: NextEvent) -> NextEvent:
+    return _Layer(middleware.event, call_next)
 
 
 def _batch_layer(middleware: PublishMiddleware, call_next: NextBatch) -> NextBatch:
-    async def step(batch: OutgoingBatch) -> None:
-        await middleware.batch(batch, call_next)
-
-    return step
+    return _Layer(middleware.batch, call_next)

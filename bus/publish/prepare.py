@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import datetime
 from functools import lru_cache
 from types import MappingProxyType
@@ -75,13 +76,18 @@ class Channel:
     limit: int = -1
     """The largest event it takes (default: ``LIMITS`` of its kind)."""
 
+    label: str = dataclass_field(default="", init=False, compare=False)
+    """``kind:name``, as results and errors name the channel."""
+    _hash: int = dataclass_field(default=0, init=False, compare=False, repr=False)
+
     def __post_init__(self) -> None:
         if self.limit < 0:
             object.__setattr__(self, "limit", LIMITS[self.kind])
+        object.__setattr__(self, "label", f"{self.kind}:{self.name}")
+        object.__setattr__(self, "_hash", hash((self.kind, self.name, self.fifo, self.limit)))
 
-    @property
-    def label(self) -> str:
-        return f"{self.kind}:{self.name}"
+    def __hash__(self) -> int:  # a key of every per-channel table, looked up for every event
+        return self._hash
 
     @property
     def batch_bytes(self) -> int:

@@ -34,12 +34,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bus.schema.registry import Registry
+from bus.schema.shapes import (
+    Bound,
+    accepts,
+    describe,
+    item_schema,
+    items_text,
+    lower_bound,
+    prefix_items,
+    renames,
+    split_values,
+    type_of,
+    upper_bound,
+    values_of,
+)
 from bus.schema.snapshot import Schema, SchemaKey, current_schemas, load_snapshots
-
-Bound = tuple[float, bool]  # (value, exclusive)
 
 
 @dataclass(frozen=True)
@@ -99,105 +110,6 @@ def compare_schemas(key: SchemaKey, old: Schema, new: Schema) -> list[Change]:
     return comparer.changes
 
 
-def _values(s: Schema) -> list[Any] | None:
-    if "enum" in s:
-        return list(s["enum"])
-    if "const" in s:
-        return [s["const"]]
-    return None
-
-
-def _type(s: Schema) -> str:
-    t = s.get("type")
-    if isinstance(t, str):
-        return t
-    if "properties" in s:
-        return "object"
-    if "items" in s or "prefixItems" in s:
-        return "array"
-    return "any" if _values(s) is None else "enum"
-
-
-def _value_type(value: object) -> str:
-    """The JSON type of an enum value."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
-def _split_values(s: Schema) -> list[Schema]:
-    """A schema of bare values (no ``type``) as one alternative per JSON type of its values."""
-    values = _values(s)
-    if values is None or "type" in s:
-        return [s]
-    groups: dict[str, list[Any]] = {}
-    for value in values:
-        groups.setdefault(_value_type(value), []).append(value)
-    if len(groups) <= 1:
-        return [s]
-    rest = {k: v for k, v in s.items() if k not in ("enum", "const")}
-    return [{**rest, "enum": group, "type": kind} for kind, group in groups.items()]
-
-
-def _shape(s: object) -> object:
-    """A schema without its titles (pydantic titles a property after its name)."""
-    if isinstance(s, dict):
-        return {k: _shape(v) for k, v in s.items() if k != "title"}
-    if isinstance(s, list):
-        return [_shape(v) for v in s]
-    return s
-
-
-def _describe(s: Schema) -> str:
-    values = _values(s)
-    if values is not None:
-        return f"one of {values}"
-    t = _type(s)
-    return f"{t} {s['title']}" if t == "object" and "title" in s else t
-
-
-def _accepts_type(new: str, old: str) -> bool:
-    return new in ("any", old) or (old == "integer" and new == "number")
-
-
-def _accepts(new: Schema, old: Schema) -> bool:
-    """Whether ``new``'s type can take values of ``old``'s (bare values: by each value's type)."""
-    old_type, new_type = _type(old), _type(new)
-    if old_type == "enum":
-        values = _values(old) or []
-        return new_type == "enum" or all(_accepts_type(new_type, _value_type(v)) for v in values)
-    return _accepts_type(new_type, old_type)
-
-
-def _lower(s: Schema) -> Bound | None:
-    bounds = []
-    if isinstance(s.get("minimum"), int | float):
-        bounds.append((float(s["minimum"]), False))
-    if isinstance(s.get("exclusiveMinimum"), int | float):
-        bounds.append((float(s["exclusiveMinimum"]), True))
-    return max(bounds) if bounds else None
-
-
-def _upper(s: Schema) -> Bound | None:
-    bounds = []
-    if isinstance(s.get("maximum"), int | float):
-        bounds.append((-float(s["maximum"]), False))
-    if isinstance(s.get("exclusiveMaximum"), int | float):
-        bounds.append((-float(s["exclusiveMaximum"]), True))
-    if not bounds:
-        return None
-    value, exclusive = max(bounds)
-    return -value, exclusive
-
-
 class _Comparer:
     def __init__(self, key: SchemaKey, old_defs: Schema, new_defs: Schema) -> None:
         self.key = key
@@ -233,7 +145,7 @@ class _Comparer:
                 return [alt for branch in s[key] for alt in self._alternatives(branch, defs)]
         if isinstance(s.get("type"), list):
             return [{**s, "type": t} for t in s["type"]]
-        return _split_values(s)
+        return split_values(s)
 
     # -- comparison ----------------------------------------------------------------------------
 
@@ -253,22 +165,22 @@ class _Comparer:
         news = self._alternatives(new, self.new_defs)
         uncovered = [o for o in olds if not self._cover(path, o, news)]
         if uncovered and len(uncovered) == len(olds):
-            was = " or ".join(_describe(o) for o in olds)
-            now = " or ".join(_describe(n) for n in news)
+            was = " or ".join(describe(o) for o in olds)
+            now = " or ".join(describe(n) for n in news)
             self.add(path, "type-changed", f"type changed from {was} to {now}", True)
             return
         else:
             for o in uncovered:
-                self.add(path, "type-narrowed", f"no longer accepts {_describe(o)}", True)
-        old_types = {_type(o) for o in olds}
+                self.add(path, "type-narrowed", f"no longer accepts {describe(o)}", True)
+        old_types = {type_of(o) for o in olds}
         for n in news:
-            if _type(n) not in old_types and _type(n) != "enum":
-                self.add(path, "type-widened", f"now also accepts {_describe(n)}", False)
+            if type_of(n) not in old_types and type_of(n) != "enum":
+                self.add(path, "type-widened", f"now also accepts {describe(n)}", False)
 
     def _cover(self, path: str, old: Schema, news: list[Schema]) -> bool:
-        candidates = [n for n in news if _accepts(n, old)]
-        if _values(old) is None:
-            candidates = [n for n in candidates if _type(old) != "any" or _type(n) == "any"]
+        candidates = [n for n in news if accepts(n, old)]
+        if values_of(old) is None:
+            candidates = [n for n in candidates if type_of(old) != "any" or type_of(n) == "any"]
         first: list[Change] | None = None
         for new in candidates:
             child = self._child()
@@ -285,18 +197,18 @@ class _Comparer:
     def _compare_same(self, path: str, old: Schema, new: Schema) -> None:
         if self._compare_values(path, old, new):
             return
-        if _type(old) == "integer" and _type(new) == "number":
+        if type_of(old) == "integer" and type_of(new) == "number":
             self.add(path, "type-widened", "integer became number", False)
         self._compare_bounds(path, old, new)
         self._compare_lengths(path, old, new)
         self._compare_text(path, old, new)
-        if "array" in (_type(old), _type(new)):
+        if "array" in (type_of(old), type_of(new)):
             self._compare_array(path, old, new)
-        if "object" in (_type(old), _type(new)):
+        if "object" in (type_of(old), type_of(new)):
             self._compare_object(path, old, new)
 
     def _compare_values(self, path: str, old: Schema, new: Schema) -> bool:
-        ov, nv = _values(old), _values(new)
+        ov, nv = values_of(old), values_of(new)
         if ov is not None and nv is not None:
             for value in ov:
                 if value not in nv:
@@ -325,8 +237,8 @@ class _Comparer:
         self.add(path, rule, f"{what} bound is now {show}{new[0]:g}", tighter)
 
     def _compare_bounds(self, path: str, old: Schema, new: Schema) -> None:
-        self._bound(path, "lower", _lower(old), _lower(new), 1)
-        self._bound(path, "upper", _upper(old), _upper(new), -1)
+        self._bound(path, "lower", lower_bound(old), lower_bound(new), 1)
+        self._bound(path, "upper", upper_bound(old), upper_bound(new), -1)
         om, nm = old.get("multipleOf"), new.get("multipleOf")
         if nm is not None and nm != om and (om is None or (om / nm) % 1 != 0):
             self.add(path, "constraint-tightened", f"multipleOf is now {nm}", True)
@@ -366,13 +278,16 @@ class _Comparer:
             self.add(path, "constraint-tightened", "items must now be unique", True)
 
     def _compare_array(self, path: str, old: Schema, new: Schema) -> None:
-        old_prefix, new_prefix = _prefix(old), _prefix(new)
+        old_prefix, new_prefix = prefix_items(old), prefix_items(new)
         if new_prefix and len(old_prefix) != len(new_prefix):  # a list may become any tuple
-            was = f"a tuple of {_items(len(old_prefix))}" if old_prefix else "a list"
-            now = f"a tuple of {_items(len(new_prefix))}"
+            was = f"a tuple of {items_text(len(old_prefix))}" if old_prefix else "a list"
+            now = f"a tuple of {items_text(len(new_prefix))}"
             self.add(path, "type-changed", f"{was} became {now}", True)
         for position in range(max(len(old_prefix), len(new_prefix))):
-            old_item, new_item = _item(old, old_prefix, position), _item(new, new_prefix, position)
+            old_item, new_item = (
+                item_schema(old, old_prefix, position),
+                item_schema(new, new_prefix, position),
+            )
             if isinstance(old_item, dict) and isinstance(new_item, dict):
                 self.compare(f"{path}[{position}]", old_item, new_item)
         old_items, new_items = old.get("items"), new.get("items")
@@ -384,7 +299,7 @@ class _Comparer:
         nprops: Schema = new.get("properties", {})
         oreq, nreq = set(old.get("required", [])), set(new.get("required", []))
         closed = new.get("additionalProperties") is False
-        renamed = _renames(oprops, nprops)
+        renamed = renames(oprops, nprops)
         for name in oprops:
             field = f"{path}.{name}" if path else name
             if name in renamed:
@@ -434,34 +349,3 @@ class _Comparer:
             self.add(path, "constraint-tightened", "extra fields are now forbidden", True)
         elif isinstance(old, dict) and isinstance(new, dict):
             self.compare(f"{path}{{}}", old, new)
-
-
-def _renames(old_props: Schema, new_props: Schema) -> dict[str, str]:
-    """Removed field -> added field with the same schema (each added field paired once)."""
-    added = [name for name in new_props if name not in old_props]
-    out: dict[str, str] = {}
-    for name, schema in old_props.items():
-        if name in new_props:
-            continue
-        shape = _shape(schema)
-        match = next((a for a in added if _shape(new_props[a]) == shape), None)
-        if match is not None:
-            out[name] = match
-            added.remove(match)
-    return out
-
-
-def _prefix(s: Schema) -> list[Any]:
-    prefix = s.get("prefixItems")
-    return list(prefix) if isinstance(prefix, list) else []
-
-
-def _item(s: Schema, prefix: list[Any], position: int) -> object:
-    """The schema of the item at ``position``: its tuple position, else ``items`` (if any)."""
-    if position < len(prefix):
-        return prefix[position]
-    return s.get("items")
-
-
-def _items(count: int) -> str:
-    return f"{count} item{'s' if count != 1 else ''}"

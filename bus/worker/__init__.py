@@ -12,7 +12,7 @@ from bus.middleware.idempotency import IdempotencyStore, MemoryStore
 from bus.worker.context import Context
 from bus.worker.deadletter import FailureRecord
 from bus.worker.poller import FatalReceiveError
-from bus.worker.runtime import Worker, WorkerOptions
+from bus.worker.runtime import Worker, WorkerOptions, WorkerParts
 from bus.worker.stats import QueueStats, Stats
 
 __all__ = [
@@ -25,4 +25,5 @@ __all__ = [
     "Stats",
     "Worker",
     "WorkerOptions",
+    "WorkerParts",
 ]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import structlog
 
@@ -34,8 +34,7 @@ Settled = Callable[[str, bool], None]
 """``settled(receipt, deleted)``: the delete of ``receipt`` succeeded (True) or was given up on."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
+class _Entry(NamedTuple):
     receipt: str
     log: Log
 

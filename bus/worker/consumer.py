@@ -144,8 +144,9 @@ class QueueConsumer:
         if self.info.fifo:
             self.lanes.dispatch(messages)
         else:
-            for msg in messages:
-                self.spawn(self._one(msg))
+            tasks, create = self._tasks, asyncio.create_task
+            for msg in messages:  # each leaves ``_tasks`` by itself when it ends (``_one``)
+                tasks.add(create(self._one(msg)))
 
     async def release(self, messages: Sequence[Received]) -> set[str]:
         return await self.settler.release(messages)
@@ -189,7 +190,9 @@ class QueueConsumer:
 
     async def _one(self, msg: Received) -> None:
         try:
-            await self.process(msg)
+            await (
+                self.processor.process(msg) if self._shared.process is None else self.process(msg)
+            )
         except Exception:
             self.heartbeat.untrack(msg.receipt_handle)
             self._log.exception(
@@ -198,6 +201,7 @@ class QueueConsumer:
             )
         finally:
             self.done(1)
+            self._tasks.discard(asyncio.current_task())
 
     # -- shutdown ---------------------------------------------------------------------------------
 

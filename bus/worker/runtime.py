@@ -4,12 +4,13 @@
 
     async with AwsClients(settings) as aws:
         worker = Worker(aws, topology, env="dev", base_dir=Path("."))
+        # options=WorkerOptions(...), middleware=[...], parts=WorkerParts(stats=..., ...)
         await worker.run(stop_event)      # until stop_event is set, then a graceful stop
 
 Middlewares (``middleware=[...]``, then topology.yaml's ``middleware.consume``, then each queue's
 own) wrap every delivery; see ``bus.worker.stack`` for the whole order. A queue that is
-``idempotent`` is guarded by the store given (``store=``), or else the one topology.yaml's
-``idempotency`` names (per queue, or top level; ``memory`` by default).
+``idempotent`` is guarded by the store given (``parts=WorkerParts(store=...)``), or else the one
+topology.yaml's ``idempotency`` names (per queue, or top level; ``memory`` by default).
 
 Shutdown (``stop()``, or ``run()``'s event): stop polling (a long poll in flight is let finish,
 up to ``wait_seconds``, even past the grace; what it brings is made visible again at once);
@@ -74,6 +75,26 @@ class WorkerOptions:
     """How long to keep trying to reach SQS at start-up before giving up."""
 
 
+@dataclass(frozen=True)
+class WorkerParts:
+    """Collaborators a worker otherwise makes for itself; give one to share it or to replace it::
+
+    Worker(aws, topology, env="dev", parts=WorkerParts(registry=registry, stats=stats))
+    """
+
+    registry: Registry | None = None
+    """The event types' models; None: built from the topology (models imported from ``base_dir``)."""
+    publisher: Publisher | None = None
+    """What ``ctx.publisher`` publishes through; None: a ``Publisher`` on the worker's clients, with
+    topology.yaml's publish middlewares."""
+    stats: Stats | None = None
+    """The counters the worker keeps; None: fresh ones (``worker.stats``)."""
+    store: IdempotencyStore | None = None
+    """The store of every idempotent queue; None: each as topology.yaml says."""
+    log: structlog.typing.FilteringBoundLogger | None = None
+    """The worker's logger; None: ``bus.worker``."""
+
+
 class Worker:
     """Runs the topology's handlers against their queues until stopped."""
 
@@ -84,28 +105,27 @@ class Worker:
         *,
         env: str | None = None,
         base_dir: Path | None = None,
-        registry: Registry | None = None,
-        publisher: Publisher | None = None,
         options: WorkerOptions | None = None,
-        stats: Stats | None = None,
-        store: IdempotencyStore | None = None,
-        log: structlog.typing.FilteringBoundLogger | None = None,
         middleware: Sequence[ConsumeMiddleware] = (),
         publish_middleware: Sequence[PublishMiddleware] = (),
+        parts: WorkerParts | None = None,
     ) -> None:
+        parts = parts or WorkerParts()
         self.aws = aws
         self.topology = topology
         self.env = env
         self.options = options or WorkerOptions()
         base = self._base = Path(base_dir) if base_dir is not None else Path.cwd()
-        self.registry = registry or Registry.from_topology(topology, base)
+        self.registry = parts.registry or Registry.from_topology(topology, base)
         self.bindings: list[QueueBinding] = load_bindings(
             topology, base, self.options.queues, self._model_of
         )
         self._publish_middleware = list(publish_middleware)
-        self.publisher = publisher if publisher is not None else self._default_publisher()
-        self.stats = stats or Stats()
-        self.store: IdempotencyStore | None = store
+        self.publisher = (
+            parts.publisher if parts.publisher is not None else self._default_publisher()
+        )
+        self.stats = parts.stats or Stats()
+        self.store: IdempotencyStore | None = parts.store
         """The store of every idempotent queue; None: each as topology.yaml says."""
         self.middleware: list[ConsumeMiddleware] = [
             *middleware,
@@ -116,7 +136,7 @@ class Worker:
             for b in self.bindings
         }
         self._stores = self._idempotency_stores(base)
-        self._log = log or structlog.get_logger("bus.worker")
+        self._log = parts.log or structlog.get_logger("bus.worker")
         self.consumers: list[QueueConsumer] = []
         self._stopped = False
         self.readiness = Readiness()

@@ -63,6 +63,8 @@ def test_ratio_and_targets() -> None:
     assert Target("x", 0.95, 0.97).met is True
     assert Target("x", 3.0, 2.9).met is False
     assert Target("x", 3.0, None).met is None
+    assert Target("x", 1.15, 1.10, at_most=True).met is True
+    assert Target("x", 1.15, 1.20, at_most=True).met is False
 
 
 # -- report --------------------------------------------------------------------------------------
@@ -139,6 +141,35 @@ def test_targets_read_the_ratios_of_the_medians() -> None:
     assert found["bus batched publish / one event per call"].met is False
     rows = report.target_rows(list(found.values()))
     assert ["bus consume / Dramatiq", ">= 3x", "n/a", "not measured"] in rows
+    assert found["each no-op middleware, CPU per message"].met is None  # not measured
+
+
+def test_cpu_publish_and_middleware_targets() -> None:
+    groups = report.group(
+        [
+            *[Result("bare", "consume", 1000, 1.0, 0.30) for _ in range(3)],
+            *[Result("bus", "consume", 1000, 1.0, cpu) for cpu in (0.33, 0.36, 0.40)],
+            *[Result("bare", "publish", 1000, 1.0, 0.1) for _ in range(3)],
+            *[Result("bus", "publish", 1000, s, 0.1) for s in (1.1, 1.25, 1.4)],
+            *[
+                Result("bus", "middleware", 2000, 0.1, 0.1, notes={"per_middleware_us": us})
+                for us in (0.3, 0.4, 6.0)
+            ],
+        ]
+    )
+    found = {t.label: t for t in report.targets(groups)}
+    cpu = found["bus consume CPU per message / bare loop's"]
+    assert cpu.value == pytest.approx(1.2)
+    assert cpu.met is False
+    publish = found["bus batched publish / bare SendMessageBatch loop"]
+    assert publish.value == pytest.approx(0.8)
+    assert publish.met is False
+    layer = found["each no-op middleware, CPU per message"]
+    assert layer.value == pytest.approx(0.4)
+    assert layer.met is True
+    rows = report.target_rows([cpu, layer])
+    assert rows[0][1:] == ["<= 1.15x", "1.20x", "MISSED"]
+    assert rows[1][1:] == ["<= 5 us", "0.40 us", "met"]
 
 
 def test_markdown_table_pads_columns() -> None:
@@ -201,6 +232,11 @@ def test_block_names_versions_machine_and_tables() -> None:
     assert "celery 5.7.0" in text
     assert "3,000 messages of 1,024 bytes" in text
     assert "not measured: boom" in text
+    assert "Load average" not in text  # older records have none
+    assert (
+        "load average (1 minute) at the start of each repetition: 5.4, 6"
+        in docs.block({**data, "load": [5.4, 6.0]}).lower()
+    )
 
 
 # -- what the runners share ----------------------------------------------------------------------

@@ -22,7 +22,7 @@ from bus.settings import Settings
 from bus.topology.apply import converge
 from bus.topology.load import load_topology
 from bus.topology.model import Topology, physical_name
-from bus.worker import Worker, WorkerOptions
+from bus.worker import Worker, WorkerOptions, WorkerParts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,9 +74,8 @@ class World:
             self.topology,
             env=self.env,
             base_dir=ROOT,
-            registry=self.registry,
-            publisher=self.publisher(),
             options=WorkerOptions(queues=queues, wait_seconds=1, shutdown_grace=5.0),
+            parts=WorkerParts(registry=self.registry, publisher=self.publisher()),
         )
         await worker.start()
         try:

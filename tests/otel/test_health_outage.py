@@ -12,7 +12,7 @@ import pytest
 from bus.aws import AwsClients
 from bus.health import HttpServer, health_routes
 from bus.settings import Settings
-from bus.worker import Worker, WorkerOptions
+from bus.worker import Worker, WorkerOptions, WorkerParts
 from tests.otel.probe import get
 from tests.worker import apps
 from tests.worker.conftest import (
@@ -64,9 +64,8 @@ async def test_readyz_false_during_an_outage_and_shutdown_true_otherwise(
             applied.topology,
             env=applied.env,
             base_dir=ROOT,
-            registry=applied.registry,
-            publisher=applied.publisher(),
             options=WorkerOptions(wait_seconds=1, shutdown_grace=10),
+            parts=WorkerParts(registry=applied.registry, publisher=applied.publisher()),
         )
         server = await HttpServer.start(health_routes(worker.readiness), "127.0.0.1", 0)
         port = server.port

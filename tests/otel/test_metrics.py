@@ -19,7 +19,7 @@ from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricR
 from bus.aws import AwsClients
 from bus.otel import Metrics
 from bus.publish.publisher import Publisher
-from bus.worker import Stats, Worker, WorkerOptions
+from bus.worker import Stats, Worker, WorkerOptions, WorkerParts
 from tests.worker import apps
 from tests.worker.conftest import (
     ROOT,
@@ -97,11 +97,9 @@ async def test_counts_of_a_run_with_failures(applied: Applied) -> None:
         applied.topology,
         env=applied.env,
         base_dir=ROOT,
-        registry=applied.registry,
-        publisher=publisher,
         options=WorkerOptions(wait_seconds=1, shutdown_grace=5),
-        stats=(stats := Stats()),
         middleware=[metrics],
+        parts=WorkerParts(registry=applied.registry, publisher=publisher, stats=(stats := Stats())),
     )
     k = uuid.uuid4().hex[:8]
     behaviours = {"ok": 2, "transient-once": 1, "retry-once": 1, "reject": 1}
@@ -171,8 +169,8 @@ async def test_the_workers_own_publisher_counts_through_publish_middleware(
         applied.topology,
         env=applied.env,
         base_dir=ROOT,
-        registry=applied.registry,
         publish_middleware=[metrics],
+        parts=WorkerParts(registry=applied.registry),
     )
     assert worker.publisher is not None
     await worker.publisher.publish_many([apps.Ping(key="p1"), apps.Ping(key="p2")], check=True)

@@ -20,7 +20,7 @@ from bus.settings import Settings
 from bus.topology.apply import converge
 from bus.topology.load import load_topology
 from bus.topology.model import Topology, physical_name
-from bus.worker import Stats, Worker, WorkerOptions
+from bus.worker import Stats, Worker, WorkerOptions, WorkerParts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,10 +53,8 @@ class Applied:
             self.topology,
             env=self.env,
             base_dir=ROOT,
-            registry=self.registry,
-            publisher=self.publisher(),
             options=WorkerOptions(**options),
-            stats=stats,
+            parts=WorkerParts(registry=self.registry, publisher=self.publisher(), stats=stats),
         )
 
     @asynccontextmanager

@@ -31,7 +31,7 @@ from bus.middleware.consume import ConsumeMiddleware
 from bus.middleware.idempotency import IdempotencyStore, MemoryStore
 from bus.schema import Registry
 from bus.topology.model import Topology
-from bus.worker import Context, Worker
+from bus.worker import Context, Worker, WorkerParts
 from bus.worker.capacity import Capacity
 from bus.worker.consumer import QueueConsumer, Shared
 from bus.worker.loader import load_bindings
@@ -211,7 +211,12 @@ def consumer(
     made = QueueConsumer(
         cast(Any, sqs), scope, Shared(registry, None, process, wait_seconds), stack
     )
-    worker = Worker(cast(Any, SimpleNamespace(sqs=sqs)), topo, base_dir=ROOT, registry=registry)
+    worker = Worker(
+        cast(Any, SimpleNamespace(sqs=sqs)),
+        topo,
+        base_dir=ROOT,
+        parts=WorkerParts(registry=registry),
+    )
     worker.consumers.append(made)  # as Worker.start would, without resolving the fake's queues
     return Rig(sqs, made, registry, url, dlq_url, worker)
 

@@ -138,3 +138,26 @@ async def test_the_ackers_lines_do_not_carry_what_a_handler_bound() -> None:
     (refused,) = [e for e in logs if e["event"].startswith("delete refused")]
     assert refused["message_id"] == second
     assert "leak" not in refused
+
+
+async def test_log_context_binds_for_the_rest_and_restores_what_was_there() -> None:
+    from structlog.contextvars import bind_contextvars, reset_contextvars
+
+    from bus.middleware.consume import Incoming
+    from bus.middleware.logcontext import LogContext
+
+    seen: dict[str, Any] = {}
+
+    async def rest(delivery: Incoming) -> None:
+        seen.update(get_contextvars())
+
+    fields = {"message_id": "m-1", "attempt": 2, "event_type": "Ping", "correlation_id": "c-1"}
+    delivery = Incoming(None, "orders", 2, None, None, fields)  # type: ignore[arg-type]
+    outer = bind_contextvars(queue="outer", message_id="m-0")
+    try:
+        await LogContext(fifo=False)(delivery, rest)
+        assert seen == {**fields, "queue": "orders"}
+        assert get_contextvars() == {"queue": "outer", "message_id": "m-0"}
+    finally:
+        reset_contextvars(**outer)
+    assert get_contextvars() == {}

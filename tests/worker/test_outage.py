@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 
 from bus.aws import AwsClients
 from bus.settings import Settings
-from bus.worker import Stats, Worker, WorkerOptions
+from bus.worker import Stats, Worker, WorkerOptions, WorkerParts
 from tests.worker import apps
 from tests.worker.conftest import ROOT, apply_topology, new_env, wait_for
 
@@ -95,10 +95,10 @@ async def test_worker_backs_off_during_an_outage_and_reconnects(
                 applied.topology,
                 env=applied.env,
                 base_dir=ROOT,
-                registry=applied.registry,
-                publisher=applied.publisher(),
                 options=WorkerOptions(wait_seconds=1, shutdown_grace=5),
-                stats=stats,
+                parts=WorkerParts(
+                    registry=applied.registry, publisher=applied.publisher(), stats=stats
+                ),
             )
             await worker.start()
             try:
