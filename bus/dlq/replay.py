@@ -28,6 +28,7 @@ from bus.aws import AwsClients
 from bus.dlq.letter import FAILURE_ATTRIBUTE, unwrap
 from bus.dlq.queues import QueueRef, Queues
 from bus.dlq.send import Outgoing, deduplication_id, refusal, send_batch
+from bus.dlq.traced import moving_span
 from bus.envelope import EVENT_TYPE, EVENT_VERSION, encode_body, envelope_from_dict
 from bus.envelope.attributes import routing_attributes
 from bus.envelope.bounded import loads
@@ -199,7 +200,11 @@ async def replay(
         if dry_run:
             report.destinations[queue.name] += len(group)
             continue
-        outcome = await send_batch(aws, queue, [i.message for i in group])
+        with moving_span("replay", queue.name) as links:
+            outcome = await send_batch(aws, queue, [i.message for i in group])
+            for item in group:
+                if item.message.key in outcome.ok:
+                    links.add(item.message.body, item.message.trace_header)
         report.sent += len(outcome.ok)
         report.destinations[queue.name] += len(outcome.ok)
         report.failed.update({int(k): v for k, v in outcome.failed.items()})

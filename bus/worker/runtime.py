@@ -7,7 +7,8 @@
         await worker.run(stop_event)      # until stop_event is set, then a graceful stop
 
 Middlewares (``middleware=[...]``, then topology.yaml's ``middleware.consume``, then each queue's
-own) wrap every delivery; see ``bus.worker.stack`` for the whole order. A queue that is
+own) wrap every delivery (``publish_middleware=[...]`` goes before topology.yaml's
+``middleware.publish`` on the handlers' publisher); see ``bus.worker.stack`` for the whole order. A queue that is
 ``idempotent`` is guarded by the store given (``store=``), or else the one topology.yaml's
 ``idempotency`` names (per queue, or top level; ``memory`` by default).
 
@@ -40,6 +41,7 @@ from bus.errors import AwsError
 from bus.middleware.consume import ConsumeMiddleware
 from bus.middleware.idempotency import IdempotencyStore
 from bus.middleware.load import consume_middlewares, idempotency_store, publish_middlewares
+from bus.middleware.publish import PublishMiddleware
 from bus.schema import Registry
 from bus.topology.model import Topology
 from bus.worker.capacity import Capacity
@@ -89,6 +91,7 @@ class Worker:
         store: IdempotencyStore | None = None,
         log: structlog.typing.FilteringBoundLogger | None = None,
         middleware: Sequence[ConsumeMiddleware] = (),
+        publish_middleware: Sequence[PublishMiddleware] = (),
     ) -> None:
         self.aws = aws
         self.topology = topology
@@ -99,7 +102,9 @@ class Worker:
         self.bindings: list[QueueBinding] = load_bindings(
             topology, base, self.options.queues, self._model_of
         )
-        self.publisher = publisher if publisher is not None else self._default_publisher()
+        self.publisher = (
+            publisher if publisher is not None else self._default_publisher(publish_middleware)
+        )
         self.stats = stats or Stats()
         self.store: IdempotencyStore | None = store
         """The store of every idempotent queue; None: each as topology.yaml says."""
@@ -137,11 +142,13 @@ class Worker:
     def _model_of(self, event_type: str) -> type[BaseModel] | None:
         return self.registry.spec(event_type).model if event_type in self.registry else None
 
-    def _default_publisher(self) -> Publisher | None:
+    def _default_publisher(self, extra: Sequence[PublishMiddleware]) -> Publisher | None:
+        """The handlers' publisher: ``extra`` (``publish_middleware=``), then topology.yaml's."""
         from bus.publish.publisher import Publisher
 
         declared = publish_middlewares(self.topology.middleware.publish, self._base)
-        return Publisher(self.aws, self.registry, self.topology, self.env, middleware=declared)
+        middleware = [*extra, *declared]
+        return Publisher(self.aws, self.registry, self.topology, self.env, middleware=middleware)
 
     @property
     def queues(self) -> list[str]:
