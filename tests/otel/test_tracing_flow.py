@@ -4,9 +4,12 @@ an X-Ray producer. Spans are collected in memory; parents and links are asserted
 
 from __future__ import annotations
 
+import io
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -15,11 +18,14 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from rich.console import Console
 
 from bus.aws import AwsClients
+from bus.cli.trace import flow_tree, load_spans
 from bus.dlq.redrive import redrive_selected
 from bus.envelope import encode_body, new_envelope
 from bus.otel import instrumentation
+from bus.otel.record import JsonLinesExporter
 from bus.publish.publisher import Publisher
 from bus.worker import Worker, WorkerOptions
 from tests.worker import apps
@@ -76,8 +82,10 @@ handlers:
 """
 
 EXPORTER = InMemorySpanExporter()
+RECORDED = Path(tempfile.mkdtemp()) / "traces.jsonl"
 PROVIDER = TracerProvider()
 PROVIDER.add_span_processor(SimpleSpanProcessor(EXPORTER))
+PROVIDER.add_span_processor(SimpleSpanProcessor(JsonLinesExporter(RECORDED)))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -196,6 +204,35 @@ async def test_one_trace_across_sns_raw_sns_wrapped_eventbridge_and_a_follow_up(
         "PutEvents",
     }
     assert {s.attributes["messaging.system"] for s in carried} == {"aws.sns", "aws_eventbridge"}
+    # bus trace's tree of the recorded spans: the flow, nested as it happened
+    head, *lines = tree_text(sent.event_id).splitlines()[1:]
+    assert head == f"trace {ping.context.trace_id:032x}"
+    nodes = [nested(line) for line in lines]
+    assert nodes[0] == (1, "Ping → pings,pings-bus")
+    assert sorted(nodes[1:]) == [
+        (2, "enveloped: handled"),
+        (2, "raw: handled"),
+        (2, "ruled: handled"),
+        (3, "Pong → pongs"),
+        (4, "pongs: handled"),
+    ]
+    raw = nodes.index((2, "raw: handled"))
+    assert nodes[raw + 1 : raw + 3] == [(3, "Pong → pongs"), (4, "pongs: handled")]
+
+
+def nested(line: str) -> tuple[int, str]:
+    """(depth, text) of one line of a rich tree: each level is 4 characters of drawing."""
+    text = line.split("  +")[0]
+    body = text.lstrip(" │├└─")
+    return (len(text) - len(body)) // 4, body
+
+
+def tree_text(event_id: str) -> str:
+    tree = flow_tree(load_spans(RECORDED), event_id)
+    assert tree is not None
+    console = Console(file=io.StringIO(), width=200)
+    console.print(tree)
+    return console.file.getvalue()  # type: ignore[attr-defined,no-any-return]
 
 
 async def test_a_retry_a_redelivery_a_dead_letter_and_a_redrive_stay_in_one_trace(

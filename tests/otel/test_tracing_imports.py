@@ -8,7 +8,7 @@ import sys
 CORE = """
 import sys
 import bus, bus.worker, bus.publish, bus.middleware, bus.dlq.redrive, bus.dlq.replay, cli
-from bus.cli import up
+from bus.cli import up, trace
 loaded = sorted(m for m in sys.modules if m.startswith("opentelemetry"))
 assert not loaded, loaded
 import bus.otel
