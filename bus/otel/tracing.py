@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from bus.middleware.consume import HANDLED as HANDLED_OUTCOME
 from bus.middleware.consume import CallNext, Incoming, Outcome
 from bus.middleware.publish import NextBatch, NextEvent, Outgoing, OutgoingBatch, PublishMiddleware
 from bus.otel.xray import xray_to_traceparent
@@ -45,21 +45,33 @@ CALLS = {"topic": "PublishBatch", "queue": "SendMessageBatch", "bus": "PutEvents
 REMEMBERED = 10_000
 """Event spans kept open, waiting for their destinations' answers (beyond: the oldest is ended)."""
 
-_propagator = TraceContextTextMapPropagator()
+_TRACEPARENT = re.compile(
+    r"(?P<version>[0-9a-f]{2})-(?P<trace>[0-9a-f]{32})-(?P<span>[0-9a-f]{16})-(?P<flags>[0-9a-f]{2})"
+    r"(-.*)?",
+    re.DOTALL,
+)
+"""W3C Trace Context (version 00 has exactly four fields; later versions may add more)."""
 
 
 def context_of(traceparent: str | None) -> otel_context.Context | None:
     """The remote span context a ``traceparent`` names, as a parent; ``None`` if none/invalid."""
     if not traceparent:
         return None
-    found = _propagator.extract({"traceparent": traceparent}, context=otel_context.Context())
-    return found if trace.get_current_span(found).get_span_context().is_valid else None
+    found = _TRACEPARENT.fullmatch(traceparent)
+    if found is None or found["version"] == "ff":
+        return None
+    trace_id, span_id = int(found["trace"], 16), int(found["span"], 16)
+    if not trace_id or not span_id:
+        return None
+    remote = trace.SpanContext(
+        trace_id, span_id, is_remote=True, trace_flags=trace.TraceFlags(int(found["flags"], 16))
+    )
+    return trace.set_span_in_context(trace.NonRecordingSpan(remote), otel_context.Context())
 
 
-def traceparent_of(span: Span) -> str | None:
-    carrier: dict[str, str] = {}
-    _propagator.inject(carrier, context=trace.set_span_in_context(span))
-    return carrier.get("traceparent")
+def traceparent_of(span: Span) -> str:
+    c = span.get_span_context()
+    return f"00-{c.trace_id:032x}-{c.span_id:016x}-{c.trace_flags:02x}"
 
 
 def _current_parent() -> otel_context.Context | None:
@@ -93,7 +105,7 @@ class TracingPublish(PublishMiddleware):
             kind=SpanKind.PRODUCER,
             attributes={"messaging.operation.type": "send", "messaging.operation.name": "publish"},
         )
-        outgoing.traceparent = traceparent_of(span) or outgoing.traceparent
+        outgoing.traceparent = traceparent_of(span)
         try:
             await call_next(outgoing)
         except BaseException as exc:
@@ -152,7 +164,9 @@ class TracingPublish(PublishMiddleware):
         if outcome is not None and outcome.message_id is not None:
             if len(item.channels) == 1:
                 span.set_attribute("messaging.message.id", outcome.message_id)
-            span.add_event("sent", {"destination": channel.label, "message_id": outcome.message_id})
+            else:
+                sent = {"destination": channel.label, "message_id": outcome.message_id}
+                span.add_event("sent", sent)
         else:
             code = outcome.code if outcome else "NoOutcome"
             retried = bool(outcome and outcome.retryable)
@@ -224,8 +238,6 @@ def _delivery_attributes(delivery: Incoming) -> dict[str, str | int]:
     if env is not None:
         attributes["bus.event.id"] = env.id
         attributes["bus.event.type"] = env.type
-        if env.correlation_id:
-            attributes["messaging.message.conversation_id"] = env.correlation_id
     group = delivery.message.group_id
     if group:
         attributes["messaging.aws_sqs.message_group_id"] = group
@@ -234,11 +246,17 @@ def _delivery_attributes(delivery: Incoming) -> dict[str, str | int]:
 
 def _finish(span: Span, delivery: Incoming, outcome: Outcome, fate: str) -> None:
     ctx = delivery.context
-    for number in range(1, ctx.try_number if ctx is not None else 1):
+    tries = ctx.try_number if ctx is not None else 1
+    if outcome is HANDLED_OUTCOME and fate == "handled" and tries == 1:  # the common case: cheap
+        span.set_attribute("bus.outcome", "handled")
+        span.end()
+        return
+    for number in range(1, tries):
         span.add_event("retry", {"bus.try": number})
-    span.set_attribute("bus.outcome", outcome.kind)
+    attributes = {"bus.outcome": outcome.kind, "bus.fate": fate}
     if outcome.reason:
-        span.set_attribute("bus.outcome.reason", outcome.reason)
+        attributes["bus.outcome.reason"] = outcome.reason
+    span.set_attributes(attributes)
     details: dict[str, str | float] = {"reason": outcome.reason or ""}
     if outcome.error is not None:
         span.record_exception(outcome.error)
@@ -249,7 +267,6 @@ def _finish(span: Span, delivery: Incoming, outcome: Outcome, fate: str) -> None
         span.add_event("dead-letter", {**details, "moved": fate == "failed"})
     if not outcome.deletes:
         span.set_status(Status(StatusCode.ERROR, f"{outcome.kind}: {outcome.reason}"))
-    span.set_attribute("bus.fate", fate)
     span.end()
 
 
