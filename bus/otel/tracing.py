@@ -84,8 +84,9 @@ def _current_parent() -> otel_context.Context | None:
 @dataclass
 class _Open:
     span: Span
-    waiting: set[str]
-    """Labels of the destinations that have not answered yet."""
+    waiting: int
+    """How many of its destinations have not answered yet (every first call is answered before
+    any entry is retried: ``Pipeline.finish``, ``deliver``)."""
 
 
 class TracingPublish(PublishMiddleware):
@@ -119,7 +120,7 @@ class TracingPublish(PublishMiddleware):
             return
         span.update_name(f"publish {item.spec.name}")
         span.set_attributes(_event_attributes(item))
-        self._remember(item.id, _Open(span, {c.label for c in item.channels}))
+        self._remember(item.id, _Open(span, len(item.channels)))
 
     def _remember(self, event_id: str, opened: _Open) -> None:
         self._open[event_id] = opened
@@ -157,10 +158,10 @@ class TracingPublish(PublishMiddleware):
 
     def _answered(self, item: Prepared, channel: Channel, outcome: EntryOutcome | None) -> None:
         opened = self._open.get(item.id)
-        if opened is None or channel.label not in opened.waiting:
+        if opened is None:
             return
         span = opened.span
-        opened.waiting.discard(channel.label)
+        opened.waiting -= 1
         if outcome is not None and outcome.message_id is not None:
             if len(item.channels) == 1:
                 span.set_attribute("messaging.message.id", outcome.message_id)
@@ -176,7 +177,7 @@ class TracingPublish(PublishMiddleware):
                     StatusCode.ERROR, f"{channel.label}: {code}{' (retried)' if retried else ''}"
                 )
             )
-        if not opened.waiting:
+        if opened.waiting <= 0:
             del self._open[item.id]
             self._sent[item.id] = span.get_span_context()
             while len(self._sent) > REMEMBERED:
