@@ -304,9 +304,11 @@ class MovedLinks:
 
 
 @contextmanager
-def moving(operation: str, queue: str) -> Iterator[MovedLinks]:
+def moving(
+    operation: str, queue: str, tracer_provider: trace.TracerProvider | None = None
+) -> Iterator[MovedLinks]:
     """The span of one ``bus dlq redrive`` or ``replay`` (``operation``) of ``queue``."""
-    tracer = trace.get_tracer("bus")
+    tracer = trace.get_tracer("bus", tracer_provider=tracer_provider)
     attributes = {"messaging.system": "aws_sqs", "messaging.destination.name": queue}
     with tracer.start_as_current_span(
         f"{operation} {queue}", kind=SpanKind.CLIENT, attributes=attributes

@@ -7,8 +7,8 @@
         await worker.run(stop_event)      # until stop_event is set, then a graceful stop
 
 Middlewares (``middleware=[...]``, then topology.yaml's ``middleware.consume``, then each queue's
-own) wrap every delivery (``publish_middleware=[...]`` goes before topology.yaml's
-``middleware.publish`` on the handlers' publisher); see ``bus.worker.stack`` for the whole order. A queue that is
+own) wrap every delivery; see ``bus.worker.stack`` for the whole order (``publish_middleware=[...]``
+go before topology.yaml's ``middleware.publish`` on the handlers' publisher). A queue that is
 ``idempotent`` is guarded by the store given (``store=``), or else the one topology.yaml's
 ``idempotency`` names (per queue, or top level; ``memory`` by default).
 
