@@ -68,16 +68,18 @@ def flow_of(spans: Iterable[Span], event_id: str) -> list[Span]:
     return [s for s in spans if s["trace_id"] == trace_id and s.get("kind") != "CLIENT"]
 
 
-def pick_flow(spans: Sequence[Span], event_type: str = "OrderPlaced") -> str | None:
-    """The event id of the ``event_type`` whose recorded flow has the most spans (the first
-    such, when several tie): the fullest story to tell."""
+def pick_flow(spans: Sequence[Span], event_type: str | None = "OrderPlaced") -> str | None:
+    """The event id of the ``event_type`` (None: any type) published outside any flow whose
+    recorded flow has the most spans (the first such, when several tie): the fullest story."""
     size: dict[str, int] = defaultdict(int)
     for span in spans:
         size[span["trace_id"]] += 1
     best: tuple[int, int] | None = None
     chosen: str | None = None
     for span in spans:
-        if span.get("kind") != "PRODUCER" or _attr(span, "bus.event.type") != event_type:
+        if span.get("kind") != "PRODUCER":
+            continue
+        if event_type is not None and _attr(span, "bus.event.type") != event_type:
             continue
         if span.get("parent_id"):
             continue
@@ -138,9 +140,7 @@ def flow_tree(spans: Sequence[Span], event_id: str) -> Tree | None:
         parent = span.get("parent_id")
         children[parent if parent in ids else None].append(span)
     zero = min(int(s.get("start") or 0) for s in flow)
-    root_event = next(
-        (s for s in flow if str(_attr(s, "bus.event.id") or "").startswith(event_id)), flow[0]
-    )
+    root_event = min(children[None], key=lambda s: int(s.get("start") or 0))
     tree = Tree(
         f"{_attr(root_event, 'bus.event.type')} {_attr(root_event, 'bus.event.id')}\n"
         f"trace {flow[0]['trace_id']}"
@@ -158,11 +158,12 @@ def flow_tree(spans: Sequence[Span], event_id: str) -> Tree | None:
 
 
 def print_flow(path: Path, event_id: str | None = None) -> bool:
-    """Print the recorded flow of ``event_id`` (None: the fullest OrderPlaced); False if none."""
+    """Print the recorded flow of ``event_id`` (None: the fullest OrderPlaced, else the fullest
+    flow); False if there is none."""
     if not path.exists():
         return False
     spans = load_spans(path)
-    chosen = event_id or pick_flow(spans)
+    chosen = event_id or pick_flow(spans) or pick_flow(spans, None)
     tree = flow_tree(spans, chosen) if chosen else None
     if tree is None:
         return False
@@ -179,7 +180,7 @@ def trace(
     """Print the recorded flow of an event as a tree: who published it, which handlers took it,
     what they published in turn, with times and outcomes (from the spans bus up records)."""
     if not file.exists():
-        err.print(f"error: {file} does not exist: run bus up first (it records traces)")
+        err.print(f"error: {file} does not exist: bus up records traces there", markup=False)
         raise typer.Exit(1)
     if not print_flow(file, event_id):
         err.print(f"error: no recorded flow of event {event_id} in {file}", markup=False)
