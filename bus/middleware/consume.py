@@ -131,7 +131,8 @@ class Incoming:
 
     def settled(self, outcome: Outcome, fate: str) -> None:
         """Told by the worker once the outcome is carried out (see ``when_settled``)."""
-        for finish in self._on_settled or ():
+        hooks, self._on_settled = self._on_settled, None  # a hook holding the delivery: no cycle
+        for finish in hooks or ():
             try:
                 finish(outcome, fate)
             except Exception:
