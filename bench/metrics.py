@@ -37,7 +37,7 @@ from bus.middleware.consume import ConsumeMiddleware
 from bus.schema import Registry
 from bus.settings import Settings
 from bus.topology.apply import converge
-from bus.worker import Stats, Worker, WorkerOptions
+from bus.worker import Stats, Worker, WorkerOptions, WorkerParts
 from bus.worker.message import Received
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,9 +77,8 @@ async def _run(
         topology,
         env=env,
         base_dir=ROOT,
-        registry=registry,
         options=WorkerOptions(wait_seconds=1, shutdown_grace=30),
-        stats=Stats(),
+        parts=WorkerParts(registry=registry, stats=Stats()),
         middleware=middleware,
     )
     c0 = time.process_time()

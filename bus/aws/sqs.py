@@ -31,11 +31,13 @@ WORKER_SYSTEM_ATTRIBUTES: list[MessageSystemAttributeNameType] = [
     "ApproximateFirstReceiveTimestamp",
     "MessageGroupId",
     "SequenceNumber",
+    "AWSTraceHeader",
 ]
 """The system attributes the worker reads (``Received``): the receive count (retry decisions, the
-last receive), the first receive time (``bus.failure``), and on FIFO queues the group (lanes, the
-dead-letter copy) and the sequence number (order within a lane). ``All`` would cost botocore
-about 8 us of parsing per message for attributes nobody reads (docs/benchmarks.md)."""
+last receive), the first receive time (``bus.failure``), on FIFO queues the group (lanes, the
+dead-letter copy) and the sequence number (order within a lane), and the X-Ray trace header of an
+instrumented producer (``bus.otel`` continues its trace). ``All`` would cost botocore about 8 us
+of parsing per message for attributes nobody reads (docs/benchmarks.md)."""
 ALL: list[MessageSystemAttributeNameType] = ["All"]
 
 T = TypeVar("T")

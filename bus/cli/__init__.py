@@ -10,6 +10,7 @@ import typer
 from bus.cli import dlq, emulator, outbox, validate
 from bus.cli import publish as publish_commands
 from bus.cli import topology as topology_commands
+from bus.cli import trace as trace_command
 from bus.cli import up as up_command
 from bus.cli import worker as worker_command
 from bus.cli.output import err
@@ -30,6 +31,7 @@ topology_commands.register(app)
 publish_commands.register(app)
 app.command()(up_command.up)
 app.command()(worker_command.worker)
+app.command()(trace_command.trace)
 
 
 def report(exc: BusError) -> int:

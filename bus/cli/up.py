@@ -41,6 +41,7 @@ from bus.cli.options import EndpointOpt, EnvOpt, ProfileOpt, RegionOpt, Topology
 from bus.cli.output import err, out
 from bus.cli.prompt import confirm
 from bus.cli.topology import load, print_plan
+from bus.cli.trace import TRACES_FILE, print_flow, recording_traces
 from bus.cli.traffic import DEFAULT_TRAFFIC, CountingPublisher, Traffic, TrafficStats, load_traffic
 from bus.errors import HandlerError
 from bus.logging import configure_logging
@@ -217,6 +218,8 @@ class Run:
     duration: float | None = None
     rate: float = 5.0
     traffic: str | None = DEFAULT_TRAFFIC
+    traces_path: Path | None = None
+    """Where the spans of the run are recorded (JSON lines; ``bus trace``); None: not at all."""
 
 
 def serve(
@@ -242,6 +245,8 @@ def serve(
         f"{total.retried} retried, {total.dead_lettered} dead-lettered",
         markup=False,
     )
+    if run.traces_path is not None and print_flow(run.traces_path):
+        _log(f"one order's flow above; any event's: bus trace EVENT_ID ({run.traces_path})")
 
 
 def _traffic(run: Run) -> Traffic | None:
@@ -262,31 +267,41 @@ async def _serve(
     stats, traffic = Stats(), TrafficStats()
     try:
         async with AwsClients(settings) as aws:
-            worker = Worker(
-                aws,
-                topology,
-                env=settings.env,
-                base_dir=run.base_dir,
-                options=WorkerOptions(wait_seconds=5, shutdown_grace=10),
-                parts=WorkerParts(stats=stats),
-            )
-            await worker.start()
-            sample = _traffic(run)
-            sending = None
-            if sample is not None and worker.publisher is not None:
-                counting = CountingPublisher(worker.publisher, traffic)
-                sending = asyncio.create_task(sample(counting, stop, run.rate))
-            with Live(table(stats, traffic), console=out, refresh_per_second=4) as live:
-                try:
-                    await _show(live, stats, traffic, stop, run.duration)
-                finally:
-                    try:
-                        await wind_down(stop, sending, worker)
-                    finally:
-                        live.update(table(stats, traffic, final=True))
+            with recording_traces(run.traces_path) as (consume, publish):
+                worker = Worker(
+                    aws,
+                    topology,
+                    env=settings.env,
+                    base_dir=run.base_dir,
+                    options=WorkerOptions(wait_seconds=5, shutdown_grace=10),
+                    parts=WorkerParts(stats=stats),
+                    middleware=consume,
+                    publish_middleware=publish,
+                )
+                await _run(worker, run, stats, traffic, stop)
     finally:
         restore()
     return stats, traffic
+
+
+async def _run(
+    worker: Worker, run: Run, stats: Stats, traffic: TrafficStats, stop: asyncio.Event
+) -> None:
+    """Start ``worker`` and the sample traffic, show the table until stopped, wind down."""
+    await worker.start()
+    sample = _traffic(run)
+    sending = None
+    if sample is not None and worker.publisher is not None:
+        counting = CountingPublisher(worker.publisher, traffic)
+        sending = asyncio.create_task(sample(counting, stop, run.rate))
+    with Live(table(stats, traffic), console=out, refresh_per_second=4) as live:
+        try:
+            await _show(live, stats, traffic, stop, run.duration)
+        finally:
+            try:
+                await wind_down(stop, sending, worker)
+            finally:
+                live.update(table(stats, traffic, final=True))
 
 
 class _Stoppable(Protocol):
@@ -390,6 +405,7 @@ def up(
     run = Run(
         base_dir=Path(settings.topology_path).resolve().parent,
         log_path=project / ".bus" / "up.log",
+        traces_path=project / TRACES_FILE,
         duration=duration,
         rate=rate,
         traffic=None if no_traffic else traffic,

@@ -52,6 +52,7 @@ from bus.dlq.send import (
     refusal,
     send_entries,
 )
+from bus.dlq.traced import NO_LINKS, moving_span
 from bus.errors import SettingsError
 from bus.topology.model import Topology
 
@@ -176,6 +177,8 @@ class _Redrive:
         self.pacer = Pacer(options.rate)
         self.stopped_groups: set[str] = set()
         self.now = datetime.now(UTC)
+        self.links = NO_LINKS
+        """The redrive's span links each message it moved (``bus.dlq.traced``)."""
 
     async def run(self) -> RedriveReport:
         workers = 1 if self.scan.queue.fifo else max(1, self.options.concurrency)
@@ -265,6 +268,9 @@ class _Redrive:
         self.report.destinations[destination.name] += len(sent.ok)
         if not sent.ok:
             return
+        for message_id in sent.ok:
+            letter = by_id[message_id]
+            self.links.add(letter.body, letter.system_attributes.get("AWSTraceHeader"))
         deleted = await self.scan.delete([by_id[m] for m in sent.ok])
         self.report.moved += len(deleted.ok)
         self.report.not_deleted.update(deleted.failed)
@@ -310,7 +316,9 @@ async def redrive_selected(
     if to is not None and to.arn == dlq.arn:
         raise SettingsError(f"--to: cannot redrive {dlq.name} into itself")
     destinations = _Destinations(queues, dlq, to)
-    async with Scan(
-        aws, dlq, hold_seconds=opts.hold_seconds, wait_seconds=opts.wait_seconds
-    ) as scan:
-        return await _Redrive(aws, scan, destinations, opts, progress).run()
+    scanning = Scan(aws, dlq, hold_seconds=opts.hold_seconds, wait_seconds=opts.wait_seconds)
+    with moving_span("redrive", dlq.name) as links:
+        async with scanning as scan:
+            redrive = _Redrive(aws, scan, destinations, opts, progress)
+            redrive.links = links
+            return await redrive.run()

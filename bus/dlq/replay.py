@@ -37,6 +37,7 @@ from bus.dlq.export import sqs_attribute
 from bus.dlq.letter import FAILURE_ATTRIBUTE, unwrap
 from bus.dlq.queues import QueueRef, Queues
 from bus.dlq.send import Outgoing, deduplication_id, refusal, send_batch
+from bus.dlq.traced import moving_span
 from bus.envelope import EVENT_TYPE, EVENT_VERSION, encode_body, envelope_from_dict
 from bus.envelope.attributes import routing_attributes
 from bus.envelope.bounded import loads
@@ -248,7 +249,11 @@ async def replay(
             report.destinations[queue.name] += len(group)
             report.raw += sum(1 for i in group if i.raw)
             continue
-        outcome = await send_batch(aws, queue, [i.message for i in group])
+        with moving_span("replay", queue.name) as links:
+            outcome = await send_batch(aws, queue, [i.message for i in group])
+            for item in group:
+                if item.message.key in outcome.ok:
+                    links.add(item.message.body, item.message.trace_header)
         report.sent += len(outcome.ok)
         report.destinations[queue.name] += len(outcome.ok)
         sent = set(outcome.ok)

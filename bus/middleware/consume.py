@@ -74,6 +74,7 @@ class Incoming:
 
     __slots__ = (
         "_judge",
+        "_on_settled",
         "attempt",
         "context",
         "envelope",
@@ -119,6 +120,23 @@ class Incoming:
         self.outcome: Outcome | None = None
         """Set by the handler step (or a middleware); read it after ``call_next``."""
         self._judge = judge
+        self._on_settled: list[Callable[[Outcome, str], None]] | None = None
+
+    def when_settled(self, finish: Callable[[Outcome, str], None]) -> None:
+        """Call ``finish(outcome, fate)`` once bus has carried the outcome out (``fate``:
+        ``handled``, ``failed``, ``held``, ``released`` or ``error``): a tracing span ends there."""
+        if self._on_settled is None:
+            self._on_settled = []
+        self._on_settled.append(finish)
+
+    def settled(self, outcome: Outcome, fate: str) -> None:
+        """Told by the worker once the outcome is carried out (see ``when_settled``)."""
+        hooks, self._on_settled = self._on_settled, None  # a hook holding the delivery: no cycle
+        for finish in hooks or ():
+            try:
+                finish(outcome, fate)
+            except Exception:
+                self.log.exception("a settle hook failed")
 
     def fail(self, error: BaseException) -> Outcome:
         """Set (and return) the outcome the queue's retry policy gives ``error``: retry now,

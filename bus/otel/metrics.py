@@ -49,6 +49,7 @@ from opentelemetry import metrics as otel
 
 from bus.middleware.consume import CallNext, Incoming, Outcome
 from bus.middleware.publish import NextBatch, NextEvent, Outgoing, OutgoingBatch, PublishMiddleware
+from bus.otel.tracing import SYSTEMS
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricReader
@@ -62,7 +63,6 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.
 """The boundaries the messaging conventions advise for durations, in seconds."""
 LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 """End-to-end latency spans redeliveries and backlogs: up to an hour."""
-SYSTEMS = {"queue": "aws_sqs", "topic": "aws_sns", "bus": "aws_eventbridge"}
 UNKNOWN = "(unknown)"
 
 

@@ -79,12 +79,19 @@ class Processor:
         except asyncio.CancelledError:
             delivery.log.warning("handler cancelled at shutdown; releasing the message")
             await self._settler.release([msg])
+            delivery.settled(Outcome("redeliver", reason="shutdown"), Fate.RELEASED.value)
             raise
         except Exception as exc:
             outcome = self.judge(delivery, exc, last_try=True)
         else:
             outcome = delivery.outcome or self._no_outcome(delivery)
-        return await self._settler.settle(delivery, outcome)
+        try:
+            fate = await self._settler.settle(delivery, outcome)
+        except BaseException:
+            delivery.settled(outcome, "error")
+            raise
+        delivery.settled(outcome, fate.value)
+        return fate
 
     def _no_outcome(self, delivery: Incoming) -> Outcome:
         delay = backoff(self._scope.binding.policy.redelivery, delivery.attempt)

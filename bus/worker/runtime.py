@@ -8,7 +8,8 @@
         await worker.run(stop_event)      # until stop_event is set, then a graceful stop
 
 Middlewares (``middleware=[...]``, then topology.yaml's ``middleware.consume``, then each queue's
-own) wrap every delivery; see ``bus.worker.stack`` for the whole order. A queue that is
+own) wrap every delivery; see ``bus.worker.stack`` for the whole order (``publish_middleware=[...]``
+go before topology.yaml's ``middleware.publish`` on the handlers' publisher). A queue that is
 ``idempotent`` is guarded by the store given (``parts=WorkerParts(store=...)``), or else the one
 topology.yaml's ``idempotency`` names (per queue, or top level; ``memory`` by default).
 
@@ -120,9 +121,10 @@ class Worker:
         self.bindings: list[QueueBinding] = load_bindings(
             topology, base, self.options.queues, self._model_of
         )
-        self._publish_middleware = list(publish_middleware)
         self.publisher = (
-            parts.publisher if parts.publisher is not None else self._default_publisher()
+            parts.publisher
+            if parts.publisher is not None
+            else self._default_publisher(publish_middleware)
         )
         self.stats = parts.stats or Stats()
         self.store: IdempotencyStore | None = parts.store
@@ -163,11 +165,12 @@ class Worker:
     def _model_of(self, event_type: str) -> type[BaseModel] | None:
         return self.registry.spec(event_type).model if event_type in self.registry else None
 
-    def _default_publisher(self) -> Publisher | None:
+    def _default_publisher(self, extra: Sequence[PublishMiddleware]) -> Publisher | None:
+        """The handlers' publisher: ``extra`` (``publish_middleware=``), then topology.yaml's."""
         from bus.publish.publisher import Publisher
 
         declared = publish_middlewares(self.topology.middleware.publish, self._base)
-        middleware = [*self._publish_middleware, *declared]
+        middleware = [*extra, *declared]
         return Publisher(self.aws, self.registry, self.topology, self.env, middleware=middleware)
 
     @property

@@ -57,6 +57,18 @@ def test_up_runs_workers_and_traffic_for_a_duration_and_stops_everything(tmp_pat
     assert int(summary.group(1)) >= 100
     assert (tmp_path / ".bus" / "up.log").stat().st_size > 0
     assert not (tmp_path / ".bus" / "emulator.json").exists()
+    # one order's flow as a tree, recorded in .bus/traces.jsonl; bus trace prints it again
+    flow = re.search(
+        r"^OrderPlaced ([0-9a-f-]{36})\ntrace [0-9a-f]{32}\n└── OrderPlaced → ", proc.stdout, re.M
+    )
+    assert flow, proc.stdout[-3000:]
+    assert re.search(r"^    [├└]── billing: ", proc.stdout, re.M)
+    shown = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "trace", flow.group(1)[:8]],
+        cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[0] == f"OrderPlaced {flow.group(1)}"
 
 
 @pytest.mark.timeout(120)

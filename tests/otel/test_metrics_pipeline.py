@@ -162,7 +162,7 @@ async def test_sent_and_failed_entries_by_destination(
     )
     with pytest.raises(ConnectionError):
         await metrics.batch(OutgoingBatch(queue, entries), failing)
-    sns = {"messaging.system": "aws_sns", "messaging.destination.name": "orders"}
+    sns = {"messaging.system": "aws.sns", "messaging.destination.name": "orders"}
     sqs = {"messaging.system": "aws_sqs", "messaging.destination.name": "billing"}
     send = {"messaging.operation.name": "send"}
     assert values(reader, "messaging.client.sent.messages") == {

@@ -1,0 +1,316 @@
+"""OpenTelemetry traces from publish to handler, as middlewares (the OpenTelemetry messaging
+semantic conventions; see docs/observability.md).
+
+::
+
+    tracing = Tracing()                               # the global TracerProvider, or tracer_provider=
+    worker = Worker(aws, topology, middleware=[tracing.consume], publish_middleware=[tracing.publish])
+    async with Publisher.open(settings, middleware=[tracing.publish]) as publisher: ...
+
+Publishing: one PRODUCER span per event (``publish OrderPlaced``), from its preparation until
+each of its destinations answered its first call; its context is the event's ``traceparent``. Each
+AWS call (PublishBatch, SendMessageBatch, PutEvents) is a CLIENT span ``send <destination>``
+linking the events it carries. Consuming: one CONSUMER span per delivery (``process <queue>``),
+from the moment handling starts until its outcome is carried out (deleted, redelivered later,
+dead-lettered), a child of the producer's span: one trace per flow. In-process retries,
+redeliveries and dead-lettering are span events; the handler's follow-up events are children of it.
+A message with SQS's ``AWSTraceHeader`` and no ``traceparent`` continues that X-Ray trace.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
+
+from bus.middleware.consume import HANDLED as HANDLED_OUTCOME
+from bus.middleware.consume import CallNext, Incoming, Outcome
+from bus.middleware.publish import NextBatch, NextEvent, Outgoing, OutgoingBatch, PublishMiddleware
+from bus.otel.xray import xray_to_traceparent
+
+if TYPE_CHECKING:
+    from bus.publish.prepare import Channel, Prepared
+    from bus.publish.senders import EntryOutcome
+
+SYSTEMS = {"topic": "aws.sns", "queue": "aws_sqs", "bus": "aws_eventbridge"}
+"""``messaging.system`` by kind of destination (the conventions' values for SNS and SQS)."""
+CALLS = {"topic": "PublishBatch", "queue": "SendMessageBatch", "bus": "PutEvents"}
+REMEMBERED = 10_000
+"""Event spans kept open, waiting for their destinations' answers (beyond: the oldest is ended)."""
+
+_TRACEPARENT = re.compile(
+    r"(?P<version>[0-9a-f]{2})-(?P<trace>[0-9a-f]{32})-(?P<span>[0-9a-f]{16})-(?P<flags>[0-9a-f]{2})"
+    r"(-.*)?",
+    re.DOTALL,
+)
+"""W3C Trace Context (version 00 has exactly four fields; later versions may add more)."""
+
+
+def context_of(traceparent: str | None) -> otel_context.Context | None:
+    """The remote span context a ``traceparent`` names, as a parent; ``None`` if none/invalid."""
+    if not traceparent:
+        return None
+    found = _TRACEPARENT.fullmatch(traceparent)
+    if found is None or found["version"] == "ff":
+        return None
+    trace_id, span_id = int(found["trace"], 16), int(found["span"], 16)
+    if not trace_id or not span_id:
+        return None
+    remote = trace.SpanContext(
+        trace_id, span_id, is_remote=True, trace_flags=trace.TraceFlags(int(found["flags"], 16))
+    )
+    return trace.set_span_in_context(trace.NonRecordingSpan(remote), otel_context.Context())
+
+
+def traceparent_of(span: Span) -> str:
+    c = span.get_span_context()
+    return f"00-{c.trace_id:032x}-{c.span_id:016x}-{c.trace_flags:02x}"
+
+
+def _current_parent() -> otel_context.Context | None:
+    """The current context when a span is active in it (a handler publishing)."""
+    if trace.get_current_span().get_span_context().is_valid:
+        return otel_context.get_current()
+    return None
+
+
+@dataclass
+class _Open:
+    span: Span
+    waiting: int
+    """How many of its destinations have not answered yet (every first call is answered before
+    any entry is retried: ``Pipeline.finish``, ``deliver``)."""
+
+
+class TracingPublish(PublishMiddleware):
+    """The publish half: a PRODUCER span per event, a CLIENT span per batch call."""
+
+    def __init__(self, tracer: trace.Tracer) -> None:
+        self._tracer = tracer
+        self._open: OrderedDict[str, _Open] = OrderedDict()
+        self._sent: OrderedDict[str, trace.SpanContext] = OrderedDict()
+        """Event spans already ended, for the links of their retried entries."""
+
+    async def event(self, outgoing: Outgoing, call_next: NextEvent) -> None:
+        parent = _current_parent() or context_of(outgoing.traceparent)
+        span = self._tracer.start_span(
+            "publish",
+            context=parent or otel_context.Context(),
+            kind=SpanKind.PRODUCER,
+            attributes={"messaging.operation.type": "send", "messaging.operation.name": "publish"},
+        )
+        outgoing.traceparent = traceparent_of(span)
+        try:
+            await call_next(outgoing)
+        except BaseException as exc:
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, f"refused: {type(exc).__name__}"))
+            span.end()
+            raise
+        item = outgoing.prepared
+        if item is None:
+            span.end()
+            return
+        span.update_name(f"publish {item.spec.name}")
+        span.set_attributes(_event_attributes(item))
+        self._remember(item.id, _Open(span, len(item.channels)))
+
+    def _remember(self, event_id: str, opened: _Open) -> None:
+        self._open[event_id] = opened
+        while len(self._open) > REMEMBERED:  # a destination never answered (not found, ...)
+            _, oldest = self._open.popitem(last=False)
+            oldest.span.set_status(Status(StatusCode.ERROR, "no answer from its destinations"))
+            oldest.span.end()
+
+    def _context(self, event_id: str) -> trace.SpanContext | None:
+        opened = self._open.get(event_id)
+        return opened.span.get_span_context() if opened else self._sent.get(event_id)
+
+    async def batch(self, batch: OutgoingBatch, call_next: NextBatch) -> None:
+        channel = batch.channel
+        links = [Link(c) for item in batch.entries if (c := self._context(item.id)) is not None]
+        with self._tracer.start_as_current_span(
+            f"send {channel.name}",
+            kind=SpanKind.CLIENT,
+            links=links,
+            attributes={
+                **_destination(channel),
+                "messaging.operation.type": "send",
+                "messaging.operation.name": CALLS[channel.kind],
+                "messaging.batch.message_count": len(batch.entries),
+            },
+            record_exception=True,
+        ) as span:
+            await call_next(batch)
+            failed = sum(1 for o in batch.outcomes if o.message_id is None)
+            if failed:
+                span.set_status(Status(StatusCode.ERROR, f"{failed} entries failed"))
+        outcomes = {o.entry_id: o for o in batch.outcomes}
+        for item in batch.entries:
+            self._answered(item, channel, outcomes.get(str(item.index)))
+
+    def _answered(self, item: Prepared, channel: Channel, outcome: EntryOutcome | None) -> None:
+        opened = self._open.get(item.id)
+        if opened is None:
+            return
+        span = opened.span
+        opened.waiting -= 1
+        if outcome is not None and outcome.message_id is not None:
+            if len(item.channels) == 1:
+                span.set_attribute("messaging.message.id", outcome.message_id)
+            else:
+                sent = {"destination": channel.label, "message_id": outcome.message_id}
+                span.add_event("sent", sent)
+        else:
+            code = outcome.code if outcome else "NoOutcome"
+            retried = bool(outcome and outcome.retryable)
+            span.add_event("failed", {"destination": channel.label, "code": str(code)})
+            span.set_status(
+                Status(
+                    StatusCode.ERROR, f"{channel.label}: {code}{' (retried)' if retried else ''}"
+                )
+            )
+        if opened.waiting <= 0:
+            del self._open[item.id]
+            self._sent[item.id] = span.get_span_context()
+            while len(self._sent) > REMEMBERED:
+                self._sent.popitem(last=False)
+            span.end()
+
+
+def _destination(channel: Channel) -> dict[str, str]:
+    return {"messaging.system": SYSTEMS[channel.kind], "messaging.destination.name": channel.name}
+
+
+def _event_attributes(item: Prepared) -> dict[str, str]:
+    attributes = {"bus.event.id": item.id, "bus.event.type": item.spec.name}
+    if len(item.channels) == 1:
+        attributes.update(_destination(item.channels[0]))
+    else:
+        attributes["messaging.destination.name"] = ",".join(c.name for c in item.channels)
+    return attributes
+
+
+class TracingConsume:
+    """The consume half: a CONSUMER ``process`` span per delivery, from handling to settling."""
+
+    def __init__(self, tracer: trace.Tracer) -> None:
+        self._tracer = tracer
+
+    async def __call__(self, delivery: Incoming, call_next: CallNext) -> None:
+        span = self._tracer.start_span(
+            f"process {delivery.queue}",
+            context=parent_of(delivery) or otel_context.Context(),
+            kind=SpanKind.CONSUMER,
+            attributes=_delivery_attributes(delivery),
+        )
+        delivery.when_settled(lambda outcome, fate: _finish(span, delivery, outcome, fate))
+        with trace.use_span(span, record_exception=False, set_status_on_exception=False):
+            await call_next(delivery)
+
+
+def parent_of(delivery: Incoming) -> otel_context.Context | None:
+    """The producer's context: the envelope's ``traceparent``, else SQS's ``AWSTraceHeader``."""
+    env = delivery.envelope
+    found = context_of(env.traceparent) if env is not None else None
+    if found is None:
+        header = delivery.message.system.get("AWSTraceHeader")
+        found = context_of(xray_to_traceparent(header)) if header else None
+    return found
+
+
+def _delivery_attributes(delivery: Incoming) -> dict[str, str | int]:
+    attributes: dict[str, str | int] = {
+        "messaging.system": "aws_sqs",
+        "messaging.destination.name": delivery.queue,
+        "messaging.operation.type": "process",
+        "messaging.operation.name": "process",
+        "messaging.message.id": delivery.message.message_id,
+        "bus.attempt": delivery.attempt,
+    }
+    env = delivery.envelope
+    if env is not None:
+        attributes["bus.event.id"] = env.id
+        attributes["bus.event.type"] = env.type
+    group = delivery.message.group_id
+    if group:
+        attributes["messaging.aws_sqs.message_group_id"] = group
+    return attributes
+
+
+def _finish(span: Span, delivery: Incoming, outcome: Outcome, fate: str) -> None:
+    ctx = delivery.context
+    tries = ctx.try_number if ctx is not None else 1
+    if outcome is HANDLED_OUTCOME and fate == "handled" and tries == 1:  # the common case: cheap
+        span.set_attribute("bus.outcome", "handled")
+        span.end()
+        return
+    for number in range(1, tries):
+        span.add_event("retry", {"bus.try": number})
+    attributes = {"bus.outcome": outcome.kind, "bus.fate": fate}
+    if outcome.reason:
+        attributes["bus.outcome.reason"] = outcome.reason
+    span.set_attributes(attributes)
+    details: dict[str, str | float] = {"reason": outcome.reason or ""}
+    if outcome.error is not None:
+        span.record_exception(outcome.error)
+        details["error.type"] = type(outcome.error).__name__
+    if outcome.kind == "redeliver":
+        span.add_event("redeliver", {**details, "delay": outcome.delay})
+    elif outcome.kind == "dead-letter":
+        span.add_event("dead-letter", {**details, "moved": fate == "failed"})
+    if not outcome.deletes:
+        span.set_status(Status(StatusCode.ERROR, f"{outcome.kind}: {outcome.reason}"))
+    span.end()
+
+
+class Tracing:
+    """Traces for a worker and its publisher: ``consume`` and ``publish`` middlewares sharing one
+    tracer (``tracer_provider``: the global one when None)."""
+
+    def __init__(self, tracer_provider: trace.TracerProvider | None = None) -> None:
+        tracer = trace.get_tracer("bus", tracer_provider=tracer_provider)
+        self.consume = TracingConsume(tracer)
+        self.publish = TracingPublish(tracer)
+
+
+_TRACEPARENT_IN_BODY = re.compile(
+    r'"traceparent\\?"\s*:\s*\\?"(?P<tp>[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2})'
+)
+
+
+class MovedLinks:
+    """The links of a redrive's (or replay's) own span: one per message it moved, to the trace
+    that message carries (the ``traceparent`` in its body, else its ``AWSTraceHeader``)."""
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+
+    def add(self, body: str, trace_header: str | None = None) -> None:
+        found = _TRACEPARENT_IN_BODY.search(body)
+        text = (
+            found["tp"] if found else (xray_to_traceparent(trace_header) if trace_header else None)
+        )
+        parent = context_of(text)
+        if parent is not None:
+            self.span.add_link(trace.get_current_span(parent).get_span_context())
+
+
+@contextmanager
+def moving(
+    operation: str, queue: str, tracer_provider: trace.TracerProvider | None = None
+) -> Iterator[MovedLinks]:
+    """The span of one ``bus dlq redrive`` or ``replay`` (``operation``) of ``queue``."""
+    tracer = trace.get_tracer("bus", tracer_provider=tracer_provider)
+    attributes = {"messaging.system": "aws_sqs", "messaging.destination.name": queue}
+    with tracer.start_as_current_span(
+        f"{operation} {queue}", kind=SpanKind.CLIENT, attributes=attributes
+    ) as span:
+        yield MovedLinks(span)
