@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bus.topology.alarm_model import Alarms
+from bus.topology.inbox_model import SqlInbox
 
 FIFO_SUFFIX = ".fifo"
 DLQ_SUFFIX = "-dlq"
@@ -246,14 +247,23 @@ class Middlewares(_Model):
 
 
 class Idempotency(_Model):
-    """Where handled event ids are kept: ``memory`` (this process) or a factory of an
-    ``IdempotencyStore`` (``package.module:name``, called with ``options`` as keywords)."""
+    """Where handled event ids are kept: ``memory`` (this process), ``sql`` (a database table,
+    ``sql``) or a factory of an ``IdempotencyStore`` (``package.module:name``, called with
+    ``options`` as keywords)."""
 
-    store: str = Field(default="memory", pattern=r"^(memory|[A-Za-z_][\w.]*:[A-Za-z_][\w.]*)$")
+    store: str = Field(default="memory", pattern=r"^(memory|sql|[A-Za-z_][\w.]*:[A-Za-z_][\w.]*)$")
     options: JsonObject = Field(default_factory=dict)
+    sql: SqlInbox | None = None
+    """The inbox table of ``store: sql`` (``bus.topology.inbox_model``)."""
     expires: float = Field(default=900.0, gt=0, le=43_200)
     """Seconds an in-progress claim holds before another copy may take it over (a worker that
     died while handling the event)."""
+
+    @model_validator(mode="after")
+    def _sql_section(self) -> Idempotency:
+        if self.sql is not None and self.store != "sql":
+            raise ValueError(f"sql: is the inbox of store: sql, but store is {self.store!r}")
+        return self
 
 
 class HandlerBinding(_Model):
