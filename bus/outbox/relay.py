@@ -115,11 +115,17 @@ class Relay:
         cls, settings: Settings, url: str | URL, options: RelayOptions | None = None
     ) -> AsyncIterator[Relay]:
         """Load the topology, open AWS clients and the database; yield a ``Relay``."""
+        from bus.middleware.load import publish_middlewares
+
         topology, registry = load_registry(settings.topology_path, settings.env)
+        declared = publish_middlewares(topology.middleware.publish, settings.topology_path.parent)
         engine = open_engine(url)
         try:
             async with AwsClients(settings) as aws:
-                relay = cls(engine, OutboxPublisher(aws, registry, topology, settings.env), options)
+                publisher = OutboxPublisher(
+                    aws, registry, topology, settings.env, middleware=declared
+                )
+                relay = cls(engine, publisher, options)
                 try:
                     yield relay
                 finally:
