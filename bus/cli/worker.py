@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import AbstractAsyncContextManager, nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,7 @@ import typer
 
 from bus.aws import AwsClients
 from bus.cli.options import EndpointOpt, EnvOpt, ProfileOpt, RegionOpt, TopologyOpt, make_settings
+from bus.errors import SettingsError
 from bus.logging import configure_logging
 from bus.settings import DEFAULT_TOPOLOGY
 from bus.topology.load import load_topology
@@ -39,6 +41,15 @@ GraceOpt = Annotated[
 WaitOpt = Annotated[
     int, typer.Option("--wait-seconds", min=0, max=20, help="Long-poll wait of each receive.")
 ]
+RelayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--outbox-relay",
+        metavar="DATABASE_URL",
+        help="Also relay this database's transactional outbox (bus outbox relay) in this "
+        "process, stopped with the worker; needs the sqlalchemy extra.",
+    ),
+]
 LogLevelOpt = Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")]
 JsonLogsOpt = Annotated[
     bool | None,
@@ -48,19 +59,29 @@ JsonLogsOpt = Annotated[
 ]
 
 
-async def serve(aws: AwsClients, worker: Worker) -> None:
+async def serve(aws: AwsClients, worker: Worker, relay_url: str | None = None) -> None:
     """Connect and start ``worker``, then run it until SIGTERM/SIGINT (a second signal exits at
     once) or until a queue cannot be received from for good (the queue was deleted, access is
     denied: ``FatalReceiveError``, exit code 4). Until it has started, Ctrl-C interrupts at once (KeyboardInterrupt): there is nothing
-    in flight to finish yet."""
+    in flight to finish yet. With ``relay_url`` the outbox relay runs beside it, and stops after
+    it (``bus.outbox.beside``)."""
     async with aws:
         await worker.start()
         stop = asyncio.Event()
         restore = install_stop_signals(stop)
         try:
-            await worker.serve(stop)  # raises FatalReceiveError (exit 4) once stopped
+            async with _relay(worker, relay_url):
+                await worker.serve(stop)  # raises FatalReceiveError (exit 4) once stopped
         finally:
             restore()
+
+
+def _relay(worker: Worker, url: str | None) -> AbstractAsyncContextManager[object]:
+    if url is None:
+        return nullcontext()
+    from bus.outbox.beside import relay_beside  # the sqlalchemy extra, checked at start-up
+
+    return relay_beside(worker, url)
 
 
 def worker(
@@ -73,6 +94,7 @@ def worker(
     endpoint_url: EndpointOpt = None,
     region: RegionOpt = None,
     profile: ProfileOpt = None,
+    outbox_relay: RelayOpt = None,
     log_level: LogLevelOpt = "INFO",
     json_logs: JsonLogsOpt = None,
 ) -> None:
@@ -90,6 +112,8 @@ def worker(
         shutdown_grace=grace,
         wait_seconds=wait_seconds,
     )
+    if outbox_relay is not None:
+        _require_outbox(outbox_relay)
     try:
         loaded = load_topology(settings.topology_path, env=settings.env)
         aws = AwsClients(settings)
@@ -100,6 +124,17 @@ def worker(
             base_dir=Path(settings.topology_path).resolve().parent,
             options=options,
         )
-        asyncio.run(serve(aws, running))
+        asyncio.run(serve(aws, running, outbox_relay))
     except KeyboardInterrupt:  # Ctrl-C while starting: nothing was received yet
         raise typer.Exit(130) from None
+
+
+def _require_outbox(url: str) -> None:
+    """The relay's extra and URL, checked before anything starts."""
+    try:
+        from bus.outbox.database import async_url
+    except ModuleNotFoundError:
+        raise SettingsError(
+            "--outbox-relay needs SQLAlchemy 2: pip install 'bus-framework[sqlalchemy]'"
+        ) from None
+    async_url(url)  # SettingsError for a malformed URL
