@@ -107,6 +107,8 @@ class Relay:
         self.publisher = publisher
         self.options = options or RelayOptions()
         self.claimer: Claimer = claimer_for(engine, self.options.lease)
+        self.totals = Cycle()
+        """What this relay did so far (every cycle added up)."""
         self._next_purge = 0.0
 
     @classmethod
@@ -149,6 +151,7 @@ class Relay:
             results = await self.publisher.publish_many(Stored.of(r) for r in rows)
             cycle, sent, failures = self._judge(rows, results)
             await batch.settle(sent, failures, keep=self.options.retention > 0)
+        self.totals += cycle
         log.info("outbox.batch", **cycle.__dict__)
         return cycle
 
