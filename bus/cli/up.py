@@ -42,7 +42,7 @@ from bus.cli.output import err, out
 from bus.cli.prompt import confirm
 from bus.cli.topology import load, print_plan
 from bus.cli.traffic import DEFAULT_TRAFFIC, CountingPublisher, Traffic, TrafficStats, load_traffic
-from bus.cli.up_outbox import outbox_beside
+from bus.cli.up_outbox import start_outbox
 from bus.errors import HandlerError
 from bus.logging import configure_logging
 from bus.settings import DEFAULT_TOPOLOGY, Settings
@@ -273,31 +273,22 @@ async def _serve(
             )
             await worker.start()
             sample = _traffic(run)
-            outbox = _outbox(sample, worker, settings, run, traffic)
-            async with outbox:  # the relay (bus.cli.up_outbox), stopped after the worker
-                sending = None
-                if sample is not None and worker.publisher is not None:
-                    counting = CountingPublisher(worker.publisher, traffic)
-                    sending = asyncio.create_task(sample(counting, stop, run.rate))
-                with Live(table(stats, traffic), console=out, refresh_per_second=4) as live:
+            relay = await start_outbox(sample, worker, settings, run.log_path.parent, traffic, _log)
+            sending = None
+            if sample is not None and worker.publisher is not None:
+                counting = CountingPublisher(worker.publisher, traffic)
+                sending = asyncio.create_task(sample(counting, stop, run.rate))
+            with Live(table(stats, traffic), console=out, refresh_per_second=4) as live:
+                try:
+                    await _show(live, stats, traffic, stop, run.duration)
+                finally:
                     try:
-                        await _show(live, stats, traffic, stop, run.duration)
+                        await wind_down(stop, sending, worker, relay)
                     finally:
-                        try:
-                            await wind_down(stop, sending, worker)
-                        finally:
-                            live.update(table(stats, traffic, final=True))
+                        live.update(table(stats, traffic, final=True))
     finally:
         restore()
     return stats, traffic
-
-
-def _outbox(
-    sample: Traffic | None, worker: Worker, settings: Settings, run: Run, traffic: TrafficStats
-) -> contextlib.AbstractAsyncContextManager[object]:
-    if sample is None:
-        return contextlib.nullcontext()
-    return outbox_beside(worker, settings, run.log_path.parent, traffic, _log)
 
 
 class _Stoppable(Protocol):
@@ -305,16 +296,23 @@ class _Stoppable(Protocol):
 
 
 async def wind_down(
-    stop: asyncio.Event, sending: asyncio.Task[None] | None, worker: _Stoppable
+    stop: asyncio.Event,
+    sending: asyncio.Task[None] | None,
+    worker: _Stoppable,
+    relay: _Stoppable | None = None,
 ) -> None:
-    """Stop the sample traffic, then the worker gracefully, whatever the traffic task raised
-    (that error then propagates)."""
+    """Stop the sample traffic, then the worker gracefully, then the outbox relay, whatever the
+    traffic task raised (that error then propagates)."""
     stop.set()
     try:
         if sending is not None:
             await sending
     finally:
-        await worker.stop()
+        try:
+            await worker.stop()
+        finally:
+            if relay is not None:
+                await relay.stop()
 
 
 async def _show(

@@ -90,3 +90,29 @@ class Counted:
         while True:
             self.update()
             await asyncio.sleep(0.25)
+
+
+class OutboxRelay:
+    """``bus up``'s relay, running until ``stop`` (``bus.cli.up.wind_down`` stops it last)."""
+
+    def __init__(self, stack: contextlib.AsyncExitStack) -> None:
+        self._stack = stack
+
+    async def stop(self) -> None:
+        await self._stack.aclose()
+
+
+async def start_outbox(
+    sample: object | None,
+    worker: Worker,
+    settings: Settings,
+    state_dir: Path,
+    traffic: TrafficStats,
+    say: Callable[[str], None],
+) -> OutboxRelay | None:
+    """With sample traffic (``sample``), the relay beside ``worker`` (``outbox_beside``)."""
+    if sample is None:
+        return None
+    stack = contextlib.AsyncExitStack()
+    await stack.enter_async_context(outbox_beside(worker, settings, state_dir, traffic, say))
+    return OutboxRelay(stack)
