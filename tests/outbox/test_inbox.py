@@ -298,3 +298,14 @@ def test_a_mistake_in_the_sql_store_is_reported_at_its_line(
     (problem, *_) = info.value.problems
     assert problem.line == line, info.value.problems
     assert expected in problem.message, problem.message
+
+
+async def test_purge_forgets_keys_completed_long_enough_ago(store: SqlStore, db: Engine) -> None:
+    for key in ("q:old", "q:running"):
+        assert (await store.claim(key, 60)).status == "claimed"
+    await store.complete("q:old")
+    assert await store.purge(older_than=3600) == 0  # completed just now: kept
+    await asyncio.sleep(0.01)
+    assert await store.purge(older_than=0) == 1
+    assert inbox(db) == {"q:running": IN_PROGRESS}  # an in-progress claim is never purged
+    assert (await store.claim("q:old", 60)).status == "claimed"
