@@ -4,11 +4,14 @@ stops with it, its last batch marked and its lease given up."""
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
+from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine
 
-from bus.outbox import RelayOptions
+from bus.outbox import RelayOptions, metadata
 from bus.outbox.beside import relay_beside
 from bus.outbox.claim import LeaseClaimer
 from bus.outbox.database import open_engine
@@ -48,3 +51,38 @@ async def test_the_relay_runs_beside_the_worker_and_stops_with_it(
             assert await LeaseClaimer(engine, 30).hold()
         finally:
             await engine.dispose()
+
+
+@pytest.mark.timeout(120)
+async def test_bus_worker_outbox_relay_publishes_and_stops_on_sigterm(
+    world: World, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    app_engine = create_engine(url)
+    metadata.create_all(app_engine)
+    ids = add(app_engine, world.outbox(), [order(i, "cli") for i in range(10)], commit=True)
+    settings = world.settings
+    command = [
+        sys.executable, "-c", "import cli; cli.main()", "worker",
+        "--topology", str(settings.topology_path), "--env", world.env,
+        "--endpoint-url", str(settings.endpoint_url), "--region", str(settings.region),
+        "--wait-seconds", "1", "--outbox-relay", url, "--log-level", "ERROR",
+    ]  # fmt: skip
+    process = await asyncio.create_subprocess_exec(*command, cwd=ROOT)
+    try:
+        received = await world.receive("sink", ids)
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert code == 0
+    assert set(received.counts) == set(ids)
+    assert (await states(url))["sent"] == len(ids)
+    engine = open_engine(url)
+    try:  # it gave up its lease when it stopped
+        assert await LeaseClaimer(engine, 30).hold()
+    finally:
+        await engine.dispose()
+        app_engine.dispose()
