@@ -39,7 +39,7 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -53,7 +53,9 @@ from bus.middleware.idempotency import Claim, idempotency_key
 from bus.outbox.database import open_engine
 from bus.outbox.table import utc_now
 from bus.topology.inbox_model import SqlInbox
-from bus.worker.context import Context
+
+if TYPE_CHECKING:
+    from bus.worker.context import Context
 
 IN_PROGRESS, COMPLETED = "in_progress", "completed"
 

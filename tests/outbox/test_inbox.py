@@ -15,7 +15,17 @@ from pathlib import Path
 from typing import cast
 
 import pytest
-from sqlalchemy import Engine, MetaData, String, Table, create_engine, insert, select, update
+from sqlalchemy import (
+    Engine,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    insert,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bus.errors import SettingsError, TopologyError
@@ -34,6 +44,7 @@ from bus.topology.inbox_model import SqlInbox
 from bus.topology.load import load_topology
 from bus.worker import Context
 from tests.outbox.conftest import postgres_url  # noqa: F401
+from tests.outbox.test_cli import run
 from tests.worker.apps import Permanent, Ping
 from tests.worker.fakesqs import GATES, JOURNAL, FakeSQS, Rig, consumer, events, until
 
@@ -309,3 +320,22 @@ async def test_purge_forgets_keys_completed_long_enough_ago(store: SqlStore, db:
     assert await store.purge(older_than=0) == 1
     assert inbox(db) == {"q:running": IN_PROGRESS}  # an in-progress claim is never purged
     assert (await store.claim("q:old", 60)).status == "claimed"
+
+
+def test_bus_outbox_init_creates_or_prints_the_inbox_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    assert run(["outbox", "init", "-d", url, "--inbox", "shop_inbox"], capsys)[:2] == (
+        0,
+        "outbox tables ready (and shop_inbox)\n",
+    )
+    engine = create_engine(url)
+    try:
+        assert {"bus_outbox", "shop_inbox"} <= set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    code, printed, _ = run(["outbox", "init", "-d", url, "--print-ddl", "--inbox", "x"], capsys)
+    assert code == 0
+    assert "CREATE TABLE x (" in printed
+    assert "CREATE TABLE bus_outbox (" in printed
