@@ -1,8 +1,9 @@
 """``python -m bench`` (``make bench``): the side-by-side comparison (``bench.compare``), then every
 other benchmark script in this folder that exists (``publish.py``, ``worker.py``, ``dlq.py``,
-``topology.py``, ``emulator.py``, ``memory.py``, ``outbox.py``), each in its own process with its
-own defaults. Arguments go to the comparison; with ``--quick`` only the comparison runs (the other
-scripts have no quick mode)."""
+``topology.py``, ``emulator.py``, ``memory.py``, ``outbox.py``, ``metrics.py``,
+``idempotency.py``, ...: ``OTHERS``), each in its own process with its own defaults. Arguments go
+to the comparison; with ``--quick`` only the comparison runs (the other scripts have no quick
+mode)."""
 
 import subprocess
 import sys
@@ -11,7 +12,17 @@ from pathlib import Path
 from bench.compare.run import main
 
 HERE = Path(__file__).resolve().parent
-OTHERS = ("publish", "worker", "dlq", "topology", "emulator", "memory", "outbox")
+OTHERS = (
+    "publish",
+    "worker",
+    "dlq",
+    "topology",
+    "emulator",
+    "memory",
+    "outbox",
+    "metrics",
+    "idempotency",
+)
 
 args = sys.argv[1:]
 status = main(args)

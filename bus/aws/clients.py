@@ -1,13 +1,21 @@
-"""aiobotocore clients for SQS, SNS, EventBridge, CloudWatch and STS, built from ``Settings``.
+"""aiobotocore clients for SQS, SNS, EventBridge, CloudWatch, DynamoDB and STS, from ``Settings``.
 
 ``AwsClients`` is an async context manager; open it once per process (or per command) and pass it
 where it is needed. Client configuration: botocore "standard" retries (throttling, 5xx, connection
 errors only), a connection pool sized for the worker's concurrency, and explicit timeouts. SNS
 request bodies are form-encoded once per call instead of once per read (``encoding``).
+
+Endpoints: ``Settings.endpoint_url`` (``--endpoint-url``, ``AWS_ENDPOINT_URL``) serves every
+service, except one that has a service-specific endpoint in the environment
+(``AWS_ENDPOINT_URL_<SERVICE>``, the standard AWS setting, e.g. ``AWS_ENDPOINT_URL_DYNAMODB``):
+that one wins for its service, as it does in every AWS SDK, so one emulator can serve SQS and SNS
+and another DynamoDB.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from types import TracebackType
@@ -24,6 +32,7 @@ from bus.settings import Settings
 
 if TYPE_CHECKING:
     from types_aiobotocore_cloudwatch import CloudWatchClient
+    from types_aiobotocore_dynamodb import DynamoDBClient
     from types_aiobotocore_events import EventBridgeClient
     from types_aiobotocore_sns import SNSClient
     from types_aiobotocore_sqs import SQSClient
@@ -42,8 +51,33 @@ class Account:
         return f"arn:{self.partition}:{service}:{self.region}:{self.account_id}:{resource}"
 
 
+SERVICE_ENDPOINT_VARS: Mapping[str, str] = {
+    "sqs": "AWS_ENDPOINT_URL_SQS",
+    "sns": "AWS_ENDPOINT_URL_SNS",
+    "events": "AWS_ENDPOINT_URL_EVENTBRIDGE",
+    "cloudwatch": "AWS_ENDPOINT_URL_CLOUDWATCH",
+    "dynamodb": "AWS_ENDPOINT_URL_DYNAMODB",
+    "sts": "AWS_ENDPOINT_URL_STS",
+}
+"""botocore's client name -> the standard service-specific endpoint variable (the service id,
+upper case, spaces as underscores)."""
+
+
+def service_endpoint(
+    service: str, settings: Settings, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """The endpoint ``service``'s client is given: its service-specific variable when set, else
+    ``settings.endpoint_url``. ``None`` lets botocore resolve it the standard way."""
+    env = os.environ if environ is None else environ
+    own = env.get(SERVICE_ENDPOINT_VARS.get(service, ""), "")
+    return own or settings.endpoint_url
+
+
 class AwsClients:
-    """Open SQS, SNS, EventBridge, CloudWatch and STS clients sharing one configuration."""
+    """Open SQS, SNS, EventBridge, CloudWatch, DynamoDB and STS clients sharing one configuration.
+
+    Every client is opened with the others (opening one makes no call to AWS).
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -52,10 +86,11 @@ class AwsClients:
         self._sns: SNSClient | None = None
         self._events: EventBridgeClient | None = None
         self._cloudwatch: CloudWatchClient | None = None
+        self._dynamodb: DynamoDBClient | None = None
         self._sts: STSClient | None = None
         self._account: Account | None = None
 
-    def _client_kwargs(self) -> dict[str, Any]:
+    def _client_kwargs(self, service: str) -> dict[str, Any]:
         s = self.settings
         config = AioConfig(
             retries={"mode": "standard", "total_max_attempts": s.max_attempts},
@@ -66,26 +101,29 @@ class AwsClients:
         kwargs: dict[str, Any] = {"config": config}
         if s.region:
             kwargs["region_name"] = s.region
-        if s.endpoint_url:
-            kwargs["endpoint_url"] = s.endpoint_url
+        endpoint = service_endpoint(service, s)
+        if endpoint:
+            kwargs["endpoint_url"] = endpoint
         return kwargs
 
     async def __aenter__(self) -> AwsClients:
         stack = AsyncExitStack()
         session = AioSession(profile=self.settings.profile)
-        kwargs = self._client_kwargs()
+
+        def open_client(service: Any) -> Any:
+            return stack.enter_async_context(
+                session.create_client(service, **self._client_kwargs(service))
+            )
+
         try:
             with aws_errors("create clients"):
-                self._sqs = await stack.enter_async_context(session.create_client("sqs", **kwargs))
-                self._sns = await stack.enter_async_context(session.create_client("sns", **kwargs))
+                self._sqs = await open_client("sqs")
+                self._sns = await open_client("sns")
                 self._sns.meta.events.register(ENCODE_ONCE_EVENT, encode_query_body_once)
-                self._events = await stack.enter_async_context(
-                    session.create_client("events", **kwargs)
-                )
-                self._cloudwatch = await stack.enter_async_context(
-                    session.create_client("cloudwatch", **kwargs)
-                )
-                self._sts = await stack.enter_async_context(session.create_client("sts", **kwargs))
+                self._events = await open_client("events")
+                self._cloudwatch = await open_client("cloudwatch")
+                self._dynamodb = await open_client("dynamodb")
+                self._sts = await open_client("sts")
         except BaseException:
             await stack.aclose()
             raise
@@ -125,6 +163,11 @@ class AwsClients:
     @property
     def cloudwatch(self) -> CloudWatchClient:
         client: CloudWatchClient = self._require(self._cloudwatch)
+        return client
+
+    @property
+    def dynamodb(self) -> DynamoDBClient:
+        client: DynamoDBClient = self._require(self._dynamodb)
         return client
 
     @property

@@ -20,6 +20,7 @@ from typing import Any, cast
 
 from bus.aws.clients import AwsClients
 from bus.memory.cloudwatch import MemoryCloudWatch
+from bus.memory.dynamodb import MemoryDynamoDB
 from bus.memory.events import MemoryEvents
 from bus.memory.sns import MemorySns
 from bus.memory.sqs import MemorySqs
@@ -51,6 +52,8 @@ class MemoryAws(AwsClients):
         self._sqs = cast(Any, self.memory_sqs)
         self._sts = cast(Any, self.memory_sts)
         self._cloudwatch = cast(Any, self.memory_cloudwatch)
+        self.memory_dynamodb = MemoryDynamoDB(self.world)
+        self._dynamodb = cast(Any, self.memory_dynamodb)
 
     async def __aenter__(self) -> MemoryAws:
         return self

@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 from bus.memory.eb_input import target_input
 from bus.memory.errors import client_error, ok
 from bus.memory.matching import matches_event_pattern
+from bus.memory.queue import utf8_len
 from bus.memory.sqs import MemorySqs
 from bus.memory.world import World
 from bus.topology.patterns import check_event_pattern
@@ -358,5 +359,5 @@ def _parse_pattern(op: str, text: str) -> dict[str, Any]:
 def _size(entry: dict[str, Any]) -> int:
     size = 14 if entry.get("Time") else 0
     for name in ("Source", "DetailType", "Detail"):
-        size += len(str(entry.get(name) or "").encode())
-    return size + sum(len(str(r).encode()) for r in entry.get("Resources") or [])
+        size += utf8_len(str(entry.get(name) or ""))
+    return size + sum(utf8_len(str(r)) for r in entry.get("Resources") or [])

@@ -25,7 +25,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -33,10 +33,31 @@ Node = Mapping[str, Any]
 _MISSING = object()
 
 
+Matcher = Callable[[Sequence[Node]], bool]
+"""A compiled pattern: whether the pattern matches one of the given objects' fields."""
+
+_COMPILED: dict[int, tuple[Mapping[str, Any], Matcher]] = {}
+_COMPILED_MAX = 4096
+
+
+def compiled(pattern: Mapping[str, Any]) -> Matcher:
+    """``pattern`` compiled into nested closures, once per pattern object (patterns are parsed
+    once, when a subscription or rule is set, and never changed in place). The cache holds the
+    pattern itself, so an ``id`` is never reused while it is cached."""
+    held = _COMPILED.get(id(pattern))
+    if held is not None and held[0] is pattern:
+        return held[1]
+    if len(_COMPILED) >= _COMPILED_MAX:
+        _COMPILED.clear()
+    matcher = _compile_object(pattern)
+    _COMPILED[id(pattern)] = (pattern, matcher)
+    return matcher
+
+
 def matches_event_pattern(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
     """Whether EventBridge delivers ``event`` (the full event, ``detail`` as an object) to a
     rule with ``pattern``."""
-    return _object(pattern, [event])
+    return compiled(pattern)((event,))
 
 
 def matches_filter_policy(
@@ -61,8 +82,8 @@ def matches_filter_policy(
                 document = json.loads(body)
             except ValueError:
                 return False
-        return isinstance(document, dict) and _object(policy, [document])
-    return _object(policy, [attribute_values(attributes) if values is None else values])
+        return isinstance(document, dict) and compiled(policy)((document,))
+    return compiled(policy)((attribute_values(attributes) if values is None else values,))
 
 
 def attribute_values(attributes: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -124,32 +145,69 @@ def _children(nodes: Sequence[Node], key: str) -> list[Any]:
     ]
 
 
-def _object(pattern: Mapping[str, Any], nodes: Sequence[Node]) -> bool:
-    for key, rule in pattern.items():
-        if key == "$or":
-            if not any(_object(branch, nodes) for branch in rule):
+def _compile_object(pattern: Mapping[str, Any]) -> Matcher:
+    """Every key must match: a ``$or`` any of its branches, a nested object the objects under
+    the key, a list of match values the scalars under the key."""
+    checks: list[Matcher] = [_compile_key(key, rule) for key, rule in pattern.items()]
+    if len(checks) == 1:
+        return checks[0]
+
+    def every(nodes: Sequence[Node]) -> bool:
+        for check in checks:  # noqa: SIM110 (a loop: cheaper than all() over a generator)
+            if not check(nodes):
                 return False
-            continue
-        children = _children(nodes, key)
-        if isinstance(rule, dict):
-            if not _object(rule, [c for c in children if isinstance(c, dict)]):
-                return False
-        elif not _leaf(rule, [c for c in children if not isinstance(c, dict)]):
-            return False
-    return True
+        return True
+
+    return every
 
 
-def _leaf(rules: Sequence[Any], values: Sequence[Any]) -> bool:
-    for rule in rules:
-        if type(rule) is str:  # the common case: an exact string (a string equals only strings)
-            if rule in values:
+def _compile_key(key: str, rule: Any) -> Matcher:
+    if key == "$or":
+        branches = [_compile_object(branch) for branch in rule]
+        return lambda nodes: any(branch(nodes) for branch in branches)
+    if isinstance(rule, dict):
+        inner = _compile_object(rule)
+        return lambda nodes: inner([c for c in _children(nodes, key) if isinstance(c, dict)])
+    leaf = _compile_leaf(rule)
+
+    def scalars(nodes: Sequence[Node]) -> bool:
+        if len(nodes) == 1:  # the common case: one object, a scalar under the key
+            value = nodes[0].get(key, _MISSING)
+            if value is _MISSING:
+                return leaf(())
+            if not isinstance(value, list | dict):
+                return leaf((value,))
+        return leaf([c for c in _children(nodes, key) if not isinstance(c, dict)])
+
+    return scalars
+
+
+Leaf = Callable[[Sequence[Any]], bool]
+
+
+def _compile_leaf(rules: Sequence[Any]) -> Leaf:
+    """Any of ``rules`` (match values) matches one of ``values`` (a field's scalars)."""
+    exact = frozenset(r for r in rules if type(r) is str)
+    exists = [bool(r["exists"]) for r in rules if isinstance(r, dict) and "exists" in r]
+    others = [
+        r for r in rules if type(r) is not str and not (isinstance(r, dict) and "exists" in r)
+    ]
+
+    def leaf(values: Sequence[Any]) -> bool:
+        if exact:
+            for v in values:
+                if type(v) is str and v in exact:  # a string equals only strings
+                    return True
+        for wanted in exists:
+            if bool(values) == wanted:
                 return True
-        elif isinstance(rule, dict) and "exists" in rule:
-            if bool(values) == bool(rule["exists"]):
-                return True
-        elif any(_value(rule, v) for v in values):
-            return True
-    return False
+        for rule in others:
+            for v in values:
+                if _value(rule, v):
+                    return True
+        return False
+
+    return leaf
 
 
 def _is_number(value: Any) -> bool:

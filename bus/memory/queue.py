@@ -34,7 +34,7 @@ FIFO_DEFAULTS: dict[str, str] = {
 }
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Message:
     """One message as SQS holds it."""
 
@@ -103,16 +103,22 @@ def attributes_md5(attributes: Mapping[str, Any]) -> str | None:
     return digest.hexdigest()
 
 
+def utf8_len(text: str) -> int:
+    """``len(text.encode())``, without the copy for ASCII text (the usual JSON body)."""
+    return len(text) if text.isascii() else len(text.encode())
+
+
 def message_size(body: str, attributes: Mapping[str, Any]) -> int:
-    """Bytes counted against the size limit: the body and every attribute's name, type, value."""
-    size = len(body.encode())
+    """Bytes counted against the size limit (SQS's and SNS's rule): the body and every
+    attribute's name, type and value."""
+    size = utf8_len(body)
     for name, value in attributes.items():
-        size += len(name.encode()) + len(str(value.get("DataType", "")).encode())
+        size += utf8_len(name) + utf8_len(str(value.get("DataType", "")))
         raw = value.get("BinaryValue")
         if raw is not None:
             size += len(raw) if isinstance(raw, bytes) else len(base64.b64decode(raw))
         else:
-            size += len(str(value.get("StringValue", "")).encode())
+            size += utf8_len(str(value.get("StringValue", "")))
     return size
 
 

@@ -20,7 +20,8 @@ from botocore.exceptions import ClientError
 
 from bus.memory.batch import check_batch, failure
 from bus.memory.errors import ok
-from bus.memory.sns_checks import MAX_BYTES, check_publish, message_size, sns_error, structured
+from bus.memory.queue import message_size
+from bus.memory.sns_checks import MAX_BYTES, check_publish, sns_error, structured
 from bus.memory.sns_delivery import Published, Subscription
 from bus.memory.sqs import MemorySqs
 from bus.memory.world import World
@@ -310,7 +311,7 @@ class MemorySns:
             sequence = self.world.sequence_number()
         message = Published(
             self.world.new_id(), topic.arn, body, attributes, entry.get("Subject"), group,
-            dedup, sequence, self.world.clock.iso(now),
+            dedup, sequence, now, self.world.clock,
         )  # fmt: skip
         if topic.fifo and dedup is not None:
             topic.dedup[dedup] = (now + DEDUP_WINDOW, message.id, sequence)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from bus.memory.errors import client_error
+from bus.memory.queue import message_size
 
 if TYPE_CHECKING:
     from bus.memory.sns import Topic
@@ -26,14 +27,6 @@ def structured(op: str, body: str) -> str:
     except (ValueError, KeyError, AttributeError):
         raise sns_error(op, "Invalid parameter: Message Structure - No default entry in JSON "
                          "message body") from None  # fmt: skip
-
-
-def message_size(body: str, attributes: dict[str, Any]) -> int:
-    size = len(body.encode())
-    for name, value in attributes.items():
-        size += len(name) + len(str(value.get("DataType", "")))
-        size += len(str(value.get("StringValue", value.get("BinaryValue", ""))))
-    return size
 
 
 def check_publish(

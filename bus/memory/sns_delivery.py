@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bus.memory.matching import attribute_values, matches_filter_policy
+from bus.memory.world import Clock
 
 _CERT = hashlib.md5(b"bus.memory").hexdigest()
 
@@ -41,7 +42,7 @@ class Subscription:
         return self.attributes.get("FilterPolicyScope", "MessageAttributes")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Published:
     """One message published to a topic, and what filter policies see of it (computed once)."""
 
@@ -53,7 +54,9 @@ class Published:
     group_id: str | None
     dedup_id: str | None
     sequence: str | None
-    timestamp: str
+    at: float
+    """When it was published (the clock's loop time)."""
+    clock: Clock = field(repr=False)
     _values: dict[str, Any] | None = field(default=None, repr=False)
     _document: Any = field(default=None, repr=False)
     _parsed: bool = field(default=False, repr=False)
@@ -76,6 +79,11 @@ class Published:
             self._values = attribute_values(self.attributes)
         return matches_filter_policy(policy, {}, "", values=self._values)
 
+    @property
+    def timestamp(self) -> str:
+        """``Timestamp`` of the notification (formatted only for wrapped deliveries)."""
+        return self.clock.iso(self.at)
+
     def envelope(self, subscription: Subscription, region: str) -> str:
         """The JSON notification SNS sends to ``subscription`` for this message."""
         host = f"https://sns.{region}.amazonaws.com"
@@ -86,10 +94,10 @@ class Published:
         if self.subject is not None:
             notice["Subject"] = self.subject
         notice["Message"] = self.body
-        notice["Timestamp"] = self.timestamp
+        notice["Timestamp"] = timestamp = self.timestamp
         notice["SignatureVersion"] = "1"
         notice["Signature"] = base64.b64encode(
-            hashlib.sha256(f"{self.id}{self.body}{self.timestamp}".encode()).digest() * 8
+            hashlib.sha256(f"{self.id}{self.body}{timestamp}".encode()).digest() * 8
         ).decode()
         notice["SigningCertURL"] = f"{host}/SimpleNotificationService-{_CERT}.pem"
         notice["UnsubscribeURL"] = f"{host}/?Action=Unsubscribe&SubscriptionArn={subscription.arn}"

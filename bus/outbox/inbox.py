@@ -150,6 +150,11 @@ class SqlStore:
                 pass
             self._ready = True
 
+    async def ready(self) -> None:
+        """The worker's start-up check (``store_ready``): the database answers and the table
+        exists (created when missing)."""
+        await self.create()
+
     def _insert_claim(self, values: dict[str, Any]) -> Any:
         if self.engine.dialect.name == "postgresql":
             insert: Any = postgresql.insert(self.table)

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from bus.aws import AwsClients, aws_errors
 from bus.errors import AwsError, PlanError
-from bus.topology import alarms_aws
+from bus.topology import alarms_aws, idempotency_aws
 from bus.topology.model import Topology, ownership_tags
 from bus.topology.observe import (
     DEFAULT_CONCURRENCY,
@@ -295,6 +295,17 @@ class Applier:
 
     async def delete_alarm(self, r: Resource) -> None:
         await alarms_aws.delete_alarm(self, r)
+
+    # -- DynamoDB idempotency tables (bus.topology.idempotency_aws) -------------------------------
+
+    async def create_table(self, r: Resource) -> None:
+        await idempotency_aws.create_table(self, r)
+
+    async def update_table(self, updates: Sequence[Update]) -> None:
+        await idempotency_aws.update_table(self, updates)
+
+    async def delete_table(self, r: Resource) -> None:
+        await idempotency_aws.delete_table(self, r)
 
 
 def subscription_update_order(updates: Sequence[Update]) -> list[Update]:

@@ -2,8 +2,9 @@
 
 ``build`` turns a ``Topology`` into nodes (topics, queues, buses, rules) and edges (subscriptions
 labelled with a summary of their filter policy, bus -> rule, rule -> target, and dashed edges to
-dead-letter queues), and CloudWatch alarms (``bus.topology.alarms``) with dashed edges from what
-they watch; ``mermaid`` and ``dot`` print it. With an environment the labels show the
+dead-letter queues), CloudWatch alarms (``bus.topology.alarms``) with dashed edges from what
+they watch, and DynamoDB idempotency tables (``bus.topology.idempotency_tables``) with dashed edges
+from the queues whose handled event ids they keep; ``mermaid`` and ``dot`` print it. With an environment the labels show the
 physical names (``dev-orders``).
 """
 
@@ -16,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bus.topology.alarms import alarm_graph
+from bus.topology.idempotency_tables import table_graph
 from bus.topology.model import DEFAULT_BUS, Topology, physical_name
 
-NodeKind = Literal["topic", "queue", "bus", "rule", "alarm"]
+NodeKind = Literal["topic", "queue", "bus", "rule", "alarm", "table"]
 Format = Literal["mermaid", "dot"]
 FORMATS: tuple[Format, ...] = ("mermaid", "dot")
 UNDELIVERABLE = "undeliverable"
@@ -91,6 +93,9 @@ def build(topology: Topology, env: str | None = None) -> Graph:
     graph.edges += [
         Edge(source, target, label, dashed=True) for source, target, label in alarm_edges
     ]
+    table_nodes, table_edges = table_graph(topology, env, ids)
+    graph.nodes += [Node(ident, "table", label, detail) for ident, label, detail in table_nodes]
+    graph.edges += [Edge(s, t, label, dashed=True) for s, t, label in table_edges]
     return graph
 
 
@@ -175,6 +180,7 @@ _MERMAID_SHAPES: dict[NodeKind, tuple[str, str]] = {
     "bus": ("[[", "]]"),
     "rule": ("([", "])"),
     "alarm": (">", "]"),
+    "table": ("[(", ")]"),
 }
 _DOT_SHAPES: dict[NodeKind, str] = {
     "topic": "shape=hexagon",
@@ -182,6 +188,7 @@ _DOT_SHAPES: dict[NodeKind, str] = {
     "bus": "shape=box, peripheries=2",
     "rule": "shape=box, style=rounded",
     "alarm": "shape=note",
+    "table": "shape=cylinder",
 }
 
 

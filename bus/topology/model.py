@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
+from bus.topology import idempotency_model as idem
 from bus.topology.alarm_model import Alarms
 from bus.topology.inbox_model import SqlInbox
 
@@ -247,17 +248,33 @@ class Middlewares(_Model):
 
 
 class Idempotency(_Model):
-    """Where handled event ids are kept: ``memory`` (this process), ``sql`` (a database table,
-    ``sql``) or a factory of an ``IdempotencyStore`` (``package.module:name``, called with
-    ``options`` as keywords)."""
+    """Where handled event ids are kept: ``memory`` (this process), ``dynamodb`` (``table``,
+    shared by every worker; ``bus.topology.idempotency_model``), ``sql`` (a table of the
+    application's database, ``sql``; ``bus.topology.inbox_model``) or a factory of an
+    ``IdempotencyStore`` (``package.module:name``, called with ``options`` as keywords)."""
 
-    store: str = Field(default="memory", pattern=r"^(memory|sql|[A-Za-z_][\w.]*:[A-Za-z_][\w.]*)$")
+    store: str = Field(default="memory", pattern=idem.STORE_PATTERN)
     options: JsonObject = Field(default_factory=dict)
     sql: SqlInbox | None = None
-    """The inbox table of ``store: sql`` (``bus.topology.inbox_model``)."""
-    expires: float = Field(default=900.0, gt=0, le=43_200)
+    """The inbox table of ``store: sql``."""
+    expires: idem.Duration = Field(
+        default=900.0, gt=0, le=43_200,
+        validation_alias=AliasChoices("in_progress_expiry", "expires"),
+    )  # fmt: skip
     """Seconds an in-progress claim holds before another copy may take it over (a worker that
-    died while handling the event)."""
+    died while handling the event); ``in_progress_expiry`` (or ``expires``) in topology.yaml."""
+    table: str | None = Field(
+        default=None, pattern=idem.TABLE_PATTERN,
+        min_length=idem.TABLE_LENGTH[0], max_length=idem.TABLE_LENGTH[1],
+    )  # fmt: skip
+    """The DynamoDB table (logical name; ``<env>-<table>`` in an environment) of store dynamodb."""
+    ttl: idem.Duration = Field(default=idem.DEFAULT_TTL, ge=60, le=idem.MAX_TTL)
+    """Seconds a completed event id is remembered (store dynamodb: the items' TTL)."""
+
+    @model_validator(mode="after")
+    def _store_fields(self) -> Idempotency:
+        idem.check_store_fields(self)
+        return self
 
     @model_validator(mode="after")
     def _sql_section(self) -> Idempotency:

@@ -51,6 +51,10 @@ ABSENT: Mapping[tuple[Kind, str], str] = {
 """What an attribute AWS does not return means; every other absent attribute means ``""``."""
 
 IMMUTABLE: Mapping[tuple[Kind, str], str] = {
+    ("table", "KeySchema"): (
+        "DynamoDB fixes a table's key schema when it is created. Declare a table of another name, "
+        "then remove the old one and run `bus apply --prune`."
+    ),
     ("queue", "FifoQueue"): (
         "SQS fixes a queue's type when it is created. Declare a new queue (a FIFO queue's name ends "
         "in .fifo), move producers and consumers to it, drain the old one, then remove it from the "

@@ -28,8 +28,10 @@ from bus.topology.model import (
 )
 from bus.topology.policy import queue_policy
 
-Kind = Literal["bus", "topic", "queue", "subscription", "rule", "target", "alarm"]
-KINDS: tuple[Kind, ...] = ("bus", "topic", "queue", "subscription", "rule", "target", "alarm")
+Kind = Literal["bus", "topic", "queue", "subscription", "rule", "target", "alarm", "table"]
+KINDS: tuple[Kind, ...] = (
+    "bus", "topic", "queue", "subscription", "rule", "target", "alarm", "table",
+)  # fmt: skip
 """Kinds in the order they are created (deleted in reverse)."""
 
 DLQ_SOURCES_MAX = 10
@@ -157,8 +159,10 @@ def desired_resources(topology: Topology, env: str | None, account: Account) -> 
         out.append(_rule(names, name, rule))
         out += [_target(names, name, target) for target in rule.targets]
     from bus.topology.alarms import alarm_resources  # it builds on this module
+    from bus.topology.idempotency_tables import table_resources
 
     out += alarm_resources(names)
+    out += table_resources(names)
     return sorted(out, key=lambda r: (r.tier, r.name))
 
 

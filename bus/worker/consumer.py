@@ -40,6 +40,7 @@ from bus.worker.sqs import QueueOps
 if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient
 
+    from bus.health import Readiness
     from bus.publish.publisher import Publisher
 
 CANCEL_WAIT = 10.0
@@ -54,6 +55,8 @@ class Shared:
     process: Capacity | None = None
     """The process-wide limit (``--concurrency``), if any."""
     wait_seconds: int = 20
+    readiness: Readiness | None = None
+    """Told by the pollers when receiving fails and works again."""
 
 
 class QueueConsumer:
@@ -96,8 +99,15 @@ class QueueConsumer:
         self._beat = asyncio.create_task(self.heartbeat.run(), name=f"heartbeat {self.info.name}")
         slots = Slots(self.capacity, self._shared.process)
         for n in range(self.binding.pollers):
+            shared = self._shared
             poller = Poller(
-                self._ops, slots, self, self._shared.wait_seconds, self._log, self._receives
+                self._ops,
+                slots,
+                self,
+                shared.wait_seconds,
+                self._log,
+                self._receives,
+                shared.readiness,
             )
             task = asyncio.create_task(poller.run(), name=f"poller {self.info.name} #{n + 1}")
             task.add_done_callback(self._poller_ended)

@@ -13,12 +13,24 @@ import typing
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bus import imports
 from bus.errors import HandlerError
+from bus.middleware.idempotency import IdempotencyStore
+from bus.middleware.load import idempotency_store
 from bus.retry import Policy
-from bus.topology.model import HandlerBinding, Idempotency, MiddlewareEntry, Topology
+from bus.topology.idempotency_model import DYNAMODB
+from bus.topology.model import (
+    HandlerBinding,
+    Idempotency,
+    MiddlewareEntry,
+    Topology,
+    physical_name,
+)
+
+if TYPE_CHECKING:
+    from bus.aws import AwsClients
 
 HandlerFunc = Callable[..., Awaitable[None]]
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
@@ -165,3 +177,22 @@ def load_bindings(
             )
         )
     return out
+
+
+async def store_ready(store: IdempotencyStore) -> None:
+    """Await the store's optional ``ready()`` (the DynamoDB store checks its table exists)."""
+    ready = getattr(store, "ready", None)
+    if ready is not None:
+        await ready()
+
+
+def build_store(
+    config: Idempotency, aws: AwsClients, env: str | None, base_dir: Path | None, where: str
+) -> IdempotencyStore:
+    """The idempotency store ``config`` names: ``dynamodb`` on ``aws``'s DynamoDB client (the
+    table's physical name in ``env``), else as ``bus.middleware.load.idempotency_store`` builds it."""
+    if config.store == DYNAMODB and config.table is not None:
+        from bus.middleware.idempotency_dynamodb import DynamoDBStore
+
+        return DynamoDBStore(aws, physical_name(config.table, env), ttl=config.ttl)
+    return idempotency_store(config, base_dir, where)

@@ -23,7 +23,7 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
@@ -32,6 +32,9 @@ from bus.errors import AwsError
 from bus.worker.capacity import Capacity, reserve
 from bus.worker.message import Received
 from bus.worker.sqs import BATCH, QueueOps, call_failure
+
+if TYPE_CHECKING:
+    from bus.health import Readiness
 
 MAX_PAUSE = 30.0
 FIRST_PAUSE = 0.5
@@ -137,6 +140,7 @@ class Poller:
         wait_seconds: int,
         log: structlog.typing.FilteringBoundLogger,
         receives: Receives | None = None,
+        readiness: Readiness | None = None,
     ) -> None:
         self._ops = ops
         self._slots = slots
@@ -144,6 +148,8 @@ class Poller:
         self._wait = wait_seconds
         self._log = log
         self._receives = receives or Receives()
+        self._readiness = readiness
+        """Told when receiving fails and when it works again (``/readyz``)."""
         self.failures = 0
         self.fatal = 0
         """Failures in a row with a code of ``FATAL_CODES``."""
@@ -186,6 +192,8 @@ class Poller:
         if self.failures:
             self._log.info("receiving again", after_failures=self.failures)
             self.failures = self.fatal = 0
+            if self._readiness is not None:
+                self._readiness.receiving(self)
         now = time.monotonic()
         messages = [Received.from_sqs(m, now, asked) for m in raw]
         if self._sink.stopping:
@@ -200,6 +208,8 @@ class Poller:
     async def _pause(self, exc: Exception) -> None:
         self.failures += 1
         code = call_failure(exc)
+        if self._readiness is not None:
+            self._readiness.failing(self, self._ops.url.rsplit("/", 1)[-1])
         self.fatal = self.fatal + 1 if code in FATAL_CODES else 0
         if self.fatal >= FATAL_TRIES:
             queue = self._ops.url.rsplit("/", 1)[-1]

@@ -37,14 +37,16 @@ from pydantic import BaseModel
 from bus.aws import AwsClients
 from bus.aws.errors import CONNECTION_ERROR
 from bus.errors import AwsError
+from bus.health import Readiness
 from bus.middleware.consume import ConsumeMiddleware
 from bus.middleware.idempotency import IdempotencyStore
-from bus.middleware.load import consume_middlewares, idempotency_store, publish_middlewares
+from bus.middleware.load import consume_middlewares, publish_middlewares
+from bus.middleware.publish import PublishMiddleware
 from bus.schema import Registry
 from bus.topology.model import Topology
 from bus.worker.capacity import Capacity
 from bus.worker.consumer import QueueConsumer, Shared
-from bus.worker.loader import QueueBinding, load_bindings
+from bus.worker.loader import QueueBinding, build_store, load_bindings, store_ready
 from bus.worker.poller import outage_pause
 from bus.worker.queues import QueueInfo, resolve_queue
 from bus.worker.scope import QueueScope
@@ -89,6 +91,7 @@ class Worker:
         store: IdempotencyStore | None = None,
         log: structlog.typing.FilteringBoundLogger | None = None,
         middleware: Sequence[ConsumeMiddleware] = (),
+        publish_middleware: Sequence[PublishMiddleware] = (),
     ) -> None:
         self.aws = aws
         self.topology = topology
@@ -99,6 +102,7 @@ class Worker:
         self.bindings: list[QueueBinding] = load_bindings(
             topology, base, self.options.queues, self._model_of
         )
+        self._publish_middleware = list(publish_middleware)
         self.publisher = publisher if publisher is not None else self._default_publisher()
         self.stats = stats or Stats()
         self.store: IdempotencyStore | None = store
@@ -115,6 +119,8 @@ class Worker:
         self._log = log or structlog.get_logger("bus.worker")
         self.consumers: list[QueueConsumer] = []
         self._stopped = False
+        self.readiness = Readiness()
+        """Started, not stopping, every poller receiving: what ``/readyz`` answers."""
 
     def _idempotency_stores(self, base: Path) -> dict[str, IdempotencyStore]:
         """The store of each idempotent queue: ``store``, or the one its topology names (the
@@ -127,10 +133,10 @@ class Worker:
                 continue
             if self.store is None and config is not self.topology.idempotency:
                 where = f"handlers.{binding.queue}.idempotency"
-                out[binding.queue] = idempotency_store(config, base, where)
+                out[binding.queue] = build_store(config, self.aws, self.env, base, where)
                 continue
             if shared is None:
-                shared = idempotency_store(config, base, "idempotency")
+                shared = build_store(config, self.aws, self.env, base, "idempotency")
             out[binding.queue] = shared
         return out
 
@@ -141,7 +147,8 @@ class Worker:
         from bus.publish.publisher import Publisher
 
         declared = publish_middlewares(self.topology.middleware.publish, self._base)
-        return Publisher(self.aws, self.registry, self.topology, self.env, middleware=declared)
+        middleware = [*self._publish_middleware, *declared]
+        return Publisher(self.aws, self.registry, self.topology, self.env, middleware=middleware)
 
     @property
     def queues(self) -> list[str]:
@@ -168,12 +175,16 @@ class Worker:
     async def start(self) -> None:
         """Look the queues up (their real visibility timeout and redrive policy), start polling."""
         infos = await self._resolve()
+        await asyncio.gather(
+            *(store_ready(s) for s in {id(s): s for s in self._stores.values()}.values())
+        )
         limit = self.options.concurrency
         shared = Shared(
             self.registry,
             self.publisher,
             Capacity(limit) if limit else None,
             self.options.wait_seconds,
+            self.readiness,
         )
         for info, binding in zip(infos, self.bindings, strict=True):
             scope = QueueScope(
@@ -184,6 +195,7 @@ class Worker:
             self.consumers.append(QueueConsumer(self.aws.sqs, scope, shared, stack))
         for consumer in self.consumers:
             consumer.start()
+        self.readiness.started = True
 
     @property
     def failure(self) -> BaseException | None:
@@ -212,6 +224,7 @@ class Worker:
         if self._stopped:
             return
         self._stopped = True
+        self.readiness.stopping = True
         grace = self.options.shutdown_grace if grace is None else grace
         self._log.info("stopping", grace=grace)
         deadline = asyncio.get_running_loop().time() + grace

@@ -40,6 +40,7 @@ ANSWERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "list_event_buses": lambda kw: {"EventBuses": []},
     "list_rules": lambda kw: {"Rules": []},
     "describe_alarms": lambda kw: {"MetricAlarms": []},
+    "list_tables": lambda kw: {"TableNames": []},
 }
 
 
@@ -76,7 +77,9 @@ class FakeService:
 class FakeAws:
     def __init__(self) -> None:
         self.meter = Meter()
-        self.sqs = self.sns = self.events = self.cloudwatch = FakeService(self.meter)
+        self.sqs = self.sns = self.events = self.cloudwatch = self.dynamodb = FakeService(
+            self.meter
+        )
 
 
 def _desired() -> list[Resource]:

@@ -1,0 +1,34 @@
+"""Which endpoint each client gets: a service-specific ``AWS_ENDPOINT_URL_<SERVICE>`` wins over the
+settings' endpoint for its own service only (the standard AWS rule), so one emulator serves SQS and
+SNS while another serves DynamoDB."""
+
+from __future__ import annotations
+
+import pytest
+
+from bus.aws import AwsClients
+from bus.aws.clients import service_endpoint
+from bus.settings import Settings
+
+MAIN = "http://127.0.0.1:4566"
+DYNAMO = "http://127.0.0.1:4599"
+
+
+def test_service_variable_wins_for_its_service_only() -> None:
+    settings = Settings(endpoint_url=MAIN, region="us-east-1")
+    env = {"AWS_ENDPOINT_URL_DYNAMODB": DYNAMO}
+    assert service_endpoint("dynamodb", settings, env) == DYNAMO
+    assert service_endpoint("sqs", settings, env) == MAIN
+    assert service_endpoint("dynamodb", settings, {}) == MAIN
+    assert service_endpoint("dynamodb", Settings(region="us-east-1"), {}) is None
+
+
+async def test_open_clients_use_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", DYNAMO)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_SQS", raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    async with AwsClients(Settings(endpoint_url=MAIN, region="us-east-1")) as aws:
+        assert aws.dynamodb.meta.endpoint_url == DYNAMO
+        assert aws.sqs.meta.endpoint_url == MAIN
+        assert aws.cloudwatch.meta.endpoint_url == MAIN
