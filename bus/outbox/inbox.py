@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import IntegrityError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bus.errors import HandlerError, SettingsError
@@ -152,8 +152,12 @@ class SqlStore:
 
     async def ready(self) -> None:
         """The worker's start-up check (``store_ready``): the database answers and the table
-        exists (created when missing)."""
-        await self.create()
+        exists (created when missing); ``SettingsError`` saying which database did not answer."""
+        try:
+            await self.create()
+        except (DBAPIError, OSError) as exc:
+            where = self.engine.url.render_as_string()  # the password hidden
+            raise SettingsError(f"idempotency store sql: cannot use {where}: {exc}") from exc
 
     def _insert_claim(self, values: dict[str, Any]) -> Any:
         if self.engine.dialect.name == "postgresql":

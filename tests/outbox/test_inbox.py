@@ -339,3 +339,12 @@ def test_bus_outbox_init_creates_or_prints_the_inbox_table(
     assert code == 0
     assert "CREATE TABLE x (" in printed
     assert "CREATE TABLE bus_outbox (" in printed
+
+
+async def test_a_database_that_does_not_answer_is_one_clear_error_at_start(tmp_path: Path) -> None:
+    store = SqlStore(f"sqlite:///{tmp_path / 'missing' / 'dir' / 'app.db'}")
+    try:
+        with pytest.raises(SettingsError, match=r"idempotency store sql: cannot use sqlite"):
+            await store.ready()
+    finally:
+        await store.close()
