@@ -9,6 +9,9 @@
    each commit to the relay marking the row sent (after SNS answered), p50 and p90. PostgreSQL
    wakes the relay by ``LISTEN``/``NOTIFY``; SQLite is polled (every 0.1 s here). Beside it, the
    floor: ``publish`` of one event, one at a time.
+3. Three relays in parallel over 5,000 events committed while they run (batches of 100): the
+   time until every row is sent, and the copies published (rows marked sent more than once,
+   summed over the relays' own counts: 0 expected, copies come only from a crash).
 
     .venv/bin/python -m bench.outbox [--events N] [--batch-size B ...]
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import tempfile
@@ -221,6 +225,39 @@ async def latency(
         print(f"   {name:10} ({how:20})  p50 {p50:6.1f} ms   p90 {p90:6.1f} ms")
 
 
+async def parallel(
+    aws: AwsClients, topology: Topology, registry: Registry, env: str, dbs: list[tuple[str, str]],
+    count: int,
+) -> None:  # fmt: skip
+    print(f"3. three relays in parallel: {count} events committed while they run")
+    outbox = Outbox(registry, topology)
+    for name, url in dbs:
+        _fresh(url)
+        async with contextlib.AsyncExitStack() as stack:
+            relays = [
+                await stack.enter_async_context(
+                    _relay(aws, topology, registry, env, url, batch_size=100, poll_interval=0.05)
+                )
+                for _ in range(3)
+            ]
+            stop = asyncio.Event()
+            running = [asyncio.create_task(r.run(stop)) for r in relays]
+            started = time.perf_counter()
+            await asyncio.to_thread(_fill, url, outbox, count)
+            while sum(r.totals.sent for r in relays) < count:
+                if time.perf_counter() - started > 300:
+                    break
+                await asyncio.sleep(0.05)
+            elapsed = time.perf_counter() - started
+            stop.set()
+            await asyncio.gather(*running)
+        sent = [r.totals.sent for r in relays]
+        print(
+            f"   {name:10} {elapsed:6.1f} s  {count / elapsed:6.0f} events/s   "
+            f"per relay {sent}   copies {sum(sent) - count}"
+        )
+
+
 async def run(settings: Settings, count: int, batch_sizes: list[int]) -> None:
     topology, registry = _world()
     env = "b" + uuid.uuid4().hex[:8]
@@ -229,6 +266,7 @@ async def run(settings: Settings, count: int, batch_sizes: list[int]) -> None:
         with databases() as dbs:
             await throughput(aws, topology, registry, env, dbs, count, batch_sizes)
             await latency(aws, topology, registry, env, dbs, 100)
+            await parallel(aws, topology, registry, env, dbs, 5_000)
 
 
 def main(argv: list[str] | None = None) -> None:

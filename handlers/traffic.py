@@ -8,14 +8,20 @@ About one order in twelve fails for good (``declined-`` customers end in ``billi
 succeed only on a retry (``flaky-``), some exceed the credit limit (PaymentFailed), the high-value
 ones also go to fraud review (some of which it rejects), and ledger entries flow in order per
 account.
+
+Where ``BUS_OUTBOX_URL`` names a database (``bus up`` sets it to ``.bus/shop.db`` and runs the relay
+beside its workers), orders are placed as a shop would: the order row and its ``OrderPlaced``
+commit in one transaction through the transactional outbox (``handlers.shop``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import structlog
 from pydantic import BaseModel
@@ -23,6 +29,9 @@ from pydantic import BaseModel
 from bus.errors import AwsError, EventError
 from bus.publish.publisher import EventPublisher
 from schemas.orders import LedgerEntry, OrderLine, OrderPlaced
+
+if TYPE_CHECKING:
+    from handlers.shop import Shop
 
 COUNTRIES = ("DE", "FR", "NL", "GB", "US")
 
@@ -79,20 +88,45 @@ def sample_events(seed: int | None = None) -> Iterator[BaseModel]:
 
 
 async def traffic(publisher: EventPublisher, stop: asyncio.Event, rate: float) -> None:
-    """Publish ``sample_events()`` steadily, ``rate`` per second, until ``stop`` is set."""
+    """Publish ``sample_events()`` steadily, ``rate`` per second, until ``stop`` is set. With
+    ``BUS_OUTBOX_URL`` set (``bus up`` sets it), orders are placed in the shop's database instead:
+    each order row commits with its ``OrderPlaced`` in the outbox, which the relay publishes."""
     log = structlog.get_logger("handlers.traffic")
     loop = asyncio.get_running_loop()
     interval = 1.0 / rate
     next_at = loop.time()
-    for event in sample_events():
-        if stop.is_set():
-            return
-        try:
-            await publisher.publish(event)
-        except EventError as exc:
-            log.warning("sample event refused", error=str(exc))
-        except AwsError as exc:
-            log.warning("sample event not published", code=exc.code, error=str(exc))
-        next_at = max(next_at + interval, loop.time())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), next_at - loop.time())
+    shop = await _open_shop()
+    database_errors = shop.errors if shop is not None else ()
+    try:
+        for event in sample_events():
+            if stop.is_set():
+                return
+            try:
+                if shop is not None and isinstance(event, OrderPlaced):
+                    await shop.place(event)
+                else:
+                    await publisher.publish(event)
+            except EventError as exc:
+                log.warning("sample event refused", error=str(exc))
+            except AwsError as exc:
+                log.warning("sample event not published", code=exc.code, error=str(exc))
+            except database_errors as exc:  # the database is busy or down: the sample goes on
+                log.warning("sample order not placed", error=str(exc))
+            next_at = max(next_at + interval, loop.time())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), next_at - loop.time())
+    finally:
+        if shop is not None:
+            await shop.close()
+
+
+async def _open_shop() -> Shop | None:
+    """The shop's database when ``BUS_OUTBOX_URL`` names one (and the topology ``BUS_TOPOLOGY``)."""
+    url = os.environ.get("BUS_OUTBOX_URL")
+    if not url:
+        return None
+    from bus.outbox import Outbox
+    from bus.settings import Settings
+    from handlers.shop import Shop
+
+    return await Shop.open(url, Outbox.load(Settings.from_env()))

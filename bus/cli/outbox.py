@@ -79,16 +79,24 @@ def init(
         bool,
         typer.Option("--print-ddl", help="Print the SQL (for a migration) instead of running it."),
     ] = False,
+    inbox: Annotated[
+        str | None,
+        typer.Option(
+            "--inbox",
+            metavar="TABLE",
+            help="Also the SQL inbox's table (idempotency store: sql), e.g. bus_inbox.",
+        ),
+    ] = None,
 ) -> None:
     """Create the outbox tables where they do not exist (and, on PostgreSQL, the NOTIFY trigger)."""
     _require_sqlalchemy()
     from bus.outbox import ops
 
     if print_ddl:
-        out.print(ops.ddl(database_url), markup=False, end="")
+        out.print(ops.ddl(database_url, inbox), markup=False, end="")
         return
-    _with_engine(database_url, ops.init)
-    out.print("outbox tables ready", markup=False)
+    _with_engine(database_url, lambda engine: ops.init(engine, inbox))
+    out.print("outbox tables ready" + (f" (and {inbox})" if inbox else ""), markup=False)
 
 
 @app.command()

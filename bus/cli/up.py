@@ -43,6 +43,7 @@ from bus.cli.prompt import confirm
 from bus.cli.topology import load, print_plan
 from bus.cli.trace import TRACES_FILE, print_flow, recording_traces
 from bus.cli.traffic import DEFAULT_TRAFFIC, CountingPublisher, Traffic, TrafficStats, load_traffic
+from bus.cli.up_outbox import start_outbox
 from bus.errors import HandlerError
 from bus.logging import configure_logging
 from bus.settings import DEFAULT_TOPOLOGY, Settings
@@ -278,18 +279,25 @@ async def _serve(
                     middleware=consume,
                     publish_middleware=publish,
                 )
-                await _run(worker, run, stats, traffic, stop)
+                await _run(worker, run, settings, stats, traffic, stop)
     finally:
         restore()
     return stats, traffic
 
 
 async def _run(
-    worker: Worker, run: Run, stats: Stats, traffic: TrafficStats, stop: asyncio.Event
+    worker: Worker,
+    run: Run,
+    settings: Settings,
+    stats: Stats,
+    traffic: TrafficStats,
+    stop: asyncio.Event,
 ) -> None:
-    """Start ``worker`` and the sample traffic, show the table until stopped, wind down."""
+    """Start ``worker``, the outbox relay and the sample traffic, show the table until stopped,
+    wind down."""
     await worker.start()
     sample = _traffic(run)
+    relay = await start_outbox(sample, worker, settings, run.log_path.parent, traffic, _log)
     sending = None
     if sample is not None and worker.publisher is not None:
         counting = CountingPublisher(worker.publisher, traffic)
@@ -299,7 +307,7 @@ async def _run(
             await _show(live, stats, traffic, stop, run.duration)
         finally:
             try:
-                await wind_down(stop, sending, worker)
+                await wind_down(stop, sending, worker, relay)
             finally:
                 live.update(table(stats, traffic, final=True))
 
@@ -309,16 +317,23 @@ class _Stoppable(Protocol):
 
 
 async def wind_down(
-    stop: asyncio.Event, sending: asyncio.Task[None] | None, worker: _Stoppable
+    stop: asyncio.Event,
+    sending: asyncio.Task[None] | None,
+    worker: _Stoppable,
+    relay: _Stoppable | None = None,
 ) -> None:
-    """Stop the sample traffic, then the worker gracefully, whatever the traffic task raised
-    (that error then propagates)."""
+    """Stop the sample traffic, then the worker gracefully, then the outbox relay, whatever the
+    traffic task raised (that error then propagates)."""
     stop.set()
     try:
         if sending is not None:
             await sending
     finally:
-        await worker.stop()
+        try:
+            await worker.stop()
+        finally:
+            if relay is not None:
+                await relay.stop()
 
 
 async def _show(

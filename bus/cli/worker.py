@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -56,6 +57,15 @@ JsonLogsOpt = Annotated[
     ),
 ]
 
+RelayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--outbox-relay",
+        metavar="DATABASE_URL",
+        help="Also relay this database's transactional outbox (bus outbox relay) in this "
+        "process, stopped with the worker; needs the sqlalchemy extra.",
+    ),
+]
 MetricsPortOpt = Annotated[
     int | None,
     typer.Option(
@@ -124,11 +134,14 @@ async def _servers(worker: Worker, probes: Probes) -> list[HttpServer]:
     return servers
 
 
-async def serve(aws: AwsClients, worker: Worker, probes: Probes | None = None) -> None:
+async def serve(
+    aws: AwsClients, worker: Worker, probes: Probes | None = None, relay_url: str | None = None
+) -> None:
     """Connect and start ``worker``, then run it until SIGTERM/SIGINT (a second signal exits at
     once) or until a queue cannot be received from for good (the queue was deleted, access is
     denied: ``FatalReceiveError``, exit code 4). Until it has started, Ctrl-C interrupts at once (KeyboardInterrupt): there is nothing
-    in flight to finish yet."""
+    in flight to finish yet. With ``relay_url`` the outbox relay runs beside it, and stops after
+    it (``bus.outbox.beside``)."""
     servers = await _servers(worker, probes or Probes())  # /readyz: "starting" until started
     try:
         async with aws:
@@ -136,12 +149,32 @@ async def serve(aws: AwsClients, worker: Worker, probes: Probes | None = None) -
             stop = asyncio.Event()
             restore = install_stop_signals(stop)
             try:
-                await worker.serve(stop)  # raises FatalReceiveError (exit 4) once stopped
+                async with _relay(worker, relay_url):
+                    await worker.serve(stop)  # raises FatalReceiveError (exit 4) once stopped
             finally:
                 restore()
     finally:
         for server in servers:
             await server.close()
+
+
+def _relay(worker: Worker, url: str | None) -> AbstractAsyncContextManager[object]:
+    if url is None:
+        return nullcontext()
+    from bus.outbox.beside import relay_beside  # the sqlalchemy extra, checked at start-up
+
+    return relay_beside(worker, url)
+
+
+def _require_outbox(url: str) -> None:
+    """The relay's extra and URL, checked before anything starts."""
+    try:
+        from bus.outbox.database import async_url
+    except ModuleNotFoundError:
+        raise SettingsError(
+            "--outbox-relay needs SQLAlchemy 2: pip install 'bus-framework[sqlalchemy]'"
+        ) from None
+    async_url(url)  # SettingsError for a malformed URL
 
 
 def _metrics(port: int | None, service: str) -> tuple[Metrics | None, PrometheusReader | None]:
@@ -185,6 +218,7 @@ def worker(
     metrics_host: MetricsHostOpt = "127.0.0.1",
     health_port: HealthPortOpt = None,
     health_host: HealthHostOpt = "127.0.0.1",
+    outbox_relay: RelayOpt = None,
 ) -> None:
     """Consume the topology's handler queues: decode, validate, handle, retry, dead-letter.
 
@@ -194,6 +228,7 @@ def worker(
 
     --health-port serves /healthz and /readyz for probes; --metrics-port serves Prometheus
     metrics; OTEL_EXPORTER_OTLP_ENDPOINT (and the other standard variables) exports them by OTLP.
+    --outbox-relay relays a database's transactional outbox in this process too.
     """
     settings = make_settings(topology, env, endpoint_url, region, profile)
     configure_logging(log_level, json=json_logs)
@@ -203,6 +238,8 @@ def worker(
         shutdown_grace=grace,
         wait_seconds=wait_seconds,
     )
+    if outbox_relay is not None:
+        _require_outbox(outbox_relay)
     try:
         loaded = load_topology(settings.topology_path, env=settings.env)
         metrics, reader = _metrics(metrics_port, loaded.name)
@@ -221,6 +258,6 @@ def worker(
             metrics=Endpoint(metrics_host, metrics_port) if metrics_port is not None else None,
             reader=reader,
         )
-        asyncio.run(serve(aws, running, probes))
+        asyncio.run(serve(aws, running, probes, outbox_relay))
     except KeyboardInterrupt:  # Ctrl-C while starting: nothing was received yet
         raise typer.Exit(130) from None

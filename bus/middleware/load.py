@@ -94,6 +94,8 @@ def idempotency_store(config: Idempotency, base_dir: Path | None, where: str) ->
             return MemoryStore(**config.options)
         except TypeError as exc:
             raise HandlerError(f"{where}: memory store options: {exc}") from exc
+    if config.store == "sql":
+        return _sql_store(config, where)
     made = _build(config.store, dict(config.options), base_dir, where)
     if not isinstance(made, IdempotencyStore):
         raise HandlerError(
@@ -101,3 +103,19 @@ def idempotency_store(config: Idempotency, base_dir: Path | None, where: str) ->
             "(async claim, complete and release)"
         )
     return made
+
+
+def _sql_store(config: Idempotency, where: str) -> IdempotencyStore:
+    """``store: sql``: the SQL inbox (``bus.outbox.inbox``; needs the ``sqlalchemy`` extra)."""
+    try:
+        from bus.outbox.inbox import SqlStore
+    except ImportError as exc:
+        raise HandlerError(
+            f"{where}: store: sql needs SQLAlchemy: pip install 'bus-framework[sqlalchemy]' ({exc})"
+        ) from exc
+    from bus.topology.inbox_model import SqlInbox
+
+    try:
+        return SqlStore.from_config(config.sql or SqlInbox())
+    except Exception as exc:
+        raise HandlerError(f"{where}: {exc}") from exc

@@ -12,13 +12,16 @@
 
 ``table`` holds the rows, ``add`` validates and inserts, ``publish`` sends rows through the
 Publisher, ``claim`` hands rows to relays safely, ``relay`` runs the loop, ``ops`` backs the CLI.
+``inbox`` is the consuming side: the SQL idempotency store (``store: sql``), whose handlers write
+through ``sql_session(ctx)`` in the transaction that completes the event.
 Needs the ``sqlalchemy`` extra (``pip install 'bus-framework[sqlalchemy]'``); ``import bus`` does
 not import this package.
 """
 
 from bus.outbox.add import Outbox
+from bus.outbox.inbox import SqlStore, sql_session
 from bus.outbox.ops import Entry, counts, ddl, entries, init, retry
-from bus.outbox.publish import OutboxPublisher, Stored
+from bus.outbox.publish import OutboxPublisher, RestoreRows, Stored
 from bus.outbox.relay import Backoff, Cycle, Relay, RelayOptions
 from bus.outbox.table import OutboxRow, metadata, outbox_table
 
@@ -31,6 +34,8 @@ __all__ = [
     "OutboxRow",
     "Relay",
     "RelayOptions",
+    "RestoreRows",
+    "SqlStore",
     "Stored",
     "counts",
     "ddl",
@@ -39,4 +44,5 @@ __all__ = [
     "metadata",
     "outbox_table",
     "retry",
+    "sql_session",
 ]

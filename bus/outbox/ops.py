@@ -2,7 +2,8 @@
 
 ``ddl(url)`` is the SQL that creates the tables (and, on PostgreSQL, the ``NOTIFY`` trigger) for
 teams that manage their schema with migrations: paste it into an Alembic ``op.execute`` or use
-``bus.outbox.metadata`` with ``target_metadata``.
+``bus.outbox.metadata`` with ``target_metadata``. ``inbox=`` adds the SQL inbox's table
+(``idempotency: {store: sql}``), which the store otherwise creates at start-up.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from bus.outbox.database import async_url
+from bus.outbox.inbox import inbox_table
 from bus.outbox.table import (
     NOTIFY_FUNCTION,
     NOTIFY_TRIGGER,
@@ -31,11 +33,13 @@ from bus.outbox.table import (
 t = outbox_table
 
 
-def ddl(url: str | URL) -> str:
-    """The statements that create the outbox tables on ``url``'s database (no connection made)."""
+def ddl(url: str | URL, inbox: str | None = None) -> str:
+    """The statements that create the outbox tables on ``url``'s database (no connection made);
+    with ``inbox``, the SQL inbox's table of that name too (``store: sql``)."""
     dialect = async_url(url).get_dialect()()
     statements: list[str] = []
-    for table in metadata.sorted_tables:
+    tables = [*metadata.sorted_tables, *([inbox_table(inbox)] if inbox else [])]
+    for table in tables:
         statements.append(str(CreateTable(table).compile(dialect=dialect)).strip())
         statements += [
             str(CreateIndex(index).compile(dialect=dialect)).strip()
@@ -47,10 +51,13 @@ def ddl(url: str | URL) -> str:
     return "".join(f"{s};\n\n" for s in tidy)
 
 
-async def init(engine: AsyncEngine) -> None:
-    """Create the outbox tables (and trigger) where they do not exist yet."""
+async def init(engine: AsyncEngine, inbox: str | None = None) -> None:
+    """Create the outbox tables (and trigger) where they do not exist yet; with ``inbox``, the
+    SQL inbox's table of that name too."""
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
+        if inbox:
+            await conn.run_sync(inbox_table(inbox).metadata.create_all)
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,14 @@
 """Publishing outbox rows through the Publisher, unchanged.
 
-A row holds the message ``Outbox.add`` prepared (``table``). ``OutboxPublisher`` is a ``Publisher``
-whose ``publish_many`` also takes ``Stored`` rows: each is routed by the *current* topology and sent
-with its stored body, attributes and group id, so its event id, time and FIFO deduplication id are
-those of the add, at every attempt (a consumer's idempotency, and FIFO deduplication, see a
-re-sent copy as the same event). Batching, retries of throttled entries and per-entry results are
-the Publisher's own.
+A row holds the message ``Outbox.add`` prepared (``table``). ``RestoreRows`` is a publish middleware
+(``bus.middleware.PublishMiddleware``, the Publisher's public seam): for a ``Stored`` row it sets
+the prepared message itself, routed by the *current* topology and with the row's stored body,
+attributes and group id, instead of preparing an event; any other event passes through. So a row's
+event id, time and FIFO deduplication id are those of the add, at every attempt (a consumer's
+idempotency, and FIFO deduplication, see a re-sent copy as the same event). ``OutboxPublisher`` is
+a plain ``Publisher`` with ``RestoreRows`` as its outermost middleware: batching, retries of
+throttled entries, per-entry results and the batch hooks of the other middlewares are the
+Publisher's own.
 
 A row the topology no longer allows is refused, like an invalid event, with an ``EventError`` that
 says why (the relay parks it with that error): its event type or version is no longer declared,
@@ -16,14 +19,20 @@ a destination's limit.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from bus.aws import AwsClients
 from bus.errors import MessageTooLargeError, UnknownEventError
+from bus.middleware.publish import NextEvent, Outgoing, PublishMiddleware
+from bus.outbox.add import Outbox
 from bus.publish import Publisher
-from bus.publish.prepare import FlowContext, Prepared
+from bus.publish.prepare import Prepared
+from bus.schema.registry import Registry
+from bus.topology.model import Topology
 
 
 class Stored(BaseModel):
@@ -62,18 +71,19 @@ def _utf8_len(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode())
 
 
-class OutboxPublisher(Publisher):
-    """A ``Publisher`` that also publishes ``Stored`` outbox rows as they were prepared."""
+class RestoreRows(PublishMiddleware):
+    """The publish middleware that hands ``Stored`` rows to the Publisher as they were prepared."""
 
-    def _prepare(self, index: int, event: BaseModel, context: FlowContext) -> Prepared:
-        if isinstance(event, Stored):
-            return self.restore(index, event)
-        return super()._prepare(index, event, context)
+    def __init__(self, registry: Registry, topology: Topology) -> None:
+        self.registry = registry
+        self.routes = Outbox(registry, topology)
+        """Routes by the current topology (worked out once per event type)."""
 
-    def _type_name(self, event: object) -> str | None:
-        if isinstance(event, Stored):
-            return event.event_type
-        return super()._type_name(event)
+    async def event(self, outgoing: Outgoing, call_next: NextEvent) -> None:
+        if isinstance(outgoing.event, Stored):
+            outgoing.prepared = self.restore(outgoing.index, outgoing.event)
+            return
+        await call_next(outgoing)
 
     def restore(self, index: int, row: Stored) -> Prepared:
         """The prepared message of ``row``, routed by the current topology; raises the
@@ -90,7 +100,7 @@ class OutboxPublisher(Publisher):
                 f"{row.describe()}: version {row.event_version} of {spec.name} is no longer "
                 f"declared (declared: {known})"
             )
-        route = self.route(spec)
+        route = self.routes.route(spec)
         if not route.channels:
             raise UnknownEventError(f"{row.describe()}: no destination (publish_to is empty)")
         if route.fifo and row.group_id is None:
@@ -124,3 +134,21 @@ class OutboxPublisher(Publisher):
                     f"limit of {channel.label}"
                 )
         return prepared
+
+
+class OutboxPublisher(Publisher):
+    """A ``Publisher`` that also publishes ``Stored`` outbox rows (``RestoreRows`` first, then
+    ``middleware``)."""
+
+    def __init__(
+        self,
+        aws: AwsClients,
+        registry: Registry,
+        topology: Topology,
+        env: str | None,
+        *,
+        middleware: Sequence[PublishMiddleware] = (),
+        **options: Any,
+    ) -> None:
+        restore = RestoreRows(registry, topology)
+        super().__init__(aws, registry, topology, env, middleware=[restore, *middleware], **options)

@@ -107,6 +107,8 @@ class Relay:
         self.publisher = publisher
         self.options = options or RelayOptions()
         self.claimer: Claimer = claimer_for(engine, self.options.lease)
+        self.totals = Cycle()
+        """What this relay did so far (every cycle added up)."""
         self._next_purge = 0.0
 
     @classmethod
@@ -115,11 +117,17 @@ class Relay:
         cls, settings: Settings, url: str | URL, options: RelayOptions | None = None
     ) -> AsyncIterator[Relay]:
         """Load the topology, open AWS clients and the database; yield a ``Relay``."""
+        from bus.middleware.load import publish_middlewares
+
         topology, registry = load_registry(settings.topology_path, settings.env)
+        declared = publish_middlewares(topology.middleware.publish, settings.topology_path.parent)
         engine = open_engine(url)
         try:
             async with AwsClients(settings) as aws:
-                relay = cls(engine, OutboxPublisher(aws, registry, topology, settings.env), options)
+                publisher = OutboxPublisher(
+                    aws, registry, topology, settings.env, middleware=declared
+                )
+                relay = cls(engine, publisher, options)
                 try:
                     yield relay
                 finally:
@@ -143,6 +151,7 @@ class Relay:
             results = await self.publisher.publish_many(Stored.of(r) for r in rows)
             cycle, sent, failures = self._judge(rows, results)
             await batch.settle(sent, failures, keep=self.options.retention > 0)
+        self.totals += cycle
         log.info("outbox.batch", **cycle.__dict__)
         return cycle
 

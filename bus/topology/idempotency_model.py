@@ -14,8 +14,10 @@ from typing import Annotated, Any, Protocol
 from pydantic import BeforeValidator
 
 DYNAMODB = "dynamodb"
-BUILT_IN_STORES = ("memory", DYNAMODB)
-STORE_PATTERN = r"^(memory|dynamodb|[A-Za-z_][\w.]*:[A-Za-z_][\w.]*)$"
+SQL = "sql"
+"""The SQL inbox (``bus.topology.inbox_model``, ``bus.outbox.inbox``)."""
+BUILT_IN_STORES = ("memory", DYNAMODB, SQL)
+STORE_PATTERN = r"^(memory|dynamodb|sql|[A-Za-z_][\w.]*:[A-Za-z_][\w.]*)$"
 TABLE_PATTERN = r"^[\.\-_A-Za-z0-9]+$"
 TABLE_LENGTH = (3, 200)
 """DynamoDB: 3 to 255 of these characters; 200 leaves room for the environment prefix."""

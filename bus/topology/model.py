@@ -17,6 +17,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from bus.topology import idempotency_model as idem
 from bus.topology.alarm_model import Alarms
+from bus.topology.inbox_model import SqlInbox
 
 FIFO_SUFFIX = ".fifo"
 DLQ_SUFFIX = "-dlq"
@@ -248,11 +249,14 @@ class Middlewares(_Model):
 
 class Idempotency(_Model):
     """Where handled event ids are kept: ``memory`` (this process), ``dynamodb`` (``table``,
-    shared by every worker; ``bus.topology.idempotency_model``) or a factory of an
+    shared by every worker; ``bus.topology.idempotency_model``), ``sql`` (a table of the
+    application's database, ``sql``; ``bus.topology.inbox_model``) or a factory of an
     ``IdempotencyStore`` (``package.module:name``, called with ``options`` as keywords)."""
 
     store: str = Field(default="memory", pattern=idem.STORE_PATTERN)
     options: JsonObject = Field(default_factory=dict)
+    sql: SqlInbox | None = None
+    """The inbox table of ``store: sql``."""
     expires: idem.Duration = Field(
         default=900.0, gt=0, le=43_200,
         validation_alias=AliasChoices("in_progress_expiry", "expires"),
@@ -270,6 +274,12 @@ class Idempotency(_Model):
     @model_validator(mode="after")
     def _store_fields(self) -> Idempotency:
         idem.check_store_fields(self)
+        return self
+
+    @model_validator(mode="after")
+    def _sql_section(self) -> Idempotency:
+        if self.sql is not None and self.store != "sql":
+            raise ValueError(f"sql: is the inbox of store: sql, but store is {self.store!r}")
         return self
 
 

@@ -255,7 +255,17 @@ class Worker:
             consumer.stop_receiving()
         await asyncio.gather(*(c.finish(deadline) for c in self.consumers))
         await asyncio.gather(*(c.close() for c in self.consumers))
+        await self._close_stores()
         self._log.info("stopped")
+
+    async def _close_stores(self) -> None:
+        """Close the stores built from topology.yaml that hold connections (``close()``, as the
+        SQL inbox's); a store given to the worker is its giver's to close."""
+        built = {id(s): s for s in self._stores.values() if s is not self.store}
+        for store in built.values():
+            close = getattr(store, "close", None)
+            if close is not None:
+                await close()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Start, wait for ``stop`` to be set, stop gracefully (see ``serve``)."""

@@ -5,6 +5,7 @@
     the queue's own       ``handlers.<queue>.middleware``
     Idempotency           when the queue is idempotent: claim, complete or release
     InProcessRetry        a transient error: the inner part again, after the in-process backoff
+    store.transaction     when the store has one (``store: sql``): each try's database transaction
     Timeout               when the queue has a ``timeout``: each try is cancelled after it
     (the handler)
 
@@ -38,6 +39,9 @@ def consume_stack(
         comeback = max(1, min(info.visibility_timeout, int(expires)))
         stack.append(Idempotency(store, expires=expires, redeliver_after=comeback))
     stack.append(InProcessRetry(scope.stats))
+    transaction = getattr(store, "transaction", None) if binding.idempotency else None
+    if transaction is not None:  # a store whose handlers share its transaction (the SQL inbox)
+        stack.append(transaction)
     if binding.timeout is not None:
         stack.append(Timeout())
     return stack

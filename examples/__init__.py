@@ -1,0 +1,1 @@
+"""Runnable examples of using bus from existing applications (see README.md)."""
