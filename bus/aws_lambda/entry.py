@@ -54,7 +54,7 @@ class LambdaHandler:
         self.aws = AwsClients(self.settings)
         self.worker = Worker(  # imports the handlers and middlewares, once
             self.aws,
-            load_topology(path),
+            load_topology(path, env=self.settings.env),
             env=self.settings.env,
             base_dir=path.parent,
             options=WorkerOptions(queues=(queue,)),
