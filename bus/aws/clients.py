@@ -1,4 +1,4 @@
-"""aiobotocore clients for SQS, SNS, EventBridge, CloudWatch and STS, built from ``Settings``.
+"""aiobotocore clients for SQS, SNS, EventBridge, CloudWatch, Lambda and STS, built from ``Settings``.
 
 ``AwsClients`` is an async context manager; open it once per process (or per command) and pass it
 where it is needed. Client configuration: botocore "standard" retries (throttling, 5xx, connection
@@ -25,6 +25,7 @@ from bus.settings import Settings
 if TYPE_CHECKING:
     from types_aiobotocore_cloudwatch import CloudWatchClient
     from types_aiobotocore_events import EventBridgeClient
+    from types_aiobotocore_lambda import LambdaClient
     from types_aiobotocore_sns import SNSClient
     from types_aiobotocore_sqs import SQSClient
     from types_aiobotocore_sts import STSClient
@@ -43,7 +44,7 @@ class Account:
 
 
 class AwsClients:
-    """Open SQS, SNS, EventBridge, CloudWatch and STS clients sharing one configuration."""
+    """Open SQS, SNS, EventBridge, CloudWatch, Lambda and STS clients sharing one configuration."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -52,6 +53,7 @@ class AwsClients:
         self._sns: SNSClient | None = None
         self._events: EventBridgeClient | None = None
         self._cloudwatch: CloudWatchClient | None = None
+        self._lambda: LambdaClient | None = None
         self._sts: STSClient | None = None
         self._account: Account | None = None
 
@@ -84,6 +86,9 @@ class AwsClients:
                 )
                 self._cloudwatch = await stack.enter_async_context(
                     session.create_client("cloudwatch", **kwargs)
+                )
+                self._lambda = await stack.enter_async_context(
+                    session.create_client("lambda", **kwargs)
                 )
                 self._sts = await stack.enter_async_context(session.create_client("sts", **kwargs))
         except BaseException:
@@ -125,6 +130,12 @@ class AwsClients:
     @property
     def cloudwatch(self) -> CloudWatchClient:
         client: CloudWatchClient = self._require(self._cloudwatch)
+        return client
+
+    @property
+    def lambda_(self) -> LambdaClient:
+        """Lambda (event source mappings, ``bus.topology.mappings_aws``)."""
+        client: LambdaClient = self._require(self._lambda)
         return client
 
     @property

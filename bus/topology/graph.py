@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bus.topology.alarms import alarm_graph
+from bus.topology.mappings import mapping_graph
 from bus.topology.model import DEFAULT_BUS, Topology, physical_name
 
-NodeKind = Literal["topic", "queue", "bus", "rule", "alarm"]
+NodeKind = Literal["topic", "queue", "bus", "rule", "alarm", "function"]
 Format = Literal["mermaid", "dot"]
 FORMATS: tuple[Format, ...] = ("mermaid", "dot")
 UNDELIVERABLE = "undeliverable"
@@ -91,6 +92,9 @@ def build(topology: Topology, env: str | None = None) -> Graph:
     graph.edges += [
         Edge(source, target, label, dashed=True) for source, target, label in alarm_edges
     ]
+    function_nodes, function_edges = mapping_graph(topology, ids)
+    graph.nodes += [Node(ident, "function", label, kind) for ident, label, kind in function_nodes]
+    graph.edges += [Edge(source, target, label) for source, target, label in function_edges]
     return graph
 
 
@@ -175,6 +179,7 @@ _MERMAID_SHAPES: dict[NodeKind, tuple[str, str]] = {
     "bus": ("[[", "]]"),
     "rule": ("([", "])"),
     "alarm": (">", "]"),
+    "function": ("[/", "/]"),
 }
 _DOT_SHAPES: dict[NodeKind, str] = {
     "topic": "shape=hexagon",
@@ -182,6 +187,7 @@ _DOT_SHAPES: dict[NodeKind, str] = {
     "bus": "shape=box, peripheries=2",
     "rule": "shape=box, style=rounded",
     "alarm": "shape=note",
+    "function": "shape=parallelogram",
 }
 
 

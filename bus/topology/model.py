@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bus.topology.alarm_model import Alarms
+from bus.topology.lambda_model import LambdaMapping
 
 FIFO_SUFFIX = ".fifo"
 DLQ_SUFFIX = "-dlq"
@@ -313,6 +314,8 @@ class Topology(_Model):
     cloudevents: CloudEvents = Field(default_factory=CloudEvents)
     alarms: Alarms | None = None
     """CloudWatch alarms bus derives (``bus.topology.alarm_model``); none when absent."""
+    lambda_: dict[str, LambdaMapping] = Field(default_factory=dict, alias="lambda")
+    """Queues consumed by Lambda functions (``bus.topology.lambda_model``), by queue."""
 
     # -- dead letters ---------------------------------------------------------------------------
 
