@@ -45,13 +45,16 @@ class LambdaHandler:
         queue: str,
         settings: Settings | None = None,
         options: LambdaOptions | None = None,
+        *,
+        aws: AwsClients | None = None,
     ) -> None:
         started = time.perf_counter()
         self.queue = queue
         self.settings = settings or Settings.from_env()
         self.options = options or LambdaOptions()
         path = Path(self.settings.topology_path).resolve()
-        self.aws = AwsClients(self.settings)
+        self.aws = aws or AwsClients(self.settings)
+        """Opened on the first invocation (``aws``: clients to use instead, e.g. in memory)."""
         self.worker = Worker(  # imports the handlers and middlewares, once
             self.aws,
             load_topology(path, env=self.settings.env),
@@ -111,14 +114,16 @@ def handler_for(
     *,
     settings: Settings | None = None,
     options: LambdaOptions | None = None,
+    aws: AwsClients | None = None,
 ) -> LambdaHandler:
     """The Lambda handler for ``queue`` (logical name) with the topology's handlers; built once
-    per container and queue (``settings``: default ``Settings.from_env()``)."""
+    per container and queue (``settings``: default ``Settings.from_env()``; ``aws``: clients to
+    use instead of those ``settings`` describe)."""
     settings = settings or Settings.from_env()
     key = (queue, str(Path(settings.topology_path).resolve()), settings.env, settings.region)
     cached = _CACHE.get(key)
     if cached is None:
-        cached = _CACHE[key] = LambdaHandler(queue, settings, options)
+        cached = _CACHE[key] = LambdaHandler(queue, settings, options, aws=aws)
     return cached
 
 
