@@ -21,6 +21,7 @@ from typing import Any, cast
 from bus.aws.clients import AwsClients
 from bus.memory.cloudwatch import MemoryCloudWatch
 from bus.memory.events import MemoryEvents
+from bus.memory.lambda_ import MemoryLambda
 from bus.memory.sns import MemorySns
 from bus.memory.sqs import MemorySqs
 from bus.memory.sts import MemorySts
@@ -46,11 +47,13 @@ class MemoryAws(AwsClients):
         self.memory_events = MemoryEvents(self.world, self.memory_sqs)
         self.memory_sts = MemorySts(self.world)
         self.memory_cloudwatch = MemoryCloudWatch(self.world)
+        self.memory_lambda = MemoryLambda(self.world)
         self._events = cast(Any, self.memory_events)
         self._sns = cast(Any, self.memory_sns)
         self._sqs = cast(Any, self.memory_sqs)
         self._sts = cast(Any, self.memory_sts)
         self._cloudwatch = cast(Any, self.memory_cloudwatch)
+        self._lambda = cast(Any, self.memory_lambda)
 
     async def __aenter__(self) -> MemoryAws:
         return self
