@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from structlog.testing import capture_logs
 
 from bus.aws import AwsClients
 from bus.aws.failure import read_failure
@@ -272,22 +273,29 @@ async def test_handler_for_loads_once_per_container_and_reports_its_cold_start(
 ) -> None:
     forget()
     settings = bus_settings.model_copy(update={"env": applied.env, "topology_path": applied.path})
-    k = key()
-    await applied.publisher().publish(apps.Ping(key=k))
-    messages = await receive(applied, "lam", 1)
-    lambda_event = await event(applied, "lam", messages)
+    keys = [key(), key()]
+    events = []
+    for k in keys:  # one event per invocation: the second finds the container warm
+        await applied.publisher().publish(apps.Ping(key=k))
+        events.append(await event(applied, "lam", await receive(applied, "lam", 1)))
 
-    def run() -> tuple[LambdaHandler, dict[str, Any]]:
+    def run() -> tuple[LambdaHandler, list[dict[str, Any]], float | None]:
         handler = handler_for("lam", settings=settings)
-        assert handler_for("lam", settings=settings) is handler  # cached
         try:
-            return handler, handler(lambda_event, Remaining(10))
+            first = handler(events[0], Remaining(10))
+            cold = handler.cold_start
+            assert handler_for("lam", settings=settings) is handler  # cached per container
+            return handler, [first, handler(events[1], Remaining(10))], cold
         finally:
             handler.close()
 
-    handler, response = await asyncio.to_thread(run)
+    with capture_logs() as logs:
+        handler, responses, cold = await asyncio.to_thread(run)
     forget()
-    assert response == {"batchItemFailures": []}
-    assert handler.cold_start is not None
-    assert handler.cold_start > 0
-    assert [c.key for c in apps.calls(k)] == [k]
+    assert responses == [{"batchItemFailures": []}] * 2
+    assert cold is not None
+    assert cold > 0
+    assert handler.cold_start == cold  # measured once
+    (ready,) = [e for e in logs if e["event"] == "lambda ready"]
+    assert ready["cold_start_ms"] == round(cold * 1000, 1)
+    assert [c.key for k in keys for c in apps.calls(k)] == keys
