@@ -138,19 +138,24 @@ class LambdaConsumer:
         records = list(event.get("Records") or [])
         messages: list[Received] = []
         failed: list[str] = []
+        blocked: set[str | None] = set()
         for record in records:
             self._check_source(record)
             try:
                 messages.append(received_of(record))
             except BusError as exc:
-                self.scope.log.error("unreadable record", error=str(exc))
+                self.scope.log.error("unreadable record; reported failed", error=str(exc))
                 failed.append(str(record.get("messageId", "")))
+                blocked.add((record.get("attributes") or {}).get("MessageGroupId"))
         self._verdicts.done.clear()
         self._ops.visibility.clear()
         unstarted: list[Received] = []
         limit = asyncio.Semaphore(self.scope.binding.concurrency)
+        runnable = messages
+        if self.scope.info.fifo and blocked:  # the rest of its group waits behind it
+            runnable = [m for m in messages if m.group_id not in blocked]
         await asyncio.gather(
-            *(self._lane(lane, context, limit, unstarted) for lane in self._lanes(messages))
+            *(self._lane(lane, context, limit, unstarted) for lane in self._lanes(runnable))
         )
         if unstarted:
             await self._settler.release(unstarted)
