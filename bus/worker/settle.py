@@ -7,7 +7,8 @@ its queue.
 
 FIFO queues redeliver in-process: a failed message waits out its backoff here, its group still in
 flight (the heartbeat keeps it invisible, so SQS neither hands the group out again nor raises its
-receive counts), and is tried again (``HELD``); only a stop sends it back.
+receive counts), and is tried again (``HELD``); only a stop sends it back. The Lambda entry point
+settles with ``hold_fifo=False``: a FIFO message is then redelivered like a standard one.
 """
 
 from __future__ import annotations
