@@ -31,6 +31,7 @@ import structlog
 
 from bus.aws_lambda.records import queue_of_arn, received_of
 from bus.errors import BusError, ConfigError
+from bus.topology.lambda_model import DEFAULT_RESERVE
 from bus.worker.acker import Acker
 from bus.worker.fields import delivery_fields
 from bus.worker.handling import Processor
@@ -44,10 +45,6 @@ from bus.worker.sqs import QueueOps, call_failure, chunks
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient
-
-DEFAULT_RESERVE = 2.0
-"""Seconds of Lambda's remaining time under which no record is started (plus the handler's
-``timeout`` when the queue's handlers have one)."""
 
 
 class LambdaContext(Protocol):

@@ -30,6 +30,9 @@ MAX_UNWINDOWED_BATCH = 10
 MAX_WINDOW = 300
 VISIBILITY_FACTOR = 6
 """AWS: a queue's visibility timeout at least six times its function's timeout."""
+DEFAULT_RESERVE = 2.0
+"""Seconds of Lambda's remaining time under which the entry point starts no record (plus the
+queue's handler ``timeout`` when it has one)."""
 
 
 class LambdaMapping(BaseModel):

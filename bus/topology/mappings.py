@@ -21,6 +21,7 @@ from typing import Literal
 
 from bus.topology.check import Finding
 from bus.topology.lambda_model import (
+    DEFAULT_RESERVE,
     MAX_FIFO_BATCH,
     MAX_UNWINDOWED_BATCH,
     VISIBILITY_FACTOR,
@@ -68,12 +69,25 @@ def check_mappings(t: Topology, env: str | None) -> Iterator[Finding]:
             yield Finding((*path, "batching_window"), f"a batch of {mapping.batch_size} "
                           f"(over {MAX_UNWINDOWED_BATCH}) needs a batching_window of at least 1 "
                           "second")  # fmt: skip
-        timeout = mapping.function_timeout
-        if timeout is not None and queue.visibility_timeout < VISIBILITY_FACTOR * timeout:
-            yield Finding((*path, "function_timeout"), f"queue {name!r} has a visibility_timeout "
-                          f"of {queue.visibility_timeout} s; AWS recommends at least "
-                          f"{VISIBILITY_FACTOR} x the function's timeout ({timeout} s): "
-                          f"{VISIBILITY_FACTOR * timeout} s", (("queues", name),))  # fmt: skip
+        yield from _timeouts(t, name, mapping)
+
+
+def _timeouts(t: Topology, name: str, mapping: LambdaMapping) -> Iterator[Finding]:
+    path, queue, timeout = ("lambda", name), t.all_queues()[name], mapping.function_timeout
+    if timeout is None:
+        return
+    binding = t.handlers.get(name)
+    needed = DEFAULT_RESERVE + (binding.timeout or 0) if binding else 0
+    if timeout <= needed:
+        yield Finding((*path, "function_timeout"), f"the entry point starts a record only with "
+                      f"more than {needed:g} s left (2 s, plus the handlers' timeout); a "
+                      f"function_timeout of {timeout} s would start none",
+                      (("handlers", name),))  # fmt: skip
+    if queue.visibility_timeout < VISIBILITY_FACTOR * timeout:
+        yield Finding((*path, "function_timeout"), f"queue {name!r} has a visibility_timeout "
+                      f"of {queue.visibility_timeout} s; AWS recommends at least "
+                      f"{VISIBILITY_FACTOR} x the function's timeout ({timeout} s): "
+                      f"{VISIBILITY_FACTOR * timeout} s", (("queues", name),))  # fmt: skip
 
 
 # -- resources ------------------------------------------------------------------------------------

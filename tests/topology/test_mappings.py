@@ -92,6 +92,25 @@ def test_the_visibility_timeout_is_at_least_six_times_the_function_timeout(
     assert load_topology(ok).lambda_["orders.fifo"].function_timeout == 10
 
 
+def test_a_function_timeout_that_leaves_no_time_for_the_handlers_is_refused(
+    tmp_path: Path,
+) -> None:
+    handlers = (
+        "events:\n  Ping: {model: tests.worker.apps:Ping, publish_to: [{queue: orders}]}\n"
+        "handlers:\n  orders: {events: {Ping: 'tests.worker.apps:record'}, timeout: 10}\n"
+    )
+    path = tmp_path / "topology.yaml"
+    path.write_text(SMALL + handlers + "lambda:\n  orders: {function: f, function_timeout: 12}\n")
+    with pytest.raises(TopologyError) as exc:
+        load_topology(path)
+    assert [p.message for p in exc.value.problems] == [
+        "lambda.orders.function_timeout: the entry point starts a record only with more than 12 s "
+        "left (2 s, plus the handlers' timeout); a function_timeout of 12 s would start none"
+    ]
+    path.write_text(SMALL + handlers + "lambda:\n  orders: {function: f, function_timeout: 13}\n")
+    assert load_topology(path).lambda_["orders"].function_timeout == 13
+
+
 def test_an_unknown_queue_and_bad_values_are_reported_at_their_line(tmp_path: Path) -> None:
     got = problems(
         tmp_path,
