@@ -153,11 +153,12 @@ async def test_a_failure_is_retried_after_its_backoff_then_dead_lettered_on_the_
     assert failure is not None
     assert (failure.reason, failure.attempt) == ("handler-error", 2)
     assert failure.message_id == first[0]["MessageId"]
-    assert STARTS_OF(k) == 2
+    assert starts(k) == 2
     assert apps.calls(k) == []
 
 
-def STARTS_OF(k: str) -> int:
+def starts(k: str) -> int:
+    """How many times the handler started on ``k``'s event, failed tries included."""
     return len(apps.STARTS.get(k, []))
 
 
