@@ -1,6 +1,6 @@
 """``python -m bench`` (``make bench``): the side-by-side comparison (``bench.compare``), then every
 other benchmark script in this folder that exists (``publish.py``, ``worker.py``, ``dlq.py``,
-``topology.py``, ``emulator.py``, ``memory.py``, ``outbox.py``, ``metrics.py``, ``otel.py``,
+``topology.py``, ``emulator.py``, ``memory.py``, ``outbox.py``, ``metrics.py``, ``otel.py``, ``lambda_.py``,
 ``idempotency.py``, ...: ``OTHERS``), each in its own process with its own defaults. Arguments go
 to the comparison; with ``--quick`` only the comparison runs (the other scripts have no quick
 mode)."""
@@ -23,6 +23,7 @@ OTHERS = (
     "metrics",
     "otel",
     "idempotency",
+    "lambda_",
 )
 
 args = sys.argv[1:]

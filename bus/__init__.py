@@ -5,6 +5,7 @@ apps and DLQ operations. The public API is what ``__all__`` lists.
 """
 
 from bus.aws import AwsClients
+from bus.aws_lambda import handler_for
 from bus.control import Reject, Retry
 from bus.envelope import Envelope
 from bus.errors import (
@@ -90,5 +91,6 @@ __all__ = [
     "WorkerOptions",
     "__version__",
     "converge",
+    "handler_for",
     "load_topology",
 ]

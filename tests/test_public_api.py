@@ -13,6 +13,7 @@ from bus.topology.load import load_topology
 PACKAGES = (
     "bus",
     "bus.aws",
+    "bus.aws_lambda",
     "bus.dlq",
     "bus.envelope",
     "bus.middleware",
@@ -70,6 +71,7 @@ def test_bus_all_lists_what_users_need_most() -> None:
             "WorkerOptions",
             "__version__",
             "converge",
+            "handler_for",
             "load_topology",
         ]
     )

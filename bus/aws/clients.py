@@ -1,4 +1,5 @@
-"""aiobotocore clients for SQS, SNS, EventBridge, CloudWatch, DynamoDB and STS, from ``Settings``.
+"""aiobotocore clients for SQS, SNS, EventBridge, CloudWatch, DynamoDB, Lambda and STS, from
+``Settings``.
 
 ``AwsClients`` is an async context manager; open it once per process (or per command) and pass it
 where it is needed. Client configuration: botocore "standard" retries (throttling, 5xx, connection
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from types_aiobotocore_cloudwatch import CloudWatchClient
     from types_aiobotocore_dynamodb import DynamoDBClient
     from types_aiobotocore_events import EventBridgeClient
+    from types_aiobotocore_lambda import LambdaClient
     from types_aiobotocore_sns import SNSClient
     from types_aiobotocore_sqs import SQSClient
     from types_aiobotocore_sts import STSClient
@@ -74,7 +76,8 @@ def service_endpoint(
 
 
 class AwsClients:
-    """Open SQS, SNS, EventBridge, CloudWatch, DynamoDB and STS clients sharing one configuration.
+    """Open SQS, SNS, EventBridge, CloudWatch, DynamoDB, Lambda and STS clients sharing one
+    configuration.
 
     Every client is opened with the others (opening one makes no call to AWS).
     """
@@ -87,6 +90,7 @@ class AwsClients:
         self._events: EventBridgeClient | None = None
         self._cloudwatch: CloudWatchClient | None = None
         self._dynamodb: DynamoDBClient | None = None
+        self._lambda: LambdaClient | None = None
         self._sts: STSClient | None = None
         self._account: Account | None = None
 
@@ -123,6 +127,7 @@ class AwsClients:
                 self._events = await open_client("events")
                 self._cloudwatch = await open_client("cloudwatch")
                 self._dynamodb = await open_client("dynamodb")
+                self._lambda = await open_client("lambda")
                 self._sts = await open_client("sts")
         except BaseException:
             await stack.aclose()
@@ -168,6 +173,12 @@ class AwsClients:
     @property
     def dynamodb(self) -> DynamoDBClient:
         client: DynamoDBClient = self._require(self._dynamodb)
+        return client
+
+    @property
+    def lambda_(self) -> LambdaClient:
+        """Lambda (event source mappings, ``bus.topology.mappings_aws``)."""
+        client: LambdaClient = self._require(self._lambda)
         return client
 
     @property

@@ -8,6 +8,7 @@ import sys
 import typer
 
 from bus.cli import dlq, emulator, outbox, validate
+from bus.cli import lambda_ as lambda_commands
 from bus.cli import publish as publish_commands
 from bus.cli import topology as topology_commands
 from bus.cli import trace as trace_command
@@ -26,6 +27,7 @@ app = typer.Typer(
 app.add_typer(emulator.app, name="emulator")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(outbox.app, name="outbox")
+app.add_typer(lambda_commands.app, name="lambda")
 app.command()(validate.validate)
 topology_commands.register(app)
 publish_commands.register(app)

@@ -11,7 +11,9 @@ from typing import Any
 
 from bus.emulator.backends import HOST
 
-DEFAULT_SERVICES: tuple[str, ...] = ("sqs", "sns", "events", "sts", "s3", "cloudwatch", "dynamodb")
+DEFAULT_SERVICES: tuple[str, ...] = (
+    "sqs", "sns", "events", "sts", "s3", "cloudwatch", "lambda", "dynamodb",
+)  # fmt: skip
 """What ``start()`` serves unless told otherwise. With the ``localstack`` backend, DynamoDB comes
 from a ministack process beside it (``AWS_ENDPOINT_URL_DYNAMODB`` in ``env()``)."""
 DEFAULT_REGION = "us-east-1"

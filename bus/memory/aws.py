@@ -22,6 +22,7 @@ from bus.aws.clients import AwsClients
 from bus.memory.cloudwatch import MemoryCloudWatch
 from bus.memory.dynamodb import MemoryDynamoDB
 from bus.memory.events import MemoryEvents
+from bus.memory.lambda_ import MemoryLambda
 from bus.memory.sns import MemorySns
 from bus.memory.sqs import MemorySqs
 from bus.memory.sts import MemorySts
@@ -47,6 +48,7 @@ class MemoryAws(AwsClients):
         self.memory_events = MemoryEvents(self.world, self.memory_sqs)
         self.memory_sts = MemorySts(self.world)
         self.memory_cloudwatch = MemoryCloudWatch(self.world)
+        self.memory_lambda = MemoryLambda(self.world)
         self._events = cast(Any, self.memory_events)
         self._sns = cast(Any, self.memory_sns)
         self._sqs = cast(Any, self.memory_sqs)
@@ -54,6 +56,7 @@ class MemoryAws(AwsClients):
         self._cloudwatch = cast(Any, self.memory_cloudwatch)
         self.memory_dynamodb = MemoryDynamoDB(self.world)
         self._dynamodb = cast(Any, self.memory_dynamodb)
+        self._lambda = cast(Any, self.memory_lambda)
 
     async def __aenter__(self) -> MemoryAws:
         return self

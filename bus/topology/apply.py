@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from bus.aws import AwsClients, aws_errors
 from bus.errors import AwsError, PlanError
-from bus.topology import alarms_aws, idempotency_aws
+from bus.topology import alarms_aws, idempotency_aws, mappings_aws
 from bus.topology.model import Topology, ownership_tags
 from bus.topology.observe import (
     DEFAULT_CONCURRENCY,
@@ -306,6 +306,17 @@ class Applier:
 
     async def delete_table(self, r: Resource) -> None:
         await idempotency_aws.delete_table(self, r)
+
+    # -- Lambda event source mappings (bus.topology.mappings_aws) ---------------------------------
+
+    async def create_mapping(self, r: Resource) -> None:
+        await mappings_aws.create_mapping(self, r)
+
+    async def update_mapping(self, updates: Sequence[Update]) -> None:
+        await mappings_aws.update_mapping(self, updates)
+
+    async def delete_mapping(self, r: Resource) -> None:
+        await mappings_aws.delete_mapping(self, r)
 
 
 def subscription_update_order(updates: Sequence[Update]) -> list[Update]:

@@ -84,6 +84,7 @@ def check_topology(topology: Topology, env: str | None = None) -> list[Finding]:
         _patterns,
         _tags,
         _alarms,
+        _mappings,
     )
     return [finding for check in checks for finding in check(topology, env)]
 
@@ -298,6 +299,12 @@ def _tags(t: Topology, env: str | None) -> Iterator[Finding]:
                 )
             for key, value in tags.items():
                 yield from _tag((*path, key), key, value, reserved)
+
+
+def _mappings(t: Topology, env: str | None) -> Iterator[Finding]:
+    from bus.topology.mappings import check_mappings  # it builds on this module
+
+    yield from check_mappings(t, env)
 
 
 def _alarms(t: Topology, env: str | None) -> Iterator[Finding]:

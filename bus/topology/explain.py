@@ -124,7 +124,7 @@ def _locate(loc: Iterable[int | str], data: Any) -> _Spot:
 
 def _step(tp: Any, part: int | str) -> tuple[Any, type[BaseModel] | None]:
     if isinstance(tp, type) and issubclass(tp, BaseModel):
-        info = tp.model_fields.get(str(part))
+        info = _field(tp, str(part))
         return (info.annotation if info else Any), tp
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
@@ -133,6 +133,16 @@ def _step(tp: Any, part: int | str) -> tuple[Any, type[BaseModel] | None]:
     if origin is list and args:
         return args[0], None
     return Any, None
+
+
+def _field(model: type[BaseModel], key: str) -> Any:
+    """The field ``key`` names in the document: its name, or its alias (``lambda``)."""
+    fields = model.model_fields
+    return fields.get(key) or next((f for f in fields.values() if f.alias == key), None)
+
+
+def _keys(model: type[BaseModel]) -> list[str]:
+    return sorted(f.alias or name for name, f in model.model_fields.items())
 
 
 def _unwrap(tp: Any) -> Any:
@@ -225,7 +235,7 @@ def _key_message(error: ErrorDetails, written: str | None) -> str:
 
 def _unknown_key(key: Any, spot: _Spot) -> str:
     owner = spot.owner
-    known = sorted(owner.model_fields) if owner is not None else []
+    known = _keys(owner) if owner is not None else []
     close = difflib.get_close_matches(str(key), known, n=1)
     if close:
         return f"unknown key (did you mean {close[0]}?)"

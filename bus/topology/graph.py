@@ -18,9 +18,10 @@ from typing import Any, Literal
 
 from bus.topology.alarms import alarm_graph
 from bus.topology.idempotency_tables import table_graph
+from bus.topology.mappings import mapping_graph
 from bus.topology.model import DEFAULT_BUS, Topology, physical_name
 
-NodeKind = Literal["topic", "queue", "bus", "rule", "alarm", "table"]
+NodeKind = Literal["topic", "queue", "bus", "rule", "alarm", "table", "function"]
 Format = Literal["mermaid", "dot"]
 FORMATS: tuple[Format, ...] = ("mermaid", "dot")
 UNDELIVERABLE = "undeliverable"
@@ -96,6 +97,9 @@ def build(topology: Topology, env: str | None = None) -> Graph:
     table_nodes, table_edges = table_graph(topology, env, ids)
     graph.nodes += [Node(ident, "table", label, detail) for ident, label, detail in table_nodes]
     graph.edges += [Edge(s, t, label, dashed=True) for s, t, label in table_edges]
+    function_nodes, function_edges = mapping_graph(topology, ids)
+    graph.nodes += [Node(ident, "function", label, kind) for ident, label, kind in function_nodes]
+    graph.edges += [Edge(source, target, label) for source, target, label in function_edges]
     return graph
 
 
@@ -181,6 +185,7 @@ _MERMAID_SHAPES: dict[NodeKind, tuple[str, str]] = {
     "rule": ("([", "])"),
     "alarm": (">", "]"),
     "table": ("[(", ")]"),
+    "function": ("[/", "/]"),
 }
 _DOT_SHAPES: dict[NodeKind, str] = {
     "topic": "shape=hexagon",
@@ -189,6 +194,7 @@ _DOT_SHAPES: dict[NodeKind, str] = {
     "rule": "shape=box, style=rounded",
     "alarm": "shape=note",
     "table": "shape=cylinder",
+    "function": "shape=parallelogram",
 }
 
 

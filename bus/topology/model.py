@@ -18,6 +18,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 from bus.topology import idempotency_model as idem
 from bus.topology.alarm_model import Alarms
 from bus.topology.inbox_model import SqlInbox
+from bus.topology.lambda_model import LambdaMapping
 
 FIFO_SUFFIX = ".fifo"
 DLQ_SUFFIX = "-dlq"
@@ -340,6 +341,8 @@ class Topology(_Model):
     cloudevents: CloudEvents = Field(default_factory=CloudEvents)
     alarms: Alarms | None = None
     """CloudWatch alarms bus derives (``bus.topology.alarm_model``); none when absent."""
+    lambda_: dict[str, LambdaMapping] = Field(default_factory=dict, alias="lambda")
+    """Queues consumed by Lambda functions (``bus.topology.lambda_model``), by queue."""
 
     # -- dead letters ---------------------------------------------------------------------------
 

@@ -28,9 +28,11 @@ from bus.topology.model import (
 )
 from bus.topology.policy import queue_policy
 
-Kind = Literal["bus", "topic", "queue", "subscription", "rule", "target", "alarm", "table"]
+Kind = Literal[
+    "bus", "topic", "queue", "subscription", "rule", "target", "alarm", "table", "mapping"
+]
 KINDS: tuple[Kind, ...] = (
-    "bus", "topic", "queue", "subscription", "rule", "target", "alarm", "table",
+    "bus", "topic", "queue", "subscription", "rule", "target", "alarm", "table", "mapping",
 )  # fmt: skip
 """Kinds in the order they are created (deleted in reverse)."""
 
@@ -163,6 +165,9 @@ def desired_resources(topology: Topology, env: str | None, account: Account) -> 
 
     out += alarm_resources(names)
     out += table_resources(names)
+    from bus.topology.mappings import mapping_resources  # it builds on this module
+
+    out += mapping_resources(names)
     return sorted(out, key=lambda r: (r.tier, r.name))
 
 

@@ -213,12 +213,18 @@ class Worker:
             scope = QueueScope(
                 info, binding, self.stats.queue(binding.queue), self._log.bind(queue=info.name)
             )
-            outer = [*self.middleware, *self._queue_middleware[binding.queue]]
-            stack = consume_stack(scope, outer, self._stores.get(binding.queue))
+            stack = self.consume_stack(scope)
             self.consumers.append(QueueConsumer(self.aws.sqs, scope, shared, stack))
         for consumer in self.consumers:
             consumer.start()
         self.readiness.started = True
+
+    def consume_stack(self, scope: QueueScope) -> list[ConsumeMiddleware]:
+        """Every middleware of ``scope``'s queue, in order (``bus.worker.stack``): the worker's,
+        the topology's and the queue's own, inside bus's log context, idempotency and retry."""
+        queue = scope.binding.queue
+        outer = [*self.middleware, *self._queue_middleware[queue]]
+        return consume_stack(scope, outer, self._stores.get(queue))
 
     @property
     def failure(self) -> BaseException | None:

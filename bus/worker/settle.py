@@ -7,7 +7,8 @@ its queue.
 
 FIFO queues redeliver in-process: a failed message waits out its backoff here, its group still in
 flight (the heartbeat keeps it invisible, so SQS neither hands the group out again nor raises its
-receive counts), and is tried again (``HELD``); only a stop sends it back.
+receive counts), and is tried again (``HELD``); only a stop sends it back. The Lambda entry point
+settles with ``hold_fifo=False``: a FIFO message is then redelivered like a standard one.
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ class Settler:
         acker: Acker,
         heartbeat: Heartbeat,
         renewals: Renewals | None = None,
+        *,
+        hold_fifo: bool = True,
     ) -> None:
         self._scope = scope
         self._ops = ops
@@ -94,6 +97,9 @@ class Settler:
         self._acker = acker
         self._heartbeat = heartbeat
         self.renewals: Renewals = renewals if renewals is not None else _Same()
+        self.hold_fifo = hold_fifo
+        """FIFO: redeliver in-process (the worker); False: set the visibility, as for a standard
+        queue, and let the caller hold the rest of the group back (the Lambda entry point)."""
 
     async def settle(self, delivery: Incoming, outcome: Outcome) -> Fate:
         msg, log, stats = delivery.message, delivery.log, self._scope.stats
@@ -127,7 +133,7 @@ class Settler:
 
     async def later(self, msg: Received, delay: int, log: Log) -> Fate:
         """Let ``msg`` come back after ``delay`` seconds (FIFO: in-process, its group held)."""
-        if self._scope.info.fifo:
+        if self._scope.info.fifo and self.hold_fifo:
             await self._hold(delay)
             return Fate.HELD
         await self._set_visibility(msg, delay, log)
@@ -179,7 +185,7 @@ class Settler:
             max_bytes=info.dlq_max_bytes,
         )
         if not await self._send_dead_letter(entry, reason, fallback, log):
-            if info.fifo:
+            if info.fifo and self.hold_fifo:
                 return Fate.HELD  # stopping: given back with its group, in order
             await self._set_visibility(msg, fallback, log)
             return Fate.FAILED
@@ -215,7 +221,7 @@ class Settler:
                     code=call_failure(exc),
                     error=str(exc),
                 )
-            if not self._scope.info.fifo:
+            if not (self._scope.info.fifo and self.hold_fifo):
                 return False
             await self._hold(max(1, fallback))
             if self._scope.stopping.is_set():

@@ -16,7 +16,7 @@ from bus.outbox.beside import relay_beside
 from bus.outbox.claim import LeaseClaimer
 from bus.outbox.database import open_engine
 from bus.publish import load_registry
-from bus.worker import Worker
+from bus.worker import Worker, WorkerParts
 from tests.outbox.conftest import ROOT, World, add, order
 from tests.outbox.test_relay_aws import states
 
@@ -29,7 +29,9 @@ async def test_the_relay_runs_beside_the_worker_and_stops_with_it(
     outbox = world.outbox()
     before = add(app_engine, outbox, [order(i, "w") for i in range(20)], commit=True)
     topology, registry = load_registry(world.settings.topology_path, world.env)
-    worker = Worker(world.aws, topology, env=world.env, base_dir=ROOT, registry=registry)
+    worker = Worker(
+        world.aws, topology, env=world.env, base_dir=ROOT, parts=WorkerParts(registry=registry)
+    )
     await worker.start()
     stop = asyncio.Event()
     options = RelayOptions(poll_interval=0.1, retention=0)
