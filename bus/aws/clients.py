@@ -1,9 +1,11 @@
-"""aiobotocore clients for SQS, SNS, EventBridge, CloudWatch and STS, built from ``Settings``.
+"""aiobotocore clients for SQS, SNS, EventBridge, CloudWatch, S3 and STS, built from ``Settings``.
 
 ``AwsClients`` is an async context manager; open it once per process (or per command) and pass it
 where it is needed. Client configuration: botocore "standard" retries (throttling, 5xx, connection
 errors only), a connection pool sized for the worker's concurrency, and explicit timeouts. SNS
-request bodies are form-encoded once per call instead of once per read (``encoding``).
+request bodies are form-encoded once per call instead of once per read (``encoding``). S3 (the
+claim check's payloads) addresses buckets by path when an endpoint is given (an emulator, or an
+S3-compatible service that does not serve bucket subdomains), as AWS's own default does otherwise.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from bus.settings import Settings
 if TYPE_CHECKING:
     from types_aiobotocore_cloudwatch import CloudWatchClient
     from types_aiobotocore_events import EventBridgeClient
+    from types_aiobotocore_s3 import S3Client
     from types_aiobotocore_sns import SNSClient
     from types_aiobotocore_sqs import SQSClient
     from types_aiobotocore_sts import STSClient
@@ -43,7 +46,7 @@ class Account:
 
 
 class AwsClients:
-    """Open SQS, SNS, EventBridge, CloudWatch and STS clients sharing one configuration."""
+    """Open SQS, SNS, EventBridge, CloudWatch, S3 and STS clients sharing one configuration."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -52,16 +55,18 @@ class AwsClients:
         self._sns: SNSClient | None = None
         self._events: EventBridgeClient | None = None
         self._cloudwatch: CloudWatchClient | None = None
+        self._s3: S3Client | None = None
         self._sts: STSClient | None = None
         self._account: Account | None = None
 
-    def _client_kwargs(self) -> dict[str, Any]:
+    def _client_kwargs(self, **extra: Any) -> dict[str, Any]:
         s = self.settings
         config = AioConfig(
             retries={"mode": "standard", "total_max_attempts": s.max_attempts},
             max_pool_connections=s.max_pool_connections,
             connect_timeout=s.connect_timeout,
             read_timeout=s.read_timeout,
+            **extra,
         )
         kwargs: dict[str, Any] = {"config": config}
         if s.region:
@@ -86,6 +91,10 @@ class AwsClients:
                     session.create_client("cloudwatch", **kwargs)
                 )
                 self._sts = await stack.enter_async_context(session.create_client("sts", **kwargs))
+                s3_kwargs = self._client_kwargs(
+                    s3={"addressing_style": "path"} if self.settings.endpoint_url else None
+                )
+                self._s3 = await stack.enter_async_context(session.create_client("s3", **s3_kwargs))
         except BaseException:
             await stack.aclose()
             raise
@@ -125,6 +134,11 @@ class AwsClients:
     @property
     def cloudwatch(self) -> CloudWatchClient:
         client: CloudWatchClient = self._require(self._cloudwatch)
+        return client
+
+    @property
+    def s3(self) -> S3Client:
+        client: S3Client = self._require(self._s3)
         return client
 
     @property

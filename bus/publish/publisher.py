@@ -126,6 +126,10 @@ class Publisher:
         self._senders: dict[Channel, Sender] = {}
         self._lock = asyncio.Lock()
         self.middleware = list(middleware)
+        if topology.claim_check is not None:  # large events travel through S3 (innermost step)
+            from bus.claimcheck.offload import ClaimCheck
+
+            self.middleware.append(ClaimCheck.of(aws, topology.claim_check, env))
         self._each_event = chain_events(self.middleware, self._prepare_outgoing)
 
     @classmethod
@@ -228,7 +232,10 @@ class Publisher:
 
     async def _prepare_outgoing(self, outgoing: Outgoing) -> None:
         context = FlowContext(outgoing.correlation_id, outgoing.causation_id, outgoing.traceparent)
-        outgoing.prepared = self._prepare(outgoing.index, outgoing.event, context)
+        route = self.route(self.registry.event_type_of(outgoing.event))
+        outgoing.prepared = prepare_routed(
+            outgoing.index, route, outgoing.event, context, check_size=outgoing.check_size
+        )
 
     async def _prepare_through(
         self, index: int, event: BaseModel, context: FlowContext

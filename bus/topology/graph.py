@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bus.topology.alarms import alarm_graph
+from bus.topology.claims import claim_graph
 from bus.topology.model import DEFAULT_BUS, Topology, physical_name
 
-NodeKind = Literal["topic", "queue", "bus", "rule", "alarm"]
+NodeKind = Literal["topic", "queue", "bus", "rule", "alarm", "bucket"]
 Format = Literal["mermaid", "dot"]
 FORMATS: tuple[Format, ...] = ("mermaid", "dot")
 UNDELIVERABLE = "undeliverable"
@@ -91,6 +92,9 @@ def build(topology: Topology, env: str | None = None) -> Graph:
     graph.edges += [
         Edge(source, target, label, dashed=True) for source, target, label in alarm_edges
     ]
+    bucket_nodes, bucket_edges = claim_graph(topology, env, ids)
+    graph.nodes += [Node(ident, "bucket", label, detail) for ident, label, detail in bucket_nodes]
+    graph.edges += [Edge(s, t, label, dashed=True) for s, t, label in bucket_edges]
     return graph
 
 
@@ -175,6 +179,7 @@ _MERMAID_SHAPES: dict[NodeKind, tuple[str, str]] = {
     "bus": ("[[", "]]"),
     "rule": ("([", "])"),
     "alarm": (">", "]"),
+    "bucket": ("[(", ")]"),
 }
 _DOT_SHAPES: dict[NodeKind, str] = {
     "topic": "shape=hexagon",
@@ -182,6 +187,7 @@ _DOT_SHAPES: dict[NodeKind, str] = {
     "bus": "shape=box, peripheries=2",
     "rule": "shape=box, style=rounded",
     "alarm": "shape=note",
+    "bucket": "shape=cylinder",
 }
 
 

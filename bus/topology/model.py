@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bus.topology.alarm_model import Alarms
+from bus.topology.claim_model import ClaimCheck
 
 FIFO_SUFFIX = ".fifo"
 DLQ_SUFFIX = "-dlq"
@@ -313,6 +314,8 @@ class Topology(_Model):
     cloudevents: CloudEvents = Field(default_factory=CloudEvents)
     alarms: Alarms | None = None
     """CloudWatch alarms bus derives (``bus.topology.alarm_model``); none when absent."""
+    claim_check: ClaimCheck | None = None
+    """The S3 bucket large events travel through (``bus.topology.claim_model``); none when absent."""
 
     # -- dead letters ---------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from bus.aws import AwsClients, aws_errors
 from bus.aws.queues import MISSING_QUEUE_CODES, is_missing_queue, queue_url
 from bus.errors import AwsError
 from bus.topology.alarms_aws import observe_alarms
+from bus.topology.claims_aws import observe_buckets
 from bus.topology.model import DEFAULT_BUS
 from bus.topology.resolve import Kind, Resource
 
@@ -405,8 +406,9 @@ async def observe(
         observer.subscriptions(topics, set(_names(desired, "subscription")), owned_queues),
         observer.rules(sorted(rule_buses), set(_names(desired, "rule"))),
     )
-    targets, alarms = await asyncio.gather(
+    targets, alarms, buckets = await asyncio.gather(
         observer.targets(rules, set(_names(desired, "target")), owned_queues),
         observe_alarms(observer, _names(desired, "alarm")),
+        observe_buckets(observer, _names(desired, "bucket")),
     )
-    return [*buses, *topics, *queues, *subscriptions, *rules, *targets, *alarms]
+    return [*buses, *topics, *queues, *subscriptions, *rules, *targets, *alarms, *buckets]

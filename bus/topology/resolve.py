@@ -28,8 +28,10 @@ from bus.topology.model import (
 )
 from bus.topology.policy import queue_policy
 
-Kind = Literal["bus", "topic", "queue", "subscription", "rule", "target", "alarm"]
-KINDS: tuple[Kind, ...] = ("bus", "topic", "queue", "subscription", "rule", "target", "alarm")
+Kind = Literal["bus", "topic", "queue", "subscription", "rule", "target", "alarm", "bucket"]
+KINDS: tuple[Kind, ...] = (
+    "bus", "topic", "queue", "subscription", "rule", "target", "alarm", "bucket"
+)  # fmt: skip
 """Kinds in the order they are created (deleted in reverse)."""
 
 DLQ_SOURCES_MAX = 10
@@ -159,6 +161,9 @@ def desired_resources(topology: Topology, env: str | None, account: Account) -> 
     from bus.topology.alarms import alarm_resources  # it builds on this module
 
     out += alarm_resources(names)
+    from bus.topology.claims import bucket_resources  # it builds on this module
+
+    out += bucket_resources(names)
     return sorted(out, key=lambda r: (r.tier, r.name))
 
 

@@ -36,6 +36,7 @@ from pydantic import BaseModel
 
 from bus.aws import AwsClients
 from bus.aws.errors import CONNECTION_ERROR
+from bus.claimcheck.resolve import claim_reader
 from bus.errors import AwsError
 from bus.middleware.consume import ConsumeMiddleware
 from bus.middleware.idempotency import IdempotencyStore
@@ -174,6 +175,7 @@ class Worker:
             self.publisher,
             Capacity(limit) if limit else None,
             self.options.wait_seconds,
+            claim_reader(self.aws, self.topology),
         )
         for info, binding in zip(infos, self.bindings, strict=True):
             scope = QueueScope(
