@@ -73,8 +73,8 @@ def claim_graph(
     env: str | None,
     ids: Callable[[Literal["bucket", "topic", "queue"], str], str],
 ) -> tuple[list[GraphNode], list[GraphEdge]]:
-    """The bucket's node, with a dashed edge from every topic and queue an event is published to
-    (large events to them travel through it)."""
+    """The bucket's node, with a dashed edge from every topic and queue an event that may be
+    offloaded is published to (large events to them travel through it)."""
     section = topology.claim_check
     if section is None:
         return [], []
@@ -83,6 +83,8 @@ def claim_graph(
     node = (ident, physical_name(section.bucket, env), detail)
     sources: dict[tuple[Literal["topic", "queue"], str], None] = {}
     for event in topology.events.values():
+        if any(d.bus is not None for d in event.publish_to):
+            continue  # EventBridge carries no pointer: such events are never offloaded
         for destination in event.publish_to:
             if destination.topic is not None:
                 sources[("topic", destination.topic)] = None
