@@ -102,7 +102,7 @@ def test_the_graph_shows_the_bucket_and_what_it_carries() -> None:
     assert "bucket_shop_payloads[(" in text
     assert "dev-shop-payloads" in text
     assert 'topic_blobs -.->|"large events"| bucket_shop_payloads' in text
-    assert "queue_direct -.->|\"large events\"|" not in text  # DirectBlob also goes to EventBridge
+    assert 'queue_direct -.->|"large events"|' not in text  # DirectBlob also goes to EventBridge
 
 
 # -- the publish step -----------------------------------------------------------------------------
