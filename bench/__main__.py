@@ -1,7 +1,7 @@
 """``python -m bench`` (``make bench``): the side-by-side comparison (``bench.compare``), then every
 other benchmark script in this folder that exists (``publish.py``, ``worker.py``, ``dlq.py``,
-``topology.py``, ``emulator.py``, ``memory.py``, ``outbox.py``), each in its own process with its
-own defaults. Arguments go to the comparison; with ``--quick`` only the comparison runs (the other
+``topology.py``, ``emulator.py``, ``memory.py``, ``outbox.py``, ``claim_check.py``), each in its
+own process with its own defaults. Arguments go to the comparison; with ``--quick`` only the comparison runs (the other
 scripts have no quick mode)."""
 
 import subprocess
@@ -11,7 +11,7 @@ from pathlib import Path
 from bench.compare.run import main
 
 HERE = Path(__file__).resolve().parent
-OTHERS = ("publish", "worker", "dlq", "topology", "emulator", "memory", "outbox")
+OTHERS = ("publish", "worker", "dlq", "topology", "emulator", "memory", "outbox", "claim_check")
 
 args = sys.argv[1:]
 status = main(args)
