@@ -1,7 +1,8 @@
 """The claim check end to end on LocalStack: a large event fanned out through SNS to three queues is
 handled by all three; the real ``amazon-sqs-extended-client`` reads what bus sends and bus handles
 what it sends; a pointer to a missing object goes to the DLQ with its reason, once; a claim-checked
-dead letter keeps its pointer and ``bus dlq show --full`` reads its payload."""
+dead letter keeps its pointer, ``bus dlq show --full`` reads its payload, and a redrive sends the
+pointer back."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from typer.testing import CliRunner
 from bus import dlq
 from bus.aws import AwsClients
 from bus.aws.limits import KIB
+from bus.claimcheck import ClaimReader
 from bus.claimcheck.pointer import POINTER_CLASS, SIZE_ATTRIBUTE, Pointer
 from bus.cli import app
 from bus.dlq.claims import with_payloads
@@ -161,7 +163,7 @@ async def test_a_missing_payload_is_dead_lettered_and_a_claim_checked_dead_lette
     assert set(by_reason) == {"claim-check-missing", "rejected"}
     missing = by_reason["claim-check-missing"]
     assert missing.body == gone.body()  # moved as it came, pointer and all
-    assert missing.receive_count >= 1
+    assert missing.failure.attempt == 1  # dead-lettered on its first delivery, not retried
     assert f"{gone} is gone" in (missing.failure.error or "")
     claimed = by_reason["rejected"]
     assert json.loads(claimed.body)[0] == POINTER_CLASS
@@ -187,6 +189,22 @@ async def test_a_missing_payload_is_dead_lettered_and_a_claim_checked_dead_lette
     assert result.exit_code == 0, result.output
     assert "claim check" in result.output
     assert "r" * 5000 in result.output  # the payload itself, not the pointer
+
+    await asyncio.sleep(1.5)
+    options = dlq.RedriveOptions(
+        selection=dlq.Selection.build(reasons=["rejected"]), hold_seconds=5
+    )
+    report = await dlq.redrive_selected(
+        applied.aws, dlq_url, topology=applied.topology, env=applied.env, options=options
+    )
+    assert report.moved == 1
+    (back,) = await applied.drain("direct")
+    assert back["Body"] == claimed.body  # the pointer went back, not the payload
+    assert back["MessageAttributes"][SIZE_ATTRIBUTE]["DataType"] == "Number"
+    again = await ClaimReader(applied.aws).decode(
+        back["Body"], back["MessageAttributes"], back["MessageId"]
+    )
+    assert again.envelope.data == rejected.model_dump()
 
 
 async def _dlq_depth(applied: Applied, n: int) -> bool:
