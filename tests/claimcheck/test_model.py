@@ -206,3 +206,51 @@ async def test_a_pointer_to_a_missing_object_is_a_claim_check_error() -> None:
     assert info.value.reason == "claim-check-missing"
     assert "s3://b-1/k is gone (NoSuchKey)" in str(info.value)
     assert info.value.message_id == "m-1"
+
+
+class ScriptedS3:
+    """Answers GetObject with an object of ``size`` bytes, or fails with ``code``."""
+
+    def __init__(self, *, size: int = 0, code: str | None = None) -> None:
+        self.size, self.code, self.read = size, code, False
+
+    async def get_object(self, **_: Any) -> Any:
+        from botocore.exceptions import ClientError
+
+        if self.code is not None:
+            raise ClientError({"Error": {"Code": self.code, "Message": "no"}}, "GetObject")
+        return {"ContentLength": self.size, "Body": self}
+
+    def close(self) -> None:
+        pass
+
+    async def __aenter__(self) -> ScriptedS3:
+        self.read = True
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        pass
+
+
+async def test_a_payload_over_max_size_is_refused_without_reading_it() -> None:
+    class Big:
+        s3 = ScriptedS3(size=2 * MIB)
+
+    with pytest.raises(ClaimCheckError) as info:
+        await ClaimReader(Big(), max_bytes=MIB).decode(Pointer("b-1", "k").body(), {}, "m-1")  # type: ignore[arg-type]
+    assert info.value.reason == "claim-check-too-large"
+    assert "2,097,152 bytes" in str(info.value)
+    assert not Big.s3.read
+
+
+@pytest.mark.parametrize("code", ["SlowDown", "InternalError", "AccessDenied"])
+async def test_other_s3_failures_stay_aws_errors_for_a_later_redelivery(code: str) -> None:
+    from bus.errors import AwsError
+
+    class Failing:
+        s3 = ScriptedS3(code=code)
+
+    with pytest.raises(AwsError) as info:
+        await ClaimReader(Failing()).decode(Pointer("b-1", "k").body(), {}, "m-1")  # type: ignore[arg-type]
+    assert not isinstance(info.value, ClaimCheckError)
+    assert info.value.code == code
