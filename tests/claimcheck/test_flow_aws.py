@@ -129,6 +129,27 @@ async def test_the_extended_client_reads_what_bus_sends(applied: Applied) -> Non
     )
 
 
+async def test_the_extended_client_reads_a_large_event_bus_published_to_a_topic(
+    applied: Applied,
+) -> None:
+    """Through SNS with raw message delivery, the pointer and its attribute arrive as they left."""
+    k = key()
+    event = apps.Blob(key=k, data="t" * LARGE)
+    await applied.publisher().publish(event)
+    sqs = extended_client(applied)
+    url = await applied.queue_url("a")
+    answer = await asyncio.to_thread(
+        sqs.receive_message, QueueUrl=url, MessageAttributeNames=["All"], WaitTimeSeconds=5
+    )
+    (message,) = answer["Messages"]
+    assert decode(message["Body"]).envelope.data == event.model_dump()
+    await asyncio.to_thread(
+        sqs.delete_message, QueueUrl=url, ReceiptHandle=message["ReceiptHandle"]
+    )
+    for queue in "bc":  # the enveloped subscribers' copies: not this test's subject
+        assert len(await applied.drain(queue)) == 1
+
+
 async def test_bus_handles_what_the_extended_client_sends(applied: Applied) -> None:
     k = key()
     event = apps.DirectBlob(key=k, data="z" * LARGE)
