@@ -113,6 +113,8 @@ class Worker:
             for b in self.bindings
         }
         self._stores = self._idempotency_stores(base)
+        self.claims = claim_reader(aws, topology)
+        """Reads claim-check pointers' payloads: every consumer's decode step (``Processor``)."""
         self._log = log or structlog.get_logger("bus.worker")
         self.consumers: list[QueueConsumer] = []
         self._stopped = False
@@ -175,7 +177,7 @@ class Worker:
             self.publisher,
             Capacity(limit) if limit else None,
             self.options.wait_seconds,
-            claim_reader(self.aws, self.topology),
+            self.claims,
         )
         for info, binding in zip(infos, self.bindings, strict=True):
             scope = QueueScope(
