@@ -17,7 +17,8 @@ as soon as it is full (``pipeline``), so the first calls are on their way while 
 still being validated. ``events`` may be an iterable or an async iterable. Publish middlewares
 (``middleware=[...]``; ``Publisher.open`` adds topology.yaml's ``middleware.publish``) wrap the
 preparation of each event and each batch call (``bus.middleware.publish``); without any, the path
-is the same as before. If iterating ``events``
+is the same as before. A topology with ``claim_check`` adds ``bus.claimcheck.ClaimCheck`` last:
+events too large for a destination travel through S3. If iterating ``events``
 raises, the events handed over before are still sent (and retried) and the error then propagates,
 with a note saying so; a cancelled call cancels its calls in flight.
 """
