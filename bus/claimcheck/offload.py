@@ -10,27 +10,44 @@ message, so SNS filter policies on attributes still apply; a filter on the body 
 
 EventBridge cannot carry a pointer (a ``PutEvents`` ``Detail`` is a JSON object, the pointer an
 array): an event with an EventBridge destination is never offloaded, and over the bus's limit it is
-refused as before. The object is written before the message is sent; if the send then fails, the
-object stays until the bucket's lifecycle rule expires it. An S3 failure raises its ``AwsError``
-from ``publish``/``publish_many`` (nothing was sent for that event).
+refused as before.
+
+The objects are written concurrently (at most ``PUTS_IN_FLIGHT`` at a time, so at most that many
+bodies wait in memory), while later events are prepared: ``event`` starts the upload, and ``batch``
+waits for the uploads of its entries before the batch call, so no pointer is sent before its
+object exists. A failed upload fails the entries of its batch with S3's error code (``publish``
+raises ``PublishError``, ``publish_many`` reports them); an object whose send then fails stays
+until the bucket's lifecycle rule expires it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bus.aws.limits import MESSAGE_ATTRIBUTES
 from bus.aws.s3 import put_payload
 from bus.claimcheck.pointer import SIZE_ATTRIBUTE, Pointer, size_attribute
 from bus.errors import MessageTooLargeError
-from bus.middleware.publish import NextEvent, Outgoing, PublishMiddleware
+from bus.middleware.publish import NextBatch, NextEvent, Outgoing, OutgoingBatch, PublishMiddleware
 from bus.publish.prepare import Prepared, check_size
 from bus.topology.model import physical_name
 
 if TYPE_CHECKING:
     from bus.claimcheck.resolve import HasS3
     from bus.topology.claim_model import ClaimCheck as ClaimCheckSection
+
+PUTS_IN_FLIGHT = 8
+"""Uploads running at once (each holds its event's body until it is written)."""
+
+
+@dataclass
+class _Upload:
+    task: asyncio.Task[None]
+    batches: int
+    """Batch calls still to wait for it: one per destination (retries find it done)."""
 
 
 class ClaimCheck(PublishMiddleware):
@@ -43,6 +60,8 @@ class ClaimCheck(PublishMiddleware):
         self.bucket = bucket
         self.threshold = threshold
         self.max_size = max_size
+        self._uploads: dict[str, _Upload] = {}
+        self._slots = asyncio.Semaphore(PUTS_IN_FLIGHT)
 
     @classmethod
     def of(cls, aws: HasS3, section: ClaimCheckSection, env: str | None) -> ClaimCheck:
@@ -66,6 +85,21 @@ class ClaimCheck(PublishMiddleware):
                 exc.add_note("EventBridge carries no claim-check pointer: it was not stored in S3")
             raise
 
+    async def batch(self, batch: OutgoingBatch, call_next: NextBatch) -> None:
+        """Wait for the uploads of the batch's entries (an upload's error fails the batch)."""
+        waits = []
+        for entry in batch.entries:
+            upload = self._uploads.get(entry.id)
+            if upload is None:
+                continue
+            upload.batches -= 1
+            if upload.batches <= 0:
+                del self._uploads[entry.id]
+            waits.append(upload.task)
+        if waits:
+            await asyncio.gather(*waits)
+        await call_next(batch)
+
     def wanted(self, prepared: Prepared) -> bool:
         """Whether ``prepared`` goes through S3: over a destination's limit or the threshold, and
         to no EventBridge bus."""
@@ -77,7 +111,7 @@ class ClaimCheck(PublishMiddleware):
         return any(prepared.entry_size(c) > c.limit for c in prepared.channels)
 
     async def offload(self, prepared: Prepared) -> Prepared:
-        """Store the body; the prepared message that points to it."""
+        """Start storing the body; the prepared message that points to it."""
         name = f"{prepared.spec.name} {prepared.id}"
         if prepared.body_bytes > self.max_size:
             raise MessageTooLargeError(
@@ -91,7 +125,10 @@ class ClaimCheck(PublishMiddleware):
                 f"{MESSAGE_ATTRIBUTES})"
             )
         pointer = Pointer(self.bucket, prepared.id)
-        await put_payload(self._aws.s3, pointer.bucket, pointer.key, prepared.body.encode())
+        await self._slots.acquire()
+        task = asyncio.create_task(self._put(pointer, prepared.body.encode()))
+        task.add_done_callback(_retrieve)
+        self._uploads[prepared.id] = _Upload(task, len(prepared.channels))
         marker = size_attribute(prepared.body_bytes)
         body = pointer.body()
         attributes = {**prepared.attributes, SIZE_ATTRIBUTE: marker}
@@ -105,3 +142,16 @@ class ClaimCheck(PublishMiddleware):
         )
         check_size(pointed)
         return pointed
+
+    async def _put(self, pointer: Pointer, body: bytes) -> None:
+        try:
+            await put_payload(self._aws.s3, pointer.bucket, pointer.key, body)
+        finally:
+            self._slots.release()
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """Mark an upload's error as seen: its batch re-raises it; a call aborted before its batch
+    (cancelled) never will."""
+    if not task.cancelled():
+        task.exception()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,10 @@ from pydantic import ValidationError
 from bus.aws.clients import Account
 from bus.aws.limits import KIB, MIB
 from bus.claimcheck import ClaimCheck, ClaimReader, Pointer
-from bus.claimcheck.pointer import SIZE_ATTRIBUTE
+from bus.claimcheck.pointer import SIZE_ATTRIBUTE, read_pointer
 from bus.envelope import decode
 from bus.errors import ClaimCheckError, MessageTooLargeError
-from bus.middleware.publish import Outgoing
+from bus.middleware.publish import Outgoing, OutgoingBatch
 from bus.publish.prepare import EventRoute, FlowContext, channel_of, prepare_routed
 from bus.schema import Registry
 from bus.topology.check import check_topology
@@ -115,6 +116,7 @@ class RecordingS3:
         self.objects: dict[tuple[str, str], bytes] = {}
 
     async def put_object(self, *, Bucket: str, Key: str, Body: bytes, **_: Any) -> None:
+        await asyncio.sleep(0)  # an upload finishes after the event step returned
         self.objects[(Bucket, Key)] = Body
 
 
@@ -135,8 +137,18 @@ async def _publish_step(
             0, route, event, FlowContext(), check_size=outgoing.check_size
         )
 
+    async def send(batch: OutgoingBatch) -> None:
+        stored = middleware._aws.s3.objects  # type: ignore[attr-defined]
+        for entry in batch.entries:  # what is sent points to an object already written
+            pointer = read_pointer(entry.body)
+            assert pointer is None or (pointer.bucket, pointer.key) in stored
+
     outgoing = Outgoing(event, 0)
     await middleware.event(outgoing, prepare)
+    assert outgoing.prepared is not None
+    for channel in channels:
+        await middleware.batch(OutgoingBatch(channel, [outgoing.prepared]), send)
+    assert not middleware._uploads  # every upload was waited for once per destination
     return outgoing, middleware._aws.s3.objects  # type: ignore[attr-defined]
 
 
@@ -254,3 +266,35 @@ async def test_other_s3_failures_stay_aws_errors_for_a_later_redelivery(code: st
         await ClaimReader(Failing()).decode(Pointer("b-1", "k").body(), {}, "m-1")  # type: ignore[arg-type]
     assert not isinstance(info.value, ClaimCheckError)
     assert info.value.code == code
+
+
+async def test_a_failed_upload_fails_its_batch_with_s3s_error() -> None:
+    from bus.errors import AwsError
+
+    class FailingS3:
+        async def put_object(self, **_: Any) -> None:
+            from botocore.exceptions import ClientError
+
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "no"}}, "PutObject")
+
+    class Failing:
+        s3 = FailingS3()
+
+    middleware = ClaimCheck(Failing(), "dev-shop-payloads", max_size=2 * MIB)  # type: ignore[arg-type]
+    event = Blob(key="k", data="y" * 300 * KIB)
+    spec = REGISTRY.event_type_of(event)
+    channels = tuple(channel_of(d, TOPOLOGY) for d in spec.destinations)
+    route = EventRoute.of(spec, channels)
+
+    async def prepare(outgoing: Outgoing) -> None:
+        outgoing.prepared = prepare_routed(0, route, event, FlowContext(), check_size=False)
+
+    async def send(batch: OutgoingBatch) -> None:
+        raise AssertionError("a pointer without its object was sent")
+
+    outgoing = Outgoing(event, 0)
+    await middleware.event(outgoing, prepare)
+    assert outgoing.prepared is not None
+    with pytest.raises(AwsError) as info:
+        await middleware.batch(OutgoingBatch(channels[0], [outgoing.prepared]), send)
+    assert info.value.code == "SlowDown"
