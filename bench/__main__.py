@@ -1,7 +1,7 @@
 """``python -m bench`` (``make bench``): the side-by-side comparison (``bench.compare``), then every
 other benchmark script in this folder that exists (``publish.py``, ``worker.py``, ``dlq.py``,
 ``topology.py``, ``emulator.py``, ``memory.py``, ``outbox.py``, ``metrics.py``, ``otel.py``, ``lambda_.py``,
-``idempotency.py``, ...: ``OTHERS``), each in its own process with its own defaults. Arguments go
+``idempotency.py``, ``claim_check.py``, ...: ``OTHERS``), each in its own process with its own defaults. Arguments go
 to the comparison; with ``--quick`` only the comparison runs (the other scripts have no quick
 mode)."""
 
@@ -24,6 +24,7 @@ OTHERS = (
     "otel",
     "idempotency",
     "lambda_",
+    "claim_check",
 )
 
 args = sys.argv[1:]

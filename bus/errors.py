@@ -13,6 +13,7 @@
     │   ├── UnknownEventError     event type/version not declared, or no destination
     │   ├── MessageTooLargeError  encoded event over the service limit
     │   ├── DecodeError           a consumed body cannot be unwrapped or decoded
+    │   │   └── ClaimCheckError   a claim-check pointer's payload is gone or unreadable
     │   └── ReplayError           exported dead letters refused before sending: carries every Problem
     ├── AwsError                  an AWS call failed: carries the AWS error code (exit code 4)
     │   └── PublishError          some entries of a publish failed: carries them per event
@@ -114,6 +115,15 @@ class DecodeError(EventError):
         """What is wrong, without the message id."""
         prefix = f"message {message_id}: " if message_id else ""
         super().__init__(prefix + message)
+
+
+class ClaimCheckError(DecodeError):
+    """A claim-check pointer cannot be resolved for good: ``reason`` is ``claim-check-missing``
+    (the object or bucket is gone) or ``claim-check-too-large`` (over ``claim_check.max_size``)."""
+
+    def __init__(self, message: str, *, reason: str, message_id: str | None = None) -> None:
+        self.reason = reason
+        super().__init__(message, message_id=message_id)
 
 
 class ReplayError(EventError):

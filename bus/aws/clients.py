@@ -1,4 +1,4 @@
-"""aiobotocore clients for SQS, SNS, EventBridge, CloudWatch, DynamoDB, Lambda and STS, from
+"""aiobotocore clients for SQS, SNS, EventBridge, CloudWatch, DynamoDB, Lambda, S3 and STS, from
 ``Settings``.
 
 ``AwsClients`` is an async context manager; open it once per process (or per command) and pass it
@@ -11,6 +11,10 @@ service, except one that has a service-specific endpoint in the environment
 (``AWS_ENDPOINT_URL_<SERVICE>``, the standard AWS setting, e.g. ``AWS_ENDPOINT_URL_DYNAMODB``):
 that one wins for its service, as it does in every AWS SDK, so one emulator can serve SQS and SNS
 and another DynamoDB.
+
+S3 (the claim check's payloads) addresses buckets by path when an endpoint is given (an emulator,
+or an S3-compatible service that does not serve bucket subdomains), as AWS's own default does
+otherwise.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
     from types_aiobotocore_events import EventBridgeClient
     from types_aiobotocore_lambda import LambdaClient
+    from types_aiobotocore_s3 import S3Client
     from types_aiobotocore_sns import SNSClient
     from types_aiobotocore_sqs import SQSClient
     from types_aiobotocore_sts import STSClient
@@ -76,8 +81,8 @@ def service_endpoint(
 
 
 class AwsClients:
-    """Open SQS, SNS, EventBridge, CloudWatch, DynamoDB, Lambda and STS clients sharing one
-    configuration.
+    """Open SQS, SNS, EventBridge, CloudWatch, DynamoDB, Lambda, S3 and STS clients sharing
+    one configuration.
 
     Every client is opened with the others (opening one makes no call to AWS).
     """
@@ -91,16 +96,18 @@ class AwsClients:
         self._cloudwatch: CloudWatchClient | None = None
         self._dynamodb: DynamoDBClient | None = None
         self._lambda: LambdaClient | None = None
+        self._s3: S3Client | None = None
         self._sts: STSClient | None = None
         self._account: Account | None = None
 
-    def _client_kwargs(self, service: str) -> dict[str, Any]:
+    def _client_kwargs(self, service: str, **extra: Any) -> dict[str, Any]:
         s = self.settings
         config = AioConfig(
             retries={"mode": "standard", "total_max_attempts": s.max_attempts},
             max_pool_connections=s.max_pool_connections,
             connect_timeout=s.connect_timeout,
             read_timeout=s.read_timeout,
+            **extra,
         )
         kwargs: dict[str, Any] = {"config": config}
         if s.region:
@@ -129,6 +136,12 @@ class AwsClients:
                 self._dynamodb = await open_client("dynamodb")
                 self._lambda = await open_client("lambda")
                 self._sts = await open_client("sts")
+                s3_path = (
+                    {"addressing_style": "path"} if service_endpoint("s3", self.settings) else None
+                )
+                self._s3 = await stack.enter_async_context(
+                    session.create_client("s3", **self._client_kwargs("s3", s3=s3_path))
+                )
         except BaseException:
             await stack.aclose()
             raise
@@ -179,6 +192,11 @@ class AwsClients:
     def lambda_(self) -> LambdaClient:
         """Lambda (event source mappings, ``bus.topology.mappings_aws``)."""
         client: LambdaClient = self._require(self._lambda)
+        return client
+
+    @property
+    def s3(self) -> S3Client:
+        client: S3Client = self._require(self._s3)
         return client
 
     @property

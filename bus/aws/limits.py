@@ -1,5 +1,9 @@
 """AWS's size limits on what bus sends, in one table (bytes; checked 2026-12-02).
 
+Publish (``bus.publish.prepare``), the worker's dead-letter copies (``bus.worker.deadletter``), the
+DLQ tools' redrive and replay (``bus.dlq.send``) and the claim check (``bus.claimcheck``: what does
+not fit goes through S3) all read them here.
+
 - **SQS**: a message (body plus each message attribute's name, data type and value) up to
   1 MiB (1,048,576 bytes) since 2025, and a ``SendMessageBatch`` call's entries together up to the
   same 1 MiB: "The maximum allowed individual message size and the maximum total payload size (the

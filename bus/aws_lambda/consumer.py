@@ -124,7 +124,12 @@ class LambdaConsumer:
         heartbeat = Heartbeat(ops, 0, log)  # Lambda holds a record no longer than it runs
         settler = Settler(scope, ops, dlq_ops, verdicts, heartbeat, hold_fifo=False)
         processor = Processor(
-            scope, settler, worker.registry, worker.publisher, worker.consume_stack(scope)
+            scope,
+            settler,
+            worker.registry,
+            worker.publisher,
+            worker.consume_stack(scope),
+            worker.claims,
         )
         return cls(scope, processor, settler, verdicts, ops, options)
 

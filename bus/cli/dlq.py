@@ -34,6 +34,7 @@ from bus.cli.options import (
     make_settings,
 )
 from bus.cli.prompt import confirm
+from bus.dlq.claims import with_payloads
 from bus.dlq.inspect import DEFAULT_SAMPLE, PEEK_HOLD_SECONDS
 from bus.dlq.queues import queue_depth
 from bus.dlq.scan import DEFAULT_HOLD_SECONDS
@@ -88,7 +89,10 @@ def show(
         int,
         typer.Option(min=1, help="Show at most this many messages (the first N received)."),
     ] = 10,
-    full: Annotated[bool, typer.Option("--full", help="Do not truncate bodies.")] = False,
+    full: Annotated[
+        bool,
+        typer.Option("--full", help="Do not truncate bodies; read claim-checked payloads from S3."),
+    ] = False,
     as_json: JsonOpt = False,
     filter: FilterOpt = None,
     types: TypeOpt = None,
@@ -117,6 +121,8 @@ def show(
     async def work(aws: AwsClients) -> tuple[str, dlq.Peeked]:
         source = await dlq.Queues(aws, topo, settings.env).resolve(queue)
         found = await dlq.peek(aws, source.url, limit=limit, selection=selection, hold_seconds=hold)
+        if full:  # claim-checked messages: their payloads from S3
+            found = await with_payloads(aws, found, topo)
         return source.name, found
 
     name, letters = common.run(settings, work)

@@ -159,6 +159,8 @@ def letters(found: Sequence[DlqMessage], *, full: bool) -> None:
         ]
         if letter.group_id:
             rows.append(("group", letter.group_id))
+        if letter.pointer:
+            rows.append(("claim check", letter.pointer))
         if letter.decode_error:
             rows.append(("decode", letter.decode_error))
         binary = [n for n, v in letter.message_attributes.items() if "BinaryValue" in v]

@@ -23,6 +23,7 @@ from bus.aws.failure import (
     parse_time,
     read_failure,
 )
+from bus.claimcheck.pointer import find_pointer
 from bus.envelope.unwrap import parse_body
 from bus.envelope.unwrap import unwrap as unwrap_route
 from bus.errors import DecodeError
@@ -61,6 +62,9 @@ class DlqMessage:
     """When the message entered this queue (SQS ``SentTimestamp``)."""
     wrapper: str = "raw"
     """How the body carried the envelope: ``raw``, ``sns``, ``eventbridge`` or ``none``."""
+    pointer: str | None = None
+    """A claim-checked message's payload (``s3://bucket/key``); the body is the pointer, or the
+    payload once read (``bus.dlq.claims``)."""
 
     # -- envelope fields, with message attributes as fallback ----------------------------------
 
@@ -155,6 +159,9 @@ def from_sqs(message: Mapping[str, Any]) -> DlqMessage:
     failure_attr = attributes.get(FAILURE_ATTRIBUTE, {}).get("StringValue")
     message_id = str(message.get("MessageId", ""))
     envelope, wrapper, error = unwrap(body, attributes, message_id)
+    claim = _claim(body, attributes, message_id)
+    if claim is not None:
+        error = f"claim-checked: the payload is {claim} (`bus dlq show --full` reads it)"
     sent_at = _from_millis(system.get("SentTimestamp"))
     created = parse_time((envelope or {}).get("time"))
     failure = read_failure(
@@ -173,7 +180,16 @@ def from_sqs(message: Mapping[str, Any]) -> DlqMessage:
         failure=failure or FailureRecord(),
         sent_at=sent_at,
         wrapper=wrapper,
+        pointer=claim,
     )
+
+
+def _claim(body: str, attributes: Mapping[str, Any], message_id: str) -> str | None:
+    try:
+        found = find_pointer(body, attributes, message_id)
+    except DecodeError:
+        return None
+    return str(found.pointer) if found is not None else None
 
 
 def unwrap(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bus.envelope.attributes import EVENT_TYPE, EVENT_VERSION
-from bus.envelope.limits import check_text, check_value, load_json, too_deep
+from bus.envelope.limits import MAX_BODY_BYTES, check_text, check_value, load_json, too_deep
 from bus.envelope.model import Envelope
 from bus.envelope.read import MAX_VERSION, VERSION_TEXT, envelope_from_dict
 from bus.envelope.unwrap import ROUTES as _ROUTES
@@ -42,8 +42,8 @@ class Decoded:
     attributes: Mapping[str, str] = field(default_factory=dict)
 
 
-def _parse(body: object, message_id: str | None) -> dict[str, Any]:
-    obj = load_json(body, "body", message_id)
+def _parse(body: object, message_id: str | None, max_bytes: int) -> dict[str, Any]:
+    obj = load_json(body, "body", message_id, max_bytes)
     if isinstance(obj, list):
         raise DecodeError(
             "body is a JSON list, not an object (a CloudEvents batch? bus reads one event "
@@ -114,15 +114,17 @@ def decode(
     attributes: Mapping[str, Any] | None = None,
     *,
     message_id: str | None = None,
+    max_bytes: int = MAX_BODY_BYTES,
 ) -> Decoded:
     """Unwrap a raw, SNS-in-SQS or EventBridge-in-SQS body; ``DecodeError`` names the problem,
-    whatever ``body`` and ``attributes`` hold."""
+    whatever ``body`` and ``attributes`` hold. ``max_bytes``: the body's limit (a claim-checked
+    payload fetched from S3 may be larger than any message)."""
     if attributes is not None and not isinstance(attributes, Mapping):
         raise DecodeError(
             f"message attributes are a {type(attributes).__name__}, not a mapping",
             message_id=message_id,
         )
-    obj = _parse(body, message_id)
+    obj = _parse(body, message_id, max_bytes)
     for route in _ROUTES:
         if not route.matches(obj):
             continue

@@ -28,12 +28,15 @@ _ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 """A ``\\uD800``-``\\uDFFF`` escape: a pair (an escaped emoji) or a lone surrogate."""
 
 
-def load_json(text: object, what: str, message_id: str | None) -> Any:
-    """``text`` parsed as JSON within the limits; ``DecodeError`` naming ``what`` otherwise."""
+def load_json(
+    text: object, what: str, message_id: str | None, max_bytes: int = MAX_BODY_BYTES
+) -> Any:
+    """``text`` parsed as JSON within the limits (``max_bytes``: a claim-checked payload's may be
+    larger); ``DecodeError`` naming ``what`` otherwise."""
     if isinstance(text, bytes | bytearray | memoryview):
         raw = bytes(text)
-        if len(raw) > MAX_BODY_BYTES:
-            raise _too_large(what, len(raw), message_id)
+        if len(raw) > max_bytes:
+            raise _too_large(what, len(raw), message_id, max_bytes)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -43,12 +46,12 @@ def load_json(text: object, what: str, message_id: str | None) -> Any:
             ) from None
     if not isinstance(text, str):
         raise DecodeError(f"{what} is {type(text).__name__}, not text", message_id=message_id)
-    if text.isascii() or len(text) > MAX_BODY_BYTES:
+    if text.isascii() or len(text) > max_bytes:
         size = len(text)  # one byte per character (or too long whatever the encoding)
     else:
         size = len(text.encode("utf-8", "surrogatepass"))
-    if size > MAX_BODY_BYTES:
-        raise _too_large(what, size, message_id)
+    if size > max_bytes:
+        raise _too_large(what, size, message_id, max_bytes)
     surrogates = _may_hold_surrogates(text)
     try:
         obj = json.loads(text) if surrogates else _loads(text)
@@ -157,9 +160,9 @@ def _short(path: str) -> str:
     return path if len(path) <= 200 else path[:200] + "..."
 
 
-def _too_large(what: str, size: int, message_id: str | None) -> DecodeError:
+def _too_large(what: str, size: int, message_id: str | None, limit: int) -> DecodeError:
     return DecodeError(
-        f"{what} is {size:,} bytes; the decoder reads at most {MAX_BODY_BYTES:,}",
+        f"{what} is {size:,} bytes; the decoder reads at most {limit:,}",
         message_id=message_id,
     )
 

@@ -46,6 +46,9 @@ class Outgoing:
     traceparent: str | None = None
     prepared: Prepared | None = None
     """Set by ``call_next``: the envelope id, body, attributes and destinations."""
+    check_size: bool = True
+    """Whether ``call_next`` refuses an event over a destination's size limit; a middleware that
+    makes large events fit (the claim check) sets it false and checks the sizes itself."""
 
 
 @dataclass

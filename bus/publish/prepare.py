@@ -288,7 +288,8 @@ def _group_id(route: EventRoute, event: BaseModel) -> str | None:
     return text
 
 
-def _check_size(prepared: Prepared) -> None:
+def check_size(prepared: Prepared) -> None:
+    """``MessageTooLargeError`` when ``prepared`` is over the limit of one of its channels."""
     for channel in prepared.channels:
         size = prepared.entry_size(channel)
         if size > channel.limit:
@@ -299,9 +300,15 @@ def _check_size(prepared: Prepared) -> None:
 
 
 def prepare_routed(
-    index: int, route: EventRoute, event: BaseModel, context: FlowContext
+    index: int,
+    route: EventRoute,
+    event: BaseModel,
+    context: FlowContext,
+    *,
+    check_size: bool = True,
 ) -> Prepared:
-    """Validate and encode ``event``; raise the ``EventError`` that keeps it from being sent."""
+    """Validate and encode ``event``; raise the ``EventError`` that keeps it from being sent
+    (``check_size`` false: all but a size over a limit, which the caller then checks)."""
     spec = route.spec
     if not route.channels:
         raise UnknownEventError(f"{spec.name} has no destination (publish_to is empty)")
@@ -335,8 +342,12 @@ def prepare_routed(
         group_id=_group_id(route, event),
         channels=route.channels,
     )
-    _check_size(prepared)
+    if check_size:
+        _check_size(prepared)
     return prepared
+
+
+_check_size = check_size
 
 
 def prepare(

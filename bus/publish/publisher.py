@@ -17,7 +17,8 @@ as soon as it is full (``pipeline``), so the first calls are on their way while 
 still being validated. ``events`` may be an iterable or an async iterable. Publish middlewares
 (``middleware=[...]``; ``Publisher.open`` adds topology.yaml's ``middleware.publish``) wrap the
 preparation of each event and each batch call (``bus.middleware.publish``); without any, the path
-is the same as before. If iterating ``events``
+is the same as before. A topology with ``claim_check`` adds ``bus.claimcheck.ClaimCheck`` last:
+events too large for a destination travel through S3. If iterating ``events``
 raises, the events handed over before are still sent (and retried) and the error then propagates,
 with a note saying so; a cancelled call cancels its calls in flight.
 """
@@ -126,6 +127,10 @@ class Publisher:
         self._senders: dict[Channel, Sender] = {}
         self._lock = asyncio.Lock()
         self.middleware = list(middleware)
+        if topology.claim_check is not None:  # large events travel through S3 (innermost step)
+            from bus.claimcheck.offload import ClaimCheck
+
+            self.middleware.append(ClaimCheck.of(aws, topology.claim_check, env))
         self._each_event = chain_events(self.middleware, self._prepare_outgoing)
 
     @classmethod
@@ -228,7 +233,10 @@ class Publisher:
 
     async def _prepare_outgoing(self, outgoing: Outgoing) -> None:
         context = FlowContext(outgoing.correlation_id, outgoing.causation_id, outgoing.traceparent)
-        outgoing.prepared = self._prepare(outgoing.index, outgoing.event, context)
+        route = self.route(self.registry.event_type_of(outgoing.event))
+        outgoing.prepared = prepare_routed(
+            outgoing.index, route, outgoing.event, context, check_size=outgoing.check_size
+        )
 
     async def _prepare_through(
         self, index: int, event: BaseModel, context: FlowContext

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from bus.aws import AwsClients, aws_errors
 from bus.errors import AwsError, PlanError
-from bus.topology import alarms_aws, idempotency_aws, mappings_aws
+from bus.topology import alarms_aws, claims_aws, idempotency_aws, mappings_aws
 from bus.topology.model import Topology, ownership_tags
 from bus.topology.observe import (
     DEFAULT_CONCURRENCY,
@@ -317,6 +317,17 @@ class Applier:
 
     async def delete_mapping(self, r: Resource) -> None:
         await mappings_aws.delete_mapping(self, r)
+
+    # -- the claim check's S3 bucket (bus.topology.claims_aws) -----------------------------------
+
+    async def create_bucket(self, r: Resource) -> None:
+        await claims_aws.create_bucket(self, r)
+
+    async def update_bucket(self, updates: Sequence[Update]) -> None:
+        await claims_aws.update_bucket(self, updates)
+
+    async def delete_bucket(self, r: Resource) -> None:
+        await claims_aws.delete_bucket(self, r)
 
 
 def subscription_update_order(updates: Sequence[Update]) -> list[Update]:

@@ -85,6 +85,7 @@ def check_topology(topology: Topology, env: str | None = None) -> list[Finding]:
         _tags,
         _alarms,
         _mappings,
+        _claim_check,
     )
     return [finding for check in checks for finding in check(topology, env)]
 
@@ -311,6 +312,12 @@ def _alarms(t: Topology, env: str | None) -> Iterator[Finding]:
     from bus.topology.alarms import check_alarms  # it builds on this module
 
     yield from check_alarms(t, env)
+
+
+def _claim_check(t: Topology, env: str | None) -> Iterator[Finding]:
+    from bus.topology.claims import check_claim_check  # it builds on this module
+
+    yield from check_claim_check(t, env)
 
 
 def _tag(path: KeyPath, key: str, value: str, reserved: Collection[str]) -> Iterator[Finding]:

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bus.topology.alarms import alarm_graph
+from bus.topology.claims import claim_graph
 from bus.topology.idempotency_tables import table_graph
 from bus.topology.mappings import mapping_graph
 from bus.topology.model import DEFAULT_BUS, Topology, physical_name
 
-NodeKind = Literal["topic", "queue", "bus", "rule", "alarm", "table", "function"]
+NodeKind = Literal["topic", "queue", "bus", "rule", "alarm", "table", "function", "bucket"]
 Format = Literal["mermaid", "dot"]
 FORMATS: tuple[Format, ...] = ("mermaid", "dot")
 UNDELIVERABLE = "undeliverable"
@@ -100,6 +101,9 @@ def build(topology: Topology, env: str | None = None) -> Graph:
     function_nodes, function_edges = mapping_graph(topology, ids)
     graph.nodes += [Node(ident, "function", label, kind) for ident, label, kind in function_nodes]
     graph.edges += [Edge(source, target, label) for source, target, label in function_edges]
+    bucket_nodes, bucket_edges = claim_graph(topology, env, ids)
+    graph.nodes += [Node(ident, "bucket", label, detail) for ident, label, detail in bucket_nodes]
+    graph.edges += [Edge(s, t, label, dashed=True) for s, t, label in bucket_edges]
     return graph
 
 
@@ -186,6 +190,7 @@ _MERMAID_SHAPES: dict[NodeKind, tuple[str, str]] = {
     "alarm": (">", "]"),
     "table": ("[(", ")]"),
     "function": ("[/", "/]"),
+    "bucket": ("[(", ")]"),
 }
 _DOT_SHAPES: dict[NodeKind, str] = {
     "topic": "shape=hexagon",
@@ -195,6 +200,7 @@ _DOT_SHAPES: dict[NodeKind, str] = {
     "alarm": "shape=note",
     "table": "shape=cylinder",
     "function": "shape=parallelogram",
+    "bucket": "shape=cylinder",
 }
 
 

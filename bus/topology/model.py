@@ -17,6 +17,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from bus.topology import idempotency_model as idem
 from bus.topology.alarm_model import Alarms
+from bus.topology.claim_model import ClaimCheck
 from bus.topology.inbox_model import SqlInbox
 from bus.topology.lambda_model import LambdaMapping
 
@@ -343,6 +344,8 @@ class Topology(_Model):
     """CloudWatch alarms bus derives (``bus.topology.alarm_model``); none when absent."""
     lambda_: dict[str, LambdaMapping] = Field(default_factory=dict, alias="lambda")
     """Queues consumed by Lambda functions (``bus.topology.lambda_model``), by queue."""
+    claim_check: ClaimCheck | None = None
+    """The S3 bucket large events travel through (``bus.topology.claim_model``); none when absent."""
 
     # -- dead letters ---------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from bus.aws import AwsClients, aws_errors
 from bus.aws.queues import MISSING_QUEUE_CODES, is_missing_queue, queue_url
 from bus.errors import AwsError
 from bus.topology.alarms_aws import observe_alarms
+from bus.topology.claims_aws import observe_buckets
 from bus.topology.idempotency_aws import observe_tables
 from bus.topology.mappings_aws import observe_mappings
 from bus.topology.model import DEFAULT_BUS
@@ -407,12 +408,14 @@ async def observe(
         observer.subscriptions(topics, set(_names(desired, "subscription")), owned_queues),
         observer.rules(sorted(rule_buses), set(_names(desired, "rule"))),
     )
-    targets, alarms, tables, mappings = await asyncio.gather(
+    targets, alarms, tables, mappings, buckets = await asyncio.gather(
         observer.targets(rules, set(_names(desired, "target")), owned_queues),
         observe_alarms(observer, _names(desired, "alarm")),
         observe_tables(observer, _names(desired, "table")),
         observe_mappings(observer, [r for r in desired if r.kind == "mapping"], owned_queues),
+        observe_buckets(observer, _names(desired, "bucket")),
     )
     return [
         *buses, *topics, *queues, *subscriptions, *rules, *targets, *alarms, *tables, *mappings,
+        *buckets,
     ]  # fmt: skip

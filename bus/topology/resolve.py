@@ -29,10 +29,11 @@ from bus.topology.model import (
 from bus.topology.policy import queue_policy
 
 Kind = Literal[
-    "bus", "topic", "queue", "subscription", "rule", "target", "alarm", "table", "mapping"
+    "bus", "topic", "queue", "subscription", "rule", "target", "alarm", "table", "mapping", "bucket"
 ]
 KINDS: tuple[Kind, ...] = (
     "bus", "topic", "queue", "subscription", "rule", "target", "alarm", "table", "mapping",
+    "bucket",
 )  # fmt: skip
 """Kinds in the order they are created (deleted in reverse)."""
 
@@ -160,14 +161,16 @@ def desired_resources(topology: Topology, env: str | None, account: Account) -> 
     for name, rule in topology.rules.items():
         out.append(_rule(names, name, rule))
         out += [_target(names, name, target) for target in rule.targets]
-    from bus.topology.alarms import alarm_resources  # it builds on this module
+    # these build on this module: imported here, not at its top
+    from bus.topology.alarms import alarm_resources
+    from bus.topology.claims import bucket_resources
     from bus.topology.idempotency_tables import table_resources
+    from bus.topology.mappings import mapping_resources
 
     out += alarm_resources(names)
     out += table_resources(names)
-    from bus.topology.mappings import mapping_resources  # it builds on this module
-
     out += mapping_resources(names)
+    out += bucket_resources(names)
     return sorted(out, key=lambda r: (r.tier, r.name))
 
 

@@ -23,6 +23,7 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bus.claimcheck.resolve import ClaimReader
 from bus.middleware.consume import ConsumeMiddleware
 from bus.schema import Registry
 from bus.worker.acker import Acker
@@ -57,6 +58,8 @@ class Shared:
     wait_seconds: int = 20
     readiness: Readiness | None = None
     """Told by the pollers when receiving fails and works again."""
+    claims: ClaimReader | None = None
+    """Reads claim-check pointers' payloads (``bus.claimcheck``); None: bodies decode as they are."""
 
 
 class QueueConsumer:
@@ -86,7 +89,7 @@ class QueueConsumer:
         renewals = self.lanes if info.fifo else None
         self.settler = Settler(scope, self._ops, dlq_ops, self.acker, self.heartbeat, renewals)
         self.processor = Processor(
-            scope, self.settler, shared.registry, shared.publisher, middlewares
+            scope, self.settler, shared.registry, shared.publisher, middlewares, shared.claims
         )
         self._pollers: dict[Poller, asyncio.Task[None]] = {}
         self._beat: asyncio.Task[None] | None = None

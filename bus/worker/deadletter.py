@@ -39,6 +39,8 @@ Reason = Literal[
     "rejected",
     "handler-error",
     "timeout",
+    "claim-check-missing",
+    "claim-check-too-large",
 ]
 REASONS: tuple[Reason, ...] = (
     "decode-error",
@@ -48,6 +50,8 @@ REASONS: tuple[Reason, ...] = (
     "rejected",
     "handler-error",
     "timeout",
+    "claim-check-missing",
+    "claim-check-too-large",
 )
 FIRST_ATTRIBUTES = ("event_type", "event_version")
 CUT = "..."

@@ -3,6 +3,8 @@
 ::
 
     decode ─ DecodeError ──────────────────────────────► dead-letter  decode-error
+           (a claim-check pointer: its S3 payload) ─ gone ► dead-letter  claim-check-missing
+                                                └ S3 failing ► redeliver  claim-check-unavailable
     handler for the type? ─ unknown type / version ────► dead-letter  unknown-event
                           └ declared, not on this queue ► dead-letter  no-handler
     registry.parse (upcast) ─ EventValidationError ────► dead-letter  validation-error
@@ -25,8 +27,16 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, cast
 
+from bus.claimcheck.resolve import ClaimReader
 from bus.envelope import Envelope, decode
-from bus.errors import DecodeError, EventValidationError, HandlerError, UnknownEventError
+from bus.errors import (
+    AwsError,
+    ClaimCheckError,
+    DecodeError,
+    EventValidationError,
+    HandlerError,
+    UnknownEventError,
+)
 from bus.middleware.consume import HANDLED, ConsumeMiddleware, Incoming, Outcome, chain
 from bus.middleware.timeout import HandlerTimeout
 from bus.retry import Attempt, DeadLetterNow, RetryNow, backoff, decide
@@ -52,11 +62,14 @@ class Processor:
         registry: Registry,
         publisher: Publisher | None,
         middlewares: Sequence[ConsumeMiddleware] = (),
+        claims: ClaimReader | None = None,
     ) -> None:
         self._scope = scope
         self._settler = settler
         self._registry = registry
         self._publisher = publisher
+        self._claims = claims
+        """Reads claim-check pointers' payloads from S3; None: bodies decode as they are."""
         self._chain = chain(middlewares, self._call_handler)
 
     async def process(self, msg: Received) -> Fate:
@@ -73,7 +86,7 @@ class Processor:
         if self._scope.stopping.is_set():
             await self._settler.release([msg])
             return Fate.RELEASED
-        delivery = self._open(msg, attempt)
+        delivery = await self._open(msg, attempt)
         try:
             await self._chain(delivery)
         except asyncio.CancelledError:
@@ -100,16 +113,21 @@ class Processor:
 
     # -- before the middlewares: decode and validate ----------------------------------------------
 
-    def _open(self, msg: Received, attempt: int) -> Incoming:
+    async def _decode(self, msg: Received) -> Envelope:
+        if self._claims is None:
+            return decode(msg.body, msg.attributes, message_id=msg.message_id).envelope
+        decoded = await self._claims.decode(msg.body, msg.attributes, msg.message_id)
+        return decoded.envelope
+
+    async def _open(self, msg: Received, attempt: int) -> Incoming:
         scope = self._scope
         try:
-            env = decode(msg.body, msg.attributes, message_id=msg.message_id).envelope
-        except DecodeError as exc:
+            env = await self._decode(msg)
+        except (DecodeError, AwsError) as exc:
             fields = message_fields(msg, attempt)
             log = scope.log.bind(**fields)
-            log.debug("undecodable body", body=msg.body[:2000])
             delivery = Incoming(msg, scope.info.name, attempt, log, self.judge, fields)
-            delivery.outcome = Outcome("dead-letter", reason="decode-error", error=exc)
+            delivery.outcome = self._undecodable(delivery, exc)
             return delivery
         fields = envelope_fields(msg, env, attempt)
         log = scope.log.bind(**fields)
@@ -117,6 +135,16 @@ class Processor:
         delivery.envelope = env
         self._prepare(delivery, env)
         return delivery
+
+    def _undecodable(self, delivery: Incoming, exc: DecodeError | AwsError) -> Outcome:
+        """Dead-letter what cannot be decoded; redeliver later when S3 failed to answer."""
+        if isinstance(exc, AwsError):
+            delivery.log.warning("claim-check payload unavailable", error=str(exc))
+            delay = backoff(self._scope.binding.policy.redelivery, delivery.attempt)
+            return Outcome("redeliver", reason="claim-check-unavailable", delay=delay, error=exc)
+        delivery.log.debug("undecodable body", body=delivery.message.body[:2000])
+        reason = exc.reason if isinstance(exc, ClaimCheckError) else "decode-error"
+        return Outcome("dead-letter", reason=reason, error=exc)
 
     def _prepare(self, delivery: Incoming, env: Envelope) -> None:
         """The handler and the validated event, or the refusal as the delivery's outcome."""

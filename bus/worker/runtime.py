@@ -38,6 +38,7 @@ from pydantic import BaseModel
 
 from bus.aws import AwsClients
 from bus.aws.errors import CONNECTION_ERROR
+from bus.claimcheck.resolve import claim_reader
 from bus.errors import AwsError
 from bus.health import Readiness
 from bus.middleware.consume import ConsumeMiddleware
@@ -138,6 +139,8 @@ class Worker:
             for b in self.bindings
         }
         self._stores = self._idempotency_stores(base)
+        self.claims = claim_reader(aws, topology)
+        """Reads claim-check pointers' payloads: every consumer's decode step (``Processor``)."""
         self._log = parts.log or structlog.get_logger("bus.worker")
         self.consumers: list[QueueConsumer] = []
         self._stopped = False
@@ -208,6 +211,7 @@ class Worker:
             Capacity(limit) if limit else None,
             self.options.wait_seconds,
             self.readiness,
+            self.claims,
         )
         for info, binding in zip(infos, self.bindings, strict=True):
             scope = QueueScope(
