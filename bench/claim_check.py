@@ -31,7 +31,7 @@ from bus.schema import Registry
 from bus.settings import Settings
 from bus.topology.apply import converge
 from bus.topology.model import Topology, physical_name
-from bus.worker import Worker, WorkerOptions
+from bus.worker import Worker, WorkerOptions, WorkerParts
 
 ROOT = Path(__file__).resolve().parents[1]
 MIB = 1024 * 1024
@@ -100,8 +100,9 @@ async def run(settings: Settings, count: int, size: int) -> None:
         await publisher.publish_many(events, check=True)
         published = time.perf_counter() - start
 
-        worker = Worker(aws, topology, env=env, base_dir=ROOT, registry=registry,
-                        options=WorkerOptions(wait_seconds=1, shutdown_grace=10.0))  # fmt: skip
+        worker = Worker(aws, topology, env=env, base_dir=ROOT,
+                        options=WorkerOptions(wait_seconds=1, shutdown_grace=10.0),
+                        parts=WorkerParts(registry=registry))  # fmt: skip
         TARGET[0] = count
         start = time.perf_counter()
         await worker.start()
