@@ -45,7 +45,9 @@ class Outgoing:
     causation_id: str | None = None
     traceparent: str | None = None
     prepared: Prepared | None = None
-    """Set by ``call_next``: the envelope id, body, attributes and destinations."""
+    """Set by ``call_next``: the envelope id, body, attributes and destinations. A middleware
+    that brings a message prepared earlier (the outbox's ``RestoreRows``) sets it before
+    ``call_next``: the Publisher then keeps it, with ``traceparent`` stamped in its envelope."""
     check_size: bool = True
     """Whether ``call_next`` refuses an event over a destination's size limit; a middleware that
     makes large events fit (the claim check) sets it false and checks the sizes itself."""

@@ -1,11 +1,14 @@
-"""Publishing outbox rows through the Publisher, unchanged.
+"""Publishing outbox rows through the Publisher, unchanged but for the trace context.
 
 A row holds the message ``Outbox.add`` prepared (``table``). ``RestoreRows`` is a publish middleware
 (``bus.middleware.PublishMiddleware``, the Publisher's public seam): for a ``Stored`` row it sets
 the prepared message itself, routed by the *current* topology and with the row's stored body,
 attributes and group id, instead of preparing an event; any other event passes through. So a row's
 event id, time and FIFO deduplication id are those of the add, at every attempt (a consumer's
-idempotency, and FIFO deduplication, see a re-sent copy as the same event). ``OutboxPublisher`` is
+idempotency, and FIFO deduplication, see a re-sent copy as the same event). The row then goes on
+through the other middlewares like any event: a tracing middleware opens the event's producer span
+when it is sent (a child of the trace context given to ``Outbox.add``, if any), and the Publisher
+stamps that span's ``traceparent`` in the envelope, the one change to a stored body. ``OutboxPublisher`` is
 a plain ``Publisher`` with ``RestoreRows`` as its outermost middleware: batching, retries of
 throttled entries, per-entry results and the batch hooks of the other middlewares are the
 Publisher's own.
@@ -67,6 +70,12 @@ class Stored(BaseModel):
         return f"{self.event_type} v{self.event_version} {self.event_id} (outbox row {self.row_id})"
 
 
+def _traceparent(body: str) -> str | None:
+    """The trace context the row was added with (``Outbox.add(..., traceparent=...)``)."""
+    value = json.loads(body).get("traceparent")
+    return value if isinstance(value, str) else None
+
+
 def _utf8_len(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode())
 
@@ -81,8 +90,11 @@ class RestoreRows(PublishMiddleware):
 
     async def event(self, outgoing: Outgoing, call_next: NextEvent) -> None:
         if isinstance(outgoing.event, Stored):
-            outgoing.prepared = self.restore(outgoing.index, outgoing.event)
-            return
+            prepared = self.restore(outgoing.index, outgoing.event)
+            outgoing.prepared = prepared
+            outgoing.traceparent = _traceparent(prepared.body)
+            # the inner middlewares see it as any event (a tracing middleware opens its
+            # producer span, a child of the add's trace context, and sets its own)
         await call_next(outgoing)
 
     def restore(self, index: int, row: Stored) -> Prepared:

@@ -12,8 +12,9 @@ overhead, which channels are FIFO) is worked out once per event type (``EventRou
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
 from datetime import datetime
 from functools import lru_cache
@@ -32,7 +33,8 @@ from bus.aws.limits import (
     SQS_MESSAGE_BYTES,
 )
 from bus.envelope.attributes import EVENT_TYPE, EVENT_VERSION, Attribute, attribute
-from bus.envelope.model import header, join_body, new_id, utc_now
+from bus.envelope.model import encode_body, header, join_body, new_id, utc_now
+from bus.envelope.read import envelope_from_dict
 from bus.errors import EventValidationError, MessageTooLargeError, UnknownEventError
 from bus.schema.registry import EventSpec, validation_error
 from bus.topology.model import Destination, Topology
@@ -218,6 +220,25 @@ class Prepared:
         if channel.kind == "bus":
             return self.eventbridge_bytes
         return self.body_bytes + self.attributes_bytes
+
+    def traced(self, traceparent: str | None) -> Prepared:
+        """This event with ``traceparent`` in its envelope (itself when it has it already, or
+        ``traceparent`` is None): a message prepared earlier (an outbox row) takes the trace
+        context of the publish that sends it."""
+        if traceparent is None:
+            return self
+        obj = json.loads(self.body)
+        if obj.get("traceparent") == traceparent:
+            return self
+        env = envelope_from_dict(obj)
+        body = encode_body(replace(env, traceparent=traceparent))
+        body_bytes = _utf8_len(body)
+        return replace(
+            self,
+            body=body,
+            body_bytes=body_bytes,
+            eventbridge_bytes=self.eventbridge_bytes - self.body_bytes + body_bytes,
+        )
 
 
 def _utf8_len(text: str) -> int:

@@ -232,6 +232,9 @@ class Publisher:
         return prepare_routed(index, self.route(self.registry.event_type_of(event)), event, context)
 
     async def _prepare_outgoing(self, outgoing: Outgoing) -> None:
+        if outgoing.prepared is not None:  # brought prepared by a middleware (an outbox row)
+            outgoing.prepared = outgoing.prepared.traced(outgoing.traceparent)
+            return
         context = FlowContext(outgoing.correlation_id, outgoing.causation_id, outgoing.traceparent)
         route = self.route(self.registry.event_type_of(outgoing.event))
         outgoing.prepared = prepare_routed(

@@ -262,3 +262,22 @@ async def test_publish_many_refuses_each_event_of_a_call_with_bad_flow_metadata(
     with pytest.raises(EventValidationError, match="traceparent"):
         await publisher.publish(order(), traceparent="not a traceparent")
     assert publisher.resolved == []
+
+
+def test_a_prepared_event_takes_a_later_trace_context_and_keeps_everything_else() -> None:
+    spec = REGISTRY.spec("OrderPlaced")
+    item = prepare(0, spec, order(), (ORDERS,), FlowContext("corr", "cause", None))
+    assert item.traced(None) is item
+    later = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    traced = item.traced(later)
+    assert traced.traced(later) is traced  # already there: unchanged
+    before, after = decode(item.body), decode(traced.body)
+    assert after.envelope.traceparent == later
+    assert after.envelope.id == before.envelope.id == traced.id
+    assert (after.envelope.correlation_id, after.envelope.causation_id) == ("corr", "cause")
+    assert after.envelope.data == before.envelope.data
+    assert traced.body_bytes == len(traced.body.encode())
+    assert traced.eventbridge_bytes - item.eventbridge_bytes == traced.body_bytes - item.body_bytes
+    assert (traced.attributes, traced.group_id, traced.time) == (
+        item.attributes, item.group_id, item.time,
+    )  # fmt: skip
