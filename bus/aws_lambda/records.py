@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bus.clock import monotonic
 from bus.errors import DecodeError
 from bus.worker.message import Received
 
@@ -122,5 +122,5 @@ def received_of(record: Mapping[str, Any], received_at: float | None = None) -> 
         body=str(record.get("body", "")),
         attributes=sqs_attributes(record.get("messageAttributes")),
         system={str(k): str(v) for k, v in (record.get("attributes") or {}).items()},
-        received_at=time.monotonic() if received_at is None else received_at,
+        received_at=monotonic() if received_at is None else received_at,
     )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import random
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+from bus.clock import monotonic
 
 DEFAULT_ACCOUNT = "123456789012"
 DEFAULT_REGION = "us-east-1"
@@ -26,9 +27,8 @@ class Clock:
         self._prefix = ""
 
     def now(self) -> float:
-        """The running loop's time (seconds, monotonic)."""
-        loop = asyncio._get_running_loop()
-        return time.monotonic() if loop is None else loop.time()
+        """The running loop's time (seconds, monotonic): ``bus.clock.monotonic``."""
+        return monotonic()
 
     def epoch(self, now: float | None = None) -> float:
         """Seconds since the epoch: real time when first asked, then advancing with ``now``."""

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
 
+from bus.clock import monotonic
 from bus.worker.sqs import QueueOps, call_failure, chunks
 
 FRACTION = 1 / 3
@@ -109,7 +109,7 @@ class Heartbeat:
         while True:
             await asyncio.sleep(self.tick)
             try:
-                await self.beat(time.monotonic())
+                await self.beat(monotonic())
             except Exception:
                 self._log.exception("visibility heartbeat failed; carrying on")
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from bus.aws.failure import FAILURE_ATTRIBUTE
+from bus.clock import monotonic
 
 __all__ = ["FAILURE_ATTRIBUTE", "Received"]
 
@@ -23,7 +23,7 @@ class Received:
     """SQS message attributes, as ReceiveMessage returns them (``{"DataType": ..., ...}``)."""
     system: Mapping[str, str]
     """SQS system attributes (``ApproximateReceiveCount``, ``MessageGroupId``, ...)."""
-    received_at: float = field(default_factory=time.monotonic)
+    received_at: float = field(default_factory=monotonic)
     asked_at: float | None = None
     """When the ReceiveMessage call was made (monotonic): no later than SQS's receive, from which
     its 12-hour limit on the message's visibility counts. None: ``received_at``."""
@@ -41,7 +41,7 @@ class Received:
             body=str(message.get("Body", "")),
             attributes=message.get("MessageAttributes") or {},
             system=message.get("Attributes") or {},
-            received_at=time.monotonic() if received_at is None else received_at,
+            received_at=monotonic() if received_at is None else received_at,
             asked_at=asked_at,
         )
 

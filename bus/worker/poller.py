@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Protocol
 import structlog
 
 from bus.aws.backoff import RetryConfig, backoff
+from bus.clock import monotonic
 from bus.errors import AwsError
 from bus.worker.capacity import Capacity, reserve
 from bus.worker.message import Received
@@ -175,7 +175,7 @@ class Poller:
         """One receive of up to ``slots`` messages, dispatched (released when stopping); the
         error of a failed receive is returned, its slots given back."""
         capacity = self._slots.queue
-        asked = time.monotonic()
+        asked = monotonic()
         self.receiving = True
         self.poll_ends = asyncio.get_running_loop().time() + self._wait + POLL_SLACK
         try:
@@ -194,7 +194,7 @@ class Poller:
             self.failures = self.fatal = 0
             if self._readiness is not None:
                 self._readiness.receiving(self)
-        now = time.monotonic()
+        now = monotonic()
         messages = [Received.from_sqs(m, now, asked) for m in raw]
         if self._sink.stopping:
             capacity.release(slots)

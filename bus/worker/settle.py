@@ -16,11 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from bus.clock import monotonic
 from bus.control import Control
 from bus.middleware.consume import Incoming, Outcome
 from bus.retry import backoff, redelivery_seconds
@@ -237,7 +237,7 @@ class Settler:
         up if that comes first (asking for more would be refused)."""
         msg = self.renewals.latest(msg)
         await self._heartbeat.settle(msg.receipt_handle)
-        seconds = extension(seconds, time.monotonic() - msg.limit_from)
+        seconds = extension(seconds, monotonic() - msg.limit_from)
         try:
             await self._ops.change_visibility(msg.receipt_handle, seconds)
         except Exception as exc:
