@@ -23,8 +23,14 @@ from bus.worker import Worker, WorkerOptions
 from bus.worker.shutdown import install_stop_signals
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from bus.otel.instrument import Instrumentation
     from bus.otel.metrics import Metrics
     from bus.otel.prometheus import PrometheusReader
+
+TRACE_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+"""Variables that may ask for traces (``bus.otel.instrument.traces_configured`` decides)."""
 
 QueueOpt = Annotated[
     list[str] | None,
@@ -202,6 +208,20 @@ def _metrics(port: int | None, service: str) -> tuple[Metrics | None, Prometheus
     return Metrics(provider), reader
 
 
+def _traces(service: str) -> tuple[Instrumentation | None, TracerProvider | None]:
+    """The tracing middlewares (and their provider) the ``OTEL_EXPORTER_OTLP_*`` variables ask
+    for; none without them, or without the otel extra (the variables may be for another part of
+    the process)."""
+    if not any(os.environ.get(name) for name in TRACE_VARIABLES):
+        return None, None
+    try:
+        from bus.otel.instrument import traces_from_environment
+    except ImportError:
+        return None, None
+    made = traces_from_environment(service)
+    return (None, None) if made is None else made
+
+
 def worker(
     topology: TopologyOpt = DEFAULT_TOPOLOGY,
     queue: QueueOpt = None,
@@ -227,7 +247,8 @@ def worker(
     Ctrl-C while starting (importing handlers, connecting) exits at once with code 130.
 
     --health-port serves /healthz and /readyz for probes; --metrics-port serves Prometheus
-    metrics; OTEL_EXPORTER_OTLP_ENDPOINT (and the other standard variables) exports them by OTLP.
+    metrics; OTEL_EXPORTER_OTLP_ENDPOINT (and the other standard variables) exports metrics and
+    traces by OTLP (with the otel extra).
     --outbox-relay relays a database's transactional outbox in this process too.
     """
     settings = make_settings(topology, env, endpoint_url, region, profile)
@@ -243,6 +264,9 @@ def worker(
     try:
         loaded = load_topology(settings.topology_path, env=settings.env)
         metrics, reader = _metrics(metrics_port, loaded.name)
+        traces, provider = _traces(loaded.name)
+        consume = [*(traces.consume if traces else ()), *([metrics] if metrics else [])]
+        publish = [*(traces.publish if traces else ()), *([metrics] if metrics else [])]
         aws = AwsClients(settings)
         running = Worker(  # imports the handlers
             aws,
@@ -250,14 +274,18 @@ def worker(
             env=settings.env,
             base_dir=Path(settings.topology_path).resolve().parent,
             options=options,
-            middleware=[metrics] if metrics else (),
-            publish_middleware=[metrics] if metrics else (),
+            middleware=consume,
+            publish_middleware=publish,
         )
         probes = Probes(
             health=Endpoint(health_host, health_port) if health_port is not None else None,
             metrics=Endpoint(metrics_host, metrics_port) if metrics_port is not None else None,
             reader=reader,
         )
-        asyncio.run(serve(aws, running, probes, outbox_relay))
+        try:
+            asyncio.run(serve(aws, running, probes, outbox_relay))
+        finally:
+            if provider is not None:
+                provider.shutdown()  # the spans still batched go out
     except KeyboardInterrupt:  # Ctrl-C while starting: nothing was received yet
         raise typer.Exit(130) from None

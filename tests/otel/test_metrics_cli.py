@@ -24,6 +24,7 @@ from bus.schema import Registry
 from bus.settings import Settings
 from bus.topology.apply import converge
 from bus.topology.load import load_topology
+from tests.otel.conftest import Collector
 from tests.otel.probe import get
 from tests.worker.apps import Ping
 
@@ -42,9 +43,13 @@ handlers:
 """
 
 
-def _worker(settings: Settings, topology: Path, env: str, log: Path) -> subprocess.Popen[bytes]:
+def _worker(
+    settings: Settings, topology: Path, env: str, log: Path, traces_to: str
+) -> subprocess.Popen[bytes]:
     environ = {
         **os.environ,
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{traces_to}/v1/traces",  # traces only
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
         "AWS_ENDPOINT_URL": str(settings.endpoint_url),
         "AWS_REGION": settings.region or "us-east-1",
         "AWS_ACCESS_KEY_ID": "test",
@@ -103,8 +108,8 @@ def _sample(text: str, name: str, **labels: str) -> float | None:
 
 
 @pytest.mark.timeout(120)
-async def test_prometheus_scrapes_a_running_worker(
-    aws: AwsClients, bus_settings: Settings, tmp_path: Path
+async def test_prometheus_scrapes_a_running_worker_which_exports_its_traces(
+    aws: AwsClients, bus_settings: Settings, tmp_path: Path, collector: str
 ) -> None:
     env = "s" + uuid.uuid4().hex[:8]
     path = tmp_path / "topology.yaml"
@@ -113,7 +118,8 @@ async def test_prometheus_scrapes_a_running_worker(
     await converge(aws, topology, env)
     publisher = Publisher(aws, Registry.from_topology(topology, ROOT), topology, env)
     log = tmp_path / "worker.log"
-    proc = _worker(bus_settings, path, env, log)
+    Collector.received.clear()
+    proc = _worker(bus_settings, path, env, log, collector)
     try:
         ports = await _until(lambda: len(_ports(log)) == 2 and _ports(log), proc, log)
         health, metrics = ports["health"], ports["metrics"]
@@ -163,3 +169,9 @@ async def test_prometheus_scrapes_a_running_worker(
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(proc.wait, 30)
     assert code == 0, _tail(log)
+    # the standard variables turned bus worker's tracing on: its spans went out by OTLP
+    traces = [body for path, _, body in Collector.received if path == "/v1/traces"]
+    assert traces, Collector.received
+    sent = b"".join(traces)
+    assert b"process work" in sent  # the consumer spans of the three messages
+    assert b"bus.outcome" in sent

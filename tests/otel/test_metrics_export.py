@@ -3,15 +3,11 @@ a core that imports no OpenTelemetry."""
 
 from __future__ import annotations
 
-import http.server
 import os
 import re
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 from hypothesis import given, settings
@@ -22,6 +18,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from bus.otel.metrics import meter_provider, otlp_configured
 from bus.otel.prometheus import PrometheusReader
+from tests.otel.conftest import Collector
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,43 +67,17 @@ def test_otlp_is_configured_by_the_standard_variables() -> None:
     )
 
 
-class _Collector(http.server.BaseHTTPRequestHandler):
-    received: ClassVar[list[tuple[str, str, bytes]]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append((self.path, self.headers["Content-Type"], body))
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def collector() -> Iterator[str]:
-    server = http.server.HTTPServer(("127.0.0.1", 0), _Collector)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def test_metrics_go_to_the_otlp_endpoint_the_variables_name(
     collector: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector)
     monkeypatch.setenv("OTEL_SERVICE_NAME", "billing-worker")
-    _Collector.received.clear()
+    Collector.received.clear()
     provider = meter_provider(service="orders")
     provider.get_meter("bus").create_counter("bus.messages.handled").add(5, {"k": "v"})
     assert provider.force_flush(10_000)
     provider.shutdown()
-    ((path, content_type, body), *_) = _Collector.received
+    ((path, content_type, body), *_) = Collector.received
     assert (path, content_type) == ("/v1/metrics", "application/x-protobuf")
     assert b"bus.messages.handled" in body
     assert b"billing-worker" in body  # OTEL_SERVICE_NAME wins over the topology's name
@@ -173,3 +144,18 @@ def test_any_label_value_reads_back_from_the_exposition(value: str, key: str) ->
     assert match is not None, line
     assert match.group(1) == re.sub(r"[^a-zA-Z0-9_:]", "_", key)
     assert _unescape(match.group(2)) == value
+
+
+def test_traces_are_configured_by_the_standard_variables() -> None:
+    from bus.otel.instrument import traces_configured, traces_from_environment
+
+    assert traces_configured({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"})
+    assert traces_configured({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/v1/traces"})
+    assert not traces_configured({})
+    assert not traces_configured(
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_TRACES_EXPORTER": "none"}
+    )
+    assert not traces_configured(
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_SDK_DISABLED": "true"}
+    )
+    assert traces_from_environment("svc", {}) is None
