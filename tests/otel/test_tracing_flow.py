@@ -22,7 +22,8 @@ from rich.console import Console
 
 from bus.aws import AwsClients
 from bus.cli.trace import flow_tree, load_spans
-from bus.dlq.redrive import redrive_selected
+from bus.dlq.redrive import RedriveOptions, redrive_selected
+from bus.dlq.select import Selection
 from bus.envelope import encode_body, new_envelope
 from bus.otel import instrumentation
 from bus.otel.record import JsonLinesExporter
@@ -243,10 +244,12 @@ async def test_a_retry_a_redelivery_a_dead_letter_and_a_redrive_stay_in_one_trac
         dead = await publisher(applied).publish(apps.DirectPing(key=k2, behaviour="fail"))
         await wait_for(lambda: len(processed(once.event_id)) == 1)
         await wait_for(lambda: len(processed(dead.event_id)) == 2)
+        only_dead = RedriveOptions(selection=Selection(event_ids=frozenset({dead.event_id})))
         report = await redrive_selected(
-            applied.aws, "direct-dlq", topology=applied.topology, env=applied.env
-        )
-        assert report.moved == 1
+            applied.aws, "direct-dlq", topology=applied.topology, env=applied.env,
+            options=only_dead,
+        )  # fmt: skip
+        assert report.moved >= 1  # its dead letter (a second copy only if a delete was late)
         await wait_for(lambda: len(processed(dead.event_id)) >= 3)
 
     (retried,) = processed(once.event_id)
@@ -271,7 +274,7 @@ async def test_a_retry_a_redelivery_a_dead_letter_and_a_redrive_stay_in_one_trac
     }
     (redrive,) = [s for s in EXPORTER.get_finished_spans() if s.name.startswith("redrive ")]
     ids = producer.context.trace_id, producer.context.span_id
-    assert [(link.context.trace_id, link.context.span_id) for link in redrive.links] == [ids]
+    assert {(link.context.trace_id, link.context.span_id) for link in redrive.links} == {ids}
 
 
 async def test_fifo_and_an_x_ray_producer(applied: Applied) -> None:
