@@ -19,7 +19,6 @@ Built-in conditions (AWS publishes SQS and EventBridge metrics once a minute; mi
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -27,6 +26,7 @@ from typing import Literal
 from bus.aws.clients import Account
 from bus.topology.alarm_model import Alarms, Condition, Override
 from bus.topology.check import Finding
+from bus.topology.check_refs import Suggestions
 from bus.topology.model import DEFAULT_BUS, Topology
 from bus.topology.patterns import KeyPath
 from bus.topology.resolve import Names, Resource, dumps
@@ -152,9 +152,10 @@ def check_alarms(t: Topology, env: str | None) -> Iterator[Finding]:
     section = t.alarms
     if section is None:
         return
-    yield from _override_refs(t, section)
+    hints = Suggestions()
+    yield from _override_refs(t, section, hints)
     for i, action in enumerate(section.actions):
-        yield from _action(("alarms", "actions", i), action, t)
+        yield from _action(("alarms", "actions", i), action, t, hints)
     names = Names(t, env, _NO_ACCOUNT)
     seen: dict[str, KeyPath] = {}
     windows: dict[Finding, None] = {}  # a broken default is reported once, not once per queue
@@ -176,12 +177,12 @@ def _subject(spec: AlarmSpec) -> str:
     )
 
 
-def _override_refs(t: Topology, section: Alarms) -> Iterator[Finding]:
+def _override_refs(t: Topology, section: Alarms, hints: Suggestions) -> Iterator[Finding]:
     queues, dlqs = t.all_queues(), dead_letter_queues(t)
     for name, override in section.queues.items():
         path: KeyPath = ("alarms", "queues", name)
         if name not in queues:
-            yield _unknown(path, "queue", name, queues, "queues")
+            yield _unknown(path, "queue", name, queues, hints)
         elif name in dlqs and override.message_age is not None:
             yield Finding((*path, "message_age"), f"{name!r} is a dead-letter queue: its alarm "
                           "is dead_letters (messages visible), not message_age")  # fmt: skip
@@ -190,18 +191,18 @@ def _override_refs(t: Topology, section: Alarms) -> Iterator[Finding]:
                           "alarm is message_age, not dead_letters")  # fmt: skip
     for name in section.rules:
         if name not in t.rules:
-            yield _unknown(("alarms", "rules", name), "rule", name, t.rules, "rules")
+            yield _unknown(("alarms", "rules", name), "rule", name, t.rules, hints)
 
 
 def _unknown(path: KeyPath, kind: str, name: str, declared: Mapping[str, object],
-             section: str) -> Finding:  # fmt: skip
-    close = difflib.get_close_matches(name, sorted(declared), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+             hints: Suggestions) -> Finding:  # fmt: skip
+    section = f"{kind}s"
+    hint = hints.hint(name, declared)
     return Finding(path, f"{kind} {name!r} is not declared under {section}{hint}",
                    ((section, name),))  # fmt: skip
 
 
-def _action(path: KeyPath, action: str, t: Topology) -> Iterator[Finding]:
+def _action(path: KeyPath, action: str, t: Topology, hints: Suggestions) -> Iterator[Finding]:
     if action.startswith("arn:"):
         parts = action.split(":")
         if len(parts) != 6 or parts[2] != "sns" or not parts[5]:
@@ -209,7 +210,7 @@ def _action(path: KeyPath, action: str, t: Topology) -> Iterator[Finding]:
                 path, f"{action!r} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"
             )
     elif action not in t.topics:
-        yield _unknown(path, "topic", action, t.topics, "topics")
+        yield _unknown(path, "topic", action, t.topics, hints)
 
 
 def _window(spec: AlarmSpec) -> Iterator[Finding]:

@@ -15,11 +15,11 @@ does not become visible to another invocation while it still runs.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterator
 from typing import Literal
 
 from bus.topology.check import Finding
+from bus.topology.check_refs import Suggestions
 from bus.topology.lambda_model import (
     DEFAULT_RESERVE,
     MAX_FIFO_BATCH,
@@ -49,13 +49,12 @@ def mapping_name(names: Names, queue: str, mapping: LambdaMapping) -> str:
 
 def check_mappings(t: Topology, env: str | None) -> Iterator[Finding]:
     """Semantic problems of the ``lambda`` section (``bus.topology.check`` calls this)."""
-    queues = t.all_queues()
+    queues, hints = t.all_queues(), Suggestions()
     for name, mapping in t.lambda_.items():
         path = ("lambda", name)
         queue = queues.get(name)
         if queue is None:
-            close = difflib.get_close_matches(name, sorted(queues), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = hints.hint(name, queues)
             yield Finding(path, f"queue {name!r} is not declared under queues{hint}")
             continue
         if queue.fifo:

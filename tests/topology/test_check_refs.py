@@ -33,3 +33,22 @@ def test_suggestions_stop_at_their_limit_and_sort_each_collection_once() -> None
     assert suggestions.hint("zzz", names) == ""  # no close match: still counts
     assert suggestions.hint("paymnts", names) == ""  # the limit is reached
     assert Suggestions().hint("x", {}) == ""
+
+
+def test_alarm_overrides_and_lambda_mappings_bound_their_suggestions_too() -> None:
+    queues = {f"billing-{i:03d}": {} for i in range(200)}
+    broken = 3 * MAX_SUGGESTIONS
+    t = Topology.model_validate(
+        {
+            "name": "t",
+            "queues": queues,
+            "alarms": {"queues": {f"biling-{i:03d}": {} for i in range(broken)}},
+            "lambda": {f"biling-{i:03d}": {"function": "f"} for i in range(broken)},
+        }
+    )
+    for section in ("alarms", "lambda"):
+        findings = [f for f in check_topology(t) if f.path[0] == section]
+        assert len(findings) == broken
+        hinted = [f for f in findings if "did you mean" in f.message]
+        assert len(hinted) == MAX_SUGGESTIONS
+        assert hinted[0].message.endswith("(did you mean 'billing-000'?)")
