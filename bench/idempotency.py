@@ -52,17 +52,11 @@ def dynamodb_settings() -> Iterator[Settings]:
         yield Settings.from_env()
         return
     instance = emulator.start(backend="ministack")
-    saved = {k: os.environ.get(k) for k in instance.env()}
-    os.environ.update(instance.env())
     try:
-        yield Settings(endpoint_url=instance.endpoint, region=instance.region)
+        with emulator.environment(instance):
+            yield Settings(endpoint_url=instance.endpoint, region=instance.region)
     finally:
         emulator.stop(instance)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _deliveries(n: int) -> list[Incoming]:

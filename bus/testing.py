@@ -65,17 +65,11 @@ def bus_emulator(
     instance = emulator.start(
         state_dir=tmp_path_factory.mktemp("emulator"), services=emulator_services(pytestconfig)
     )
-    saved = {k: os.environ.get(k) for k in instance.env()}
-    os.environ.update(instance.env())
     try:
-        yield instance
+        with emulator.environment(instance):
+            yield instance
     finally:
         emulator.stop(instance)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest.fixture(scope="session")

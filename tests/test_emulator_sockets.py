@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -94,3 +95,16 @@ def test_descendants_include_grandchildren_and_not_others(tmp_path: Path) -> Non
         for pid in reversed(sockets.descendants(proc.pid)):
             subprocess.run(["kill", str(pid)], check=False)
         proc.wait(10)
+
+
+def test_environment_sets_the_emulators_variables_and_restores_what_was_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    instance = emulator.EmulatorInstance(pid=1, port=4599, state_dir="")
+    with emulator.environment(instance):
+        assert os.environ["AWS_ENDPOINT_URL"] == instance.endpoint
+        assert os.environ["AWS_REGION"] == instance.region
+    assert os.environ["AWS_REGION"] == "eu-west-1"
+    assert "AWS_ENDPOINT_URL" not in os.environ

@@ -96,7 +96,7 @@ def backend(settings: Settings, *, no_emulator: bool, project_dir: Path) -> Iter
     running = emu.load_record(record)
     if running is not None and emu.is_running(running):
         _log(f"using the running LocalStack (pid {running.pid}) on {running.endpoint}")
-        with _environment(running):
+        with emu.environment(running):
             yield Backend(_pointing_at(settings, running), own=True)
         return
     # Its own session: a Ctrl-C at the terminal reaches bus up (which stops the workers, then
@@ -106,7 +106,7 @@ def backend(settings: Settings, *, no_emulator: bool, project_dir: Path) -> Iter
     try:
         emu.save_record(replace(instance, _process=None), record)
         _log(f"LocalStack is up (pid {instance.pid}) on {instance.endpoint}")
-        with _environment(instance):
+        with emu.environment(instance):
             yield Backend(_pointing_at(settings, instance), started, own=True)
     finally:
         started.stop()
@@ -132,22 +132,6 @@ def _pointing_at(settings: Settings, instance: emu.EmulatorInstance) -> Settings
     return settings.model_copy(
         update={"endpoint_url": instance.endpoint, "region": instance.region}
     )
-
-
-@contextmanager
-def _environment(instance: emu.EmulatorInstance) -> Iterator[None]:
-    """The emulator's endpoint and (any) credentials in ``os.environ``, for this process and the
-    processes it starts; the previous values come back afterwards."""
-    saved = {k: os.environ.get(k) for k in instance.env()}
-    os.environ.update(instance.env())
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 Ask = Callable[[Plan], None]

@@ -13,8 +13,8 @@ Python API::
     instance = start()                          # installs on first use, waits until healthy
     instance = start(services=("sqs", "sns", "events", "sts"))   # LocalStack alone
     instance = start(backend="ministack")       # ministack for every service
-    os.environ.update(instance.env())
-    ...
+    with environment(instance):               # its endpoint in os.environ meanwhile
+        ...
     stop(instance)
 """
 
@@ -40,6 +40,7 @@ from bus.emulator.instance import (
     DEFAULT_REGION,
     DEFAULT_SERVICES,
     EmulatorInstance,
+    environment,
     load_record,
     record_path,
     save_record,
@@ -54,6 +55,7 @@ __all__ = [
     "HOST",
     "EmulatorInstance",
     "cache_dir",
+    "environment",
     "free_port",
     "health",
     "install",

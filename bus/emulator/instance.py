@@ -4,7 +4,10 @@ for AWS clients to use it), and the record ``bus emulator start|stop|status`` ke
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,6 +107,22 @@ class EmulatorInstance:
 
 
 # -- the record kept by `bus emulator start|stop|status` -----------------------------------------
+
+
+@contextmanager
+def environment(instance: EmulatorInstance) -> Iterator[None]:
+    """The emulator's ``env()`` in ``os.environ`` (for this process and the processes it starts)
+    while the block runs; the previous values, or their absence, come back afterwards."""
+    saved = {k: os.environ.get(k) for k in instance.env()}
+    os.environ.update(instance.env())
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def record_path(project_dir: Path | None = None) -> Path:
