@@ -1,4 +1,5 @@
-"""An in-memory AWS (SQS, SNS, EventBridge, STS) for tests, with a virtual clock."""
+"""An in-memory AWS (SQS, SNS, EventBridge, STS; S3, DynamoDB tables, CloudWatch alarms and Lambda
+mappings as bus manages them) for tests, with a virtual clock."""
 
 from bus.memory.aws import MemoryAws
 from bus.memory.clock import VirtualClock, virtual_time

@@ -1,5 +1,5 @@
 """``MemoryAws``: an ``AwsClients`` whose SQS, SNS, EventBridge, STS and CloudWatch (alarms only)
-clients live in memory.
+clients live in memory, and S3 for the claim check's bucket and payloads.
 
 Anything that takes bus's ``AwsClients`` (the worker, the publisher, ``bus.topology.apply``, the
 DLQ tools) takes a ``MemoryAws`` unchanged::
@@ -23,6 +23,7 @@ from bus.memory.cloudwatch import MemoryCloudWatch
 from bus.memory.dynamodb import MemoryDynamoDB
 from bus.memory.events import MemoryEvents
 from bus.memory.lambda_ import MemoryLambda
+from bus.memory.s3 import MemoryS3
 from bus.memory.sns import MemorySns
 from bus.memory.sqs import MemorySqs
 from bus.memory.sts import MemorySts
@@ -57,6 +58,8 @@ class MemoryAws(AwsClients):
         self.memory_dynamodb = MemoryDynamoDB(self.world)
         self._dynamodb = cast(Any, self.memory_dynamodb)
         self._lambda = cast(Any, self.memory_lambda)
+        self.memory_s3 = MemoryS3(self.world)
+        self._s3 = cast(Any, self.memory_s3)
 
     async def __aenter__(self) -> MemoryAws:
         return self

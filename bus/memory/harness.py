@@ -4,7 +4,7 @@
     async with open_harness("topology.yaml") as shop:
         await shop.publish(OrderPlaced(...))
         stats = await shop.run_until_idle()
-        assert stats.queue("billing").handled == 1
+        assert stats.queue("billing").processed == 1
         (letter,) = shop.dead_letters("billing")        # what is in billing's DLQ, and why
         assert letter.failure.reason == "handler-error"
 

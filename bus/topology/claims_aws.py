@@ -58,7 +58,7 @@ async def observe_buckets(observer: Observer, names: Sequence[str]) -> list[Reso
 
 
 def _s3_of(aws: Any) -> S3Client | None:
-    """The S3 client; None for an AWS without one (an in-memory AWS holds no buckets)."""
+    """The S3 client; None for an ``AwsClients`` that has none."""
     try:
         client: S3Client = aws.s3
     except (AttributeError, BusError):
