@@ -1,4 +1,5 @@
-"""The DynamoDB store against DynamoDB (the emulator's ministack): the atomic claim contract."""
+"""The DynamoDB store's atomic claim contract, against DynamoDB (the emulator's ministack) and the
+in-memory AWS's DynamoDB (``db``: each test runs on both)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ from bus.middleware.idempotency import IdempotencyStore
 from bus.middleware.idempotency_dynamodb import DynamoDBStore
 from bus.worker.loader import store_ready
 
-pytestmark = pytest.mark.aws
-
 
 class Clock:
     def __init__(self, now: float = 1_800_000_000.0) -> None:
@@ -23,8 +22,8 @@ class Clock:
         return self.now
 
 
-async def test_claim_complete_then_every_copy_is_completed(aws: AwsClients, table: str) -> None:
-    store = DynamoDBStore(aws, table)
+async def test_claim_complete_then_every_copy_is_completed(db: AwsClients, table: str) -> None:
+    store = DynamoDBStore(db, table)
     assert isinstance(store, IdempotencyStore)
     assert (await store.claim("q:e1", 60)).status == "claimed"
     assert (await store.claim("q:e1", 60)).status == "in-progress"
@@ -34,32 +33,32 @@ async def test_claim_complete_then_every_copy_is_completed(aws: AwsClients, tabl
     assert (await store.claim("q:e2", 60)).status == "claimed"  # keys are independent
 
 
-async def test_concurrent_claims_one_wins(aws: AwsClients, table: str) -> None:
-    stores = [DynamoDBStore(aws, table) for _ in range(8)]
+async def test_concurrent_claims_one_wins(db: AwsClients, table: str) -> None:
+    stores = [DynamoDBStore(db, table) for _ in range(8)]
     answers = await asyncio.gather(*(s.claim("q:race", 60) for s in stores))
     assert sorted(a.status for a in answers) == ["claimed"] + ["in-progress"] * 7
 
 
-async def test_release_lets_the_next_copy_claim(aws: AwsClients, table: str) -> None:
-    store = DynamoDBStore(aws, table)
+async def test_release_lets_the_next_copy_claim(db: AwsClients, table: str) -> None:
+    store = DynamoDBStore(db, table)
     assert (await store.claim("q:e1", 60)).status == "claimed"
     await store.release("q:e1")
     assert (await store.claim("q:e1", 60)).status == "claimed"
 
 
-async def test_release_never_forgets_a_completed_key(aws: AwsClients, table: str) -> None:
-    store = DynamoDBStore(aws, table)
+async def test_release_never_forgets_a_completed_key(db: AwsClients, table: str) -> None:
+    store = DynamoDBStore(db, table)
     await store.claim("q:e1", 60)
     await store.complete("q:e1")
     await store.release("q:e1")  # a late release, e.g. of a copy whose claim had expired
     assert (await store.claim("q:e1", 60)).status == "completed"
 
 
-async def test_an_expired_claim_is_retaken(aws: AwsClients, table: str) -> None:
+async def test_an_expired_claim_is_retaken(db: AwsClients, table: str) -> None:
     clock = Clock()
     dead, alive = (
-        DynamoDBStore(aws, table, clock=clock),
-        DynamoDBStore(aws, table, clock=clock),
+        DynamoDBStore(db, table, clock=clock),
+        DynamoDBStore(db, table, clock=clock),
     )
     assert (await dead.claim("q:e1", 30)).status == "claimed"  # then the worker dies
     clock.now += 29
@@ -71,11 +70,11 @@ async def test_an_expired_claim_is_retaken(aws: AwsClients, table: str) -> None:
     assert (await alive.claim("q:e1", 30)).status == "completed"
 
 
-async def test_a_late_release_leaves_a_retaken_claim_alone(aws: AwsClients, table: str) -> None:
+async def test_a_late_release_leaves_a_retaken_claim_alone(db: AwsClients, table: str) -> None:
     """A worker whose claim expired (it was slow, not dead) fails and releases: the claim another
     worker took over meanwhile still holds."""
     clock = Clock()
-    slow, other = (DynamoDBStore(aws, table, clock=clock) for _ in range(2))
+    slow, other = (DynamoDBStore(db, table, clock=clock) for _ in range(2))
     assert (await slow.claim("q:e1", 30)).status == "claimed"
     clock.now += 31
     assert (await other.claim("q:e1", 30)).status == "claimed"
@@ -85,10 +84,10 @@ async def test_a_late_release_leaves_a_retaken_claim_alone(aws: AwsClients, tabl
     assert (await slow.claim("q:e1", 30)).status == "claimed"
 
 
-async def test_a_completed_key_past_its_ttl_is_claimed_again(aws: AwsClients, table: str) -> None:
+async def test_a_completed_key_past_its_ttl_is_claimed_again(db: AwsClients, table: str) -> None:
     """DynamoDB deletes expired items lazily (typically within two days): bus does not wait."""
     clock = Clock()
-    store = DynamoDBStore(aws, table, ttl=3600, clock=clock)
+    store = DynamoDBStore(db, table, ttl=3600, clock=clock)
     await store.claim("q:e1", 30)
     await store.complete("q:e1")
     clock.now += 3599
@@ -97,12 +96,12 @@ async def test_a_completed_key_past_its_ttl_is_claimed_again(aws: AwsClients, ta
     assert (await store.claim("q:e1", 30)).status == "claimed"
 
 
-async def test_the_item_has_the_ttl_attribute(aws: AwsClients, table: str) -> None:
+async def test_the_item_has_the_ttl_attribute(db: AwsClients, table: str) -> None:
     clock = Clock()
-    store = DynamoDBStore(aws, table, ttl=86_400, clock=clock)
+    store = DynamoDBStore(db, table, ttl=86_400, clock=clock)
     await store.claim("q:e1", 30)
     await store.complete("q:e1", "r")
-    got = await aws.dynamodb.get_item(TableName=table, Key={"id": {"S": "q:e1"}})
+    got = await db.dynamodb.get_item(TableName=table, Key={"id": {"S": "q:e1"}})
     item = got["Item"]
     assert item["status"] == {"S": "completed"}
     assert int(item["expires_at"]["N"]) == int(clock.now) + 86_400 + 1
@@ -110,7 +109,7 @@ async def test_the_item_has_the_ttl_attribute(aws: AwsClients, table: str) -> No
     assert "owner" not in item
 
 
-async def test_ready_says_when_the_table_is_missing(aws: AwsClients, table: str) -> None:
-    await store_ready(DynamoDBStore(aws, table))  # it exists
+async def test_ready_says_when_the_table_is_missing(db: AwsClients, table: str) -> None:
+    await store_ready(DynamoDBStore(db, table))  # it exists
     with pytest.raises(AwsError, match=r"idempotency table nope-[\w-]+ does not exist: apply"):
-        await store_ready(DynamoDBStore(aws, f"nope-{table}"))
+        await store_ready(DynamoDBStore(db, f"nope-{table}"))
