@@ -22,11 +22,12 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from bus.memory.errors import client_error, ok
 from bus.memory.world import World
 
+T = TypeVar("T")
 US_EAST_1 = "us-east-1"
 _NAME = re.compile(r"^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _MAX_KEYS = 1000
@@ -75,6 +76,13 @@ def _bytes(body: Any) -> bytes:
     if isinstance(body, bytes | bytearray | memoryview):
         return bytes(body)
     return bytes(body.read())
+
+
+def _configured(operation: str, found: T | None, missing: str) -> T:
+    """``found``, or S3's "not configured" answer (404, ``missing``) when it is ``None``."""
+    if found is None:
+        raise client_error(operation, missing, f"{missing}: not configured", status=404)
+    return found
 
 
 class StreamingBody:
@@ -194,13 +202,7 @@ class MemoryS3:
 
     async def get_bucket_encryption(self, *, Bucket: str, **_: Any) -> dict[str, Any]:
         found = self._bucket("GetBucketEncryption", Bucket).encryption
-        if found is None:
-            raise client_error(
-                "GetBucketEncryption",
-                "ServerSideEncryptionConfigurationNotFoundError",
-                "The server side encryption configuration was not found",
-                status=404,
-            )
+        _configured("GetBucketEncryption", found, "ServerSideEncryptionConfigurationNotFoundError")
         return ok(ServerSideEncryptionConfiguration=found)
 
     async def put_bucket_encryption(self, *, Bucket: str, **request: Any) -> dict[str, Any]:
@@ -210,23 +212,15 @@ class MemoryS3:
 
     async def get_public_access_block(self, *, Bucket: str, **_: Any) -> dict[str, Any]:
         found = self._bucket("GetPublicAccessBlock", Bucket).public_access_block
-        if found is None:
-            raise client_error(
-                "GetPublicAccessBlock",
-                "NoSuchPublicAccessBlockConfiguration",
-                "The public access block configuration was not found",
-                status=404,
-            )
+        _configured("GetPublicAccessBlock", found, "NoSuchPublicAccessBlockConfiguration")
         return ok(PublicAccessBlockConfiguration=found)
 
     async def put_public_access_block(self, *, Bucket: str, **request: Any) -> dict[str, Any]:
         block = {
             key: bool(value) for key, value in request["PublicAccessBlockConfiguration"].items()
         }
-        self._bucket("PutPublicAccessBlock", Bucket).public_access_block = {
-            **_DEFAULT_BLOCK,
-            **block,
-        }
+        unset = dict.fromkeys(_DEFAULT_BLOCK, False)  # the call replaces the whole block
+        self._bucket("PutPublicAccessBlock", Bucket).public_access_block = {**unset, **block}
         return ok()
 
     async def delete_public_access_block(self, *, Bucket: str, **_: Any) -> dict[str, Any]:
@@ -235,13 +229,9 @@ class MemoryS3:
 
     async def get_bucket_lifecycle_configuration(self, *, Bucket: str, **_: Any) -> dict[str, Any]:
         found = self._bucket("GetBucketLifecycleConfiguration", Bucket).lifecycle
-        if found is None:
-            raise client_error(
-                "GetBucketLifecycleConfiguration",
-                "NoSuchLifecycleConfiguration",
-                "The lifecycle configuration does not exist",
-                status=404,
-            )
+        found = _configured(
+            "GetBucketLifecycleConfiguration", found, "NoSuchLifecycleConfiguration"
+        )
         return ok(Rules=found["Rules"])
 
     async def put_bucket_lifecycle_configuration(
@@ -254,10 +244,7 @@ class MemoryS3:
 
     async def get_bucket_tagging(self, *, Bucket: str, **_: Any) -> dict[str, Any]:
         tags = self._bucket("GetBucketTagging", Bucket).tags
-        if tags is None:
-            raise client_error(
-                "GetBucketTagging", "NoSuchTagSet", "The TagSet does not exist", status=404
-            )
+        tags = _configured("GetBucketTagging", tags, "NoSuchTagSet")
         return ok(TagSet=[dict(t) for t in tags])
 
     async def put_bucket_tagging(

@@ -76,6 +76,10 @@ def script(s3: Any, name: str) -> list[Step]:
         ("head", lambda: s3.head_bucket(Bucket=name), nothing),
         ("default encryption", lambda: s3.get_bucket_encryption(Bucket=name),
          lambda a: a[algorithm]["Rules"][0]["ApplyServerSideEncryptionByDefault"]),
+        ("block", lambda: s3.put_public_access_block(
+            Bucket=name, PublicAccessBlockConfiguration={"BlockPublicAcls": True}), nothing),
+        ("block replaced whole", lambda: s3.get_public_access_block(Bucket=name),
+         lambda a: a["PublicAccessBlockConfiguration"]),
         ("no lifecycle", lambda: s3.get_bucket_lifecycle_configuration(Bucket=name), nothing),
         ("no tags", lambda: s3.get_bucket_tagging(Bucket=name), nothing),
         ("tag", lambda: s3.put_bucket_tagging(
