@@ -31,6 +31,7 @@ from bus.memory.aws import MemoryAws
 from bus.memory.clock import VirtualClock, virtual_time
 from bus.memory.queue import Message
 from bus.memory.sqs_checks import select_attributes
+from bus.middleware.load import publish_middlewares
 from bus.publish.publisher import Publisher
 from bus.publish.results import PublishResult
 from bus.schema import Registry
@@ -63,7 +64,10 @@ class Harness:
     harness was opened with ``capture_logs=False``."""
 
     def publisher(self) -> Publisher:
-        return Publisher(self.aws, self.registry, self.topology, self.env)
+        """bus's ``Publisher`` on the in-memory AWS, with topology.yaml's ``middleware.publish``
+        (as ``Publisher.open`` and ``bus worker`` build it)."""
+        declared = publish_middlewares(self.topology.middleware.publish, self.base_dir)
+        return Publisher(self.aws, self.registry, self.topology, self.env, middleware=declared)
 
     async def publish(self, event: BaseModel, **context: Any) -> PublishResult:
         return await self.publisher().publish(event, **context)

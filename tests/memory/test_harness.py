@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bus.memory import NotIdleError, open_harness
+from bus.middleware import NextEvent, Outgoing, PublishMiddleware
 from schemas.orders import OrderLine, OrderPlaced
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,3 +42,30 @@ async def test_work_left_after_max_time_is_reported() -> None:
         with pytest.raises(NotIdleError, match="test-billing"):
             await shop.run_until_idle(max_time=60, queues=("billing",))
         assert shop.clock.elapsed < 900  # gave up at max_time, not when the message came due
+
+
+PUBLISHED: list[str] = []
+
+
+class Count(PublishMiddleware):
+    """Declared in topology.yaml below: notes the type of every event published through it."""
+
+    async def event(self, outgoing: Outgoing, call_next: NextEvent) -> None:
+        PUBLISHED.append(type(outgoing.event).__name__)
+        await call_next(outgoing)
+
+
+async def test_the_harness_publishes_through_the_topologys_publish_middleware(
+    tmp_path: Path,
+) -> None:
+    declared = tmp_path / "topology.yaml"
+    declared.write_text(
+        (ROOT / "topology.yaml").read_text()
+        + "\nmiddleware:\n  publish: [tests.memory.test_harness:Count]\n"
+    )
+    PUBLISHED.clear()
+    async with open_harness(declared, base_dir=ROOT) as shop:
+        await shop.publish(order("o-mw"))
+        assert PUBLISHED == ["OrderPlaced"]
+        await shop.run_until_idle(queues=("billing",))
+    assert PUBLISHED == ["OrderPlaced", "PaymentCaptured"]  # the handler's follow-up too
