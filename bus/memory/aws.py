@@ -88,27 +88,36 @@ class MemoryAws(AwsClients):
 
 
 class _Client:
-    """A service's in-memory client as bus sees it: each operation goes straight to the service
-    while ``faults`` is not armed, and through ``Faults.call`` once it is."""
+    """A service's in-memory client as bus sees it: its operations are the service's own methods
+    while ``faults`` is not armed, and go through ``Faults.call`` while it is."""
 
     def __init__(self, service: str, inner: object, faults: Faults) -> None:
         self._service = service
         self._inner = inner
         self._faults = faults
+        self._operations: dict[str, Any] = {}
+        faults.watch(self._rebind)
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
         if name.startswith("_") or not inspect.iscoroutinefunction(attr):
             return attr
+        self._operations[name] = attr
+        chosen = self._through_faults(name, attr) if self._faults.armed else attr
+        self.__dict__[name] = chosen  # looked up once per operation
+        return chosen
+
+    def _rebind(self, armed: bool) -> None:
+        for name, attr in self._operations.items():
+            self.__dict__[name] = self._through_faults(name, attr) if armed else attr
+
+    def _through_faults(self, name: str, method: Any) -> Any:
         operation = "".join(part.title() for part in name.split("_"))
         faults, service = self._faults, self._service
 
-        def call(**request: Any) -> Any:  # returns the coroutine: no frame of its own when idle
-            if not faults.armed:
-                return attr(**request)
-            return faults.call(service, operation, attr, request)
+        def call(**request: Any) -> Any:
+            return faults.call(service, operation, method, request)
 
-        self.__dict__[name] = call  # looked up once per operation
         return call
 
 

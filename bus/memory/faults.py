@@ -1,7 +1,9 @@
 """Fault injection and a call journal for the in-memory AWS: ``MemoryAws.faults``.
 
-Every call bus makes on a ``MemoryAws`` client crosses one point, ``Faults.call``; with no rule,
-hook or journal set it is skipped entirely (the client calls the operation directly). What a test
+Every call bus makes on a ``MemoryAws`` client crosses one point, ``Faults.call``, while a rule,
+hook or journal is set; with none set the clients' operations are the services' own methods, so
+faults cost nothing then (a method looked up and kept before the first rule was set bypasses the
+rules: look it up on the client at each call, as bus does). What a test
 can ask for::
 
     aws.faults.fail("ReceiveMessage", "ThrottlingException")          # the next receive throttles
@@ -113,13 +115,29 @@ class Faults:
     """The rules, hooks and journals of one in-memory AWS (``MemoryAws.faults``)."""
 
     def __init__(self, message_id_of: Callable[[str], str | None] = lambda receipt: None) -> None:
-        self.armed = False
-        """Whether any rule, hook or journal is set: calls skip ``call`` while it is not."""
+        self._armed = False
+        self._watchers: list[Callable[[bool], None]] = []
         self._message_id_of = message_id_of
         self._fails: list[Rule] = []
         self._entries: list[Rule] = []
         self._hooks: list[Rule] = []
         self._journals: list[list[Call]] = []
+
+    @property
+    def armed(self) -> bool:
+        """Whether any rule, hook or journal is set: calls cross ``call`` only while it is."""
+        return self._armed
+
+    @armed.setter
+    def armed(self, armed: bool) -> None:
+        if armed != self._armed:
+            self._armed = armed
+            for watcher in self._watchers:
+                watcher(armed)
+
+    def watch(self, watcher: Callable[[bool], None]) -> None:
+        """Call ``watcher(armed)`` whenever ``armed`` changes (the clients rebind their calls)."""
+        self._watchers.append(watcher)
 
     # -- what a test sets -------------------------------------------------------------------------
 

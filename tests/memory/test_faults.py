@@ -31,12 +31,14 @@ async def receive(aws: MemoryAws, url: str) -> list[dict[str, Any]]:
 async def test_nothing_is_consulted_while_no_rule_is_set(memory: MemoryAws) -> None:
     assert not memory.faults.armed
     url = await queue(memory)
-    assert memory.sqs.send_message is memory.sqs.send_message  # one plain function, kept
+    assert memory.sqs.send_message == memory.memory_sqs.send_message  # the service's own
     await send(memory, url, "a")
     rule = memory.faults.fail("SendMessage", "InternalError")
     assert memory.faults.armed
+    assert memory.sqs.send_message != memory.memory_sqs.send_message  # through the faults
     rule.remove()
     assert not memory.faults.armed
+    assert memory.sqs.send_message == memory.memory_sqs.send_message
     await send(memory, url, "b")
     assert len(await receive(memory, url)) == 2
 
