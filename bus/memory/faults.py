@@ -73,7 +73,7 @@ class BatchEntry:
     """The message a delete or visibility change is for (from its receipt handle)."""
 
 
-@dataclass
+@dataclass(eq=False)
 class Rule:
     """A rule in force: ``times`` left (``None``: until removed) and how often it applied."""
 
@@ -96,6 +96,8 @@ class Rule:
         self.hits += 1
         if self.times is not None:
             self.times -= 1
+            if self.times <= 0:
+                self.remove()  # used up: with nothing else set, calls go straight through again
 
     def remove(self) -> None:
         if self.owner is not None:

@@ -54,6 +54,7 @@ async def test_fail_raises_what_botocore_raises_the_next_times(memory: MemoryAws
         assert raised.value.operation_name == "ReceiveMessage"
     assert await receive(memory, url) == []  # the third goes through
     assert (rule.hits, rule.times) == (2, 0)
+    assert not memory.faults.armed  # a rule used up is removed
     memory.faults.fail("SendMessage", "InternalError")
     with pytest.raises(AwsError) as mapped, aws_errors("sending"):  # bus's own mapping
         await send(memory, url, "x")
