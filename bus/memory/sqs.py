@@ -245,6 +245,15 @@ def _receipt(queue: Queue, message: Message, n: int) -> str:
     return base64.b64encode(f"{queue.name} {message.id} {n}".encode()).decode()
 
 
+def message_id_of(receipt: str) -> str | None:
+    """The id of the message a receipt handle of this SQS was issued for (``None``: not one)."""
+    try:
+        _, message_id, _ = base64.b64decode(receipt, validate=True).decode().split(" ")
+    except ValueError:
+        return None
+    return message_id
+
+
 def _sent(
     message_id: str, body: str, attributes: dict[str, Any], sequence: str | None
 ) -> dict[str, Any]:

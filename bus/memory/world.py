@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bus.clock import monotonic
+from bus.memory.faults import Faults
 
 DEFAULT_ACCOUNT = "123456789012"
 DEFAULT_REGION = "us-east-1"
@@ -62,6 +63,8 @@ class World:
     region: str = DEFAULT_REGION
     partition: str = "aws"
     clock: Clock = field(default_factory=Clock)
+    faults: Faults = field(default_factory=Faults)
+    """Fault injection and the call journal (``bus.memory.faults``)."""
     _sequence: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def arn(self, service: str, resource: str) -> str:

@@ -1,6 +1,6 @@
 """``bus dlq show`` and ``bus dlq list`` take ``--visibility-timeout`` like every command that reads
-a DLQ, and ``show`` says what its ``--limit`` returns; on the in-memory ``FakeSqs`` (what SQS does
-with the timeout is SQS's business: the peek's release is tested against LocalStack in
+a DLQ, and ``show`` says what its ``--limit`` returns; on the in-memory AWS (what SQS does with
+the timeout is SQS's business: the peek's release is tested against LocalStack in
 ``test_operations.py``).
 """
 
@@ -16,40 +16,40 @@ from typer.testing import CliRunner
 
 from bus.cli import app, dlq_common
 from bus.dlq.inspect import PEEK_HOLD_SECONDS
-from tests.dlq.fake_sqs import FakeSqs, event, failure
+from tests.dlq.memory import Sqs, event, failure
 
 
 @pytest.fixture
-def sqs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeSqs:
-    """A fake SQS behind the CLI, with ``orders`` and its DLQ holding three dead letters, and a
+def sqs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Sqs:
+    """The in-memory AWS behind the CLI, with ``orders`` and its DLQ holding three dead letters, and a
     topology declaring them in the working directory."""
-    fake = FakeSqs()
-    fake.queue("orders")
-    dead = fake.queue("orders-dlq")
+    memory = Sqs()
+    memory.queue("orders")
+    dead = memory.queue("orders-dlq")
     for n in range(3):
         dead.put(event(n, "orders"), **{"bus.failure": failure("orders")})
     (tmp_path / "topology.yaml").write_text("name: peeks\nqueues:\n  orders: {}\n")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(dlq_common, "AwsClients", fake.session)
-    return fake
+    monkeypatch.setattr(dlq_common, "AwsClients", memory.session)
+    return memory
 
 
 def run(*args: str) -> Any:
     return CliRunner().invoke(app, ["dlq", *args])
 
 
-def test_show_takes_visibility_timeout(sqs: FakeSqs) -> None:
+def test_show_takes_visibility_timeout(sqs: Sqs) -> None:
     result = run("show", "orders-dlq", "--json", "--visibility-timeout", "7")
     assert result.exit_code == 0, result.output
     assert len(json.loads(result.stdout)) == 3
     assert sqs.visibility_timeouts
     assert set(sqs.visibility_timeouts) == {7}
-    sqs.visibility_timeouts.clear()
+    sqs.calls.clear()
     assert run("show", "orders-dlq", "--json").exit_code == 0
     assert set(sqs.visibility_timeouts) == {PEEK_HOLD_SECONDS}  # the default is unchanged
 
 
-def test_list_takes_visibility_timeout(sqs: FakeSqs) -> None:
+def test_list_takes_visibility_timeout(sqs: Sqs) -> None:
     result = run("list", "--json", "--visibility-timeout", "9")
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
@@ -58,7 +58,7 @@ def test_list_takes_visibility_timeout(sqs: FakeSqs) -> None:
     assert set(sqs.visibility_timeouts) == {9}
 
 
-def test_visibility_timeout_is_checked(sqs: FakeSqs) -> None:
+def test_visibility_timeout_is_checked(sqs: Sqs) -> None:
     for command in ("show", "list"):
         args = [command, "orders-dlq"] if command == "show" else [command]
         result = run(*args, "--visibility-timeout", "0")

@@ -1,5 +1,5 @@
-"""What a scan of a FIFO DLQ could not reach, counted and said, on the in-memory ``FakeSqs`` (its
-FIFO queues block a group while a message of it is in flight, the rule SQS documents). The same
+"""What a scan of a FIFO DLQ could not reach, counted and said, on the in-memory AWS (its FIFO
+queues block a group while a message of it is in flight, the rule SQS documents). The same
 against LocalStack: ``test_fifo.py``. Also the exit codes of ``bus dlq redrive|export|purge`` for
 incomplete reports, with the AWS side replaced by a canned report.
 """
@@ -18,13 +18,13 @@ from bus import dlq
 from bus.cli import app, dlq_common, dlq_output
 from bus.dlq.inspect import summarize
 from bus.dlq.queues import DeadLetterQueue, QueueRef
-from tests.dlq.fake_sqs import FakeQueue, FakeSqs, event, failure
+from tests.dlq.memory import QueueView, Sqs, event, failure
 
 COUNT = 25
 
 
-def fifo_dlq(count: int = COUNT, name: str = "ledger-dlq.fifo") -> tuple[FakeSqs, FakeQueue]:
-    sqs = FakeSqs()
+def fifo_dlq(count: int = COUNT, name: str = "ledger-dlq.fifo") -> tuple[Sqs, QueueView]:
+    sqs = Sqs()
     source = sqs.queue(name.replace("-dlq", ""))
     dead = sqs.queue(name)
     for n in range(count):
@@ -78,8 +78,7 @@ async def test_messages_in_flight_elsewhere_when_the_scan_begins_count_as_unreac
     tmp_path: Path,
 ) -> None:
     sqs, dead = fifo_dlq(4)
-    taken = dead.put(event(99, "ledger.fifo"), "h")
-    taken.visible_at = float("inf")  # received by someone else, for the whole scan
+    dead.hold(dead.put(event(99, "ledger.fifo"), "h"))  # received by someone else
     report = await dlq.export(sqs.clients(), dead.url, tmp_path / "out.jsonl", wait_seconds=0)
     assert (report.exported, report.unreached) == (4, 1)
 
@@ -167,7 +166,7 @@ def test_export_exits_1_when_messages_were_not_reached(
 async def test_a_standard_queue_counts_messages_in_flight_elsewhere(tmp_path: Path) -> None:
     sqs, dead = fifo_dlq(6, name="orders-dlq")  # a standard queue
     for message in dead.messages[:2]:
-        message.visible_at = float("inf")  # received by someone else, for the whole scan
+        dead.hold(message)  # received by someone else, for the whole scan
     report = await dlq.export(sqs.clients(), dead.url, tmp_path / "out.jsonl", wait_seconds=0)
     assert (report.exported, report.unreached, report.complete) == (4, 2, False)
     peeked = await dlq.peek(sqs.clients(), dead.url, limit=3, wait_seconds=0)

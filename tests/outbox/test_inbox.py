@@ -46,7 +46,7 @@ from bus.worker import Context
 from tests.outbox.conftest import postgres_url  # noqa: F401
 from tests.outbox.test_cli import run
 from tests.worker.apps import Permanent, Ping
-from tests.worker.fakesqs import GATES, JOURNAL, FakeSQS, Rig, consumer, events, until
+from tests.worker.rig import GATES, JOURNAL, MemorySQS, Rig, consumer, events, until
 
 LATER = {"attempts": 1, "redelivery": {"initial": 5, "maximum": 5, "jitter": False}}
 FLAKY = {"attempts": 2, "in_process": {"initial": 0, "maximum": 0}}
@@ -121,15 +121,16 @@ def inbox(db: Engine) -> dict[str, str]:
     return {row.key: row.state for row in rows}
 
 
-def rig(store: SqlStore, retry: dict[str, object] = LATER) -> Rig:
-    return consumer(FakeSQS(), idempotent=True, store=store, handler=HANDLER, retry=retry)
+async def rig(store: SqlStore, retry: dict[str, object] = LATER) -> Rig:
+    """A consumer over the in-memory SQS, on real time (the stores work in threads)."""
+    return await consumer(MemorySQS(), idempotent=True, store=store, handler=HANDLER, retry=retry)
 
 
 @pytest.mark.parametrize("behaviour", ["fail", "conflict"])
 async def test_a_handler_whose_write_fails_leaves_no_claim_and_no_write(
     store: SqlStore, db: Engine, behaviour: str
 ) -> None:
-    r = rig(store)
+    r = await rig(store)
     m = r.put("k1", behaviour)
     r.consumer.start()
     assert await until(lambda: any(e[:2] == ("visibility", m) for e in JOURNAL), within=20)
@@ -150,7 +151,7 @@ def key_of(body: str) -> str:
 async def test_a_handled_event_commits_once_and_a_redelivered_copy_is_skipped(
     store: SqlStore, db: Engine
 ) -> None:
-    r = rig(store)
+    r = await rig(store)
     body = r.body("k2")
     first = r.sqs.put(r.url, body, ATTRIBUTES)
     r.consumer.start()
@@ -166,7 +167,7 @@ async def test_a_handled_event_commits_once_and_a_redelivered_copy_is_skipped(
 
 
 async def test_each_in_process_try_has_its_own_transaction(store: SqlStore, db: Engine) -> None:
-    r = rig(store, FLAKY)
+    r = await rig(store, FLAKY)
     m = r.put("k3", "flaky")  # the first try writes, then fails: its write is rolled back
     r.consumer.start()
     assert await until(lambda: ("delete", m) in JOURNAL, within=20)
@@ -180,7 +181,7 @@ async def test_copies_in_two_workers_at_once_run_the_handler_once(
 ) -> None:
     other = SqlStore(url)  # a second worker: its own engine and connections
     try:
-        a, b = rig(store), rig(other)
+        a, b = await rig(store), await rig(other)
         body = a.body("k4", "gate")
         in_a = a.sqs.put(a.url, body, ATTRIBUTES)
         in_b = b.sqs.put(b.url, body, ATTRIBUTES)
@@ -232,7 +233,7 @@ async def test_an_expired_claim_is_retaken_and_the_late_owner_cannot_complete(
 
 
 async def test_a_handler_whose_claim_was_taken_over_rolls_back(store: SqlStore, db: Engine) -> None:
-    r = rig(store)
+    r = await rig(store)
     body = r.body("k5", "gate")
     m = r.sqs.put(r.url, body, ATTRIBUTES)
     r.consumer.start()

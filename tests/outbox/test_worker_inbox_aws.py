@@ -20,7 +20,7 @@ from bus.worker import Worker, WorkerParts
 from tests.outbox.conftest import ROOT
 from tests.outbox.test_inbox import Base, inbox, written
 from tests.worker.apps import Ping
-from tests.worker.fakesqs import until
+from tests.worker.rig import until
 
 pytestmark = pytest.mark.aws
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest_asyncio
 
 from bus.aws import AwsClients
+from bus.memory import virtual_time
 from bus.publish.publisher import Publisher
 from bus.schema import Registry
 from bus.settings import Settings
@@ -21,6 +22,7 @@ from bus.topology.apply import converge
 from bus.topology.load import load_topology
 from bus.topology.model import Topology, physical_name
 from bus.worker import Stats, Worker, WorkerOptions, WorkerParts
+from tests.worker.rig import MemorySQS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -140,3 +142,10 @@ async def wait_for(
 async def module_aws(bus_settings: Settings) -> AsyncIterator[AwsClients]:
     async with AwsClients(bus_settings) as clients:
         yield clients
+
+
+@pytest_asyncio.fixture
+async def sqs() -> AsyncIterator[MemorySQS]:
+    """The in-memory AWS journaling into ``tests.worker.rig.JOURNAL``, on the virtual clock."""
+    with virtual_time():
+        yield MemorySQS()

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from bus.worker import FatalReceiveError
 from bus.worker.poller import FATAL_TRIES
-from tests.worker.fakesqs import JOURNAL, FakeSQS, client_error, consumer, until
+from tests.worker.rig import JOURNAL, MemorySQS, consumer, until
 
 
-async def test_a_missing_queue_ends_the_consumer_with_queue_and_code() -> None:
-    sqs = FakeSQS()
-    rig = consumer(sqs)
-    missing = client_error("AWS.SimpleQueueService.NonExistentQueue", "ReceiveMessage")
-    sqs.fail("receive_message", missing, times=100)
+async def test_a_missing_queue_ends_the_consumer_with_queue_and_code(sqs: MemorySQS) -> None:
+    rig = await consumer(sqs)
+    sqs.faults.fail("ReceiveMessage", "AWS.SimpleQueueService.NonExistentQueue", times=100)
     rig.consumer.start()
     assert await until(rig.consumer.failed.is_set, 30)
     await rig.stop()
@@ -24,10 +22,9 @@ async def test_a_missing_queue_ends_the_consumer_with_queue_and_code() -> None:
     assert JOURNAL.count(("receive", rig.url)) == FATAL_TRIES
 
 
-async def test_throttling_is_retried_and_never_ends_the_consumer() -> None:
-    sqs = FakeSQS()
-    rig = consumer(sqs)
-    sqs.fail("receive_message", client_error("ThrottlingException", "ReceiveMessage"), times=4)
+async def test_throttling_is_retried_and_never_ends_the_consumer(sqs: MemorySQS) -> None:
+    rig = await consumer(sqs)
+    sqs.faults.fail("ReceiveMessage", "ThrottlingException", times=4)
     m = rig.put("k")
     rig.consumer.start()
     assert await until(lambda: ("delete", m) in JOURNAL, 30)

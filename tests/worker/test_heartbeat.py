@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 from bus.errors import SettingsError
 from bus.worker.heartbeat import MAX_VISIBILITY, SLACK, Heartbeat, extension
 from bus.worker.sqs import EntryFailure, QueueOps
-from tests.worker.fakesqs import JOURNAL, FakeSQS, consumer, index, until
+from tests.worker.rig import JOURNAL, MemorySQS, consumer, index, until
 
 
 @given(st.integers(1, MAX_VISIBILITY), st.floats(0, 2 * MAX_VISIBILITY))
@@ -127,14 +127,17 @@ async def test_an_error_anywhere_in_a_beat_does_not_end_the_heartbeat() -> None:
         task.cancel()
 
 
-# -- through a consumer over the fake SQS ---------------------------------------------------------
+# -- through a consumer over the in-memory SQS ---------------------------------------------------------
 
 
-async def test_extensions_stop_when_the_handler_finishes_and_its_delete_is_confirmed() -> None:
-    sqs = FakeSQS()
-    rig = consumer(sqs, visibility_timeout=1)
+async def test_extensions_stop_when_the_handler_finishes_and_its_delete_is_confirmed(
+    sqs: MemorySQS,
+) -> None:
+    rig = await consumer(sqs, visibility_timeout=1)
     m = rig.put("k", "slow:0.8")
-    sqs.refuse(m, "InternalError", sender_fault=False, times=3)  # deleted on the 4th try
+    sqs.faults.fail_entry(  # deleted on the 4th try
+        "DeleteMessageBatch", "InternalError", message_id=m, sender_fault=False, times=3
+    )
     rig.consumer.start()
     assert await until(lambda: ("delete", m) in JOURNAL)
     await asyncio.sleep(1.0)  # three heartbeat periods more: nothing more is extended
@@ -144,15 +147,15 @@ async def test_extensions_stop_when_the_handler_finishes_and_its_delete_is_confi
     assert any(n < end for n in extended)  # while the handler ran
     assert any(end < n < deleted for n in extended)  # while its delete was being retried
     assert all(n < deleted for n in extended)  # never after the delete was confirmed
-    assert not rig.consumer.heartbeat.holds(f"{m}#1")
+    (receipt,) = sqs.receipts(m)
+    assert not rig.consumer.heartbeat.holds(receipt)
     assert rig.consumer.heartbeat.tracked == 0
 
 
-async def test_a_delete_given_up_on_stops_the_extensions_and_is_counted() -> None:
-    sqs = FakeSQS()
-    rig = consumer(sqs, visibility_timeout=1)
+async def test_a_delete_given_up_on_stops_the_extensions_and_is_counted(sqs: MemorySQS) -> None:
+    rig = await consumer(sqs, visibility_timeout=1)
     m = rig.put("k")
-    sqs.refuse(m, "ReceiptHandleIsInvalid", sender_fault=True)
+    sqs.faults.fail_entry("DeleteMessageBatch", "ReceiptHandleIsInvalid", message_id=m)
     rig.consumer.start()
     assert await until(lambda: ("delete-refused", m) in JOURNAL)
     await rig.stop()

@@ -10,8 +10,9 @@ from typing import Any
 from structlog.contextvars import get_contextvars, merge_contextvars
 from structlog.testing import capture_logs
 
-from tests.worker.fakesqs import JOURNAL, FakeSQS, Rig, consumer, open_gate, until
+from tests.worker.rig import JOURNAL, MemorySQS, Rig, consumer, open_gate, until
 
+LATER = {"attempts": 1, "redelivery": {"initial": 5, "maximum": 5, "jitter": False}}
 FIELDS = ("message_id", "queue", "event_type", "attempt", "correlation_id")
 
 
@@ -27,12 +28,11 @@ def assert_fields(entry: dict[str, Any], rig: Rig, message_id: str) -> None:
     assert entry["attempt"] == 1
 
 
-async def test_a_refused_delete_is_logged_with_the_delivery_fields() -> None:
+async def test_a_refused_delete_is_logged_with_the_delivery_fields(sqs: MemorySQS) -> None:
     with capture_logs() as logs:
-        sqs = FakeSQS()
-        rig = consumer(sqs)
+        rig = await consumer(sqs)
         m = rig.put("k")
-        sqs.refuse(m, "ReceiptHandleIsInvalid", sender_fault=True)
+        sqs.faults.fail_entry("DeleteMessageBatch", "ReceiptHandleIsInvalid", message_id=m)
         correlation = event_id(rig, m)  # a new flow's correlation id is its first event's id
         rig.consumer.start()
         assert await until(lambda: ("delete-refused", m) in JOURNAL)
@@ -42,16 +42,15 @@ async def test_a_refused_delete_is_logged_with_the_delivery_fields() -> None:
     assert refused["correlation_id"] == correlation
 
 
-async def test_a_failed_release_is_logged_with_the_delivery_fields() -> None:
+async def test_a_failed_release_is_logged_with_the_delivery_fields(sqs: MemorySQS) -> None:
     with capture_logs() as logs:
-        sqs = FakeSQS()
-        rig = consumer(sqs, fifo=True)
+        rig = await consumer(sqs, fifo=True)
         rig.put("a0", "gate", group="a")
         behind = rig.put("a1", group="a")
         rig.consumer.start()
         assert await until(lambda: ("start", "a0", 1) in JOURNAL and rig.stats.received == 2)
         flow = event_id(rig, behind)
-        sqs.fail("change_message_visibility_batch", RuntimeError("down"))
+        sqs.faults.fail("ChangeMessageVisibilityBatch", RuntimeError("down"))
         stopping = asyncio.ensure_future(rig.stop())
         await asyncio.sleep(0.05)
         open_gate("a0")
@@ -72,10 +71,12 @@ class BrokenStore:
         raise AssertionError("not reached")
 
 
-async def test_a_failing_middleware_is_a_handler_error_logged_with_the_delivery_fields() -> None:
+async def test_a_failing_middleware_is_a_handler_error_logged_with_the_delivery_fields(
+    sqs: MemorySQS,
+) -> None:
     with capture_logs() as logs:
-        sqs = FakeSQS()
-        rig = consumer(sqs, idempotent=True, store=BrokenStore())  # type: ignore[arg-type]
+        store: Any = BrokenStore()
+        rig = await consumer(sqs, idempotent=True, store=store, retry=LATER)  # back in 5 s
         m = rig.put("k")
         rig.consumer.start()
         assert await until(lambda: any(e["event"].startswith("handler failed") for e in logs))
@@ -91,10 +92,9 @@ async def test_a_failing_middleware_is_a_handler_error_logged_with_the_delivery_
     assert rig.consumer.heartbeat.tracked == 0
 
 
-async def test_any_logger_inside_a_handler_carries_the_delivery_fields() -> None:
+async def test_any_logger_inside_a_handler_carries_the_delivery_fields(sqs: MemorySQS) -> None:
     with capture_logs(processors=[merge_contextvars]) as logs:
-        sqs = FakeSQS()
-        rig = consumer(sqs)
+        rig = await consumer(sqs)
         m = rig.put("k", "log")
         flow = event_id(rig, m)
         rig.consumer.start()
@@ -109,9 +109,10 @@ async def test_any_logger_inside_a_handler_carries_the_delivery_fields() -> None
     assert "message_id" not in outside[0]
 
 
-async def test_what_a_handler_binds_does_not_reach_the_next_message_of_its_fifo_group() -> None:
-    sqs = FakeSQS()
-    rig = consumer(sqs, fifo=True)
+async def test_what_a_handler_binds_does_not_reach_the_next_message_of_its_fifo_group(
+    sqs: MemorySQS,
+) -> None:
+    rig = await consumer(sqs, fifo=True)
     rig.put("a0", "bind", group="a")
     rig.put("a1", group="a")  # handled after a0, in the same lane task
     rig.consumer.start()
@@ -123,13 +124,12 @@ async def test_what_a_handler_binds_does_not_reach_the_next_message_of_its_fifo_
     ]
 
 
-async def test_the_ackers_lines_do_not_carry_what_a_handler_bound() -> None:
+async def test_the_ackers_lines_do_not_carry_what_a_handler_bound(sqs: MemorySQS) -> None:
     with capture_logs(processors=[merge_contextvars]) as logs:
-        sqs = FakeSQS()
-        rig = consumer(sqs)
+        rig = await consumer(sqs)
         first = rig.put("k0", "bind")
         second = rig.put("k1")
-        sqs.refuse(second, "ReceiptHandleIsInvalid", sender_fault=True)
+        sqs.faults.fail_entry("DeleteMessageBatch", "ReceiptHandleIsInvalid", message_id=second)
         rig.consumer.start()
         assert await until(
             lambda: ("delete-refused", second) in JOURNAL and ("delete", first) in JOURNAL

@@ -1,4 +1,4 @@
-"""Consume middlewares over the fake SQS: their order, what they see, and what their errors do to
+"""Consume middlewares over the in-memory SQS: their order, what they see, and what their errors do to
 the message (never deleted unhandled); the idempotency claim with concurrent duplicates; the
 handler timeout."""
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from bus.aws.failure import read_failure
 from bus.middleware import CallNext, Incoming, MemoryStore
-from tests.worker.fakesqs import JOURNAL, FakeSQS, consumer, events, open_gate, until
+from tests.worker.rig import JOURNAL, MemorySQS, consumer, events, open_gate, until
 
 LATER = {"attempts": 1, "redelivery": {"initial": 5, "maximum": 5, "jitter": False}}
 
@@ -33,10 +33,9 @@ def _around() -> list[tuple[Any, ...]]:
     return [e for e in JOURNAL if e[0] in ("outer", "inner", "start", "end")]
 
 
-async def test_middlewares_wrap_the_handler_in_order_and_see_its_outcome() -> None:
-    sqs = FakeSQS()
+async def test_middlewares_wrap_the_handler_in_order_and_see_its_outcome(sqs: MemorySQS) -> None:
     outer, inner = Recorder("outer"), Recorder("inner")
-    rig = consumer(sqs, middleware=[outer, inner])
+    rig = await consumer(sqs, middleware=[outer, inner])
     m = rig.put("k")
     rig.consumer.start()
     assert await until(lambda: ("delete", m) in JOURNAL)
@@ -58,11 +57,10 @@ async def test_middlewares_wrap_the_handler_in_order_and_see_its_outcome() -> No
     assert seen.attempt == 1
 
 
-async def test_in_process_retries_happen_inside_the_middlewares() -> None:
-    sqs = FakeSQS()
+async def test_in_process_retries_happen_inside_the_middlewares(sqs: MemorySQS) -> None:
     outer = Recorder("outer")
     retry = {"attempts": 2, "in_process": {"initial": 0, "maximum": 0}}
-    rig = consumer(sqs, middleware=[outer], retry=retry)
+    rig = await consumer(sqs, middleware=[outer], retry=retry)
     m = rig.put("k", "flaky")
     rig.consumer.start()
     assert await until(lambda: ("delete", m) in JOURNAL)
@@ -75,10 +73,9 @@ async def test_in_process_retries_happen_inside_the_middlewares() -> None:
     assert rig.stats.retried == 1
 
 
-async def test_a_middleware_sees_an_undecodable_message_and_its_dead_letter() -> None:
-    sqs = FakeSQS()
+async def test_a_middleware_sees_an_undecodable_message_and_its_dead_letter(sqs: MemorySQS) -> None:
     outer = Recorder("outer")
-    rig = consumer(sqs, middleware=[outer])
+    rig = await consumer(sqs, middleware=[outer])
     m = sqs.put(rig.url, "this is not json")
     rig.consumer.start()
     assert await until(lambda: ("delete", m) in JOURNAL)
@@ -106,9 +103,10 @@ async def _no_outcome(delivery: Incoming, call_next: CallNext) -> None:
     return  # neither calls the handler nor sets an outcome
 
 
-async def test_a_middleware_error_before_the_handler_redelivers_the_message_later() -> None:
-    sqs = FakeSQS()
-    rig = consumer(sqs, middleware=[_raise_before], retry=LATER)
+async def test_a_middleware_error_before_the_handler_redelivers_the_message_later(
+    sqs: MemorySQS,
+) -> None:
+    rig = await consumer(sqs, middleware=[_raise_before], retry=LATER)
     m = rig.put("k")
     rig.consumer.start()
     assert await until(lambda: ("visibility", m, 5) in JOURNAL)
@@ -119,9 +117,8 @@ async def test_a_middleware_error_before_the_handler_redelivers_the_message_late
     assert rig.stats.redelivered == 1
 
 
-async def test_a_middleware_error_after_the_handler_is_a_handler_error() -> None:
-    sqs = FakeSQS()
-    rig = consumer(sqs, middleware=[_raise_after], retry=LATER, max_receive_count=1)
+async def test_a_middleware_error_after_the_handler_is_a_handler_error(sqs: MemorySQS) -> None:
+    rig = await consumer(sqs, middleware=[_raise_after], retry=LATER, max_receive_count=1)
     m = rig.put("k")
     rig.consumer.start()
     assert await until(lambda: ("delete", m) in JOURNAL)
@@ -135,9 +132,10 @@ async def test_a_middleware_error_after_the_handler_is_a_handler_error() -> None
     assert "after the handler" in failure.error
 
 
-async def test_a_middleware_that_sets_no_outcome_leaves_the_message_for_later() -> None:
-    sqs = FakeSQS()
-    rig = consumer(sqs, middleware=[_no_outcome], retry=LATER)
+async def test_a_middleware_that_sets_no_outcome_leaves_the_message_for_later(
+    sqs: MemorySQS,
+) -> None:
+    rig = await consumer(sqs, middleware=[_no_outcome], retry=LATER)
     m = rig.put("k")
     rig.consumer.start()
     assert await until(lambda: any(e[:2] == ("visibility", m) for e in JOURNAL))
@@ -149,9 +147,8 @@ async def test_a_middleware_that_sets_no_outcome_leaves_the_message_for_later() 
 # -- idempotency ----------------------------------------------------------------------------------
 
 
-async def test_two_copies_arriving_together_run_the_handler_once() -> None:
-    sqs = FakeSQS()
-    rig = consumer(sqs, idempotent=True, retry=LATER)
+async def test_two_copies_arriving_together_run_the_handler_once(sqs: MemorySQS) -> None:
+    rig = await consumer(sqs, idempotent=True, retry=LATER)
     body = rig.body("k", "gate")
     attributes = {"event_type": {"DataType": "String", "StringValue": "Ping"}}
     first = sqs.put(rig.url, body, attributes)
@@ -173,9 +170,8 @@ async def test_two_copies_arriving_together_run_the_handler_once() -> None:
     assert rig.stats.processed == 1
 
 
-async def test_a_copy_found_in_progress_is_handled_when_the_first_one_fails() -> None:
-    sqs = FakeSQS()
-    rig = consumer(sqs, idempotent=True, retry=LATER)
+async def test_a_copy_found_in_progress_is_handled_when_the_first_one_fails(sqs: MemorySQS) -> None:
+    rig = await consumer(sqs, idempotent=True, retry=LATER)
     body = rig.body("k", "gate+fail-until:2")  # fails on the first delivery only
     attributes = {"event_type": {"DataType": "String", "StringValue": "Ping"}}
     first = sqs.put(rig.url, body, attributes)
@@ -213,10 +209,9 @@ async def test_the_memory_store_claims_atomically_and_expires_claims() -> None:
 # -- timeout --------------------------------------------------------------------------------------
 
 
-async def test_a_handler_past_its_timeout_is_cancelled_and_retried_later() -> None:
-    sqs = FakeSQS()
+async def test_a_handler_past_its_timeout_is_cancelled_and_retried_later(sqs: MemorySQS) -> None:
     outer = Recorder("outer")
-    rig = consumer(sqs, middleware=[outer], timeout=0.1, retry=LATER)
+    rig = await consumer(sqs, middleware=[outer], timeout=0.1, retry=LATER)
     m = rig.put("k", "slow:30")
     rig.consumer.start()
     assert await until(lambda: ("visibility", m, 5) in JOURNAL)
@@ -226,9 +221,10 @@ async def test_a_handler_past_its_timeout_is_cancelled_and_retried_later() -> No
     assert sqs.ids(rig.url) == [m]
 
 
-async def test_a_handler_timing_out_on_its_last_receive_is_dead_lettered_as_timeout() -> None:
-    sqs = FakeSQS()
-    rig = consumer(sqs, timeout=0.1, retry=LATER, max_receive_count=1)
+async def test_a_handler_timing_out_on_its_last_receive_is_dead_lettered_as_timeout(
+    sqs: MemorySQS,
+) -> None:
+    rig = await consumer(sqs, timeout=0.1, retry=LATER, max_receive_count=1)
     m = rig.put("k", "slow:30")
     rig.consumer.start()
     assert await until(lambda: ("delete", m) in JOURNAL)

@@ -1,4 +1,4 @@
-"""What the dispatcher does with a message, over the fake SQS: the DLQ send comes before the
+"""What the dispatcher does with a message, over the in-memory SQS: the DLQ send comes before the
 delete and a failed send deletes nothing; without a DLQ the message stays; each queue's
 ``concurrency`` bounds its handlers; the idempotency guard skips what was handled."""
 
@@ -8,15 +8,14 @@ import pytest
 
 from bus.aws.failure import read_failure
 from tests.worker import apps
-from tests.worker.fakesqs import JOURNAL, FakeSQS, client_error, consumer, events, index, until
+from tests.worker.rig import JOURNAL, MemorySQS, consumer, events, index, until
 
 LATER = {"attempts": 1, "redelivery": {"initial": 5, "maximum": 5, "jitter": False}}
 
 
 @pytest.mark.parametrize("behaviour", ["reject", "fail"])
-async def test_the_dlq_send_comes_before_the_delete(behaviour: str) -> None:
-    sqs = FakeSQS()
-    rig = consumer(sqs, max_receive_count=1)  # "fail" dies on its first receive
+async def test_the_dlq_send_comes_before_the_delete(behaviour: str, sqs: MemorySQS) -> None:
+    rig = await consumer(sqs, max_receive_count=1)  # "fail" dies on its first receive
     m = rig.put("k", behaviour)
     rig.consumer.start()
     assert await until(lambda: ("delete", m) in JOURNAL)
@@ -30,9 +29,8 @@ async def test_the_dlq_send_comes_before_the_delete(behaviour: str) -> None:
     assert sqs.ids(rig.url) == []
 
 
-async def test_an_undecodable_message_goes_to_the_dlq_first_then_is_deleted() -> None:
-    sqs = FakeSQS()
-    rig = consumer(sqs)
+async def test_an_undecodable_message_goes_to_the_dlq_first_then_is_deleted(sqs: MemorySQS) -> None:
+    rig = await consumer(sqs)
     m = sqs.put(rig.url, "this is not json")
     rig.consumer.start()
     assert await until(lambda: ("delete", m) in JOURNAL)
@@ -42,10 +40,9 @@ async def test_an_undecodable_message_goes_to_the_dlq_first_then_is_deleted() ->
     assert events("start") == []
 
 
-async def test_a_failed_dlq_send_deletes_nothing_and_redelivers_later() -> None:
-    sqs = FakeSQS()
-    rig = consumer(sqs, retry=LATER)
-    sqs.fail("send_message", client_error("InternalError", "SendMessage"))
+async def test_a_failed_dlq_send_deletes_nothing_and_redelivers_later(sqs: MemorySQS) -> None:
+    rig = await consumer(sqs, retry=LATER)
+    sqs.faults.fail("SendMessage", "InternalError")
     m = rig.put("k", "reject")
     rig.consumer.start()
     assert await until(lambda: ("visibility", m, 5) in JOURNAL)
@@ -53,13 +50,12 @@ async def test_a_failed_dlq_send_deletes_nothing_and_redelivers_later() -> None:
     assert events("send") == [("send", rig.dlq_url, None)]  # tried, refused
     assert ("delete", m) not in JOURNAL
     assert sqs.ids(rig.url) == [m]
-    assert sqs.queues[str(rig.dlq_url)].messages == []
+    assert sqs.ids(str(rig.dlq_url)) == []
     assert rig.stats.dead_lettered == 0
 
 
-async def test_without_a_dlq_a_message_given_up_on_stays_on_its_queue() -> None:
-    sqs = FakeSQS()
-    rig = consumer(sqs, dlq=False, retry=LATER)
+async def test_without_a_dlq_a_message_given_up_on_stays_on_its_queue(sqs: MemorySQS) -> None:
+    rig = await consumer(sqs, dlq=False, retry=LATER)
     m = rig.put("k", "reject")
     rig.consumer.start()
     assert await until(lambda: ("visibility", m, 5) in JOURNAL)
@@ -69,9 +65,8 @@ async def test_without_a_dlq_a_message_given_up_on_stays_on_its_queue() -> None:
     assert sqs.ids(rig.url) == [m]
 
 
-async def test_a_queues_concurrency_bounds_its_handlers() -> None:
-    sqs = FakeSQS()
-    rig = consumer(sqs, concurrency=3, pollers=2, handler="tests.worker.apps:record")
+async def test_a_queues_concurrency_bounds_its_handlers(sqs: MemorySQS) -> None:
+    rig = await consumer(sqs, concurrency=3, pollers=2, handler="tests.worker.apps:record")
     apps.PEAK[rig.consumer.info.name] = 0
     keys = [f"conc-{n}" for n in range(12)]
     for key in keys:
@@ -83,9 +78,8 @@ async def test_a_queues_concurrency_bounds_its_handlers() -> None:
     assert rig.stats.processed == 12
 
 
-async def test_the_idempotency_guard_skips_an_event_already_handled() -> None:
-    sqs = FakeSQS()
-    rig = consumer(sqs, idempotent=True)
+async def test_the_idempotency_guard_skips_an_event_already_handled(sqs: MemorySQS) -> None:
+    rig = await consumer(sqs, idempotent=True)
     body = rig.body("once")
     first = sqs.put(rig.url, body)
     rig.consumer.start()

@@ -1,32 +1,38 @@
-"""The worker's unit tests over the one in-memory SQS (``tests.fakes.sqs``): never AWS behaviour.
+"""The worker's unit tests over the in-memory AWS (``bus.memory``), for bus's own control flow.
 
-``FakeSQS`` is that fake journaling every call into ``JOURNAL``, where the handlers below append
-their starts and ends too: a test asserts on the order of events, not on the clock. ``fail()``
-makes the next calls of an operation raise; ``refuse()`` makes a message's next delete entries
-fail.
+``MemorySQS`` is a ``MemoryAws`` whose SQS calls are journaled into ``JOURNAL`` by hooks of its
+``faults`` (``bus.memory.faults``), where the handlers below append their starts and ends too: a
+test asserts on the order of events, not on the clock. ``sqs.faults`` makes calls fail (``fail``)
+or batch entries fail (``fail_entry``); ``put``, ``ids``, ``message`` and ``expire`` reach into the
+queues directly (never journaled). The ``sqs`` fixture (``conftest.py``) runs each test on the
+virtual clock, so visibility timeouts, backoff and long polls take no real time.
 
 ``consumer()`` builds a real ``QueueConsumer`` over it, with ``handle`` bound to ``Ping`` (or
 ``GroupPing`` on a FIFO queue) whose ``behaviour`` steers it: ``ok``, ``gate`` (waits for
-``open_gate(key)``), ``fail``, ``fail-until:N`` (fails while ``ctx.attempt < N``), ``gate+<another>`` (the gate, then the other), ``reject``,
-``slow:S``, ``flaky`` (a transient error on the first try), ``log`` (logs through a logger of its own, not ``ctx.log``), ``bind`` (binds
-``leak=<key>`` in structlog's context variables; every start journals what ``leak`` is then).
+``open_gate(key)``), ``fail``, ``fail-until:N`` (fails while ``ctx.attempt < N``), ``gate+<another>``
+(the gate, then the other), ``reject``, ``slow:S``, ``flaky`` (a transient error on the first try),
+``log`` (logs through a logger of its own, not ``ctx.log``), ``bind`` (binds ``leak=<key>`` in
+structlog's context variables; every start journals what ``leak`` is then).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 import structlog
 from structlog.contextvars import bind_contextvars, get_contextvars
 
 from bus.control import Reject
 from bus.envelope import encode_body, new_envelope
+from bus.memory import Call, MemoryAws
+from bus.memory.queue import Message, Queue
+from bus.memory.sqs import message_id_of
 from bus.middleware.consume import ConsumeMiddleware
 from bus.middleware.idempotency import IdempotencyStore, MemoryStore
 from bus.schema import Registry
@@ -39,7 +45,6 @@ from bus.worker.queues import QueueInfo
 from bus.worker.scope import QueueScope
 from bus.worker.stack import consume_stack
 from bus.worker.stats import QueueStats
-from tests.fakes.sqs import FakeSqs, client_error
 from tests.worker.apps import GroupPing, Permanent, Ping
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,13 +55,92 @@ JOURNAL: list[tuple[Any, ...]] = []
 GATES: dict[str, asyncio.Event] = {}
 
 
-class FakeSQS(FakeSqs):
-    """The shared fake (``tests.fakes.sqs``) journaling into ``JOURNAL``; a new one clears it."""
+class MemorySQS:
+    """A ``MemoryAws`` whose SQS calls journal into ``JOURNAL``; a new one clears it."""
 
     def __init__(self) -> None:
         JOURNAL.clear()
         GATES.clear()
-        super().__init__(JOURNAL)
+        self.aws = MemoryAws()
+        self.faults = self.aws.faults
+        self.calls: list[Call] = self.faults.record()
+        self.faults.hook(None, "before", self._before)
+        self.faults.hook(None, "after", self._after)
+
+    async def _before(self, call: Call) -> None:
+        if call.operation == "ReceiveMessage":
+            JOURNAL.append(("receive", call.request["QueueUrl"]))
+
+    async def _after(self, call: Call) -> None:
+        url = call.request.get("QueueUrl")
+        if call.operation == "ReceiveMessage" and call.error is None:
+            JOURNAL.append(("received", url, list(call.message_ids)))
+        elif call.operation == "SendMessage":
+            JOURNAL.append(("send", url, call.message_ids[0] if call.message_ids else None))
+        elif call.operation == "DeleteMessageBatch" and call.error is None:
+            left = self.queue(str(url)).messages
+            JOURNAL.extend(("delete", m) for m in call.message_ids if m not in left)
+            JOURNAL.extend(("delete-refused", m) for m in call.failed_ids)
+        elif call.operation.startswith("ChangeMessageVisibility") and call.error is None:
+            JOURNAL.extend(("visibility", m, s) for m, s in _changed(call))
+
+    # -- the queues, directly ---------------------------------------------------------------------
+
+    async def create(self, name: str, **attributes: str) -> str:
+        if name.endswith(".fifo"):
+            attributes["FifoQueue"] = "true"
+        answer = await self.aws.memory_sqs.create_queue(QueueName=name, Attributes=attributes)
+        return str(answer["QueueUrl"])
+
+    def queue(self, url: str) -> Queue:
+        return self.aws.memory_sqs.queue(url, "test")
+
+    def put(
+        self,
+        url: str,
+        body: str,
+        attributes: Mapping[str, Any] | None = None,
+        group: str | None = None,
+    ) -> str:
+        """Put a message in the queue as a send would, without a call; its id."""
+        queue, dedup = self.queue(url), uuid.uuid4().hex
+        message = self.aws.memory_sqs.deliver(queue, body, dict(attributes or {}), group, dedup)
+        return message.id
+
+    def ids(self, url: str) -> list[str]:
+        return list(self.queue(url).messages)
+
+    def message(self, url: str, message_id: str) -> Message:
+        return self.queue(url).messages[message_id]
+
+    def expire(self, url: str, message_id: str) -> None:
+        """Make a message visible now, as if its visibility timeout had run out."""
+        queue = self.queue(url)
+        queue.messages[message_id].visible_at = self.aws.world.clock.now()
+        queue.notify()
+
+    def receipts(self, message_id: str) -> list[str]:
+        """The receipt handles the message was received with, in order."""
+        return [
+            m["ReceiptHandle"]
+            for c in self.calls
+            if c.operation == "ReceiveMessage" and c.response
+            for m in c.response.get("Messages", [])
+            if m["MessageId"] == message_id
+        ]
+
+
+def _changed(call: Call) -> list[tuple[str | None, int]]:
+    """(message id, seconds) of each visibility change the call made."""
+    if call.operation == "ChangeMessageVisibility":
+        request = call.request
+        return [(message_id_of(request["ReceiptHandle"]), int(request["VisibilityTimeout"]))]
+    refused = {e["Id"] for e in (call.response or {}).get("Failed", [])}
+    return [
+        (message_id_of(e["ReceiptHandle"]), int(e["VisibilityTimeout"]))
+        for e in call.request["Entries"]
+        if e["Id"] not in refused
+    ]
 
 
 # -- handlers -------------------------------------------------------------------------------------
@@ -106,7 +190,7 @@ def topology(
     pollers: int = 1,
     idempotent: bool = False,
     retry: Mapping[str, Any] | None = None,
-    handler: str = "tests.worker.fakesqs:handle",
+    handler: str = "tests.worker.rig:handle",
     timeout: float | None = None,
 ) -> Topology:
     queue = "q.fifo" if fifo else "q"
@@ -137,9 +221,9 @@ def topology(
 
 @dataclass
 class Rig:
-    """A ``QueueConsumer`` over a ``FakeSQS``, and ways to feed it."""
+    """A ``QueueConsumer`` over a ``MemorySQS``, and ways to feed it."""
 
-    sqs: FakeSQS
+    sqs: MemorySQS
     consumer: QueueConsumer
     registry: Registry
     url: str
@@ -172,8 +256,8 @@ class Rig:
         await self.worker.stop(grace)
 
 
-def consumer(
-    sqs: FakeSQS,
+async def consumer(
+    sqs: MemorySQS,
     *,
     fifo: bool = False,
     dlq: bool = True,
@@ -190,11 +274,14 @@ def consumer(
     registry = Registry.from_topology(topo, ROOT)
     (bound,) = load_bindings(topo, ROOT)
     name = bound.queue
-    url = f"fake://{name}"
-    dlq_url = f"fake://{name.removesuffix('.fifo')}-dlq{'.fifo' if fifo else ''}" if dlq else None
-    sqs.create(url, visibility_timeout)
-    if dlq_url:
-        sqs.create(dlq_url)
+    dlq_name = f"{name.removesuffix('.fifo')}-dlq{'.fifo' if fifo else ''}" if dlq else None
+    attributes = {"VisibilityTimeout": str(visibility_timeout)}
+    dlq_url = await sqs.create(dlq_name) if dlq_name else None
+    if dlq_url:  # as bus apply declares it: SQS's own redrive behind bus's
+        arn = sqs.queue(dlq_url).arn
+        policy = f'{{"deadLetterTargetArn": "{arn}", "maxReceiveCount": {max_receive_count}}}'
+        attributes["RedrivePolicy"] = policy
+    url = await sqs.create(name, **attributes)
     info = QueueInfo(
         name=name,
         physical=name,
@@ -203,21 +290,14 @@ def consumer(
         visibility_timeout=visibility_timeout,
         max_receive_count=max_receive_count if dlq else None,
         dlq_url=dlq_url,
-        dlq_name=dlq_url.removeprefix("fake://") if dlq_url else None,
+        dlq_name=dlq_name,
     )
     logger = log or structlog.get_logger("bus.worker")
     scope = QueueScope(info, bound, QueueStats(), logger.bind(queue=name))
     stack = consume_stack(scope, middleware, store or MemoryStore())
-    made = QueueConsumer(
-        cast(Any, sqs), scope, Shared(registry, None, process, wait_seconds), stack
-    )
-    worker = Worker(
-        cast(Any, SimpleNamespace(sqs=sqs)),
-        topo,
-        base_dir=ROOT,
-        parts=WorkerParts(registry=registry),
-    )
-    worker.consumers.append(made)  # as Worker.start would, without resolving the fake's queues
+    made = QueueConsumer(sqs.aws.sqs, scope, Shared(registry, None, process, wait_seconds), stack)
+    worker = Worker(sqs.aws, topo, base_dir=ROOT, parts=WorkerParts(registry=registry))
+    worker.consumers.append(made)  # as Worker.start would, without resolving the queues
     return Rig(sqs, made, registry, url, dlq_url, worker)
 
 
@@ -241,4 +321,4 @@ async def until(check: Any, within: float = 5.0) -> bool:
     return True
 
 
-__all__ = ["JOURNAL", "FakeSQS", "Rig", "client_error", "consumer", "events", "index", "until"]
+__all__ = ["JOURNAL", "MemorySQS", "Rig", "consumer", "events", "index", "until"]
