@@ -29,6 +29,7 @@ not fit goes through S3) all read them here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -71,3 +72,8 @@ def message_size(body: str | bytes, attributes: Mapping[str, Mapping[str, Any]] 
             if value.get(key) is not None:
                 size += _bytes(value[key])
     return size
+
+
+SQS_INVALID_TEXT = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""A character SQS refuses in a body or an attribute value (``InvalidMessageContents``): it takes
+XML 1.0's characters only (#x9, #xA, #xD, #x20 to #xD7FF, #xE000 to #xFFFD, #x10000 to #x10FFFF)."""

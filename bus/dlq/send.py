@@ -21,7 +21,7 @@ from typing import Any
 
 from bus.aws import AwsClients
 from bus.aws.backoff import RetryConfig
-from bus.aws.limits import SQS_BATCH_BYTES, SQS_MESSAGE_BYTES, message_size
+from bus.aws.limits import SQS_BATCH_BYTES, SQS_INVALID_TEXT, SQS_MESSAGE_BYTES, message_size
 from bus.aws.sqs import BATCH, NO_RESULT, QueueOps, SendAnswer
 from bus.dlq.queues import QueueRef
 from bus.dlq.scan import BatchOutcome
@@ -129,6 +129,8 @@ def refusal(item: Outgoing, queue: QueueRef) -> str | None:
         return f"{queue.name} is FIFO and the message has no deduplication id"
     if item.size > MAX_MESSAGE_BYTES:
         return f"message of {item.size} bytes is over SQS's size limit of {MAX_MESSAGE_BYTES} bytes"
+    if not item.body:
+        return "the body is empty: SQS refuses a message without one"
     texts = [("body", item.body)] + [
         (f"message attribute {name!r}", str(value.get("StringValue", "")))
         for name, value in item.attributes.items()
@@ -140,6 +142,12 @@ def refusal(item: Outgoing, queue: QueueRef) -> str | None:
             return (
                 f"{where} is not valid Unicode (a lone surrogate at character {exc.start}): SQS "
                 "cannot hold it"
+            )
+        bad = SQS_INVALID_TEXT.search(text)
+        if bad is not None:
+            return (
+                f"{where} holds U+{ord(bad.group()):04X} at character {bad.start()}, a character "
+                "SQS refuses (it takes XML 1.0's characters only)"
             )
     return None
 

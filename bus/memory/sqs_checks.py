@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from bus.aws.limits import SQS_INVALID_TEXT
 from bus.memory.errors import client_error, invalid
 from bus.memory.queue import Queue, message_size
 
@@ -25,8 +25,6 @@ _RANGES: dict[str, tuple[int, int]] = {
 _FIFO_ONLY = ("ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit")
 _OTHER = frozenset({"Policy", "RedrivePolicy", "RedriveAllowPolicy", "KmsMasterKeyId",
                     "SqsManagedSseEnabled", "FifoQueue"})  # fmt: skip
-# XML 1.0's characters, which SQS accepts in bodies and attribute values
-_INVALID_CHARS = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def check_queue_attributes(
@@ -75,7 +73,7 @@ def check_send(
     if not body:
         raise client_error(op, "MissingParameter",
                            "The request must contain the parameter MessageBody.")  # fmt: skip
-    if _INVALID_CHARS.search(body):
+    if SQS_INVALID_TEXT.search(body):
         raise client_error(op, "InvalidMessageContents",
                            "Invalid characters found. Valid unicode characters are #x9 | #xA | "
                            "#xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF")  # fmt: skip

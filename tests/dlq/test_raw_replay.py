@@ -104,6 +104,18 @@ def test_text_sqs_cannot_hold_is_refused_before_any_call() -> None:
     refused = refusal(Outgoing(key="1", body="ok", attributes=note), queue)
     assert refused is not None
     assert refused.startswith("message attribute 'n' is not valid Unicode")
+    empty = refusal(Outgoing(key="1", body="", attributes={}), queue)
+    assert empty == "the body is empty: SQS refuses a message without one"
+    for text, code in (("a\x00b", "U+0000 at character 1"), ("\ufffe", "U+FFFE at character 0")):
+        refused = refusal(Outgoing(key="1", body=text, attributes={}), queue)
+        assert (
+            refused
+            == f"body holds {code}, a character SQS refuses (it takes XML 1.0's characters only)"
+        )
+    bell = {"n": {"DataType": "String", "StringValue": "ring\x07"}}
+    refused = refusal(Outgoing(key="1", body="ok", attributes=bell), queue)
+    assert refused is not None
+    assert refused.startswith("message attribute 'n' holds U+0007 at character 4")
 
 
 # -- replay on the in-memory SQS ------------------------------------------------------------------
