@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import operator
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -36,28 +38,56 @@ _MISSING = object()
 Matcher = Callable[[Sequence[Node]], bool]
 """A compiled pattern: whether the pattern matches one of the given objects' fields."""
 
-_COMPILED: dict[int, tuple[Mapping[str, Any], Matcher]] = {}
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A pattern compiled once: its matcher, and the quoted strings a body must contain for it to
+    match (``needles``: one of each group), which reject most bodies without parsing them."""
+
+    match: Matcher
+    needles: tuple[tuple[str, ...], ...]
+
+    def may_match(self, text: str) -> bool:
+        """False only if no JSON document spelled as ``text`` can match: a string the pattern
+        requires appears in it (between quotes: a body without backslashes has no escapes)."""
+        if not self.needles or "\\" in text:
+            return True
+        for group in self.needles:
+            for needle in group:
+                if needle in text:
+                    break
+            else:
+                return False
+        return True
+
+
+_COMPILED: dict[int, tuple[Mapping[str, Any], Compiled]] = {}
 _COMPILED_MAX = 4096
 
 
-def compiled(pattern: Mapping[str, Any]) -> Matcher:
-    """``pattern`` compiled into nested closures, once per pattern object (patterns are parsed
-    once, when a subscription or rule is set, and never changed in place). The cache holds the
-    pattern itself, so an ``id`` is never reused while it is cached."""
+def compile_pattern(pattern: Mapping[str, Any]) -> Compiled:
+    """``pattern`` compiled, once per pattern object (patterns are parsed once, when a
+    subscription or rule is set, and never changed in place). The cache holds the pattern itself,
+    so an ``id`` is never reused while it is cached."""
     held = _COMPILED.get(id(pattern))
     if held is not None and held[0] is pattern:
         return held[1]
     if len(_COMPILED) >= _COMPILED_MAX:
         _COMPILED.clear()
-    matcher = _compile_object(pattern)
-    _COMPILED[id(pattern)] = (pattern, matcher)
-    return matcher
+    done = Compiled(_compile_object(pattern), tuple(_needles(pattern)))
+    _COMPILED[id(pattern)] = (pattern, done)
+    return done
+
+
+def compiled(pattern: Mapping[str, Any]) -> Matcher:
+    """``pattern``'s matcher (``compile_pattern(pattern).match``)."""
+    return compile_pattern(pattern).match
 
 
 def matches_event_pattern(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
     """Whether EventBridge delivers ``event`` (the full event, ``detail`` as an object) to a
     rule with ``pattern``."""
-    return compiled(pattern)((event,))
+    return compile_pattern(pattern).match((event,))
 
 
 def matches_filter_policy(
@@ -72,46 +102,81 @@ def matches_filter_policy(
     """Whether SNS delivers a message to a subscription with ``policy`` (``None`` or ``{}``: no
     policy, everything is delivered). ``attributes`` are in Publish's shape
     (``{"DataType": ..., "StringValue": ...}``). ``document`` (the body already parsed) and
-    ``values`` (``attribute_values(attributes)``) save the work when one message meets many
+    ``values`` (``AttributeValues(attributes)``) save the work when one message meets many
     policies."""
     if not policy:
         return True
+    done = compile_pattern(policy)
     if scope == "MessageBody":
         if document is None:
+            if not done.may_match(body):
+                return False
             try:
                 document = json.loads(body)
             except ValueError:
                 return False
-        return isinstance(document, dict) and compiled(policy)((document,))
-    return compiled(policy)((attribute_values(attributes) if values is None else values,))
+        return isinstance(document, dict) and done.match((document,))
+    return done.match((AttributeValues(attributes) if values is None else values,))
+
+
+class AttributeValues(Mapping[str, Any]):
+    """SNS message attributes as the values a filter policy sees, each converted when a policy
+    first asks for it (a policy names a few of a message's attributes)."""
+
+    __slots__ = ("_attributes", "_seen")
+
+    def __init__(self, attributes: Mapping[str, Mapping[str, Any]]) -> None:
+        self._attributes = attributes
+        self._seen: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        seen = self._seen
+        value = seen.get(key, _MISSING)
+        if value is _MISSING:
+            attribute = self._attributes.get(key)
+            value = seen[key] = _MISSING if attribute is None else _attribute_value(attribute)
+        return default if value is _MISSING else value
+
+    def __getitem__(self, key: str) -> Any:
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k in self._attributes if self.get(k, _MISSING) is not _MISSING)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def attribute_values(attributes: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """SNS message attributes as the values a filter policy sees."""
-    out: dict[str, Any] = {}
-    for name, attribute in attributes.items():
-        data_type = attribute.get("DataType") or attribute.get("Type") or "String"
-        text = attribute.get("StringValue")
-        if text is None:
-            text = attribute.get("Value")
-        if text is None:
-            continue
-        if data_type == "String":
-            out[name] = str(text)
-        elif data_type.startswith("Number"):
-            number = _number(str(text))
-            if number is not None:
-                out[name] = number
-        elif data_type == "String.Array":
-            try:
-                values = json.loads(str(text))
-            except ValueError:
-                continue
-            if isinstance(values, list):
-                out[name] = values
-        elif not data_type.startswith("Binary"):
-            out[name] = str(text)
-    return out
+    return dict(AttributeValues(attributes).items())
+
+
+def _attribute_value(attribute: Mapping[str, Any]) -> Any:
+    """One attribute's value as a filter policy sees it (``_MISSING``: none)."""
+    data_type = attribute.get("DataType") or attribute.get("Type") or "String"
+    text = attribute.get("StringValue")
+    if text is None:
+        text = attribute.get("Value")
+    if text is None:
+        return _MISSING
+    if data_type == "String":
+        return str(text)
+    if data_type.startswith("Number"):
+        number = _number(str(text))
+        return _MISSING if number is None else number
+    if data_type == "String.Array":
+        try:
+            values = json.loads(str(text))
+        except ValueError:
+            return _MISSING
+        return values if isinstance(values, list) else _MISSING
+    if data_type.startswith("Binary"):
+        return _MISSING
+    return str(text)
 
 
 def _number(text: str) -> float | int | None:
@@ -145,12 +210,32 @@ def _children(nodes: Sequence[Node], key: str) -> list[Any]:
     ]
 
 
+def _needles(pattern: Mapping[str, Any]) -> Iterator[tuple[str, ...]]:
+    """For each key whose match values are all plain strings (nested keys too, not ``$or``),
+    those strings quoted as JSON spells them: one of them must appear in a matching document."""
+    for key, rule in pattern.items():
+        if key == "$or":
+            continue
+        if isinstance(rule, dict):
+            yield from _needles(rule)
+        elif rule and all(type(r) is str and _PLAIN.fullmatch(r) for r in rule):
+            yield tuple(f'"{r}"' for r in rule)
+
+
+_PLAIN = re.compile(r'[^"\\\x00-\x1f]*')
+"""A string JSON writes as it is, between quotes (no escapes needed)."""
+
+
 def _compile_object(pattern: Mapping[str, Any]) -> Matcher:
     """Every key must match: a ``$or`` any of its branches, a nested object the objects under
-    the key, a list of match values the scalars under the key."""
-    checks: list[Matcher] = [_compile_key(key, rule) for key, rule in pattern.items()]
+    the key, a list of match values the scalars under the key (cheapest checks first)."""
+    keys = sorted(pattern.items(), key=lambda kv: 2 if kv[0] == "$or" else isinstance(kv[1], dict))
+    checks: list[Matcher] = [_compile_key(key, rule) for key, rule in keys]
     if len(checks) == 1:
         return checks[0]
+    if len(checks) == 2:
+        first, second = checks
+        return lambda nodes: first(nodes) and second(nodes)
 
     def every(nodes: Sequence[Node]) -> bool:
         for check in checks:  # noqa: SIM110 (a loop: cheaper than all() over a generator)
@@ -167,47 +252,94 @@ def _compile_key(key: str, rule: Any) -> Matcher:
         return lambda nodes: any(branch(nodes) for branch in branches)
     if isinstance(rule, dict):
         inner = _compile_object(rule)
-        return lambda nodes: inner([c for c in _children(nodes, key) if isinstance(c, dict)])
-    leaf = _compile_leaf(rule)
+
+        def nested(nodes: Sequence[Node]) -> bool:
+            if len(nodes) == 1:  # the common case: one object under the key
+                value = nodes[0].get(key)
+                if type(value) is dict:
+                    return inner((value,))
+            return inner([c for c in _children(nodes, key) if isinstance(c, dict)])
+
+        return nested
+    one, missing = _compile_leaf(rule)
 
     def scalars(nodes: Sequence[Node]) -> bool:
         if len(nodes) == 1:  # the common case: one object, a scalar under the key
             value = nodes[0].get(key, _MISSING)
+            if type(value) in _SCALARS:
+                return one(value)
             if value is _MISSING:
-                return leaf(())
-            if not isinstance(value, list | dict):
-                return leaf((value,))
-        return leaf([c for c in _children(nodes, key) if not isinstance(c, dict)])
+                return missing
+        values = [c for c in _children(nodes, key) if not isinstance(c, dict)]
+        if not values:
+            return missing
+        return any(one(v) for v in values)
 
     return scalars
 
 
-Leaf = Callable[[Sequence[Any]], bool]
+Predicate = Callable[[Any], bool]
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
-def _compile_leaf(rules: Sequence[Any]) -> Leaf:
-    """Any of ``rules`` (match values) matches one of ``values`` (a field's scalars)."""
+def _compile_leaf(rules: Sequence[Any]) -> tuple[Predicate, bool]:
+    """Whether any of ``rules`` (match values) matches one scalar, and whether they match a
+    field that is missing (or holds no scalars): only ``{"exists": false}`` does."""
     exact = frozenset(r for r in rules if type(r) is str)
     exists = [bool(r["exists"]) for r in rules if isinstance(r, dict) and "exists" in r]
-    others = [
-        r for r in rules if type(r) is not str and not (isinstance(r, dict) and "exists" in r)
+    predicates = [
+        _compile_value(r)
+        for r in rules
+        if type(r) is not str and not (isinstance(r, dict) and "exists" in r)
     ]
+    missing = False in exists
+    if True in exists:
+        return (lambda value: True), missing
+    if not predicates:
+        return (lambda value: type(value) is str and value in exact), missing
 
-    def leaf(values: Sequence[Any]) -> bool:
-        if exact:
-            for v in values:
-                if type(v) is str and v in exact:  # a string equals only strings
-                    return True
-        for wanted in exists:
-            if bool(values) == wanted:
+    def one(value: Any) -> bool:
+        if exact and type(value) is str and value in exact:  # a string equals only strings
+            return True
+        for predicate in predicates:  # noqa: SIM110 (a loop: cheaper than any())
+            if predicate(value):
                 return True
-        for rule in others:
-            for v in values:
-                if _value(rule, v):
-                    return True
         return False
 
-    return leaf
+    return one, missing
+
+
+def _compile_value(rule: Any) -> Predicate:
+    """One match value (not a plain string, not ``exists``) as a predicate over one scalar."""
+    if isinstance(rule, dict) and len(rule) == 1:
+        ((op, arg),) = rule.items()
+        if op == "numeric" and isinstance(arg, list):
+            return _compile_numeric(arg)
+        if op in ("prefix", "suffix") and isinstance(arg, str):
+            test = str.startswith if op == "prefix" else str.endswith
+            return lambda value: isinstance(value, str) and test(value, arg)
+    elif _is_number(rule):
+        number = float(rule)
+        return lambda value: _is_number(value) and float(value) == number
+    return lambda value: _value(rule, value)
+
+
+def _compile_numeric(arg: Sequence[Any]) -> Predicate:
+    bounds = [(_COMPARE[op], float(bound)) for op, bound in zip(arg[0::2], arg[1::2], strict=False)]
+    if len(bounds) == 1:
+        ((test, bound),) = bounds
+        return lambda value: _is_number(value) and test(float(value), bound)
+
+    def numeric(value: Any) -> bool:
+        if not _is_number(value):
+            return False
+        number = float(value)
+        for test, bound in bounds:  # noqa: SIM110 (a loop: cheaper than all())
+            if not test(number, bound):
+                return False
+        return True
+
+    return numeric
 
 
 def _is_number(value: Any) -> bool:
@@ -270,12 +402,12 @@ def _anything_but(arg: Any, value: Any) -> bool:
     return False
 
 
-_COMPARE = {
-    "=": lambda a, b: a == b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "=": operator.eq,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
 }
 
 

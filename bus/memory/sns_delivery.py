@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bus.memory.matching import attribute_values, matches_filter_policy
+from bus.memory.matching import AttributeValues, compile_pattern
 from bus.memory.world import Clock
 
 _CERT = hashlib.md5(b"bus.memory").hexdigest()
@@ -57,7 +57,7 @@ class Published:
     at: float
     """When it was published (the clock's loop time)."""
     clock: Clock = field(repr=False)
-    _values: dict[str, Any] | None = field(default=None, repr=False)
+    _values: AttributeValues | None = field(default=None, repr=False)
     _document: Any = field(default=None, repr=False)
     _parsed: bool = field(default=False, repr=False)
 
@@ -65,19 +65,20 @@ class Published:
         policy = subscription.policy
         if not policy:
             return True
+        done = compile_pattern(policy)
         if subscription.scope == "MessageBody":
             if not self._parsed:
+                if not done.may_match(self.body):
+                    return False  # parsed later, if another subscription needs it
                 self._parsed = True
                 try:
                     self._document = json.loads(self.body)
                 except ValueError:
                     self._document = None
-            return isinstance(self._document, dict) and matches_filter_policy(
-                policy, {}, "", "MessageBody", document=self._document
-            )
+            return isinstance(self._document, dict) and done.match((self._document,))
         if self._values is None:
-            self._values = attribute_values(self.attributes)
-        return matches_filter_policy(policy, {}, "", values=self._values)
+            self._values = AttributeValues(self.attributes)
+        return done.match((self._values,))
 
     @property
     def timestamp(self) -> str:
