@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from bus.memory.eb_input import target_input
 from bus.memory.errors import client_error, ok
-from bus.memory.matching import compile_pattern
+from bus.memory.matching import Compiled, compile_pattern, parse_json
 from bus.memory.queue import utf8_len
 from bus.memory.sqs import MemorySqs
 from bus.memory.world import World
@@ -48,10 +48,24 @@ class Rule:
     arn: str
     bus: str
     pattern_text: str
-    pattern: dict[str, Any]
+    _pattern: dict[str, Any]
     state: str
     description: str
     targets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    compiled: Compiled = field(init=False, repr=False)
+    """The pattern compiled (set with it)."""
+
+    def __post_init__(self) -> None:
+        self.pattern = self._pattern
+
+    @property
+    def pattern(self) -> dict[str, Any]:
+        return self._pattern
+
+    @pattern.setter
+    def pattern(self, pattern: dict[str, Any]) -> None:
+        self._pattern = pattern
+        self.compiled = compile_pattern(pattern)
 
     def listing(self) -> dict[str, Any]:
         out = {"Name": self.name, "Arn": self.arn, "EventPattern": self.pattern_text,
@@ -287,7 +301,7 @@ class MemoryEvents:
                         "ErrorMessage": f"Parameter {name} is not valid. Reason: {name} is a "
                                         "required argument."}  # fmt: skip
         try:
-            detail = json.loads(entry["Detail"])
+            detail = parse_json(entry["Detail"])
         except ValueError:
             detail = None
         if not isinstance(detail, dict):
@@ -311,7 +325,7 @@ class MemoryEvents:
             "detail": detail,
         }  # fmt: skip
         for rule in list(bus.rules.values()):
-            if rule.state in _ENABLED and compile_pattern(rule.pattern).match((event,)):
+            if rule.state in _ENABLED and rule.compiled.match((event,)):
                 for target in list(rule.targets.values()):
                     self._deliver(rule, target, event, now)
         return {"EventId": event_id}

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bus.memory.matching import AttributeValues, compile_pattern
+from bus.memory.matching import Compiled, compile_pattern, parse_json
 from bus.memory.world import Clock
 
 _CERT = hashlib.md5(b"bus.memory").hexdigest()
@@ -30,8 +30,19 @@ class Subscription:
     endpoint: str
     owner: str
     attributes: dict[str, str]
-    policy: dict[str, Any] | None = None
-    """The parsed ``FilterPolicy`` (``None``: no policy)."""
+    _policy: dict[str, Any] | None = field(default=None, repr=False)
+    compiled: Compiled | None = field(default=None, init=False, repr=False)
+    """The policy compiled (set with it)."""
+
+    @property
+    def policy(self) -> dict[str, Any] | None:
+        """The parsed ``FilterPolicy`` (``None``: no policy)."""
+        return self._policy
+
+    @policy.setter
+    def policy(self, policy: dict[str, Any] | None) -> None:
+        self._policy = policy
+        self.compiled = compile_pattern(policy) if policy else None
 
     @property
     def raw(self) -> bool:
@@ -57,28 +68,27 @@ class Published:
     at: float
     """When it was published (the clock's loop time)."""
     clock: Clock = field(repr=False)
-    _values: AttributeValues | None = field(default=None, repr=False)
+    _values: dict[str, Any] | None = field(default=None, repr=False)
     _document: Any = field(default=None, repr=False)
     _parsed: bool = field(default=False, repr=False)
 
     def matches(self, subscription: Subscription) -> bool:
-        policy = subscription.policy
-        if not policy:
+        done = subscription.compiled
+        if done is None:
             return True
-        done = compile_pattern(policy)
         if subscription.scope == "MessageBody":
             if not self._parsed:
                 if not done.may_match(self.body):
                     return False  # parsed later, if another subscription needs it
                 self._parsed = True
                 try:
-                    self._document = json.loads(self.body)
+                    self._document = parse_json(self.body)
                 except ValueError:
                     self._document = None
             return isinstance(self._document, dict) and done.match((self._document,))
         if self._values is None:
-            self._values = AttributeValues(self.attributes)
-        return done.match((self._values,))
+            self._values = {}
+        return done.match_attributes(self.attributes, self._values)
 
     @property
     def timestamp(self) -> str:

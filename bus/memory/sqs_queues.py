@@ -58,7 +58,8 @@ class QueueStore:
         """Store ``message`` in ``queue`` and wake its long polls (``now``: the clock's time, if
         the caller has read it)."""
         queue.messages[message.id] = message
-        queue.remember(message, self.world.clock.now() if now is None else now)
+        if message.dedup_id is not None:
+            queue.remember(message, self.world.clock.now() if now is None else now)
         queue.notify()
 
     # -- queues -----------------------------------------------------------------------------------
