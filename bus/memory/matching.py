@@ -261,16 +261,7 @@ def _compile_key(key: str, rule: Any) -> Matcher:
         branches = [_compile_object(branch) for branch in rule]
         return lambda nodes: any(branch(nodes) for branch in branches)
     if isinstance(rule, dict):
-        inner = _compile_object(rule)
-
-        def nested(nodes: Sequence[Node]) -> bool:
-            if len(nodes) == 1:  # the common case: one object under the key
-                value = nodes[0].get(key)
-                if type(value) is dict:
-                    return inner((value,))
-            return inner([c for c in _children(nodes, key) if isinstance(c, dict)])
-
-        return nested
+        return _compile_nested(key, rule)
     one, missing = _compile_leaf(rule)
 
     def scalars(nodes: Sequence[Node]) -> bool:
@@ -285,7 +276,57 @@ def _compile_key(key: str, rule: Any) -> Matcher:
             return missing
         return any(one(v) for v in values)
 
+    if all(type(r) is str for r in rule):  # only exact strings: the commonest rule
+        exact = frozenset(rule)
+
+        def strings(nodes: Sequence[Node]) -> bool:
+            if len(nodes) == 1:
+                value = nodes[0].get(key, _MISSING)
+                if type(value) is str:
+                    return value in exact
+                if type(value) in _SCALARS or value is _MISSING:
+                    return False  # a string equals only strings; missing: no match
+            return scalars(nodes)
+
+        return strings
     return scalars
+
+
+def _compile_nested(key: str, rule: Mapping[str, Any]) -> Matcher:
+    """The objects under ``key`` must match ``rule``. A chain of single-key objects
+    (``{"detail": {"data": {"total": [...]}}}``) is walked in one loop while each step holds one
+    object, the common case; otherwise (arrays, missing fields) each level gathers its objects."""
+    inner = _compile_object(rule)
+
+    def nested(nodes: Sequence[Node]) -> bool:
+        if len(nodes) == 1:  # the common case: one object under the key
+            value = nodes[0].get(key)
+            if type(value) is dict:
+                return inner((value,))
+        return inner([c for c in _children(nodes, key) if isinstance(c, dict)])
+
+    path = [key]
+    while len(rule) == 1 and "$or" not in rule:
+        ((step, below),) = rule.items()
+        if not isinstance(below, dict):
+            break
+        path.append(step)
+        rule = below
+    if len(path) == 1:
+        return nested
+    last = _compile_object(rule)
+
+    def walked(nodes: Sequence[Node]) -> bool:
+        if len(nodes) == 1:
+            node: Any = nodes[0]
+            for step in path:
+                node = node.get(step)
+                if type(node) is not dict:
+                    return nested(nodes)
+            return last((node,))
+        return nested(nodes)
+
+    return walked
 
 
 Predicate = Callable[[Any], bool]

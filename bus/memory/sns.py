@@ -42,10 +42,11 @@ class Topic:
     tags: dict[str, str]
     subscriptions: list[Subscription] = field(default_factory=list)
     dedup: dict[str, tuple[float, str, str | None]] = field(default_factory=dict)
+    fifo: bool = field(init=False)
+    """``FifoTopic`` (set when the topic is created: SNS does not let it change)."""
 
-    @property
-    def fifo(self) -> bool:
-        return self.attributes.get("FifoTopic", "false") == "true"
+    def __post_init__(self) -> None:
+        self.fifo = self.attributes.get("FifoTopic", "false") == "true"
 
 
 class MemorySns:
