@@ -13,14 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bus.memory import MemoryAws, matches_event_pattern, matches_filter_policy
-from bus.memory.matching import (
-    _MISSING,
-    _flatten,
-    _value,
-    attribute_values,
-    compile_pattern,
-    parse_json,
-)
+from bus.memory.matching import _MISSING, _flatten, attribute_values, compile_pattern, parse_json
+from bus.memory.operators import value_matches
 from bus.memory.world import World
 from tests.memory.strategies import FIELDS, document, nested_pattern
 
@@ -58,7 +52,7 @@ def _one(rule: Any, scalars: list[Any]) -> bool:
         return bool(scalars) == bool(rule["exists"])
     if type(rule) is str:
         return any(type(v) is str and v == rule for v in scalars)
-    return any(_value(rule, v) for v in scalars)
+    return any(value_matches(rule, v) for v in scalars)
 
 
 @settings(max_examples=250, deadline=None)
