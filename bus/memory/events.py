@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from bus.memory.eb_input import target_input
 from bus.memory.errors import client_error, ok
-from bus.memory.matching import matches_event_pattern
+from bus.memory.matching import Compiled, compile_pattern, parse_json
 from bus.memory.queue import utf8_len
 from bus.memory.sqs import MemorySqs
 from bus.memory.world import World
@@ -48,10 +48,24 @@ class Rule:
     arn: str
     bus: str
     pattern_text: str
-    pattern: dict[str, Any]
+    _pattern: dict[str, Any]
     state: str
     description: str
     targets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    compiled: Compiled = field(init=False, repr=False)
+    """The pattern compiled (set with it)."""
+
+    def __post_init__(self) -> None:
+        self.pattern = self._pattern
+
+    @property
+    def pattern(self) -> dict[str, Any]:
+        return self._pattern
+
+    @pattern.setter
+    def pattern(self, pattern: dict[str, Any]) -> None:
+        self._pattern = pattern
+        self.compiled = compile_pattern(pattern)
 
     def listing(self) -> dict[str, Any]:
         out = {"Name": self.name, "Arn": self.arn, "EventPattern": self.pattern_text,
@@ -275,18 +289,19 @@ class MemoryEvents:
         if sum(_size(e) for e in Entries) > MAX_BYTES:
             raise _error(op, "ValidationException",
                          "Total size of the entries in the request is over the limit.")  # fmt: skip
-        answers = [self._put(entry) for entry in Entries]
+        now = self.world.clock.now()
+        answers = [self._put(entry, now) for entry in Entries]
         failed = sum(1 for a in answers if "ErrorCode" in a)
         return ok(FailedEntryCount=failed, Entries=answers)
 
-    def _put(self, entry: dict[str, Any]) -> dict[str, Any]:
+    def _put(self, entry: dict[str, Any], now: float) -> dict[str, Any]:
         for name in ("Source", "DetailType", "Detail"):
             if not entry.get(name):
                 return {"ErrorCode": "InvalidArgument",
                         "ErrorMessage": f"Parameter {name} is not valid. Reason: {name} is a "
                                         "required argument."}  # fmt: skip
         try:
-            detail = json.loads(entry["Detail"])
+            detail = parse_json(entry["Detail"])
         except ValueError:
             detail = None
         if not isinstance(detail, dict):
@@ -301,7 +316,7 @@ class MemoryEvents:
         stamp = (
             _stamp(int(when.timestamp()))
             if isinstance(when, datetime)
-            else self.world.clock.iso(millis=False)
+            else self.world.clock.iso(now, millis=False)
         )
         event = {
             "version": "0", "id": event_id, "detail-type": entry["DetailType"],
@@ -310,13 +325,16 @@ class MemoryEvents:
             "detail": detail,
         }  # fmt: skip
         for rule in list(bus.rules.values()):
-            if rule.state in _ENABLED and matches_event_pattern(rule.pattern, event):
+            if rule.state in _ENABLED and rule.compiled.match((event,)):
                 for target in list(rule.targets.values()):
-                    self._deliver(rule, target, event)
+                    self._deliver(rule, target, event, now)
         return {"EventId": event_id}
 
-    def _deliver(self, rule: Rule, target: dict[str, Any], event: dict[str, Any]) -> None:
-        body = target_input(target, event, rule.arn, rule.name, self.world.clock.iso(millis=False))
+    def _deliver(
+        self, rule: Rule, target: dict[str, Any], event: dict[str, Any], now: float
+    ) -> None:
+        ingested = self.world.clock.iso(now, millis=False)
+        body = target_input(target, event, rule.arn, rule.name, ingested)
         queue = self.sqs.by_arn(str(target.get("Arn", "")))
         attributes: dict[str, Any] = {}
         if queue is None:
@@ -331,7 +349,8 @@ class MemoryEvents:
                 "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts", "RETRY_ATTEMPTS": "0",
             }.items()}  # fmt: skip
         group = target.get("SqsParameters", {}).get("MessageGroupId") if queue.fifo else None
-        self.sqs.deliver(queue, body, attributes, group, event["id"] if queue.fifo else None)
+        dedup = event["id"] if queue.fifo else None
+        self.sqs.deliver(queue, body, attributes, group, dedup, now=now)
 
 
 @lru_cache(maxsize=256)
@@ -357,7 +376,7 @@ def _parse_pattern(op: str, text: str) -> dict[str, Any]:
 
 
 def _size(entry: dict[str, Any]) -> int:
-    size = 14 if entry.get("Time") else 0
-    for name in ("Source", "DetailType", "Detail"):
-        size += utf8_len(str(entry.get(name) or ""))
-    return size + sum(utf8_len(str(r)) for r in entry.get("Resources") or [])
+    text = f"{entry.get('Source') or ''}{entry.get('DetailType') or ''}{entry.get('Detail') or ''}"
+    size = (14 if entry.get("Time") else 0) + utf8_len(text)
+    resources = entry.get("Resources")
+    return size + sum(utf8_len(str(r)) for r in resources) if resources else size

@@ -18,16 +18,24 @@ body as JSON (``FilterPolicyScope: MessageBody``; a body that is not a JSON obje
 policy) or the message attributes, typed: ``String`` attributes are strings, ``Number`` attributes
 numbers (compared numerically), ``String.Array`` attributes JSON arrays whose elements match as in
 a body, and ``Binary`` attributes are ignored.
+
+A pattern is compiled once (``compile_pattern``, cached per pattern object; subscriptions and rules
+keep theirs) into closures that test the cheapest keys first; one match value against one scalar
+is ``bus.memory.operators``. A compiled pattern also knows the quoted strings a body must contain
+to match (``Compiled.may_match``), so most bodies a body-scoped policy rejects are never parsed.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from functools import lru_cache
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+
+from pydantic_core import from_json
+
+from bus.memory.operators import Predicate, compile_value
 
 Node = Mapping[str, Any]
 _MISSING = object()
@@ -36,28 +44,79 @@ _MISSING = object()
 Matcher = Callable[[Sequence[Node]], bool]
 """A compiled pattern: whether the pattern matches one of the given objects' fields."""
 
-_COMPILED: dict[int, tuple[Mapping[str, Any], Matcher]] = {}
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A pattern compiled once: its matcher, and the quoted strings a body must contain for it to
+    match (``needles``: one of each group), which reject most bodies without parsing them."""
+
+    match: Matcher
+    needles: tuple[tuple[str, ...], ...]
+    keys: tuple[str, ...]
+    """The top-level names the pattern reads (``$or`` branches' too)."""
+
+    def match_attributes(
+        self, attributes: Mapping[str, Mapping[str, Any]], values: dict[str, Any]
+    ) -> bool:
+        """Whether the pattern, as a filter policy, matches SNS message ``attributes``.
+        ``values`` holds the attributes converted so far for this message (policies of one topic
+        share it): the ones this pattern reads are added."""
+        for key in self.keys:
+            if key not in values:
+                attribute = attributes.get(key)
+                values[key] = _MISSING if attribute is None else _attribute_value(attribute)
+        return self.match((values,))
+
+    def may_match(self, text: str) -> bool:
+        """False only if no JSON document spelled as ``text`` can match: a string the pattern
+        requires appears in it (between quotes: a body without backslashes has no escapes)."""
+        if not self.needles or "\\" in text:
+            return True
+        for group in self.needles:
+            for needle in group:
+                if needle in text:
+                    break
+            else:
+                return False
+        return True
+
+
+def parse_json(text: str) -> Any:
+    """``json.loads(text)``, by pydantic-core's parser (several times faster); where that one
+    refuses what ``json`` accepts (lone surrogates, deep nesting), ``json.loads`` decides."""
+    try:
+        return from_json(text)
+    except ValueError:
+        return json.loads(text)
+
+
+_COMPILED: dict[int, tuple[Mapping[str, Any], Compiled]] = {}
 _COMPILED_MAX = 4096
 
 
-def compiled(pattern: Mapping[str, Any]) -> Matcher:
-    """``pattern`` compiled into nested closures, once per pattern object (patterns are parsed
-    once, when a subscription or rule is set, and never changed in place). The cache holds the
-    pattern itself, so an ``id`` is never reused while it is cached."""
+def compile_pattern(pattern: Mapping[str, Any]) -> Compiled:
+    """``pattern`` compiled, once per pattern object (patterns are parsed once, when a
+    subscription or rule is set, and never changed in place). The cache holds the pattern itself,
+    so an ``id`` is never reused while it is cached."""
     held = _COMPILED.get(id(pattern))
     if held is not None and held[0] is pattern:
         return held[1]
     if len(_COMPILED) >= _COMPILED_MAX:
         _COMPILED.clear()
-    matcher = _compile_object(pattern)
-    _COMPILED[id(pattern)] = (pattern, matcher)
-    return matcher
+    done = Compiled(_compile_object(pattern), tuple(_needles(pattern)), tuple(_keys(pattern)))
+    _COMPILED[id(pattern)] = (pattern, done)
+    return done
+
+
+def compiled(pattern: Mapping[str, Any]) -> Matcher:
+    """``pattern``'s matcher (``compile_pattern(pattern).match``)."""
+    return compile_pattern(pattern).match
 
 
 def matches_event_pattern(pattern: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
     """Whether EventBridge delivers ``event`` (the full event, ``detail`` as an object) to a
     rule with ``pattern``."""
-    return compiled(pattern)((event,))
+    return compile_pattern(pattern).match((event,))
 
 
 def matches_filter_policy(
@@ -76,42 +135,53 @@ def matches_filter_policy(
     policies."""
     if not policy:
         return True
+    done = compile_pattern(policy)
     if scope == "MessageBody":
         if document is None:
+            if not done.may_match(body):
+                return False
             try:
-                document = json.loads(body)
+                document = parse_json(body)
             except ValueError:
                 return False
-        return isinstance(document, dict) and compiled(policy)((document,))
-    return compiled(policy)((attribute_values(attributes) if values is None else values,))
+        return isinstance(document, dict) and done.match((document,))
+    if values is None:
+        return done.match_attributes(attributes, {})
+    return done.match((values,))
 
 
 def attribute_values(attributes: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """SNS message attributes as the values a filter policy sees."""
-    out: dict[str, Any] = {}
+    out = {}
     for name, attribute in attributes.items():
-        data_type = attribute.get("DataType") or attribute.get("Type") or "String"
-        text = attribute.get("StringValue")
-        if text is None:
-            text = attribute.get("Value")
-        if text is None:
-            continue
-        if data_type == "String":
-            out[name] = str(text)
-        elif data_type.startswith("Number"):
-            number = _number(str(text))
-            if number is not None:
-                out[name] = number
-        elif data_type == "String.Array":
-            try:
-                values = json.loads(str(text))
-            except ValueError:
-                continue
-            if isinstance(values, list):
-                out[name] = values
-        elif not data_type.startswith("Binary"):
-            out[name] = str(text)
+        value = _attribute_value(attribute)
+        if value is not _MISSING:
+            out[name] = value
     return out
+
+
+def _attribute_value(attribute: Mapping[str, Any]) -> Any:
+    """One attribute's value as a filter policy sees it (``_MISSING``: none)."""
+    data_type = attribute.get("DataType") or attribute.get("Type") or "String"
+    text = attribute.get("StringValue")
+    if text is None:
+        text = attribute.get("Value")
+    if text is None:
+        return _MISSING
+    if data_type == "String":
+        return str(text)
+    if data_type.startswith("Number"):
+        number = _number(str(text))
+        return _MISSING if number is None else number
+    if data_type == "String.Array":
+        try:
+            values = parse_json(str(text))
+        except ValueError:
+            return _MISSING
+        return values if isinstance(values, list) else _MISSING
+    if data_type.startswith("Binary"):
+        return _MISSING
+    return str(text)
 
 
 def _number(text: str) -> float | int | None:
@@ -145,12 +215,41 @@ def _children(nodes: Sequence[Node], key: str) -> list[Any]:
     ]
 
 
+def _keys(pattern: Mapping[str, Any]) -> Iterator[str]:
+    for key, rule in pattern.items():
+        if key == "$or":
+            for branch in rule:
+                yield from _keys(branch)
+        else:
+            yield key
+
+
+def _needles(pattern: Mapping[str, Any]) -> Iterator[tuple[str, ...]]:
+    """For each key whose match values are all plain strings (nested keys too, not ``$or``),
+    those strings quoted as JSON spells them: one of them must appear in a matching document."""
+    for key, rule in pattern.items():
+        if key == "$or":
+            continue
+        if isinstance(rule, dict):
+            yield from _needles(rule)
+        elif rule and all(type(r) is str and _PLAIN.fullmatch(r) for r in rule):
+            yield tuple(f'"{r}"' for r in rule)
+
+
+_PLAIN = re.compile(r'[^"\\\x00-\x1f]*')
+"""A string JSON writes as it is, between quotes (no escapes needed)."""
+
+
 def _compile_object(pattern: Mapping[str, Any]) -> Matcher:
     """Every key must match: a ``$or`` any of its branches, a nested object the objects under
-    the key, a list of match values the scalars under the key."""
-    checks: list[Matcher] = [_compile_key(key, rule) for key, rule in pattern.items()]
+    the key, a list of match values the scalars under the key (cheapest checks first)."""
+    keys = sorted(pattern.items(), key=lambda kv: 2 if kv[0] == "$or" else isinstance(kv[1], dict))
+    checks: list[Matcher] = [_compile_key(key, rule) for key, rule in keys]
     if len(checks) == 1:
         return checks[0]
+    if len(checks) == 2:
+        first, second = checks
+        return lambda nodes: first(nodes) and second(nodes)
 
     def every(nodes: Sequence[Node]) -> bool:
         for check in checks:  # noqa: SIM110 (a loop: cheaper than all() over a generator)
@@ -166,140 +265,99 @@ def _compile_key(key: str, rule: Any) -> Matcher:
         branches = [_compile_object(branch) for branch in rule]
         return lambda nodes: any(branch(nodes) for branch in branches)
     if isinstance(rule, dict):
-        inner = _compile_object(rule)
-        return lambda nodes: inner([c for c in _children(nodes, key) if isinstance(c, dict)])
-    leaf = _compile_leaf(rule)
+        return _compile_nested(key, rule)
+    one, missing = _compile_leaf(rule)
 
     def scalars(nodes: Sequence[Node]) -> bool:
         if len(nodes) == 1:  # the common case: one object, a scalar under the key
             value = nodes[0].get(key, _MISSING)
+            if type(value) in _SCALARS:
+                return one(value)
             if value is _MISSING:
-                return leaf(())
-            if not isinstance(value, list | dict):
-                return leaf((value,))
-        return leaf([c for c in _children(nodes, key) if not isinstance(c, dict)])
+                return missing
+        values = [c for c in _children(nodes, key) if not isinstance(c, dict)]
+        if not values:
+            return missing
+        return any(one(v) for v in values)
 
+    if all(type(r) is str for r in rule):  # only exact strings: the commonest rule
+        exact = frozenset(rule)
+
+        def strings(nodes: Sequence[Node]) -> bool:
+            if len(nodes) == 1:
+                value = nodes[0].get(key, _MISSING)
+                if type(value) is str:
+                    return value in exact
+                if type(value) in _SCALARS or value is _MISSING:
+                    return False  # a string equals only strings; missing: no match
+            return scalars(nodes)
+
+        return strings
     return scalars
 
 
-Leaf = Callable[[Sequence[Any]], bool]
+def _compile_nested(key: str, rule: Mapping[str, Any]) -> Matcher:
+    """The objects under ``key`` must match ``rule``. A chain of single-key objects
+    (``{"detail": {"data": {"total": [...]}}}``) is walked in one loop while each step holds one
+    object, the common case; otherwise (arrays, missing fields) each level gathers its objects."""
+    inner = _compile_object(rule)
+
+    def nested(nodes: Sequence[Node]) -> bool:
+        if len(nodes) == 1:  # the common case: one object under the key
+            value = nodes[0].get(key)
+            if type(value) is dict:
+                return inner((value,))
+        return inner([c for c in _children(nodes, key) if isinstance(c, dict)])
+
+    path = [key]
+    while len(rule) == 1 and "$or" not in rule:
+        ((step, below),) = rule.items()
+        if not isinstance(below, dict):
+            break
+        path.append(step)
+        rule = below
+    if len(path) == 1:
+        return nested
+    last = _compile_object(rule)
+
+    def walked(nodes: Sequence[Node]) -> bool:
+        if len(nodes) == 1:
+            node: Any = nodes[0]
+            for step in path:
+                node = node.get(step)
+                if type(node) is not dict:
+                    return nested(nodes)
+            return last((node,))
+        return nested(nodes)
+
+    return walked
 
 
-def _compile_leaf(rules: Sequence[Any]) -> Leaf:
-    """Any of ``rules`` (match values) matches one of ``values`` (a field's scalars)."""
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _compile_leaf(rules: Sequence[Any]) -> tuple[Predicate, bool]:
+    """Whether any of ``rules`` (match values) matches one scalar, and whether they match a
+    field that is missing (or holds no scalars): only ``{"exists": false}`` does."""
     exact = frozenset(r for r in rules if type(r) is str)
     exists = [bool(r["exists"]) for r in rules if isinstance(r, dict) and "exists" in r]
-    others = [
-        r for r in rules if type(r) is not str and not (isinstance(r, dict) and "exists" in r)
+    predicates = [
+        compile_value(r)
+        for r in rules
+        if type(r) is not str and not (isinstance(r, dict) and "exists" in r)
     ]
+    missing = False in exists
+    if True in exists:
+        return (lambda value: True), missing
+    if not predicates:
+        return (lambda value: type(value) is str and value in exact), missing
 
-    def leaf(values: Sequence[Any]) -> bool:
-        if exact:
-            for v in values:
-                if type(v) is str and v in exact:  # a string equals only strings
-                    return True
-        for wanted in exists:
-            if bool(values) == wanted:
+    def one(value: Any) -> bool:
+        if exact and type(value) is str and value in exact:  # a string equals only strings
+            return True
+        for predicate in predicates:  # noqa: SIM110 (a loop: cheaper than any())
+            if predicate(value):
                 return True
-        for rule in others:
-            for v in values:
-                if _value(rule, v):
-                    return True
         return False
 
-    return leaf
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _equal(rule: Any, value: Any) -> bool:
-    if rule is None or isinstance(rule, bool):
-        return value is rule
-    if _is_number(rule):
-        return _is_number(value) and float(value) == float(rule)
-    return isinstance(value, str) and value == rule
-
-
-def _value(rule: Any, value: Any) -> bool:
-    """Whether one scalar ``value`` matches one match value (a literal or an operator)."""
-    if not isinstance(rule, dict):
-        return _equal(rule, value)
-    ((op, arg),) = rule.items()
-    if op == "numeric":
-        return _is_number(value) and _numeric(arg, float(value))
-    if op == "anything-but":
-        return _anything_but(arg, value)
-    if not isinstance(value, str):
-        return False
-    if op in ("prefix", "suffix"):
-        return _affix(op, arg, value)
-    if op == "equals-ignore-case":
-        return value.lower() == str(arg).lower()
-    if op == "wildcard":
-        return _wildcard(str(arg)).fullmatch(value) is not None
-    if op == "cidr":
-        return _in_network(str(arg), value)
-    return False
-
-
-def _affix(op: str, arg: Any, value: str) -> bool:
-    if isinstance(arg, dict):  # {"equals-ignore-case": "..."} (EventBridge)
-        arg, value = str(arg["equals-ignore-case"]).lower(), value.lower()
-    return value.startswith(arg) if op == "prefix" else value.endswith(arg)
-
-
-def _anything_but(arg: Any, value: Any) -> bool:
-    if isinstance(arg, list):
-        return not any(_equal(item, value) for item in arg)
-    if not isinstance(arg, dict):
-        return not _equal(arg, value)
-    ((op, inner),) = arg.items()
-    if not isinstance(value, str):
-        # a string operator never matches a number or null, so "anything but" it does (as
-        # AWS's event-ruler, and LocalStack after it: seen in the differential test)
-        return True
-    options = inner if isinstance(inner, list) else [inner]
-    if op in ("prefix", "suffix"):
-        return not any(_affix(op, o, value) for o in options)
-    if op == "equals-ignore-case":
-        return value.lower() not in {str(o).lower() for o in options}
-    if op == "wildcard":
-        return not any(_wildcard(str(o)).fullmatch(value) for o in options)
-    return False
-
-
-_COMPARE = {
-    "=": lambda a, b: a == b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-}
-
-
-def _numeric(arg: Sequence[Any], value: float) -> bool:
-    return all(
-        _COMPARE[op](value, float(bound)) for op, bound in zip(arg[0::2], arg[1::2], strict=False)
-    )
-
-
-@lru_cache(maxsize=1024)
-def _wildcard(pattern: str) -> re.Pattern[str]:
-    """``*`` matches any run of characters; ``\\*`` is a literal star."""
-    parts = re.split(r"(\\\*|\*)", pattern)
-    regex = "".join(".*" if p == "*" else re.escape("*" if p == "\\*" else p) for p in parts)
-    return re.compile(regex, re.DOTALL)
-
-
-@lru_cache(maxsize=1024)
-def _network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    return ipaddress.ip_network(cidr, strict=False)
-
-
-def _in_network(cidr: str, value: str) -> bool:
-    try:
-        return ipaddress.ip_address(value) in _network(cidr)
-    except ValueError:
-        return False
+    return one, missing

@@ -111,14 +111,15 @@ def utf8_len(text: str) -> int:
 def message_size(body: str, attributes: Mapping[str, Any]) -> int:
     """Bytes counted against the size limit (SQS's and SNS's rule): the body and every
     attribute's name, type and value."""
-    size = utf8_len(body)
+    size = len(body) if body.isascii() else len(body.encode())
     for name, value in attributes.items():
-        size += utf8_len(name) + utf8_len(str(value.get("DataType", "")))
         raw = value.get("BinaryValue")
         if raw is not None:
             size += len(raw) if isinstance(raw, bytes) else len(base64.b64decode(raw))
+            text = f"{name}{value.get('DataType', '')}"
         else:
-            size += utf8_len(str(value.get("StringValue", "")))
+            text = f"{name}{value.get('DataType', '')}{value.get('StringValue', '')}"
+        size += len(text) if text.isascii() else len(text.encode())
     return size
 
 
@@ -150,6 +151,8 @@ class Queue:
 
     def notify(self) -> None:
         """Wake every receive waiting on this queue (something may have become visible)."""
+        if not self._waiters:
+            return
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             if not waiter.done():

@@ -42,10 +42,11 @@ class Topic:
     tags: dict[str, str]
     subscriptions: list[Subscription] = field(default_factory=list)
     dedup: dict[str, tuple[float, str, str | None]] = field(default_factory=dict)
+    fifo: bool = field(init=False)
+    """``FifoTopic`` (set when the topic is created: SNS does not let it change)."""
 
-    @property
-    def fifo(self) -> bool:
-        return self.attributes.get("FifoTopic", "false") == "true"
+    def __post_init__(self) -> None:
+        self.fifo = self.attributes.get("FifoTopic", "false") == "true"
 
 
 class MemorySns:
@@ -285,24 +286,33 @@ class MemorySns:
             raise sns_error(op, f"The length of all the batch messages put together is more than "
                              f"the limit of {MAX_BYTES} bytes.", "BatchRequestTooLong")  # fmt: skip
         successful, failed = [], []
+        now = self.world.clock.now()
         for entry, size in zip(entries, sizes, strict=True):
             try:
-                successful.append({"Id": entry["Id"], **self._publish(topic, op, entry, size)})
+                successful.append({"Id": entry["Id"], **self._publish(topic, op, entry, size, now)})
             except ClientError as exc:
                 failed.append(failure(entry["Id"], exc))
         return ok(Successful=successful, Failed=failed)
 
     def _publish(
-        self, topic: Topic, op: str, entry: dict[str, Any], size: int | None = None
+        self,
+        topic: Topic,
+        op: str,
+        entry: dict[str, Any],
+        size: int | None = None,
+        now: float | None = None,
     ) -> dict[str, Any]:
-        body = str(entry.get("Message", ""))
+        body = entry.get("Message", "")
+        if type(body) is not str:
+            body = str(body)
         attributes = dict(entry.get("MessageAttributes") or {})
         check_publish(op, topic, body, attributes, entry, size)
         if entry.get("MessageStructure") == "json":
             body = structured(op, body)
         group, dedup = entry.get("MessageGroupId"), entry.get("MessageDeduplicationId")
         sequence = None
-        now = self.world.clock.now()
+        if now is None:
+            now = self.world.clock.now()
         if topic.fifo:
             dedup = dedup or hashlib.sha256(body.encode()).hexdigest()
             seen = topic.dedup.get(dedup)
@@ -317,10 +327,10 @@ class MemorySns:
             topic.dedup[dedup] = (now + DEDUP_WINDOW, message.id, sequence)
         for sub in topic.subscriptions:
             if message.matches(sub):
-                self._deliver(message, sub)
+                self._deliver(message, sub, now)
         return _published(message.id, sequence)
 
-    def _deliver(self, message: Published, sub: Subscription) -> None:
+    def _deliver(self, message: Published, sub: Subscription, now: float) -> None:
         queue = self.sqs.by_arn(sub.endpoint)
         if queue is None:
             queue = self._subscription_dlq(sub)
@@ -331,11 +341,11 @@ class MemorySns:
             body, attributes = message.body, message.attributes
         else:
             body, attributes = message.envelope(sub, self.world.region), {}
-        group = message.group_id if queue.fifo else None
-        dedup = message.dedup_id if queue.fifo else None
-        self.sqs.deliver(
-            queue, body, attributes, group or (message.id if queue.fifo else None), dedup
-        )
+        if queue.fifo:
+            group = message.group_id or message.id
+            self.sqs.deliver(queue, body, attributes, group, message.dedup_id, now=now)
+        else:
+            self.sqs.deliver(queue, body, attributes, now=now)
 
     def _subscription_dlq(self, sub: Subscription) -> Any:
         text = sub.attributes.get("RedrivePolicy")

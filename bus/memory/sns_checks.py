@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from bus.memory.sns import Topic
 
 MAX_BYTES = 262_144
+_PLAIN_TYPES = ("String", "Number", "Binary")
 
 
 def sns_error(op: str, message: str, code: str = "InvalidParameter") -> ClientError:
@@ -43,8 +44,11 @@ def check_publish(
     if (message_size(body, attributes) if size is None else size) > MAX_BYTES:
         raise sns_error(op, "Invalid parameter: Message too long")
     for name, value in attributes.items():
-        data_type = str(value.get("DataType", ""))
-        if data_type.split(".", 1)[0] not in ("String", "Number", "Binary"):
+        data_type = value.get("DataType", "")
+        if data_type in _PLAIN_TYPES:
+            continue
+        data_type = str(data_type)
+        if data_type.split(".", 1)[0] not in _PLAIN_TYPES:
             raise sns_error(op, f"Invalid parameter: MessageAttributes: The message attribute "
                              f"'{name}' has an invalid message attribute type, the set of "
                              "supported type prefixes is Binary, Number, and String.",

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bus.memory.matching import attribute_values, matches_filter_policy
+from bus.memory.matching import Compiled, compile_pattern, parse_json
 from bus.memory.world import Clock
 
 _CERT = hashlib.md5(b"bus.memory").hexdigest()
@@ -30,8 +30,19 @@ class Subscription:
     endpoint: str
     owner: str
     attributes: dict[str, str]
-    policy: dict[str, Any] | None = None
-    """The parsed ``FilterPolicy`` (``None``: no policy)."""
+    _policy: dict[str, Any] | None = field(default=None, repr=False)
+    compiled: Compiled | None = field(default=None, init=False, repr=False)
+    """The policy compiled (set with it)."""
+
+    @property
+    def policy(self) -> dict[str, Any] | None:
+        """The parsed ``FilterPolicy`` (``None``: no policy)."""
+        return self._policy
+
+    @policy.setter
+    def policy(self, policy: dict[str, Any] | None) -> None:
+        self._policy = policy
+        self.compiled = compile_pattern(policy) if policy else None
 
     @property
     def raw(self) -> bool:
@@ -62,22 +73,22 @@ class Published:
     _parsed: bool = field(default=False, repr=False)
 
     def matches(self, subscription: Subscription) -> bool:
-        policy = subscription.policy
-        if not policy:
+        done = subscription.compiled
+        if done is None:
             return True
         if subscription.scope == "MessageBody":
             if not self._parsed:
+                if not done.may_match(self.body):
+                    return False  # parsed later, if another subscription needs it
                 self._parsed = True
                 try:
-                    self._document = json.loads(self.body)
+                    self._document = parse_json(self.body)
                 except ValueError:
                     self._document = None
-            return isinstance(self._document, dict) and matches_filter_policy(
-                policy, {}, "", "MessageBody", document=self._document
-            )
+            return isinstance(self._document, dict) and done.match((self._document,))
         if self._values is None:
-            self._values = attribute_values(self.attributes)
-        return matches_filter_policy(policy, {}, "", values=self._values)
+            self._values = {}
+        return done.match_attributes(self.attributes, self._values)
 
     @property
     def timestamp(self) -> str:

@@ -40,13 +40,16 @@ class MemorySqs(QueueStore):
 
     def deliver(
         self, queue: Queue, body: str, attributes: dict[str, Any], group: str | None = None,
-        dedup: str | None = None, delay: int | None = None,
+        dedup: str | None = None, delay: int | None = None, *, now: float | None = None,
     ) -> Message:  # fmt: skip
         """Store a message that passed the checks (a send, or SNS's or EventBridge's delivery);
-        on FIFO queues a duplicate within five minutes is the earlier message, not stored again."""
+        on FIFO queues a duplicate within five minutes is the earlier message, not stored again.
+        ``now``: the clock's time, if the caller has read it."""
         clock = self.world.clock
-        now = clock.now()
-        if queue.fifo:
+        if now is None:
+            now = clock.now()
+        fifo = queue.fifo
+        if fifo:
             if dedup is None:
                 dedup = hashlib.sha256(body.encode()).hexdigest()
             seen = queue.duplicate(dedup, now)
@@ -54,14 +57,13 @@ class MemorySqs(QueueStore):
                 return queue.messages.get(seen[0]) or Message(
                     seen[0], body, attributes, 0, now, group, dedup, seen[1]
                 )
-        message = Message(
-            id=self.world.new_id(), body=body, attributes=attributes, sent_ms=clock.epoch_ms(now),
-            visible_at=now + (queue.number("DelaySeconds") if delay is None else delay),
-            group_id=group, dedup_id=dedup,
-            sequence=self.world.sequence_number() if queue.fifo else None,
-            sender_id=self.world.account_id,
+        message = Message(  # positional: a third of the cost of keywords, on the hot path
+            self.world.new_id(), body, attributes, clock.epoch_ms(now),  # id, body, ..., sent_ms
+            now + (queue.number("DelaySeconds") if delay is None else delay),  # visible_at
+            group, dedup, self.world.sequence_number() if fifo else None,  # group, dedup, sequence
+            self.world.account_id,  # sender_id
         )  # fmt: skip
-        self.put(queue, message)
+        self.put(queue, message, now)
         return message
 
     async def send_message(self, QueueUrl: str, **entry: Any) -> dict[str, Any]:

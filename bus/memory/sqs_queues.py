@@ -54,10 +54,12 @@ class QueueStore:
         dlq = self.by_arn(str(policy.get("deadLetterTargetArn", "")))
         return None if dlq is None else (dlq, int(policy["maxReceiveCount"]))
 
-    def put(self, queue: Queue, message: Message) -> None:
-        """Store ``message`` in ``queue`` and wake its long polls."""
+    def put(self, queue: Queue, message: Message, now: float | None = None) -> None:
+        """Store ``message`` in ``queue`` and wake its long polls (``now``: the clock's time, if
+        the caller has read it)."""
         queue.messages[message.id] = message
-        queue.remember(message, self.world.clock.now())
+        if message.dedup_id is not None:
+            queue.remember(message, self.world.clock.now() if now is None else now)
         queue.notify()
 
     # -- queues -----------------------------------------------------------------------------------

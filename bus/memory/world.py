@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -13,9 +14,25 @@ from bus.memory.faults import Faults
 
 DEFAULT_ACCOUNT = "123456789012"
 DEFAULT_REGION = "us-east-1"
-_random = random.Random()
-_UUID4_MASK = ~(0xF000 << 64) & ~(0xC000 << 48) & (2**128 - 1)
-_UUID4_BITS = (0x4000 << 64) | (0x8000 << 48)
+_COUNTER_MASK = 2**48 - 1
+
+
+class _Ids:
+    """Version-4 UUIDs, unique in this process: 74 random bits drawn once per process (again in a
+    forked child), then a 48-bit counter."""
+
+    def __init__(self) -> None:
+        self.reseed()
+
+    def reseed(self) -> None:
+        bits = random.SystemRandom().getrandbits(74)
+        h = f"{bits & (2**72 - 1):018x}"
+        self.prefix = f"{h[:8]}-{h[8:12]}-4{h[12:15]}-{'89ab'[bits >> 72]}{h[15:]}-"
+        self.counter = itertools.count(random.SystemRandom().getrandbits(32))
+
+
+_IDS = _Ids()
+os.register_at_fork(after_in_child=_IDS.reseed)
 
 
 class Clock:
@@ -76,6 +93,6 @@ class World:
 
     @staticmethod
     def new_id() -> str:
-        """A random version-4 UUID, as text (about 5x cheaper than ``str(uuid.uuid4())``)."""
-        h = f"{_random.getrandbits(128) & _UUID4_MASK | _UUID4_BITS:032x}"
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        """A version-4 UUID, as text, never repeated in this process (a random prefix and a
+        counter: about 10x cheaper than ``str(uuid.uuid4())``)."""
+        return f"{_IDS.prefix}{next(_IDS.counter) & _COUNTER_MASK:012x}"
