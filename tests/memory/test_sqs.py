@@ -134,7 +134,8 @@ async def test_delay_seconds_hold_a_message_back(memory: MemoryAws) -> None:
     start = asyncio.get_running_loop().time()
     (m,) = await receive(memory, url, wait=20)  # the long poll ends when it becomes visible
     assert m["Body"] == "later"
-    assert asyncio.get_running_loop().time() - start <= 20
+    # within this poll; the virtual clock still moves with real time too, so allow its jitter
+    assert asyncio.get_running_loop().time() - start < 20.5
 
 
 async def test_a_long_poll_returns_when_a_message_arrives(
