@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bus.aws import AwsClients, aws_errors
+from bus.aws.encoding import checked_entries, install_light_serializer
 from bus.aws.errors import CONNECTION_ERROR
 from bus.aws.limits import SNS_MESSAGE_BYTES
 from bus.errors import AwsError
@@ -137,17 +138,18 @@ class SqsSender:
         self.aws = aws
         self.channel = channel
         self.queue_url = queue_url
+        install_light_serializer(aws.sqs)  # entries checked here skip botocore's shape walks
 
     async def send(self, batch: Sequence[Prepared]) -> list[EntryOutcome]:
-        entries: list[SendMessageBatchRequestEntryTypeDef] = [
+        entries: list[SendMessageBatchRequestEntryTypeDef] = checked_entries(  # type: ignore[assignment]
             {
                 "Id": entry_id(i),
                 "MessageBody": i.body,
                 "MessageAttributes": i.attributes,
-                **_fifo(i, self.channel),  # type: ignore[typeddict-item]
+                **_fifo(i, self.channel),
             }
             for i in batch
-        ]
+        )
         try:
             with aws_errors("SendMessageBatch"):
                 response = await self.aws.sqs.send_message_batch(
