@@ -33,7 +33,7 @@ from bus.aws.limits import (
     SQS_MESSAGE_BYTES,
 )
 from bus.envelope.attributes import EVENT_TYPE, EVENT_VERSION, Attribute, attribute
-from bus.envelope.model import encode_body, header, join_body, new_id, utc_now
+from bus.envelope.model import HeaderTemplate, encode_body, join_body, new_id, utc_now
 from bus.envelope.read import envelope_from_dict
 from bus.errors import EventValidationError, MessageTooLargeError, UnknownEventError
 from bus.schema.registry import EventSpec, validation_error
@@ -178,6 +178,8 @@ class EventRoute:
     """Bytes of a PutEvents entry beyond its ``Detail``: time, source and detail type."""
     fifo: tuple[str, ...]
     """Labels of the FIFO channels."""
+    header: HeaderTemplate
+    """The envelope header of its events, less what each event has of its own."""
 
     @classmethod
     def of(cls, spec: EventSpec, channels: tuple[Channel, ...]) -> EventRoute:
@@ -195,6 +197,9 @@ class EventRoute:
             + len(spec.source.encode())
             + len(spec.cloudevents_type.encode()),
             fifo=tuple(c.label for c in channels if c.fifo),
+            header=HeaderTemplate.of(
+                type=spec.cloudevents_type, version=spec.version, source=spec.source
+            ),
         )
 
 
@@ -337,15 +342,8 @@ def prepare_routed(
     data_json = _data_json(spec, event)
     event_id = new_id()
     time = utc_now()
-    head = header(
-        id=event_id,
-        type=spec.cloudevents_type,
-        version=spec.version,
-        source=spec.source,
-        time=time,
-        correlation_id=context.correlation_id or event_id,
-        causation_id=context.causation_id,
-        traceparent=context.traceparent,
+    head = route.header.render(
+        event_id, time, context.correlation_id, context.causation_id, context.traceparent
     )
     body = join_body(head, data_json)
     body_bytes = _utf8_len(body)
