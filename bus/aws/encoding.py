@@ -20,7 +20,7 @@ checksums and error parsing happen after serialisation and are botocore's as bef
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -56,26 +56,26 @@ class CheckedEntries(list[dict[str, Any]]):
     else. What botocore's validator accepts, and what its serializer copies unchanged."""
 
 
-def _attributes_ok(attributes: object) -> bool:
-    if type(attributes) is not dict:
-        return False
-    for name, value in attributes.items():
-        if type(name) is not str or type(value) is not dict or len(value) != 2:
+def _checked(entries: list[dict[str, Any]]) -> bool:
+    """Whether every entry is of the form ``CheckedEntries`` describes (one loop: per entry)."""
+    for entry in entries:
+        if type(entry) is not dict or "Id" not in entry or "MessageBody" not in entry:
             return False
-        if type(value.get("DataType")) is not str or type(value.get("StringValue")) is not str:
-            return False
-    return True
-
-
-def _entry_ok(entry: Mapping[str, Any]) -> bool:
-    if type(entry) is not dict or "Id" not in entry or "MessageBody" not in entry:
-        return False
-    for key, value in entry.items():
-        if key == "MessageAttributes":
-            if not _attributes_ok(value):
+        for key, value in entry.items():
+            if key == "MessageAttributes":
+                if type(value) is not dict:
+                    return False
+                for name, attr in value.items():
+                    if (
+                        type(name) is not str
+                        or type(attr) is not dict
+                        or len(attr) != 2
+                        or type(attr.get("DataType")) is not str
+                        or type(attr.get("StringValue")) is not str
+                    ):
+                        return False
+            elif key not in _ENTRY_KEYS or type(value) is not str:
                 return False
-        elif key not in _ENTRY_KEYS or type(value) is not str:
-            return False
     return True
 
 
@@ -83,9 +83,7 @@ def checked_entries(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """``entries`` as ``CheckedEntries`` when every one is of the checked form, else as a plain
     list (which botocore validates and serialises its whole way)."""
     out = CheckedEntries(entries)
-    if all(_entry_ok(entry) for entry in out):
-        return out
-    return list(out)
+    return out if _checked(out) else list(out)
 
 
 class LightSerializer:

@@ -40,10 +40,13 @@ def collect_results(
     sent: list[Sent], outcomes: dict[Channel, Outcomes], refused: dict[int, PublishResult]
 ) -> list[PublishResult]:
     """One result per event, in order; failed deliveries are logged."""
-    results = dict(refused)
-    for item in sent:
-        results[item.index] = item.result(outcomes)
-    ordered = [results[i] for i in sorted(results)]
+    if refused:
+        results = dict(refused)
+        for item in sent:
+            results[item.index] = item.result(outcomes)
+        ordered = [results[i] for i in sorted(results)]
+    else:  # ``sent`` is in the order the events were handed over: by index
+        ordered = [item.result(outcomes) for item in sent]
     for r in ordered:
         if r.error is None and not r.ok:
             log.warning("publish.failed", result=r.describe())

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
 from datetime import datetime
-from functools import lru_cache
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -116,6 +116,11 @@ class FlowContext:
     causation_id: str | None = None
     traceparent: str | None = None
 
+    @cached_property
+    def problem(self) -> tuple[str, str] | None:
+        """``context_problem(self)``, worked out once (every event of a call shares it)."""
+        return context_problem(self)
+
 
 def valid_traceparent(text: str) -> bool:
     """Whether ``text`` is a W3C Trace FlowContext ``traceparent`` (see ``TRACEPARENT``)."""
@@ -134,11 +139,8 @@ def _encodable(text: str) -> bool:
     return True
 
 
-@lru_cache(maxsize=64)
 def context_problem(context: FlowContext) -> tuple[str, str] | None:
-    """What is wrong with a call's flow metadata, as ``(field, message)``; ``None`` when nothing.
-
-    Worked out once per context (every event of a ``publish_many`` call shares one)."""
+    """What is wrong with a call's flow metadata, as ``(field, message)``; ``None`` when nothing."""
     for field, value in (
         ("correlation_id", context.correlation_id),
         ("causation_id", context.causation_id),
@@ -157,7 +159,7 @@ def context_problem(context: FlowContext) -> tuple[str, str] | None:
 
 
 def _check_context(spec: EventSpec, context: FlowContext) -> None:
-    problem = context_problem(context)
+    problem = context.problem
     if problem is not None:
         field, message = problem
         raise EventValidationError(spec.name, f"{spec.name}: {message}", [field])

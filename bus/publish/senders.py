@@ -83,12 +83,14 @@ def _outcomes(
             message=f.get("Message", ""),
             retryable=is_retryable(code, f.get("SenderFault")),
         )
+    answers = []
     for item in batch:
-        out.setdefault(
-            entry_id(item),
-            EntryOutcome(entry_id(item), code=NO_RESULT, message="not in the response"),
-        )
-    return [out[entry_id(item)] for item in batch]
+        key = entry_id(item)
+        found = out.get(key)
+        if found is None:
+            found = EntryOutcome(key, code=NO_RESULT, message="not in the response")
+        answers.append(found)
+    return answers
 
 
 def error_code_of(exc: BaseException) -> str:
