@@ -8,19 +8,20 @@ the dict with its encoding, made with botocore's own rules, so the signed body a
 the same bytes, produced once.
 
 SQS speaks AWS's JSON protocol: botocore first checks the parameters against the operation's input
-shape, then walks that shape again to copy them into the body it ``json.dumps``. For entries bus
-built itself (``CheckedEntries``: plain strings, only members of the shape, no renamed, binary or
-timestamp member) both walks are known to pass and to copy the parameters as they are, so
-``LightSerializer`` encodes such a ``SendMessageBatch`` as ``json.dumps`` of the parameters, the
-bytes botocore's serializer makes of them (headers, method and path still come from it). Every
-other call, and entries that are not ``CheckedEntries``, go botocore's whole way. Signing, retries,
-checksums and error parsing happen after serialisation and are botocore's as before.
+shape, then walks that shape again to copy them into the body it ``json.dumps``. For entries of
+the form bus sends (plain strings, only members of the shape, no renamed, binary or timestamp
+member) both walks are known to pass and to copy the parameters as they are, so
+``LightSerializer`` encodes a ``SendMessageBatch`` whose entries bus marked (``LightEntries``) and
+which are of that form when it serialises them (checked then, after every botocore handler ran) as
+``json.dumps`` of the parameters: the bytes botocore's serializer makes of them (headers, method
+and path still come from it). Every other call, and entries of any other form, go botocore's
+whole way, its parameter checks included. Signing, retries, checksums and error parsing happen
+after serialisation and are botocore's as before.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -31,7 +32,7 @@ EVENT = "before-sign.sns"
 """The botocore event ``AwsClients`` registers the handler on (every SNS operation)."""
 
 LIGHT_OPERATIONS = frozenset({"SendMessageBatch"})
-"""JSON-protocol operations whose ``CheckedEntries`` are encoded without the shape walks."""
+"""JSON-protocol operations whose ``LightEntries`` are encoded without the shape walks."""
 
 _ENTRY_KEYS = frozenset({"Id", "MessageBody", "MessageGroupId", "MessageDeduplicationId"})
 """String members of a ``SendMessageBatchRequestEntry`` bus sends (and ``MessageAttributes``)."""
@@ -49,15 +50,16 @@ def encode_query_body_once(request: Any, **_: Any) -> None:
         request.data = urlencode(pairs, doseq=True)
 
 
-class CheckedEntries(list[dict[str, Any]]):
-    """``SendMessageBatch`` entries that passed ``checked_entries``: each one has a string ``Id``
-    and ``MessageBody``, optionally string ``MessageGroupId``/``MessageDeduplicationId``, and
-    ``MessageAttributes`` of ``{"DataType": str, "StringValue": str}`` by string name; nothing
-    else. What botocore's validator accepts, and what its serializer copies unchanged."""
+class LightEntries(list[dict[str, Any]]):
+    """``SendMessageBatch`` entries that ``LightSerializer`` encodes directly when, at that moment,
+    each one has a string ``Id`` and ``MessageBody``, optionally string ``MessageGroupId`` and
+    ``MessageDeduplicationId``, and ``MessageAttributes`` of ``{"DataType": str, "StringValue":
+    str}`` by string name, and nothing else (``checked``): what botocore's validator accepts and
+    its serializer copies unchanged. Any other form goes botocore's whole way."""
 
 
-def _checked(entries: list[dict[str, Any]]) -> bool:
-    """Whether every entry is of the form ``CheckedEntries`` describes (one loop: per entry)."""
+def checked(entries: list[dict[str, Any]]) -> bool:
+    """Whether every entry is of the form ``LightEntries`` describes (one loop: per entry)."""
     for entry in entries:
         if type(entry) is not dict or "Id" not in entry or "MessageBody" not in entry:
             return False
@@ -79,16 +81,9 @@ def _checked(entries: list[dict[str, Any]]) -> bool:
     return True
 
 
-def checked_entries(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``entries`` as ``CheckedEntries`` when every one is of the checked form, else as a plain
-    list (which botocore validates and serialises its whole way)."""
-    out = CheckedEntries(entries)
-    return out if _checked(out) else list(out)
-
-
 class LightSerializer:
-    """botocore's request serializer for a JSON-protocol client, with ``CheckedEntries`` calls
-    of ``LIGHT_OPERATIONS`` encoded directly (see the module docstring)."""
+    """botocore's request serializer for a JSON-protocol client, with ``LightEntries`` calls of
+    ``LIGHT_OPERATIONS`` encoded directly when they are of the checked form (module docstring)."""
 
     def __init__(self, full: Any, plain: JSONSerializer) -> None:
         self.full = full
@@ -97,11 +92,13 @@ class LightSerializer:
         """Its serializer without the validation."""
 
     def serialize_to_request(self, parameters: Any, operation_model: Any) -> dict[str, Any]:
+        entries = parameters.get("Entries")
         if (
-            type(parameters.get("Entries")) is CheckedEntries
+            type(entries) is LightEntries
             and operation_model.name in LIGHT_OPERATIONS
             and type(parameters.get("QueueUrl")) is str
             and len(parameters) == 2
+            and checked(entries)
         ):
             request: dict[str, Any] = self.plain.serialize_to_request({}, operation_model)
             request["body"] = json.dumps(parameters).encode(self.plain.DEFAULT_ENCODING)
@@ -114,7 +111,7 @@ def install_light_serializer(client: Any) -> bool:
     """Give a botocore JSON-protocol client (SQS) a ``LightSerializer``; whether it has one.
 
     Anything else (another protocol, a serializer botocore no longer builds this way, a stand-in
-    client in a test) is left as it is, and ``CheckedEntries`` then go botocore's whole way."""
+    client in a test) is left as it is, and ``LightEntries`` then go botocore's whole way."""
     full = getattr(client, "_serializer", None)
     if isinstance(full, LightSerializer):
         return True

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bus.aws import AwsClients, aws_errors
-from bus.aws.encoding import checked_entries, install_light_serializer
+from bus.aws.encoding import LightEntries, install_light_serializer
 from bus.aws.errors import CONNECTION_ERROR
 from bus.aws.limits import SNS_MESSAGE_BYTES
 from bus.errors import AwsError
@@ -140,10 +140,10 @@ class SqsSender:
         self.aws = aws
         self.channel = channel
         self.queue_url = queue_url
-        install_light_serializer(aws.sqs)  # entries checked here skip botocore's shape walks
+        install_light_serializer(aws.sqs)  # its entries skip botocore's shape walks
 
     async def send(self, batch: Sequence[Prepared]) -> list[EntryOutcome]:
-        entries: list[SendMessageBatchRequestEntryTypeDef] = checked_entries(  # type: ignore[assignment]
+        entries: list[SendMessageBatchRequestEntryTypeDef] = LightEntries(  # type: ignore[assignment]
             {
                 "Id": entry_id(i),
                 "MessageBody": i.body,
