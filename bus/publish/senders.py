@@ -114,17 +114,18 @@ class SnsSender:
         self.aws = aws
         self.channel = channel
         self.topic_arn = topic_arn
+        install_light_serializer(aws.sns)  # its entries skip botocore's shape walks
 
     async def send(self, batch: Sequence[Prepared]) -> list[EntryOutcome]:
-        entries: list[PublishBatchRequestEntryTypeDef] = [
+        entries: list[PublishBatchRequestEntryTypeDef] = LightEntries(  # type: ignore[assignment]
             {
                 "Id": entry_id(i),
                 "Message": i.body,
                 "MessageAttributes": i.attributes,
-                **_fifo(i, self.channel),  # type: ignore[typeddict-item]
+                **_fifo(i, self.channel),
             }
             for i in batch
-        ]
+        )
         try:
             with aws_errors("PublishBatch"):
                 response = await self.aws.sns.publish_batch(

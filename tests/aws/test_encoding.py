@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -59,45 +60,82 @@ def test_bodies_that_are_not_parameters_are_left_alone() -> None:
     assert request.data == b'{"QueueUrl": "q"}'
 
 
-# -- SQS: SendMessageBatch entries bus marked are encoded without botocore's shape walks ----------
+# -- SQS and SNS: batch entries bus marked are serialised without botocore's shape walks ----------
 
-SQS_OP = "SendMessageBatch"
-ANY_TEXT = st.text(max_size=30)  # lone surrogates too: both ways escape them alike
+ANY_TEXT = st.text(max_size=30)  # lone surrogates too: both ways treat them alike
 ATTRIBUTE = st.fixed_dictionaries(
     {"DataType": st.sampled_from(["String", "Number"]), "StringValue": ANY_TEXT}
 )
-ENTRY = st.fixed_dictionaries(
-    {"Id": ANY_TEXT, "MessageBody": ANY_TEXT},
-    optional={
-        "MessageAttributes": st.dictionaries(ANY_TEXT, ATTRIBUTE, max_size=3),
-        "MessageGroupId": ANY_TEXT,
-        "MessageDeduplicationId": ANY_TEXT,
-    },
-)
 
 
-def _sqs() -> Any:
-    session = botocore.session.get_session()
-    return session.create_client(
-        "sqs", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
+def entries_with(body: str) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {"Id": ANY_TEXT, body: ANY_TEXT},
+        optional={
+            "MessageAttributes": st.dictionaries(ANY_TEXT, ATTRIBUTE, max_size=3),
+            "MessageGroupId": ANY_TEXT,
+            "MessageDeduplicationId": ANY_TEXT,
+        },
     )
 
 
-SQS = _sqs()
-FULL = SQS._serializer
-MODEL = SQS.meta.service_model.operation_model(SQS_OP)
-LIGHT = LightSerializer(FULL, FULL._serializer)
+def _client(service: str) -> Any:
+    session = botocore.session.get_session()
+    return session.create_client(
+        service, region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
+    )
 
 
-@given(st.lists(ENTRY, min_size=1, max_size=10), ANY_TEXT)
-def test_light_entries_encode_to_botocores_own_request(
+@dataclass(frozen=True)
+class Case:
+    """One service's batch operation: botocore's serializer and ours."""
+
+    client: Any
+    model: Any
+    light: LightSerializer
+    target: str
+    entries: str
+
+    @classmethod
+    def of(cls, service: str, operation: str, target: str, entries: str) -> Case:
+        client = _client(service)
+        full = client._serializer
+        model = client.meta.service_model.operation_model(operation)
+        return cls(client, model, LightSerializer(full, full._serializer), target, entries)
+
+    @property
+    def full(self) -> Any:
+        return self.client._serializer
+
+    def params(self, target: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
+        return {self.target: target, self.entries: entries}
+
+
+SQS = Case.of("sqs", "SendMessageBatch", "QueueUrl", "Entries")
+SNS = Case.of("sns", "PublishBatch", "TopicArn", "PublishBatchRequestEntries")
+
+
+@given(st.lists(entries_with("MessageBody"), min_size=1, max_size=10), ANY_TEXT)
+def test_light_sqs_entries_encode_to_botocores_own_request(
     entries: list[dict[str, Any]], url: str
 ) -> None:
     light = LightEntries(copy.deepcopy(entries))
-    ours = LIGHT.serialize_to_request({"QueueUrl": url, "Entries": light}, MODEL)
-    theirs = FULL.serialize_to_request({"QueueUrl": url, "Entries": entries}, MODEL)
+    ours = SQS.light.serialize_to_request(SQS.params(url, light), SQS.model)
+    theirs = SQS.full.serialize_to_request(SQS.params(url, entries), SQS.model)
     assert ours == theirs
     assert b'"Entries": [{"' in ours["body"]  # the entries are in it, not left out
+
+
+@given(st.lists(entries_with("Message"), min_size=1, max_size=10), ANY_TEXT)
+def test_light_sns_entries_serialise_to_botocores_own_request(
+    entries: list[dict[str, Any]], arn: str
+) -> None:
+    light = LightEntries(copy.deepcopy(entries))
+    ours = SNS.light.serialize_to_request(SNS.params(arn, light), SNS.model)
+    theirs = SNS.full.serialize_to_request(SNS.params(arn, entries), SNS.model)
+    assert ours == theirs
+    assert list(ours["body"].items()) == list(theirs["body"].items())  # in the same order
+    assert "PublishBatchRequestEntries.member.1.Id" in ours["body"]
 
 
 @pytest.mark.parametrize(
@@ -106,6 +144,7 @@ def test_light_entries_encode_to_botocores_own_request(
         {"Id": "1"},  # no body: botocore must report it
         {"Id": 1, "MessageBody": "b"},
         {"Id": "1", "MessageBody": "b", "DelaySeconds": 5},
+        {"Id": "1", "MessageBody": "b", "Message": "m"},
         {
             "Id": "1",
             "MessageBody": "b",
@@ -123,15 +162,18 @@ def test_light_entries_encode_to_botocores_own_request(
         },
     ],
 )
-def test_entries_of_another_form_go_botocores_whole_way(entry: dict[str, Any]) -> None:
-    params = {"QueueUrl": "q", "Entries": LightEntries([entry])}
+@pytest.mark.parametrize("case", [SQS, SNS], ids=["sqs", "sns"])
+def test_entries_of_another_form_go_botocores_whole_way(case: Case, entry: dict[str, Any]) -> None:
+    if case is SNS and "MessageBody" in entry:
+        entry = {("Message" if k == "MessageBody" else k): v for k, v in entry.items()}
+    params = case.params("q", LightEntries([entry]))
     try:
-        theirs = FULL.serialize_to_request(params, MODEL)
+        theirs = case.full.serialize_to_request(params, case.model)
     except ParamValidationError as exc:
         with pytest.raises(ParamValidationError, match=re.escape(str(exc))):
-            LIGHT.serialize_to_request(params, MODEL)
+            case.light.serialize_to_request(params, case.model)
     else:
-        assert LIGHT.serialize_to_request(params, MODEL) == theirs
+        assert case.light.serialize_to_request(params, case.model) == theirs
 
 
 def test_entries_are_checked_when_serialised_not_when_marked() -> None:
@@ -140,30 +182,40 @@ def test_entries_are_checked_when_serialised_not_when_marked() -> None:
     entries = LightEntries([{"Id": "1", "MessageBody": "b", "MessageAttributes": {}}])
     entries[0]["MessageAttributes"]["traceparent"] = {"DataType": "String", "StringValue": 5}
     with pytest.raises(ParamValidationError, match="StringValue"):
-        LIGHT.serialize_to_request({"QueueUrl": "q", "Entries": entries}, MODEL)
+        SQS.light.serialize_to_request(SQS.params("q", entries), SQS.model)
 
 
-def test_only_the_light_operation_with_queue_url_and_entries_is_encoded_directly() -> None:
+def test_only_the_light_operations_with_their_two_parameters_are_serialised_directly() -> None:
     entries = LightEntries([{"Id": "1", "MessageBody": "b"}])
     with pytest.raises(ParamValidationError, match="Unknown parameter"):
-        LIGHT.serialize_to_request({"QueueUrl": "q", "Entries": entries, "X": "y"}, MODEL)
+        SQS.light.serialize_to_request({**SQS.params("q", entries), "X": "y"}, SQS.model)
     with pytest.raises(ParamValidationError, match="QueueUrl"):
-        LIGHT.serialize_to_request({"QueueUrl": 5, "Entries": entries}, MODEL)
-    delete = SQS.meta.service_model.operation_model("DeleteMessageBatch")
-    with pytest.raises(ParamValidationError, match="ReceiptHandle"):
-        LIGHT.serialize_to_request({"QueueUrl": "q", "Entries": entries}, delete)
-
-
-def test_install_gives_a_json_client_the_light_serializer_once() -> None:
-    client = _sqs()
-    assert install_light_serializer(client)
-    light = client._serializer
-    assert isinstance(light, LightSerializer)
-    assert install_light_serializer(client)
-    assert client._serializer is light
-    assert not install_light_serializer(SimpleNamespace())  # a stand-in client: left alone
-    sns = botocore.session.get_session().create_client(
-        "sns", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s"
+        SQS.light.serialize_to_request({"QueueUrl": 5, "Entries": entries}, SQS.model)
+    none = SQS.params("q", LightEntries())  # botocore sends an empty list as it is: so must we
+    assert SQS.light.serialize_to_request(none, SQS.model) == SQS.full.serialize_to_request(
+        none, SQS.model
     )
-    assert not install_light_serializer(sns)  # query protocol: botocore's way
-    assert not isinstance(sns._serializer, LightSerializer)
+    delete = SQS.client.meta.service_model.operation_model("DeleteMessageBatch")
+    with pytest.raises(ParamValidationError, match="ReceiptHandle"):
+        SQS.light.serialize_to_request(SQS.params("q", entries), delete)
+    backwards = {"PublishBatchRequestEntries": LightEntries([{"Id": "1", "Message": "m"}])}
+    backwards["TopicArn"] = "arn"  # botocore keeps the caller's order: so must we
+    assert SNS.light.serialize_to_request(backwards, SNS.model) == SNS.full.serialize_to_request(
+        backwards, SNS.model
+    )
+
+
+def test_install_gives_json_and_query_clients_the_light_serializer_once() -> None:
+    for service in ("sqs", "sns"):
+        client = _client(service)
+        assert install_light_serializer(client)
+        light = client._serializer
+        assert isinstance(light, LightSerializer)
+        assert install_light_serializer(client)
+        assert client._serializer is light
+    assert not install_light_serializer(SimpleNamespace())  # a stand-in client: left alone
+    events = _client("events")
+    assert install_light_serializer(events)  # JSON, but no light operation: botocore's way
+    ec2 = _client("ec2")
+    assert not install_light_serializer(ec2)  # EC2's own query dialect: left alone
+    assert not isinstance(ec2._serializer, LightSerializer)

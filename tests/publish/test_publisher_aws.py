@@ -260,6 +260,8 @@ async def test_awkward_characters_survive_the_sns_form_encoding(shop: Shop) -> N
     finally:
         shop.aws.sns.meta.events.unregister("before-sign.sns", unique_id=oid)
     assert bodies == ["str"]
+    # serialised by bus (bus.aws.encoding), not through botocore's shape walks
+    assert isinstance(shop.aws.sns._serializer, LightSerializer)  # type: ignore[attr-defined]
     got = await shop.read("german-orders", lambda r: oid in r.messages)
     [message] = got.messages[oid]
     assert decoded(message).envelope.data["customer_id"] == customer
