@@ -7,7 +7,7 @@
    ``publish_many``'s first call left (it sends batches while later events are being prepared).
 2. Request bodies. SNS: ``publish_many`` to the topic with the body form-encoded once per call
    (bus's ``before-sign`` handler) against botocore's default, which encodes it at every read.
-   SQS: ``publish_many`` to the queue with the entries JSON-encoded by bus
+   Both: ``publish_many`` with the batch entries serialised by bus
    (``bus.aws.encoding.LightSerializer``) against botocore's own validation and serialisation.
 3. CPU per event: what the Publisher does to an event before sending (dump, validate the JSON a
    consumer will read, envelope, attributes, size checks) against pydantic's own
@@ -188,7 +188,8 @@ async def throughput(settings: Settings, count: int, pid: int | None) -> None:
             one, batched = runs["one call per event"].rate, runs["batched"].rate
             print(f"   {kind}  ratio batched / one call per event: {batched / one:.1f}x")
         await _encoding(aws, publisher, events["SNS topic"], pid)
-        await _light(aws, publisher, events["SQS queue"], pid)
+        for kind, kind_events in events.items():
+            await _light(clients[kind], kind, publisher, kind_events, pid)
 
 
 async def _encoding(
@@ -214,27 +215,27 @@ async def _encoding(
 
 
 async def _light(
-    aws: AwsClients, publisher: Publisher, events: Sequence[OrderPlaced], pid: int | None
+    client: Any, kind: str, publisher: Publisher, events: Sequence[OrderPlaced], pid: int | None
 ) -> None:
-    print(f"   SQS publish_many, {len(events)} events: entries serialised (best of 2)")
-    light = aws.sqs._serializer  # type: ignore[attr-defined]
+    print(f"   {kind} publish_many, {len(events)} events: entries serialised (best of 2)")
+    light = client._serializer
     if not isinstance(light, LightSerializer):
-        print("   (the SQS client has no LightSerializer: nothing to compare)")
+        print("   (the client has no LightSerializer: nothing to compare)")
         return
-    runs: dict[str, list[Run]] = {"by botocore": [], "JSON-encoded by bus": []}
+    runs: dict[str, list[Run]] = {"by botocore": [], "by bus": []}
     send = partial(_batched, publisher, events)
     try:
         for _ in range(2):
-            aws.sqs._serializer = light.full  # type: ignore[attr-defined]
+            client._serializer = light.full
             runs["by botocore"].append(await _timed(send, len(events), pid))
-            aws.sqs._serializer = light  # type: ignore[attr-defined]
-            runs["JSON-encoded by bus"].append(await _timed(send, len(events), pid))
+            client._serializer = light
+            runs["by bus"].append(await _timed(send, len(events), pid))
     finally:
-        aws.sqs._serializer = light  # type: ignore[attr-defined]
+        client._serializer = light
     best = {label: max(found, key=lambda r: r.rate) for label, found in runs.items()}
     for label, run in best.items():
         print(f"   {label:25}  {run}")
-    ours, theirs = best["JSON-encoded by bus"], best["by botocore"]
+    ours, theirs = best["by bus"], best["by botocore"]
     print(
         f"   ratio bus / botocore: {ours.rate / theirs.rate:.2f}x throughput, "
         f"{ours.client_us / theirs.client_us:.2f}x client CPU per event"
