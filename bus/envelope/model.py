@@ -59,7 +59,7 @@ def utc_now() -> datetime:
 
 def format_time(time: datetime) -> str:
     """RFC 3339 in UTC with microseconds: ``2026-11-23T18:04:05.123456Z``."""
-    if time.tzinfo is UTC:  # what utc_now() gives: "...ffffff+00:00" less its offset
+    if time.tzinfo is UTC and type(time) is datetime:  # utc_now()'s: less "+00:00"
         return time.isoformat(timespec="microseconds")[:-6] + "Z"
     if time.tzinfo is None:
         raise ValueError("envelope time must be timezone-aware (use datetime.now(UTC))")
