@@ -5,8 +5,10 @@
    in flight (10). For an SQS queue and an SNS topic, with the CPU each event costs the client
    (this process) and LocalStack (its process, when this script started it), and how soon
    ``publish_many``'s first call left (it sends batches while later events are being prepared).
-2. SNS request bodies: ``publish_many`` to the topic with the body form-encoded once per call
+2. Request bodies. SNS: ``publish_many`` to the topic with the body form-encoded once per call
    (bus's ``before-sign`` handler) against botocore's default, which encodes it at every read.
+   Both: ``publish_many`` with the batch entries serialised by bus
+   (``bus.aws.encoding.LightSerializer``) against botocore's own validation and serialisation.
 3. CPU per event: what the Publisher does to an event before sending (dump, validate the JSON a
    consumer will read, envelope, attributes, size checks) against pydantic's own
    ``model_validate`` + ``model_dump_json`` of the same model and data.
@@ -32,7 +34,7 @@ from typing import Any
 from bench.emulated import aws_settings
 from bus.aws import AwsClients
 from bus.aws.encoding import EVENT as ENCODE_ONCE_EVENT
-from bus.aws.encoding import encode_query_body_once
+from bus.aws.encoding import LightSerializer, encode_query_body_once
 from bus.publish import Publisher
 from bus.publish.prepare import FlowContext, prepare_routed
 from bus.schema import EventSpec, Registry
@@ -186,12 +188,15 @@ async def throughput(settings: Settings, count: int, pid: int | None) -> None:
             one, batched = runs["one call per event"].rate, runs["batched"].rate
             print(f"   {kind}  ratio batched / one call per event: {batched / one:.1f}x")
         await _encoding(aws, publisher, events["SNS topic"], pid)
+        for kind, kind_events in events.items():
+            await _light(clients[kind], kind, publisher, kind_events, pid)
 
 
 async def _encoding(
     aws: AwsClients, publisher: Publisher, events: Sequence[OrderPlaced], pid: int | None
 ) -> None:
-    print(f"2. SNS publish_many, {len(events)} events: request body form-encoded (best of 2)")
+    print("2. request bodies")
+    print(f"   SNS publish_many, {len(events)} events: request body form-encoded (best of 2)")
     runs: dict[str, list[Run]] = {"at every read (botocore)": [], "once per call (bus)": []}
     send = partial(_batched, publisher, events)
     for _ in range(2):
@@ -206,6 +211,34 @@ async def _encoding(
     print(
         f"   ratio once / at every read: {once.rate / every.rate:.2f}x throughput, "
         f"{once.client_us / every.client_us:.2f}x client CPU per event"
+    )
+
+
+async def _light(
+    client: Any, kind: str, publisher: Publisher, events: Sequence[OrderPlaced], pid: int | None
+) -> None:
+    print(f"   {kind} publish_many, {len(events)} events: entries serialised (best of 2)")
+    light = client._serializer
+    if not isinstance(light, LightSerializer):
+        print("   (the client has no LightSerializer: nothing to compare)")
+        return
+    runs: dict[str, list[Run]] = {"by botocore": [], "by bus": []}
+    send = partial(_batched, publisher, events)
+    try:
+        for _ in range(2):
+            client._serializer = light.full
+            runs["by botocore"].append(await _timed(send, len(events), pid))
+            client._serializer = light
+            runs["by bus"].append(await _timed(send, len(events), pid))
+    finally:
+        client._serializer = light
+    best = {label: max(found, key=lambda r: r.rate) for label, found in runs.items()}
+    for label, run in best.items():
+        print(f"   {label:25}  {run}")
+    ours, theirs = best["by bus"], best["by botocore"]
+    print(
+        f"   ratio bus / botocore: {ours.rate / theirs.rate:.2f}x throughput, "
+        f"{ours.client_us / theirs.client_us:.2f}x client CPU per event"
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import structlog
 
@@ -14,11 +14,12 @@ from bus.publish.senders import entry_id
 log = structlog.get_logger("bus.publish")
 
 
-@dataclass(frozen=True)
-class Sent:
-    """What the result of an event handed to the pipeline needs (not its body)."""
+class Sent(NamedTuple):
+    """What the result of an event handed to the pipeline needs (not its body); a tuple, made for
+    every event."""
 
-    index: int
+    position: int
+    """The event's index in the call (``index`` is a tuple method)."""
     event_type: str
     event_id: str
     channels: tuple[Channel, ...]
@@ -33,17 +34,20 @@ class Sent:
         for channel in self.channels:
             o = outcomes[channel][self.entry_id]
             deliveries.append(Delivery(channel.label, o.message_id, o.code, o.message))
-        return PublishResult(self.index, self.event_type, self.event_id, tuple(deliveries))
+        return PublishResult(self.position, self.event_type, self.event_id, tuple(deliveries))
 
 
 def collect_results(
     sent: list[Sent], outcomes: dict[Channel, Outcomes], refused: dict[int, PublishResult]
 ) -> list[PublishResult]:
     """One result per event, in order; failed deliveries are logged."""
-    results = dict(refused)
-    for item in sent:
-        results[item.index] = item.result(outcomes)
-    ordered = [results[i] for i in sorted(results)]
+    if refused:
+        results = dict(refused)
+        for item in sent:
+            results[item.position] = item.result(outcomes)
+        ordered = [results[i] for i in sorted(results)]
+    else:  # ``sent`` is in the order the events were handed over: by index
+        ordered = [item.result(outcomes) for item in sent]
     for r in ordered:
         if r.error is None and not r.ok:
             log.warning("publish.failed", result=r.describe())

@@ -48,6 +48,8 @@ class _Destination:
 
     async def sender(self) -> Sender | Exception:
         """The channel's sender, or the error that kept it from being found (looked up once)."""
+        if self._sender is not None:  # found already: every batch after the first
+            return self._sender
         async with self._lock:
             if self._sender is None:
                 try:

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
 from datetime import datetime
-from functools import lru_cache
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -33,7 +33,7 @@ from bus.aws.limits import (
     SQS_MESSAGE_BYTES,
 )
 from bus.envelope.attributes import EVENT_TYPE, EVENT_VERSION, Attribute, attribute
-from bus.envelope.model import encode_body, header, join_body, new_id, utc_now
+from bus.envelope.model import HeaderTemplate, encode_body, join_body, new_id, utc_now
 from bus.envelope.read import envelope_from_dict
 from bus.errors import EventValidationError, MessageTooLargeError, UnknownEventError
 from bus.schema.registry import EventSpec, validation_error
@@ -116,6 +116,11 @@ class FlowContext:
     causation_id: str | None = None
     traceparent: str | None = None
 
+    @cached_property
+    def problem(self) -> tuple[str, str] | None:
+        """``context_problem(self)``, worked out once (every event of a call shares it)."""
+        return context_problem(self)
+
 
 def valid_traceparent(text: str) -> bool:
     """Whether ``text`` is a W3C Trace FlowContext ``traceparent`` (see ``TRACEPARENT``)."""
@@ -134,11 +139,8 @@ def _encodable(text: str) -> bool:
     return True
 
 
-@lru_cache(maxsize=64)
 def context_problem(context: FlowContext) -> tuple[str, str] | None:
-    """What is wrong with a call's flow metadata, as ``(field, message)``; ``None`` when nothing.
-
-    Worked out once per context (every event of a ``publish_many`` call shares one)."""
+    """What is wrong with a call's flow metadata, as ``(field, message)``; ``None`` when nothing."""
     for field, value in (
         ("correlation_id", context.correlation_id),
         ("causation_id", context.causation_id),
@@ -157,7 +159,7 @@ def context_problem(context: FlowContext) -> tuple[str, str] | None:
 
 
 def _check_context(spec: EventSpec, context: FlowContext) -> None:
-    problem = context_problem(context)
+    problem = context.problem
     if problem is not None:
         field, message = problem
         raise EventValidationError(spec.name, f"{spec.name}: {message}", [field])
@@ -178,6 +180,8 @@ class EventRoute:
     """Bytes of a PutEvents entry beyond its ``Detail``: time, source and detail type."""
     fifo: tuple[str, ...]
     """Labels of the FIFO channels."""
+    header: HeaderTemplate
+    """The envelope header of its events, less what each event has of its own."""
 
     @classmethod
     def of(cls, spec: EventSpec, channels: tuple[Channel, ...]) -> EventRoute:
@@ -195,6 +199,9 @@ class EventRoute:
             + len(spec.source.encode())
             + len(spec.cloudevents_type.encode()),
             fifo=tuple(c.label for c in channels if c.fifo),
+            header=HeaderTemplate.of(
+                type=spec.cloudevents_type, version=spec.version, source=spec.source
+            ),
         )
 
 
@@ -337,15 +344,8 @@ def prepare_routed(
     data_json = _data_json(spec, event)
     event_id = new_id()
     time = utc_now()
-    head = header(
-        id=event_id,
-        type=spec.cloudevents_type,
-        version=spec.version,
-        source=spec.source,
-        time=time,
-        correlation_id=context.correlation_id or event_id,
-        causation_id=context.causation_id,
-        traceparent=context.traceparent,
+    head = route.header.render(
+        event_id, time, context.correlation_id, context.causation_id, context.traceparent
     )
     body = join_body(head, data_json)
     body_bytes = _utf8_len(body)

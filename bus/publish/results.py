@@ -49,7 +49,12 @@ class PublishResult:
 
     @property
     def ok(self) -> bool:
-        return self.error is None and all(d.ok for d in self.deliveries)
+        if self.error is not None:
+            return False
+        for d in self.deliveries:  # noqa: SIM110 (a loop, not all(): read twice per event)
+            if d.message_id is None or d.error_code is not None:
+                return False
+        return True
 
     @property
     def message_ids(self) -> tuple[str, ...]:

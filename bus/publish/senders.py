@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bus.aws import AwsClients, aws_errors
+from bus.aws.encoding import LightEntries, install_light_serializer
 from bus.aws.errors import CONNECTION_ERROR
 from bus.aws.limits import SNS_MESSAGE_BYTES
 from bus.errors import AwsError
@@ -82,12 +83,14 @@ def _outcomes(
             message=f.get("Message", ""),
             retryable=is_retryable(code, f.get("SenderFault")),
         )
+    answers = []
     for item in batch:
-        out.setdefault(
-            entry_id(item),
-            EntryOutcome(entry_id(item), code=NO_RESULT, message="not in the response"),
-        )
-    return [out[entry_id(item)] for item in batch]
+        key = entry_id(item)
+        found = out.get(key)
+        if found is None:
+            found = EntryOutcome(key, code=NO_RESULT, message="not in the response")
+        answers.append(found)
+    return answers
 
 
 def error_code_of(exc: BaseException) -> str:
@@ -111,17 +114,18 @@ class SnsSender:
         self.aws = aws
         self.channel = channel
         self.topic_arn = topic_arn
+        install_light_serializer(aws.sns)  # its entries skip botocore's shape walks
 
     async def send(self, batch: Sequence[Prepared]) -> list[EntryOutcome]:
-        entries: list[PublishBatchRequestEntryTypeDef] = [
+        entries: list[PublishBatchRequestEntryTypeDef] = LightEntries(  # type: ignore[assignment]
             {
                 "Id": entry_id(i),
                 "Message": i.body,
                 "MessageAttributes": i.attributes,
-                **_fifo(i, self.channel),  # type: ignore[typeddict-item]
+                **_fifo(i, self.channel),
             }
             for i in batch
-        ]
+        )
         try:
             with aws_errors("PublishBatch"):
                 response = await self.aws.sns.publish_batch(
@@ -137,17 +141,18 @@ class SqsSender:
         self.aws = aws
         self.channel = channel
         self.queue_url = queue_url
+        install_light_serializer(aws.sqs)  # its entries skip botocore's shape walks
 
     async def send(self, batch: Sequence[Prepared]) -> list[EntryOutcome]:
-        entries: list[SendMessageBatchRequestEntryTypeDef] = [
+        entries: list[SendMessageBatchRequestEntryTypeDef] = LightEntries(  # type: ignore[assignment]
             {
                 "Id": entry_id(i),
                 "MessageBody": i.body,
                 "MessageAttributes": i.attributes,
-                **_fifo(i, self.channel),  # type: ignore[typeddict-item]
+                **_fifo(i, self.channel),
             }
             for i in batch
-        ]
+        )
         try:
             with aws_errors("SendMessageBatch"):
                 response = await self.aws.sqs.send_message_batch(

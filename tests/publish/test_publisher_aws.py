@@ -11,6 +11,7 @@ import pytest
 import structlog
 from pydantic import BaseModel
 
+from bus.aws.encoding import LightSerializer
 from bus.errors import EventValidationError, PublishError, UnknownEventError
 from bus.publish import Publisher
 from bus.schema import EventSpec, Registry
@@ -259,6 +260,8 @@ async def test_awkward_characters_survive_the_sns_form_encoding(shop: Shop) -> N
     finally:
         shop.aws.sns.meta.events.unregister("before-sign.sns", unique_id=oid)
     assert bodies == ["str"]
+    # serialised by bus (bus.aws.encoding), not through botocore's shape walks
+    assert isinstance(shop.aws.sns._serializer, LightSerializer)  # type: ignore[attr-defined]
     got = await shop.read("german-orders", lambda r: oid in r.messages)
     [message] = got.messages[oid]
     assert decoded(message).envelope.data["customer_id"] == customer
@@ -311,6 +314,8 @@ async def test_big_events_published_together_all_arrive_in_a_queue(shop: Shop) -
         shop.aws.sqs.meta.events.unregister(event, unique_id=ids[0])
     assert all(r.ok for r in results)
     assert calls == ["SendMessageBatch"] * 3  # 2 + 2 + 1 entries: under 256 KiB each time
+    # They went out JSON-encoded by bus (bus.aws.encoding), not through botocore's shape walks.
+    assert isinstance(shop.aws.sqs._serializer, LightSerializer)  # type: ignore[attr-defined]
     got = await shop.read("bulk", lambda r: set(ids) <= set(r.messages), within=30.0)
     assert set(got.messages) == set(ids)
     for n, oid in enumerate(ids):
@@ -318,3 +323,18 @@ async def test_big_events_published_together_all_arrive_in_a_queue(shop: Shop) -
         envelope = decoded(message).envelope
         assert envelope.id == results[n].event_id
         assert envelope.data == {"order_id": oid, "blob": f"{n}" * 100_000}
+
+
+async def test_awkward_characters_survive_the_sqs_json_encoding(shop: Shop) -> None:
+    spec = EventSpec(
+        "Bulky", 1, Bulky, "shop", destinations=(Destination(queue="bulk"),), attributes=("blob",)
+    )
+    publisher = Publisher(shop.aws, Registry([spec]), shop.topology, shop.env)
+    oid = marker()
+    blob = 'Zoë "quoted" \\ back\tslash ✓ 𝄞 <&>'
+    await publisher.publish_many([Bulky(order_id=oid, blob=blob)], check=True)
+    assert isinstance(shop.aws.sqs._serializer, LightSerializer)  # type: ignore[attr-defined]
+    got = await shop.read("bulk", lambda r: oid in r.messages)
+    [message] = got.messages[oid]
+    assert decoded(message).envelope.data == {"order_id": oid, "blob": blob}
+    assert message["MessageAttributes"]["blob"] == {"StringValue": blob, "DataType": "String"}
