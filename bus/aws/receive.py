@@ -50,11 +50,17 @@ def _blob(value: object) -> bytes:
     return base64.b64decode(value)  # botocore's own blob parser (binascii.Error: not parsed)
 
 
+_TEXT_ATTRIBUTE = {"DataType", "StringValue"}
+"""The members of a String or Number attribute (most of them): botocore copies both as they are."""
+
+
 def _attribute(raw: object) -> dict[str, Any] | None:
     """One ``MessageAttributeValue``."""
     if raw is None:
         return None
     value = _map(raw)
+    if value.keys() == _TEXT_ATTRIBUTE and None not in value.values():
+        return dict(value)
     out: dict[str, Any] = {}
     text = value.get("StringValue")
     if text is not None:
