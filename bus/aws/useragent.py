@@ -28,7 +28,10 @@ def cache_user_agent(client: Any) -> bool:
     build = getattr(creator, "to_string", None)
     if creator is None or not callable(build):
         return False
-    creator.to_string = _cached(build)
+    try:
+        creator.to_string = _cached(build)  # found before the class's method, by both callers
+    except AttributeError:  # a creator that takes no attributes (slots): left as it is
+        return False
     return True
 
 

@@ -83,3 +83,35 @@ def test_a_client_without_botocores_internals_is_left_alone() -> None:
         pass
 
     assert not cache_user_agent(Other())
+
+
+def test_a_creator_that_takes_no_attributes_is_left_alone() -> None:
+    class Slotted:
+        __slots__ = ()
+
+        def to_string(self) -> str:
+            return "ua"
+
+    class Client:
+        _user_agent_creator = Slotted()
+
+    assert not cache_user_agent(Client())
+    assert Client._user_agent_creator.to_string() == "ua"
+
+
+async def test_the_request_path_uses_the_remembered_header(
+    sqs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.awsrequest import AWSRequest
+
+    creator = sqs._user_agent_creator
+    cache_user_agent(sqs)
+    remembered = creator.to_string()
+
+    def rebuilt(self: Any) -> str:
+        raise AssertionError("built again")
+
+    monkeypatch.setattr(UserAgentString, "to_string", rebuilt)
+    request = AWSRequest(method="POST", url="http://127.0.0.1:1/", headers={"User-Agent": "x"})
+    creator.rebuild_and_replace_user_agent_handler(operation_name="ReceiveMessage", request=request)
+    assert request.headers["User-Agent"] == remembered
