@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from aiobotocore.session import AioSession
+from botocore.awsrequest import AWSRequest
 from botocore.context import ClientContext, reset_context, set_context
 from botocore.useragent import UserAgentString, register_feature_id
 
@@ -102,8 +103,6 @@ def test_a_creator_that_takes_no_attributes_is_left_alone() -> None:
 async def test_the_request_path_uses_the_remembered_header(
     sqs: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from botocore.awsrequest import AWSRequest
-
     creator = sqs._user_agent_creator
     cache_user_agent(sqs)
     remembered = creator.to_string()
