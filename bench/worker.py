@@ -132,7 +132,8 @@ async def _fill(aws: AwsClients, url: str, bodies: list[str]) -> None:
 
 async def _bare(aws: AwsClients, url: str, count: int, loops: int) -> None:
     """The ceiling: K loops of receive(10) + DeleteMessageBatch, nothing else; it asks for what the
-    worker asks for (``bus.worker.sqs``), so both make botocore parse the same answers."""
+    worker asks for (``bus.worker.sqs``), through the same client (``AwsClients``: its lighter
+    ReceiveMessage parse and cheaper calls), so the difference is the worker's own overhead."""
     done = 0
 
     async def loop() -> None:

@@ -4,7 +4,11 @@
 ``AwsClients`` is an async context manager; open it once per process (or per command) and pass it
 where it is needed. Client configuration: botocore "standard" retries (throttling, 5xx, connection
 errors only), a connection pool sized for the worker's concurrency, and explicit timeouts. SNS
-request bodies are form-encoded once per call instead of once per read (``encoding``).
+request bodies are form-encoded once per call instead of once per read (``encoding``); SQS's
+ReceiveMessage answers are parsed by a lighter walk that yields botocore's own dicts (``receive``),
+its User-Agent header is built once per feature set, not twice per call (``useragent``), and the
+worker's receive, delete and visibility batches skip botocore's client-side check of parameters
+that bus alone builds (``unchecked``).
 
 Endpoints: ``Settings.endpoint_url`` (``--endpoint-url``, ``AWS_ENDPOINT_URL``) serves every
 service, except one that has a service-specific endpoint in the environment
@@ -32,6 +36,10 @@ from aiobotocore.session import AioSession
 from bus.aws.encoding import EVENT as ENCODE_ONCE_EVENT
 from bus.aws.encoding import encode_query_body_once
 from bus.aws.errors import aws_errors
+from bus.aws.receive import EVENT as RECEIVE_EVENT
+from bus.aws.receive import parse_receive
+from bus.aws.unchecked import skip_validation
+from bus.aws.useragent import cache_user_agent
 from bus.errors import BusError
 from bus.settings import Settings
 
@@ -129,6 +137,9 @@ class AwsClients:
         try:
             with aws_errors("create clients"):
                 self._sqs = await open_client("sqs")
+                self._sqs.meta.events.register(RECEIVE_EVENT, parse_receive)
+                cache_user_agent(self._sqs)
+                skip_validation(self._sqs)
                 self._sns = await open_client("sns")
                 self._sns.meta.events.register(ENCODE_ONCE_EVENT, encode_query_body_once)
                 self._events = await open_client("events")

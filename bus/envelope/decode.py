@@ -86,8 +86,9 @@ def _check_attributes(env: Envelope, attrs: dict[str, str], message_id: str | No
     """Attributes agree with the envelope; an envelope without a version takes the
     ``event_version`` attribute's when there is one."""
     for name, value in attrs.items():
-        check_text(name, "an attribute name", message_id)
-        check_text(value, f"attribute {name}", message_id)
+        if not (name.isascii() and value.isascii()):  # ASCII holds no surrogate: the usual case
+            check_text(name, "an attribute name", message_id)
+            check_text(value, f"attribute {name}", message_id)
     if env.version is None and EVENT_VERSION in attrs:
         given = attrs[EVENT_VERSION]
         if not VERSION_TEXT.fullmatch(given) or int(given) > MAX_VERSION:

@@ -36,27 +36,50 @@ def envelope_from_dict(obj: object, message_id: str | None = None) -> Envelope:
         raise DecodeError(
             f"envelope must be a JSON object, got {type(obj).__name__}", message_id=message_id
         )
-    spec_version = obj.get("specversion")
+    get = obj.get
+    spec_version = get("specversion")
     if spec_version != SPEC_VERSION:
         raise _error(f"'specversion' must be {SPEC_VERSION!r} (got {spec_version!r})", message_id)
-    id_ = _required(obj, "id", message_id)
-    source = _required(obj, "source", message_id)
-    type_ = _required(obj, "type", message_id)
-    _check_content_type(obj.get("datacontenttype"), message_id)
+    id_: Any = get("id")
+    source: Any = get("source")
+    type_: Any = get("type")
+    if not (_text(id_) and _text(source) and _text(type_)):  # the first one wrong, named
+        id_ = _required(obj, "id", message_id)
+        source = _required(obj, "source", message_id)
+        type_ = _required(obj, "type", message_id)
+    content_type = get("datacontenttype")
+    if content_type is not None and content_type != CONTENT_TYPE:
+        _check_content_type(content_type, message_id)
     dataschema = _optional(obj, "dataschema", message_id)
+    version = _version(obj, dataschema, message_id)
+    time = _time(obj, message_id)
+    data = _data(obj, message_id)
+    extensions = [get(key) for key in _EXTENSIONS]
+    if not all(value is None or _text(value) for value in extensions):
+        extensions = [_optional(obj, key, message_id) for key in _EXTENSIONS]
+    correlation_id, causation_id, traceparent, subject = extensions
     return Envelope(
         id=id_,
         type=type_,
-        version=_version(obj, dataschema, message_id),
+        version=version,
         source=source,
-        time=_time(obj, message_id),
-        data=_data(obj, message_id),
-        correlation_id=_optional(obj, "correlationid", message_id),
-        causation_id=_optional(obj, "causationid", message_id),
-        traceparent=_optional(obj, "traceparent", message_id),
+        time=time,
+        data=data,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        traceparent=traceparent,
         dataschema=dataschema,
-        subject=_optional(obj, "subject", message_id),
+        subject=subject,
     )
+
+
+_EXTENSIONS = ("correlationid", "causationid", "traceparent", "subject")
+"""The optional text attributes read after ``data``, in the order their errors are reported."""
+
+
+def _text(value: object) -> bool:
+    """A non-empty string (a required attribute, or an optional one when given)."""
+    return type(value) is str and value != ""
 
 
 def _error(text: str, message_id: str | None) -> DecodeError:
@@ -143,7 +166,7 @@ def _time(obj: dict[str, Any], message_id: str | None) -> datetime | None:
         return None
     if type(value) is str and _CANONICAL_TIME.fullmatch(value):  # as bus writes it
         try:
-            return datetime.fromisoformat(value[:-1]).replace(tzinfo=UTC)
+            return datetime.fromisoformat(value)  # ...Z: in UTC (Python 3.11 reads the Z)
         except ValueError:
             pass  # (a day or hour out of range) refused below, with the reason
     parsed = None

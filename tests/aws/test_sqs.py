@@ -4,8 +4,11 @@ per-entry results."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
+from aiobotocore.session import AioSession
+from botocore.exceptions import ClientError
 
 from bus.aws import AwsClients
 from bus.aws.queues import RedrivePolicy, is_missing_queue, name_of, queue_attributes, queue_url
@@ -61,3 +64,45 @@ async def test_batch_calls_answer_per_entry(aws: AwsClients, bus_env: str) -> No
     failed = await ops.delete_batch([receipts[0], "bogus"])
     assert list(failed) == ["bogus"]
     assert failed["bogus"].code
+
+
+async def test_receive_parses_as_botocore_does_and_errors_stay_client_errors(
+    aws: AwsClients, bus_env: str
+) -> None:
+    """The lighter ReceiveMessage parse (``bus.aws.receive``) on a real answer: what a client
+    without it parses from the same message, binary attributes as bytes; errors still map."""
+    ops = QueueOps(aws.sqs, await _queue(aws, f"{bus_env}-rx"))
+    attributes = {
+        "event_type": {"DataType": "String", "StringValue": "OrderPlaced"},
+        "n": {"DataType": "Number", "StringValue": "42"},
+        "blob": {"DataType": "Binary", "BinaryValue": b"\x00\xffbus"},
+    }
+    await ops.send({"MessageBody": "héllo", "MessageAttributes": attributes})
+    bodies: list[bytes] = []
+
+    def seen(response_dict: dict[str, Any], **_: Any) -> None:
+        bodies.append(response_dict["body"])
+
+    aws.sqs.meta.events.register_last("before-parse.sqs.ReceiveMessage", seen)
+    try:
+        (fast,) = await ops.receive(10, 1, visibility_timeout=0)
+    finally:
+        aws.sqs.meta.events.unregister("before-parse.sqs.ReceiveMessage", seen)
+    assert bodies == [b"{}"]  # botocore walked nothing: the messages were parsed by bus
+    session = AioSession()
+    async with session.create_client("sqs", **aws._client_kwargs("sqs")) as plain:
+        (slow,) = await QueueOps(plain, ops.url).receive(10, 1, visibility_timeout=0)
+    assert fast["MessageAttributes"]["blob"] == {
+        "DataType": "Binary",
+        "BinaryValue": b"\x00\xffbus",
+    }
+    assert fast["Body"] == "héllo"
+    per_receive = ("ReceiptHandle", "Attributes")  # a new receipt and receive count each time
+    assert {k: v for k, v in fast.items() if k not in per_receive} == {
+        k: v for k, v in slow.items() if k not in per_receive
+    }
+    assert fast["Attributes"].keys() == slow["Attributes"].keys()
+    with pytest.raises(AwsError) as caught:
+        await QueueOps(aws.sqs, ops.url + "-gone").receive(1, 0)
+    assert is_missing_queue(caught.value)
+    assert isinstance(caught.value.__cause__, ClientError)
