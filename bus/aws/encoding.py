@@ -129,8 +129,13 @@ class LightSerializer:
         """The client's own serializer (it validates, then serialises)."""
         self.plain = plain
         """Its serializer without the validation."""
+        self.unchecked: frozenset[str] = frozenset()
+        """Operations serialised by ``plain`` without botocore's check (``bus.aws.unchecked``)."""
 
     def serialize_to_request(self, parameters: Any, operation_model: Any) -> dict[str, Any]:
+        if operation_model.name in self.unchecked:
+            unchecked: dict[str, Any] = self.plain.serialize_to_request(parameters, operation_model)
+            return unchecked
         operation = LIGHT_OPERATIONS.get(operation_model.name)
         if operation is not None and self._light(parameters, operation):
             request: dict[str, Any] = self.plain.serialize_to_request({}, operation_model)
@@ -155,17 +160,22 @@ class LightSerializer:
         )
 
 
-def install_light_serializer(client: Any) -> bool:
-    """Give a botocore JSON- or query-protocol client (SQS, SNS) a ``LightSerializer``; whether
-    it has one.
+def light_serializer(client: Any) -> LightSerializer | None:
+    """The ``LightSerializer`` of a botocore JSON- or query-protocol client (SQS, SNS), given to it
+    on first use; the one serializer wrapper bus puts on a client.
 
     Anything else (another protocol, a serializer botocore no longer builds this way, a stand-in
-    client in a test) is left as it is, and ``LightEntries`` then go botocore's whole way."""
+    client in a test) is left as it is (None), and ``LightEntries`` then go botocore's whole way."""
     full = getattr(client, "_serializer", None)
     if isinstance(full, LightSerializer):
-        return True
+        return full
     plain = getattr(full, "_serializer", None) if type(full) is ParamValidationDecorator else full
     if type(plain) is not JSONSerializer and type(plain) is not QuerySerializer:
-        return False
-    client._serializer = LightSerializer(full, plain)
-    return True
+        return None
+    client._serializer = light = LightSerializer(full, plain)
+    return light
+
+
+def install_light_serializer(client: Any) -> bool:
+    """Give ``client`` a ``LightSerializer`` (``light_serializer``); whether it has one."""
+    return light_serializer(client) is not None

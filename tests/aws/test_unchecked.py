@@ -10,6 +10,7 @@ import pytest
 from aiobotocore.session import AioSession
 from botocore.exceptions import ParamValidationError
 
+from bus.aws.encoding import install_light_serializer
 from bus.aws.unchecked import OPERATIONS, skip_validation
 
 URL = "http://127.0.0.1:1/000000000000/q"
@@ -77,3 +78,17 @@ def test_a_client_without_a_validating_serializer_is_left_alone() -> None:
         _serializer = object()
 
     assert not skip_validation(Other())
+
+
+async def test_the_publishers_light_serializer_and_the_skipped_checks_share_one_wrapper(
+    sqs: Any,
+) -> None:
+    """``AwsClients`` skips the worker's checks on its SQS client; the publisher's senders then
+    install their light serializer on the same client: both must hold (one wrapper, not two)."""
+    assert skip_validation(sqs)
+    light = sqs._serializer
+    assert install_light_serializer(sqs)
+    assert sqs._serializer is light
+    assert light.unchecked == OPERATIONS
+    unchecked = _serialize(sqs, "DeleteMessageBatch", QueueUrl=URL, Entries=[{"Id": 0}])
+    assert b'"Entries": [{"Id": 0}]' in unchecked["body"]
