@@ -6,8 +6,8 @@ where it is needed. Client configuration: botocore "standard" retries (throttlin
 errors only), a connection pool sized for the worker's concurrency, and explicit timeouts. SNS
 request bodies are form-encoded once per call instead of once per read (``encoding``); SQS's
 ReceiveMessage answers are parsed by a lighter walk that yields botocore's own dicts (``receive``),
-its User-Agent header is built once per feature set, not twice per call (``useragent``), and the
-worker's receive, delete and visibility batches skip botocore's client-side check of parameters
+the SQS, SNS and EventBridge clients build their User-Agent header once per feature set, not twice
+per call (``useragent``), and the worker's receive, delete and visibility batches skip botocore's client-side check of parameters
 that bus alone builds (``unchecked``).
 
 Endpoints: ``Settings.endpoint_url`` (``--endpoint-url``, ``AWS_ENDPOINT_URL``) serves every
@@ -142,7 +142,9 @@ class AwsClients:
                 skip_validation(self._sqs)
                 self._sns = await open_client("sns")
                 self._sns.meta.events.register(ENCODE_ONCE_EVENT, encode_query_body_once)
+                cache_user_agent(self._sns)
                 self._events = await open_client("events")
+                cache_user_agent(self._events)
                 self._cloudwatch = await open_client("cloudwatch")
                 self._dynamodb = await open_client("dynamodb")
                 self._lambda = await open_client("lambda")
