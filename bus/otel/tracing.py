@@ -93,6 +93,20 @@ class _Open:
     waiting: int
     """How many of its destinations have not answered yet (every first call is answered before
     any entry is retried: ``Pipeline.finish``, ``deliver``)."""
+    message_id: str | None = None
+    """The id its only destination gave it (set on the span when it ends)."""
+
+
+@dataclass(frozen=True, eq=False)
+class _Route:
+    """An event span's name and the attributes every event of its type and destinations shares."""
+
+    name: str
+    attributes: dict[str, str]
+
+
+_UNKNOWN = _Route("publish", _SEND)
+"""The start of an event span whose class was not published before."""
 
 
 class TracingPublish(PublishMiddleware):
@@ -103,12 +117,19 @@ class TracingPublish(PublishMiddleware):
         self._open: OrderedDict[str, _Open] = OrderedDict()
         self._sent: OrderedDict[str, trace.SpanContext] = OrderedDict()
         """Event spans already ended, for the links of their retried entries."""
-        self._routes: dict[tuple[str, tuple[Channel, ...]], tuple[str, dict[str, str]]] = {}
+        self._routes: dict[tuple[str, tuple[Channel, ...]], _Route] = {}
+        self._guesses: dict[type, _Route] = {}
+        """The route the last event of each class had: its span starts with that name and those
+        attributes (checked once the event is prepared, corrected if it went elsewhere)."""
 
     async def event(self, outgoing: Outgoing, call_next: NextEvent) -> None:
         parent = _current_parent() or context_of(outgoing.traceparent)
+        guess = self._guesses.get(type(outgoing.event), _UNKNOWN)
         span = self._tracer.start_span(
-            "publish", context=parent or _EMPTY, kind=SpanKind.PRODUCER, attributes=_SEND
+            guess.name,
+            context=parent or _EMPTY,
+            kind=SpanKind.PRODUCER,
+            attributes=guess.attributes,
         )
         outgoing.traceparent = traceparent_of(span)
         try:
@@ -125,24 +146,29 @@ class TracingPublish(PublishMiddleware):
         if not span.is_recording():  # sampled out: no attributes, no answer to wait for
             span.end()
             return
-        name, shared = self._route(item)
-        span.update_name(name)
-        span.set_attributes({**shared, "bus.event.id": item.id})
+        route = self._route(item)
+        if route is not guess:  # the first event of its class, or one routed elsewhere
+            span.update_name(route.name)
+            span.set_attributes(route.attributes)
+            self._guesses[type(outgoing.event)] = route
         self._remember(item.id, _Open(span, len(item.channels)))
 
-    def _route(self, item: Prepared) -> tuple[str, dict[str, str]]:
+    def _route(self, item: Prepared) -> _Route:
         """The span name and attributes every event of ``item``'s type and destinations shares
         (built once per type and set of destinations, then reused)."""
         key = (item.spec.name, item.channels)
         found = self._routes.get(key)
         if found is None:
-            found = self._routes[key] = (f"publish {item.spec.name}", _event_attributes(item))
+            found = self._routes[key] = _Route(
+                f"publish {item.spec.name}", {**_SEND, **_event_attributes(item)}
+            )
         return found
 
     def _remember(self, event_id: str, opened: _Open) -> None:
         self._open[event_id] = opened
         while len(self._open) > REMEMBERED:  # a destination never answered (not found, ...)
-            _, oldest = self._open.popitem(last=False)
+            event_id, oldest = self._open.popitem(last=False)
+            oldest.span.set_attribute("bus.event.id", event_id)
             oldest.span.set_status(Status(StatusCode.ERROR, "no answer from its destinations"))
             oldest.span.end()
 
@@ -190,7 +216,7 @@ class TracingPublish(PublishMiddleware):
         opened.waiting -= 1
         if outcome is not None and outcome.message_id is not None:
             if len(item.channels) == 1:
-                span.set_attribute("messaging.message.id", outcome.message_id)
+                opened.message_id = outcome.message_id
             else:
                 sent = {"destination": channel.label, "message_id": outcome.message_id}
                 span.add_event("sent", sent)
@@ -204,6 +230,10 @@ class TracingPublish(PublishMiddleware):
                 )
             )
         if opened.waiting <= 0:
+            done = {"bus.event.id": item.id}  # the event's own attributes: one call, at its end
+            if opened.message_id is not None:
+                done["messaging.message.id"] = opened.message_id
+            span.set_attributes(done)
             del self._open[item.id]
             self._sent[item.id] = span.get_span_context()
             while len(self._sent) > REMEMBERED:

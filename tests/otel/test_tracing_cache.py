@@ -14,11 +14,14 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from pydantic import BaseModel
 
 from bus.envelope import Envelope
 from bus.middleware.consume import HANDLED, Incoming, Outcome
+from bus.middleware.publish import Outgoing, OutgoingBatch
 from bus.otel.tracing import Tracing, TracingConsume, TracingPublish
 from bus.publish.prepare import Channel
+from bus.publish.senders import EntryOutcome
 from bus.worker.message import Received
 
 PARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -152,20 +155,62 @@ def test_publish_attributes_differ_per_type_and_destinations_and_are_reused() ->
     orders, events = Channel("queue", "orders"), Channel("topic", "shop-events")
     one = publish_half._route(item("OrderPlaced", "e1", orders))
     assert publish_half._route(item("OrderPlaced", "e2", orders)) is one
-    assert one == (
-        "publish OrderPlaced",
-        {
-            "bus.event.type": "OrderPlaced",
-            "messaging.system": "aws_sqs",
-            "messaging.destination.name": "orders",
-        },
-    )
-    other_type = publish_half._route(item("OrderCancelled", "e3", orders))
-    assert other_type[0] == "publish OrderCancelled"
-    assert other_type[1]["bus.event.type"] == "OrderCancelled"
-    both = publish_half._route(item("OrderPlaced", "e4", orders, events))
-    assert both[1] == {
+    assert one.name == "publish OrderPlaced"
+    assert one.attributes == {
+        "messaging.operation.type": "send",
+        "messaging.operation.name": "publish",
         "bus.event.type": "OrderPlaced",
-        "messaging.destination.name": "orders,shop-events",
+        "messaging.system": "aws_sqs",
+        "messaging.destination.name": "orders",
     }
-    assert "bus.event.id" not in one[1]  # the id is per event, added to a copy
+    other_type = publish_half._route(item("OrderCancelled", "e3", orders))
+    assert other_type.name == "publish OrderCancelled"
+    assert other_type.attributes["bus.event.type"] == "OrderCancelled"
+    both = publish_half._route(item("OrderPlaced", "e4", orders, events))
+    assert both.attributes["messaging.destination.name"] == "orders,shop-events"
+    assert "messaging.system" not in both.attributes
+    assert "bus.event.id" not in one.attributes  # the id is per event, set at its end
+
+
+class Ping(BaseModel):
+    n: int
+
+
+async def test_an_event_routed_unlike_the_last_of_its_class_gets_its_own_name_and_attributes(
+    tracing: Tracing, exporter: InMemorySpanExporter
+) -> None:
+    orders, events = Channel("queue", "orders"), Channel("topic", "shop-events")
+    routes = {0: ("Ping", (orders,)), 1: ("Ping", (orders,)), 2: ("Pong", (events,))}
+
+    for n, (name, channels) in routes.items():
+        prepared = item(name, f"e{n}", *channels)
+        prepared.index = n
+
+        async def prepare(outgoing: Outgoing, prepared: Any = prepared) -> None:
+            outgoing.prepared = prepared
+
+        async def send(batch: OutgoingBatch, n: int = n) -> None:
+            batch.outcomes = [EntryOutcome(str(n), message_id=f"m{n}")]
+
+        await tracing.publish.event(Outgoing(Ping(n=n), n), prepare)
+        await tracing.publish.batch(OutgoingBatch(channels[0], [prepared]), send)
+    spans = {
+        (s.attributes or {})["bus.event.id"]: s
+        for s in exporter.get_finished_spans()
+        if s.kind is trace.SpanKind.PRODUCER
+    }
+    assert {k: s.name for k, s in spans.items()} == {
+        "e0": "publish Ping",
+        "e1": "publish Ping",
+        "e2": "publish Pong",
+    }
+    pong = dict(spans["e2"].attributes or {})
+    assert pong["bus.event.type"] == "Pong"
+    assert pong["messaging.destination.name"] == "shop-events"
+    assert pong["messaging.system"] == "aws.sns"
+    assert [(spans[k].attributes or {})["messaging.message.id"] for k in ("e0", "e1", "e2")] == [
+        "m0",
+        "m1",
+        "m2",
+    ]
+    assert (spans["e1"].attributes or {})["messaging.destination.name"] == "orders"
