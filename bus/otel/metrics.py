@@ -316,9 +316,14 @@ def meter_provider(
     (HTTP/protobuf) exporter when ``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``..._METRICS_ENDPOINT`` is
     set (the exporter reads the other ``OTEL_EXPORTER_OTLP_*`` variables itself; the interval is
     ``OTEL_METRIC_EXPORT_INTERVAL``). ``service``: the ``service.name`` unless
-    ``OTEL_SERVICE_NAME`` says otherwise."""
-    from opentelemetry.sdk.metrics import MeterProvider
+    ``OTEL_SERVICE_NAME`` says otherwise. Exemplars are off when no reader would export them
+    (only ``PrometheusReader``s, whose text format has none, and no OTLP) unless
+    ``OTEL_METRICS_EXEMPLAR_FILTER`` says otherwise: the SDK's default (``trace_based``) costs
+    each histogram record inside a sampled span an exemplar nobody reads."""
+    from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
     from opentelemetry.sdk.resources import Resource
+
+    from bus.otel.prometheus import PrometheusReader
 
     environ = os.environ if environ is None else environ
     all_readers = list(readers)
@@ -331,4 +336,11 @@ def meter_provider(
         "OTEL_RESOURCE_ATTRIBUTES", ""
     )
     resource = Resource.create({"service.name": service} if service and not named else {})
-    return MeterProvider(metric_readers=all_readers, resource=resource)
+    unread = all(isinstance(r, PrometheusReader) for r in all_readers) and not any(
+        "OTEL_METRICS_EXEMPLAR_FILTER" in e for e in (environ, os.environ)
+    )
+    return MeterProvider(
+        metric_readers=all_readers,
+        resource=resource,
+        exemplar_filter=AlwaysOffExemplarFilter() if unread else None,
+    )
