@@ -88,8 +88,9 @@ def _traces() -> Mode:
     provider.add_span_processor(BatchSpanProcessor(Dropped()))
     otel = instrumentation(tracer_provider=provider)
 
-    def flush() -> None:
+    def flush() -> None:  # export what the batch processor still holds: its CPU is the run's
         provider.force_flush()
+        provider.shutdown()
 
     return Mode(otel.consume, otel.publish, [flush])
 
