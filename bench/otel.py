@@ -7,8 +7,9 @@ one run, printed as ratios against ``off`` and as microseconds added per message
    tight loop) and one histogram record cost here, beside what each mode adds per message.
 3. Worker CPU per message against the emulator: the same N ``OrderPlaced`` messages (each with a
    ``traceparent``, as a traced producer sends them) consumed by a bus worker with a no-op handler,
-   once per mode of ``MODES``, the modes alternated over several rounds; the process CPU (this
-   process only: the emulator runs in its own), medians. Target: each mode <= 1.15x off.
+   once per mode of ``MODES``, the modes alternated over several rounds (each round starting
+   with the next mode); the process CPU (this process only: the emulator runs in its own),
+   medians. Target: each mode <= 1.15x off.
 4. ``publish_many`` CPU per event of N events to the queue, per mode, the same way.
 
 Modes (``MODES``): ``off`` is bus without the extra's middlewares; ``traces`` records every span
@@ -196,17 +197,27 @@ async def against_aws(settings: Settings, count: int, loops: int, rounds: int) -
         await converge(aws, topology, env)
         url = (await aws.sqs.get_queue_url(QueueName=f"{env}-orders"))["QueueUrl"]
         bodies = _bodies(registry, count)
-        for _ in range(rounds):
-            for name, make in MODES.items():
+        for r in range(rounds):
+            for name in _rotated(r):
                 await _fill(aws, url, bodies)
-                consume[name].append(await _consume(aws, topology, env, registry, count, make()))
-        for _ in range(rounds):
-            for name, make in MODES.items():
-                publish[name].append(await _publish(aws, topology, env, registry, count, make()))
+                mode = MODES[name]()
+                consume[name].append(await _consume(aws, topology, env, registry, count, mode))
+        for r in range(rounds):
+            for name in _rotated(r):
+                mode = MODES[name]()
+                publish[name].append(await _publish(aws, topology, env, registry, count, mode))
     print(f"3. worker CPU per message, {count} messages, {loops} pollers, {rounds} rounds, medians")
     _report({name: statistics.median(values) for name, values in consume.items()})
     print(f"4. publish_many CPU per event, {count} events, {rounds} rounds, medians")
     _report({name: statistics.median(values) for name, values in publish.items()})
+
+
+def _rotated(round_: int) -> list[str]:
+    """The modes in the order of round ``round_``: each round starts one further along, so that
+    no mode always runs first (after the fill) or right after another."""
+    names = list(MODES)
+    shift = round_ % len(names)
+    return names[shift:] + names[:shift]
 
 
 async def _in_process(count: int, middleware: Sequence[ConsumeMiddleware]) -> float:
@@ -249,9 +260,9 @@ async def _in_process(count: int, middleware: Sequence[ConsumeMiddleware]) -> fl
 
 async def in_process(count: int, rounds: int) -> None:
     times: dict[str, list[float]] = {name: [] for name in MODES}
-    for _ in range(rounds):
-        for name, make in MODES.items():
-            mode = make()
+    for r in range(rounds):
+        for name in _rotated(r):
+            mode = MODES[name]()
             times[name].append(await _in_process(count, mode.consume))
             mode.finish()
     print(f"1. the in-process consume path alone (no network), {count} messages, best of {rounds}")
