@@ -1,6 +1,6 @@
 """``python -m bench`` (``make bench``): the side-by-side comparison (``bench.compare``), then every
 other benchmark script in this folder that exists (``publish.py``, ``worker.py``, ``dlq.py``,
-``topology.py``, ``emulator.py``, ``memory.py``, ``outbox.py``, ``metrics.py``, ``otel.py``, ``lambda_.py``,
+``topology.py``, ``emulator.py``, ``memory.py``, ``outbox.py``, ``otel.py``, ``lambda_.py``,
 ``idempotency.py``, ``claim_check.py``, ...: ``OTHERS``), each in its own process with its own defaults. Arguments go
 to the comparison; with ``--quick`` only the comparison runs (the other scripts have no quick
 mode)."""
@@ -20,7 +20,6 @@ OTHERS = (
     "emulator",
     "memory",
     "outbox",
-    "metrics",
     "otel",
     "idempotency",
     "lambda_",

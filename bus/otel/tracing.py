@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 SYSTEMS = {"topic": "aws.sns", "queue": "aws_sqs", "bus": "aws_eventbridge"}
 """``messaging.system`` by kind of destination (the conventions' values for SNS and SQS)."""
 CALLS = {"topic": "PublishBatch", "queue": "SendMessageBatch", "bus": "PutEvents"}
+_SEND = {"messaging.operation.type": "send", "messaging.operation.name": "publish"}
+"""The attributes every PRODUCER span starts with (the SDK copies them: one dict serves all)."""
 REMEMBERED = 10_000
 """Event spans kept open, waiting for their destinations' answers (beyond: the oldest is ended)."""
 
@@ -51,6 +53,10 @@ _TRACEPARENT = re.compile(
     re.DOTALL,
 )
 """W3C Trace Context (version 00 has exactly four fields; later versions may add more)."""
+
+
+_EMPTY = otel_context.Context()
+"""The root context (no parent): a Context is an immutable mapping, one serves every span."""
 
 
 def context_of(traceparent: str | None) -> otel_context.Context | None:
@@ -66,7 +72,7 @@ def context_of(traceparent: str | None) -> otel_context.Context | None:
     remote = trace.SpanContext(
         trace_id, span_id, is_remote=True, trace_flags=trace.TraceFlags(int(found["flags"], 16))
     )
-    return trace.set_span_in_context(trace.NonRecordingSpan(remote), otel_context.Context())
+    return trace.set_span_in_context(trace.NonRecordingSpan(remote), _EMPTY)
 
 
 def traceparent_of(span: Span) -> str:
@@ -87,6 +93,20 @@ class _Open:
     waiting: int
     """How many of its destinations have not answered yet (every first call is answered before
     any entry is retried: ``Pipeline.finish``, ``deliver``)."""
+    message_id: str | None = None
+    """The id its only destination gave it (set on the span when it ends)."""
+
+
+@dataclass(frozen=True, eq=False)
+class _Route:
+    """An event span's name and the attributes every event of its type and destinations shares."""
+
+    name: str
+    attributes: dict[str, str]
+
+
+_UNKNOWN = _Route("publish", _SEND)
+"""The start of an event span whose class was not published before."""
 
 
 class TracingPublish(PublishMiddleware):
@@ -97,14 +117,19 @@ class TracingPublish(PublishMiddleware):
         self._open: OrderedDict[str, _Open] = OrderedDict()
         self._sent: OrderedDict[str, trace.SpanContext] = OrderedDict()
         """Event spans already ended, for the links of their retried entries."""
+        self._routes: dict[tuple[str, tuple[Channel, ...]], _Route] = {}
+        self._guesses: dict[type, _Route] = {}
+        """The route the last event of each class had: its span starts with that name and those
+        attributes (checked once the event is prepared, corrected if it went elsewhere)."""
 
     async def event(self, outgoing: Outgoing, call_next: NextEvent) -> None:
         parent = _current_parent() or context_of(outgoing.traceparent)
+        guess = self._guesses.get(type(outgoing.event), _UNKNOWN)
         span = self._tracer.start_span(
-            "publish",
-            context=parent or otel_context.Context(),
+            guess.name,
+            context=parent or _EMPTY,
             kind=SpanKind.PRODUCER,
-            attributes={"messaging.operation.type": "send", "messaging.operation.name": "publish"},
+            attributes=guess.attributes,
         )
         outgoing.traceparent = traceparent_of(span)
         try:
@@ -118,14 +143,32 @@ class TracingPublish(PublishMiddleware):
         if item is None:
             span.end()
             return
-        span.update_name(f"publish {item.spec.name}")
-        span.set_attributes(_event_attributes(item))
+        if not span.is_recording():  # sampled out: no attributes, no answer to wait for
+            span.end()
+            return
+        route = self._route(item)
+        if route is not guess:  # the first event of its class, or one routed elsewhere
+            span.update_name(route.name)
+            span.set_attributes(route.attributes)
+            self._guesses[type(outgoing.event)] = route
         self._remember(item.id, _Open(span, len(item.channels)))
+
+    def _route(self, item: Prepared) -> _Route:
+        """The span name and attributes every event of ``item``'s type and destinations shares
+        (built once per type and set of destinations, then reused)."""
+        key = (item.spec.name, item.channels)
+        found = self._routes.get(key)
+        if found is None:
+            found = self._routes[key] = _Route(
+                f"publish {item.spec.name}", {**_SEND, **_event_attributes(item)}
+            )
+        return found
 
     def _remember(self, event_id: str, opened: _Open) -> None:
         self._open[event_id] = opened
         while len(self._open) > REMEMBERED:  # a destination never answered (not found, ...)
-            _, oldest = self._open.popitem(last=False)
+            event_id, oldest = self._open.popitem(last=False)
+            oldest.span.set_attribute("bus.event.id", event_id)
             oldest.span.set_status(Status(StatusCode.ERROR, "no answer from its destinations"))
             oldest.span.end()
 
@@ -136,7 +179,7 @@ class TracingPublish(PublishMiddleware):
     async def batch(self, batch: OutgoingBatch, call_next: NextBatch) -> None:
         channel = batch.channel
         links = [Link(c) for item in batch.entries if (c := self._context(item.id)) is not None]
-        with self._tracer.start_as_current_span(
+        span = self._tracer.start_span(
             f"send {channel.name}",
             kind=SpanKind.CLIENT,
             links=links,
@@ -146,12 +189,21 @@ class TracingPublish(PublishMiddleware):
                 "messaging.operation.name": CALLS[channel.kind],
                 "messaging.batch.message_count": len(batch.entries),
             },
-            record_exception=True,
-        ) as span:
+        )
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
             await call_next(batch)
+        except BaseException as exc:
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            raise
+        else:
             failed = sum(1 for o in batch.outcomes if o.message_id is None)
             if failed:
                 span.set_status(Status(StatusCode.ERROR, f"{failed} entries failed"))
+        finally:
+            otel_context.detach(token)
+            span.end()
         outcomes = {o.entry_id: o for o in batch.outcomes}
         for item in batch.entries:
             self._answered(item, channel, outcomes.get(str(item.index)))
@@ -164,7 +216,7 @@ class TracingPublish(PublishMiddleware):
         opened.waiting -= 1
         if outcome is not None and outcome.message_id is not None:
             if len(item.channels) == 1:
-                span.set_attribute("messaging.message.id", outcome.message_id)
+                opened.message_id = outcome.message_id
             else:
                 sent = {"destination": channel.label, "message_id": outcome.message_id}
                 span.add_event("sent", sent)
@@ -178,6 +230,10 @@ class TracingPublish(PublishMiddleware):
                 )
             )
         if opened.waiting <= 0:
+            done = {"bus.event.id": item.id}  # the event's own attributes: one call, at its end
+            if opened.message_id is not None:
+                done["messaging.message.id"] = opened.message_id
+            span.set_attributes(done)
             del self._open[item.id]
             self._sent[item.id] = span.get_span_context()
             while len(self._sent) > REMEMBERED:
@@ -190,7 +246,8 @@ def _destination(channel: Channel) -> dict[str, str]:
 
 
 def _event_attributes(item: Prepared) -> dict[str, str]:
-    attributes = {"bus.event.id": item.id, "bus.event.type": item.spec.name}
+    """The attributes of an event's span but its id: its type and destinations."""
+    attributes = {"bus.event.type": item.spec.name}
     if len(item.channels) == 1:
         attributes.update(_destination(item.channels[0]))
     else:
@@ -199,21 +256,40 @@ def _event_attributes(item: Prepared) -> dict[str, str]:
 
 
 class TracingConsume:
-    """The consume half: a CONSUMER ``process`` span per delivery, from handling to settling."""
+    """The consume half: a CONSUMER ``process`` span per delivery, from handling to settling.
+
+    Per delivery it does what the SDK cannot skip and no more: one ``start_span`` given every
+    attribute known then (the queue's share built once per queue), the span made current by a
+    plain context token (no context manager), and at settling one attribute and ``end``. A span
+    the sampler dropped (not recording) gets no settle hook at all."""
 
     def __init__(self, tracer: trace.Tracer) -> None:
         self._tracer = tracer
+        self._names: dict[str, tuple[str, dict[str, str]]] = {}
+        """Per queue: the span's name and the attributes every delivery to it shares."""
+
+    def queue(self, queue: str) -> tuple[str, dict[str, str]]:
+        """The span name and shared attributes of ``queue`` (built once, then reused)."""
+        found = self._names.get(queue)
+        if found is None:
+            found = self._names[queue] = (f"process {queue}", _queue_attributes(queue))
+        return found
 
     async def __call__(self, delivery: Incoming, call_next: CallNext) -> None:
+        name, shared = self.queue(delivery.queue)
         span = self._tracer.start_span(
-            f"process {delivery.queue}",
-            context=parent_of(delivery) or otel_context.Context(),
+            name,
+            context=parent_of(delivery) or _EMPTY,
             kind=SpanKind.CONSUMER,
-            attributes=_delivery_attributes(delivery),
+            attributes=_delivery_attributes(shared, delivery),
         )
-        delivery.when_settled(lambda outcome, fate: _finish(span, delivery, outcome, fate))
-        with trace.use_span(span, record_exception=False, set_status_on_exception=False):
+        if span.is_recording():  # not when the sampler dropped it: nothing to finish then
+            delivery.when_settled(_Finish(span, delivery))
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
             await call_next(delivery)
+        finally:
+            otel_context.detach(token)
 
 
 def parent_of(delivery: Incoming) -> otel_context.Context | None:
@@ -226,12 +302,19 @@ def parent_of(delivery: Incoming) -> otel_context.Context | None:
     return found
 
 
-def _delivery_attributes(delivery: Incoming) -> dict[str, str | int]:
-    attributes: dict[str, str | int] = {
+def _queue_attributes(queue: str) -> dict[str, str]:
+    return {
         "messaging.system": "aws_sqs",
-        "messaging.destination.name": delivery.queue,
+        "messaging.destination.name": queue,
         "messaging.operation.type": "process",
         "messaging.operation.name": "process",
+    }
+
+
+def _delivery_attributes(shared: dict[str, str], delivery: Incoming) -> dict[str, str | int]:
+    """``shared`` (the queue's) plus this delivery's message id, attempt, event id and type."""
+    attributes: dict[str, str | int] = {
+        **shared,
         "messaging.message.id": delivery.message.message_id,
         "bus.attempt": delivery.attempt,
     }
@@ -243,6 +326,19 @@ def _delivery_attributes(delivery: Incoming) -> dict[str, str | int]:
     if group:
         attributes["messaging.aws_sqs.message_group_id"] = group
     return attributes
+
+
+class _Finish:
+    """The settle hook of one delivery's span (a slotted callable: cheaper than a closure)."""
+
+    __slots__ = ("delivery", "span")
+
+    def __init__(self, span: Span, delivery: Incoming) -> None:
+        self.span = span
+        self.delivery = delivery
+
+    def __call__(self, outcome: Outcome, fate: str) -> None:
+        _finish(self.span, self.delivery, outcome, fate)
 
 
 def _finish(span: Span, delivery: Incoming, outcome: Outcome, fate: str) -> None:

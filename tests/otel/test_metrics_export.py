@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.exporter.otlp.proto.http import metric_exporter
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader, MetricsData
+from opentelemetry.sdk.trace import TracerProvider
 
 from bus.otel.metrics import meter_provider, otlp_configured
 from bus.otel.prometheus import PrometheusReader
@@ -159,3 +161,50 @@ def test_traces_are_configured_by_the_standard_variables() -> None:
         {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_SDK_DISABLED": "true"}
     )
     assert traces_from_environment("svc", {}) is None
+
+
+def exemplars(provider: MeterProvider, data: Callable[[], MetricsData | None]) -> int:
+    """How many exemplars a histogram record inside a sampled span leaves."""
+    tracer = TracerProvider().get_tracer("test")
+    histogram = provider.get_meter("bus").create_histogram("d", "s")
+    with tracer.start_as_current_span("process"):
+        histogram.record(0.5, {"k": "v"})
+    found = data()
+    assert found is not None
+    ((point,),) = [
+        m.data.data_points
+        for r in found.resource_metrics
+        for s in r.scope_metrics
+        for m in s.metrics
+        if m.name == "d"
+    ]
+    assert isinstance(point, HistogramDataPoint)
+    assert point.count == 1
+    return len(point.exemplars)
+
+
+def test_exemplars_are_made_only_for_a_reader_that_exports_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OTEL_METRICS_EXEMPLAR_FILTER", raising=False)
+    prometheus = PrometheusReader()  # the text format 0.0.4 has no exemplars
+
+    def rendered() -> MetricsData | None:
+        prometheus.render()
+        return prometheus._data
+
+    assert exemplars(meter_provider(prometheus, environ={}), rendered) == 0
+    other = InMemoryMetricReader()  # any other reader may export them: the SDK's default
+    assert (
+        exemplars(meter_provider(PrometheusReader(), other, environ={}), other.get_metrics_data)
+        == 1
+    )
+    asked = PrometheusReader()
+
+    def rendered_too() -> MetricsData | None:
+        asked.render()
+        return asked._data
+
+    monkeypatch.setenv("OTEL_METRICS_EXEMPLAR_FILTER", "always_on")
+    provider = meter_provider(asked, environ={})
+    assert exemplars(provider, rendered_too) == 1  # the variable wins (the SDK reads it)
