@@ -113,6 +113,11 @@ class Worker:
         parts: WorkerParts | None = None,
     ) -> None:
         parts = parts or WorkerParts()
+        if parts.publisher is not None and publish_middleware:
+            raise TypeError(
+                "Worker(publish_middleware=...) builds the handlers' publisher; with "
+                "parts=WorkerParts(publisher=...) give the middleware to that Publisher instead"
+            )
         self.aws = aws
         self.topology = topology
         self.env = env
