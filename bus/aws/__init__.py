@@ -7,7 +7,13 @@ fact bus relies on is modelled. One small module per job:
 - ``sqs``: ``QueueOps``, the SQS calls of the worker and the DLQ tools, batch calls answering per
   entry;
 - ``limits``: AWS's size limits, one table; ``backoff``: one backoff function and one retry-config
-  shape (``RetryConfig``); ``failure``: the one reader and writer of the ``bus.failure`` record.
+  shape (``RetryConfig``); ``failure``: the one reader and writer of the ``bus.failure`` record;
+- ``s3``: the claim check's objects (put, read within a size limit);
+- the hot path's lighter botocore steps, each the same bytes or dicts as botocore's own and each
+  falling back to botocore's when its internals differ: ``receive`` (ReceiveMessage answers
+  parsed), ``encoding`` (SNS bodies form-encoded once; ``LightSerializer`` for the batch entries
+  bus built), ``unchecked`` (the worker's own calls skip the client-side check), ``useragent``
+  (the header built once per feature set).
 
 Functions here take the client (``aws.sqs``) at aiobotocore's method level: an in-memory AWS with
 the same methods plugs in below them.
