@@ -30,6 +30,7 @@ from bus.aws.limits import (
     EVENTBRIDGE_TIME_BYTES,
     SNS_MESSAGE_BYTES,
     SQS_BATCH_BYTES,
+    SQS_INVALID_TEXT,
     SQS_MESSAGE_BYTES,
 )
 from bus.envelope.attributes import EVENT_TYPE, EVENT_VERSION, Attribute, attribute
@@ -266,7 +267,16 @@ def _data_json(spec: EventSpec, event: BaseModel) -> str:
         spec.model.model_validate_json(data_json)
     except ValidationError as exc:
         raise validation_error(spec.name, spec.version, exc) from exc
-    return data_json
+    if data_json.isascii():  # JSON escapes every ASCII character SQS refuses
+        return data_json
+    return _escape_refused(data_json)
+
+
+def _escape_refused(data_json: str) -> str:
+    """``data_json`` with each character SQS refuses (U+FFFE, U+FFFF, outside XML 1.0) written as
+    its JSON escape: such characters can only stand inside JSON strings, so the JSON means the
+    same, and SQS (and SNS delivering to it) takes the message instead of refusing it."""
+    return SQS_INVALID_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", data_json)
 
 
 def _exposed_attribute(spec: EventSpec, name: str, value: object) -> Attribute | None:

@@ -12,10 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
+from bus.aws.limits import SQS_INVALID_TEXT
 from bus.envelope import attributes_size, decode
 from bus.envelope.attributes import routing_attributes
 from bus.errors import EventValidationError, MessageTooLargeError, UnknownEventError
-from bus.publish.prepare import Channel, FlowContext, channel_of, prepare
+from bus.publish.prepare import Channel, FlowContext, _escape_refused, channel_of, prepare
 from bus.schema import EventSpec, Registry
 from bus.topology.load import load_topology
 from bus.topology.model import Destination
@@ -281,3 +282,11 @@ def test_a_prepared_event_takes_a_later_trace_context_and_keeps_everything_else(
     assert (traced.attributes, traced.group_id, traced.time) == (
         item.attributes, item.group_id, item.time,
     )  # fmt: skip
+
+
+@given(st.text())
+def test_characters_sqs_refuses_are_escaped_and_the_json_means_the_same(text: str) -> None:
+    data_json = json.dumps({"blob": text, "k": [text]}, ensure_ascii=False)
+    escaped = _escape_refused(data_json)
+    assert SQS_INVALID_TEXT.search(escaped) is None
+    assert json.loads(escaped) == json.loads(data_json)

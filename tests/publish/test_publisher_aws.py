@@ -338,3 +338,19 @@ async def test_awkward_characters_survive_the_sqs_json_encoding(shop: Shop) -> N
     [message] = got.messages[oid]
     assert decoded(message).envelope.data == {"order_id": oid, "blob": blob}
     assert message["MessageAttributes"]["blob"] == {"StringValue": blob, "DataType": "String"}
+
+
+async def test_characters_sqs_refuses_in_the_body_are_sent_as_json_escapes(shop: Shop) -> None:
+    """U+FFFE, U+FFFF and lone surrogates are outside what SQS takes (XML 1.0's characters): in the
+    event's data they go as JSON escapes, so the message is taken and reads back the same."""
+    spec = EventSpec("Bulky", 1, Bulky, "shop", destinations=(Destination(queue="bulk"),))
+    publisher = Publisher(shop.aws, Registry([spec]), shop.topology, shop.env)
+    oid = marker()
+    blob = "not \ufffe a \uffff character ✓"
+    [result] = await publisher.publish_many([Bulky(order_id=oid, blob=blob)], check=True)
+    assert result.ok
+    got = await shop.read("bulk", lambda r: oid in r.messages)
+    [message] = got.messages[oid]
+    assert "\\ufffe" in message["Body"]
+    assert "\ufffe" not in message["Body"]
+    assert decoded(message).envelope.data == {"order_id": oid, "blob": blob}
