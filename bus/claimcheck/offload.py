@@ -78,12 +78,7 @@ class ClaimCheck(PublishMiddleware):
         if self.wanted(prepared):
             outgoing.prepared = await self.offload(prepared)
             return
-        try:
-            check_size(prepared)
-        except MessageTooLargeError as exc:
-            if any(c.kind == "bus" for c in prepared.channels):
-                exc.add_note("EventBridge carries no claim-check pointer: it was not stored in S3")
-            raise
+        check_unclaimed(prepared)
 
     async def batch(self, batch: OutgoingBatch, call_next: NextBatch) -> None:
         """Wait for the uploads of the batch's entries (an upload's error fails the batch)."""
@@ -103,27 +98,11 @@ class ClaimCheck(PublishMiddleware):
     def wanted(self, prepared: Prepared) -> bool:
         """Whether ``prepared`` goes through S3: over a destination's limit or the threshold, and
         to no EventBridge bus."""
-        if any(c.kind == "bus" for c in prepared.channels):
-            return False
-        size = prepared.body_bytes + prepared.attributes_bytes
-        if self.threshold is not None and size > self.threshold:
-            return True
-        return any(prepared.entry_size(c) > c.limit for c in prepared.channels)
+        return wanted(prepared, self.threshold)
 
     async def offload(self, prepared: Prepared) -> Prepared:
         """Start storing the body; the prepared message that points to it."""
-        name = f"{prepared.spec.name} {prepared.id}"
-        if prepared.body_bytes > self.max_size:
-            raise MessageTooLargeError(
-                f"{name}: encoded size {prepared.body_bytes} bytes is over the claim check's "
-                f"{self.max_size}-byte limit (claim_check.max_size)"
-            )
-        if len(prepared.attributes) >= MESSAGE_ATTRIBUTES:
-            raise MessageTooLargeError(
-                f"{name}: too large for its destinations, and its {len(prepared.attributes)} "
-                f"message attributes leave no room for {SIZE_ATTRIBUTE} (at most "
-                f"{MESSAGE_ATTRIBUTES})"
-            )
+        check_offloadable(prepared, self.max_size)
         pointer = Pointer(self.bucket, prepared.id)
         await self._slots.acquire()
         task = asyncio.create_task(self._put(pointer, prepared.body.encode()))
@@ -148,6 +127,55 @@ class ClaimCheck(PublishMiddleware):
             await put_payload(self._aws.s3, pointer.bucket, pointer.key, body)
         finally:
             self._slots.release()
+
+
+def wanted(prepared: Prepared, threshold: int | None) -> bool:
+    """Whether ``prepared`` goes through S3: over a destination's limit or ``threshold``, and to
+    no EventBridge bus."""
+    if any(c.kind == "bus" for c in prepared.channels):
+        return False
+    size = prepared.body_bytes + prepared.attributes_bytes
+    if threshold is not None and size > threshold:
+        return True
+    return any(prepared.entry_size(c) > c.limit for c in prepared.channels)
+
+
+def check_offloadable(prepared: Prepared, max_size: int) -> None:
+    """``MessageTooLargeError`` when ``prepared`` cannot go through S3 either: over
+    ``claim_check.max_size``, or no room left for the pointer's size attribute."""
+    name = f"{prepared.spec.name} {prepared.id}"
+    if prepared.body_bytes > max_size:
+        raise MessageTooLargeError(
+            f"{name}: encoded size {prepared.body_bytes} bytes is over the claim check's "
+            f"{max_size}-byte limit (claim_check.max_size)"
+        )
+    if len(prepared.attributes) >= MESSAGE_ATTRIBUTES:
+        raise MessageTooLargeError(
+            f"{name}: too large for its destinations, and its {len(prepared.attributes)} "
+            f"message attributes leave no room for {SIZE_ATTRIBUTE} (at most "
+            f"{MESSAGE_ATTRIBUTES})"
+        )
+
+
+def check_unclaimed(prepared: Prepared) -> None:
+    """The size check of an event that does not go through S3."""
+    try:
+        check_size(prepared)
+    except MessageTooLargeError as exc:
+        if any(c.kind == "bus" for c in prepared.channels):
+            exc.add_note("EventBridge carries no claim-check pointer: it was not stored in S3")
+        raise
+
+
+def check_claimable(prepared: Prepared, section: ClaimCheckSection) -> None:
+    """What ``ClaimCheck`` will decide for ``prepared``, decided without AWS: nothing when it will
+    be sent (as it is, or through S3), else the ``MessageTooLargeError`` it would raise. The
+    transactional outbox checks an event with it when it is added, so that a large event of a
+    topology with a claim check is stored and offloaded by the relay, not refused."""
+    if wanted(prepared, section.threshold):
+        check_offloadable(prepared, section.max_size)
+    else:
+        check_unclaimed(prepared)
 
 
 def _retrieve(task: asyncio.Task[None]) -> None:

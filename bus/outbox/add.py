@@ -67,7 +67,13 @@ class Outbox:
         ``EventError`` when it could not be published."""
         spec = self.registry.event_type_of(event)
         context = FlowContext(correlation_id, causation_id, traceparent)
-        return prepare_routed(0, self.route(spec), event, context)
+        section = self.topology.claim_check
+        prepared = prepare_routed(0, self.route(spec), event, context, check_size=section is None)
+        if section is not None:  # a large event is stored whole; the relay offloads it to S3
+            from bus.claimcheck.offload import check_claimable
+
+            check_claimable(prepared, section)
+        return prepared
 
     def add(
         self,

@@ -138,6 +138,8 @@ class RestoreRows(PublishMiddleware):
             group_id=row.group_id if route.fifo else None,
             channels=route.channels,
         )
+        if self.routes.topology.claim_check is not None:
+            return prepared  # the Publisher's ClaimCheck offloads it, or refuses it, as it is
         for channel in prepared.channels:
             size = prepared.entry_size(channel)
             if size > channel.limit:
