@@ -44,7 +44,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from bench.emulated import aws_settings
-from bench.worker import ROOT, _fill, _order, _topology, _until
+from bench.worker import ROOT, _fill, _order, _topology, _until, in_process_path
 from bus.aws import AwsClients
 from bus.envelope import encode_body, new_envelope
 from bus.middleware.consume import ConsumeMiddleware
@@ -55,7 +55,6 @@ from bus.settings import Settings
 from bus.topology.apply import converge
 from bus.topology.model import Topology
 from bus.worker import Stats, Worker, WorkerOptions, WorkerParts
-from bus.worker.message import Received
 
 TARGETS = {"no-extra": 1.02}
 """Each mode's target ratio to ``off`` (the issue's: 1.15x unless named here)."""
@@ -223,39 +222,7 @@ def _rotated(round_: int) -> list[str]:
 async def _in_process(count: int, middleware: Sequence[ConsumeMiddleware]) -> float:
     """CPU seconds per message of decode + validate + ``middleware`` + handler + queue the
     delete, SQS calls left out."""
-    from bus.middleware.idempotency import MemoryStore
-    from bus.worker.acker import Acker
-    from bus.worker.handling import Processor
-    from bus.worker.heartbeat import Heartbeat
-    from bus.worker.loader import load_bindings
-    from bus.worker.queues import QueueInfo
-    from bus.worker.scope import QueueScope
-    from bus.worker.settle import Settler
-    from bus.worker.sqs import QueueOps
-    from bus.worker.stack import consume_stack
-
-    topology = _topology("bench.worker:noop", 1)
-    registry = Registry.from_topology(topology, ROOT)
-    (binding,) = load_bindings(topology, ROOT)
-    info = QueueInfo("orders", "orders", "local://orders", fifo=False, visibility_timeout=30)
-    ops = QueueOps(None, info.url)  # type: ignore[arg-type]  # never called
-    log = structlog.get_logger("bench").bind(queue="orders")
-    acker = Acker(ops, log, linger=3600)
-    scope = QueueScope(info, binding, Stats().queue("orders"), log)
-    settler = Settler(scope, ops, None, acker, Heartbeat(ops, 30, log))
-    stack = consume_stack(scope, middleware, MemoryStore())
-    processor = Processor(scope, settler, registry, None, stack)
-    attributes = {"event_type": {"DataType": "String", "StringValue": "OrderPlaced"}}
-    messages = [
-        Received(f"m{n}", f"r{n}", body, attributes, {"ApproximateReceiveCount": "1"})
-        for n, body in enumerate(_bodies(registry, count))
-    ]
-    c0 = time.process_time()
-    for n, msg in enumerate(messages):
-        await processor.process(msg)
-        if n % 9 == 0:
-            acker._pending.clear()
-    return (time.process_time() - c0) / count
+    return await in_process_path(count, middleware)
 
 
 async def in_process(count: int, rounds: int) -> None:
