@@ -38,6 +38,7 @@ from bus.aws.encoding import encode_query_body_once
 from bus.aws.errors import aws_errors
 from bus.aws.receive import EVENT as RECEIVE_EVENT
 from bus.aws.receive import parse_receive
+from bus.aws.signing import light_signing
 from bus.aws.unchecked import skip_validation
 from bus.aws.useragent import cache_user_agent
 from bus.errors import BusError
@@ -139,12 +140,15 @@ class AwsClients:
                 self._sqs = await open_client("sqs")
                 self._sqs.meta.events.register(RECEIVE_EVENT, parse_receive)
                 cache_user_agent(self._sqs)
+                light_signing(self._sqs)
                 skip_validation(self._sqs)
                 self._sns = await open_client("sns")
                 self._sns.meta.events.register(ENCODE_ONCE_EVENT, encode_query_body_once)
                 cache_user_agent(self._sns)
+                light_signing(self._sns)
                 self._events = await open_client("events")
                 cache_user_agent(self._events)
+                light_signing(self._events)
                 self._cloudwatch = await open_client("cloudwatch")
                 self._dynamodb = await open_client("dynamodb")
                 self._lambda = await open_client("lambda")
