@@ -54,6 +54,11 @@ class ClaimReader:
         found = find_pointer(body, attributes, message_id)
         if found is None:
             return decode(body, attributes, message_id=message_id)
+        return await self.decode_found(found, message_id)
+
+    async def decode_found(self, found: Found, message_id: str | None) -> Decoded:
+        """The payload of a pointer ``find_pointer`` found, fetched and decoded (the worker finds
+        pointers itself, so that an ordinary message decodes without an await)."""
         payload = await self.fetch(found.pointer, message_id)
         return decode_payload(found, payload, message_id, self.max_bytes)
 

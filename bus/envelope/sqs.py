@@ -18,4 +18,4 @@ def unwrap(
     body: Mapping[str, Any], attributes: Mapping[str, Any] | None, message_id: str | None
 ) -> tuple[object, dict[str, str]]:
     """(envelope object, attributes): the SQS message attributes are the routing keys."""
-    return dict(body), normalise(attributes)
+    return body, normalise(attributes)

@@ -27,6 +27,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, cast
 
+from bus.claimcheck.pointer import find_pointer
 from bus.claimcheck.resolve import ClaimReader
 from bus.envelope import Envelope, decode
 from bus.errors import (
@@ -113,16 +114,18 @@ class Processor:
 
     # -- before the middlewares: decode and validate ----------------------------------------------
 
-    async def _decode(self, msg: Received) -> Envelope:
-        if self._claims is None:
-            return decode(msg.body, msg.attributes, message_id=msg.message_id).envelope
-        decoded = await self._claims.decode(msg.body, msg.attributes, msg.message_id)
-        return decoded.envelope
-
     async def _open(self, msg: Received, attempt: int) -> Incoming:
         scope = self._scope
         try:
-            env = await self._decode(msg)
+            # an ordinary message decodes here, without an await: only a pointer reads from S3
+            claims = self._claims
+            found = (
+                None if claims is None else find_pointer(msg.body, msg.attributes, msg.message_id)
+            )
+            if claims is None or found is None:
+                env = decode(msg.body, msg.attributes, message_id=msg.message_id).envelope
+            else:
+                env = (await claims.decode_found(found, msg.message_id)).envelope
         except (DecodeError, AwsError) as exc:
             fields = message_fields(msg, attempt)
             log = scope.log.bind(**fields)
