@@ -17,8 +17,9 @@ from botocore.credentials import Credentials
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bus.aws import signing
+from bus.aws import AwsClients, signing
 from bus.aws.signing import LightSigV4Auth, light_signing
+from bus.settings import Settings
 
 NOW = datetime.datetime(2026, 12, 3, 7, 45, 12, tzinfo=datetime.UTC)
 
@@ -188,3 +189,17 @@ async def test_a_client_signs_lightly_only_where_botocore_chose_sigv4(sqs: Any) 
 
 def test_a_client_without_a_request_signer_is_left_alone() -> None:
     assert not light_signing(object())
+
+
+async def test_aws_clients_sign_sqs_sns_and_eventbridge_lightly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    settings = Settings(endpoint_url="http://127.0.0.1:1", region="eu-west-1")  # never called
+    async with AwsClients(settings) as aws:
+        for client, name in ((aws.sqs, "sqs"), (aws.sns, "sns"), (aws.events, "events")):
+            auth = await client._request_signer.get_auth_instance(
+                signing_name=name, region_name="eu-west-1", signature_version="v4"
+            )
+            assert type(auth) is LightSigV4Auth
