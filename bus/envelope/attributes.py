@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
+from bus.aws.limits import SQS_INVALID_TEXT
 from bus.errors import EventValidationError
 from bus.schema.registry import EventSpec
 
@@ -30,7 +31,8 @@ Attribute = dict[str, str]
 
 
 def attribute(value: object) -> Attribute | None:
-    """One field's value as a message attribute; ``None`` when it is null or empty."""
+    """One field's value as a message attribute; ``None`` when it is null or empty;
+    ``ValueError`` when it cannot be one (not finite, or a character SQS refuses)."""
     if isinstance(value, Enum):
         value = value.value
     if value is None or value == "":
@@ -42,13 +44,29 @@ def attribute(value: object) -> Attribute | None:
             raise ValueError(f"{value} is not a finite number")
         return {"DataType": "Number", "StringValue": str(value)}
     if isinstance(value, str):
-        return {"DataType": "String", "StringValue": value}
+        return {"DataType": "String", "StringValue": _sendable(value)}
     if isinstance(value, list | tuple | set | frozenset):
         items = to_jsonable_python(list(value))
-        return {"DataType": "String.Array", "StringValue": json.dumps(items, ensure_ascii=False)}
+        text = json.dumps(items, ensure_ascii=False)
+        return {"DataType": "String.Array", "StringValue": _sendable(text)}
     plain = to_jsonable_python(value)
     text = plain if isinstance(plain, str) else json.dumps(plain, ensure_ascii=False)
-    return {"DataType": "String", "StringValue": text}
+    return {"DataType": "String", "StringValue": _sendable(text)}
+
+
+def _sendable(text: str) -> str:
+    """``text`` when SQS takes it as an attribute value (SNS hands its attributes to SQS
+    subscribers as they are, and SQS would refuse the delivery); ``ValueError`` naming the first
+    character it refuses."""
+    if text.isascii() and text.isprintable():
+        return text
+    bad = SQS_INVALID_TEXT.search(text)
+    if bad is not None:
+        raise ValueError(
+            f"U+{ord(bad.group()):04X} at position {bad.start()} is a character SQS refuses in "
+            "a message attribute (XML 1.0 characters only)"
+        )
+    return text
 
 
 def routing_attributes(

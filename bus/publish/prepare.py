@@ -281,7 +281,7 @@ def _escape_refused(data_json: str) -> str:
 
 def _exposed_attribute(spec: EventSpec, name: str, value: object) -> Attribute | None:
     """``attribute(value)``, with plain non-empty strings and ints (the usual case) done inline."""
-    if type(value) is str:
+    if type(value) is str and value.isascii() and value.isprintable():  # else: attribute's check
         return {"DataType": "String", "StringValue": value} if value else None
     if type(value) is int:
         return {"DataType": "Number", "StringValue": str(value)}

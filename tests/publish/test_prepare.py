@@ -160,7 +160,9 @@ EXPOSED = EventSpec(
     "s",
     attributes=("text", "count", "flag", "ratio", "colour", "tags", "price"),
 )
-TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
+TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20).filter(
+    lambda t: SQS_INVALID_TEXT.search(t) is None  # refused: test_a_refused_character_...
+)
 
 
 @given(
@@ -290,3 +292,47 @@ def test_characters_sqs_refuses_are_escaped_and_the_json_means_the_same(text: st
     escaped = _escape_refused(data_json)
     assert SQS_INVALID_TEXT.search(escaped) is None
     assert json.loads(escaped) == json.loads(data_json)
+
+
+@pytest.mark.parametrize(
+    ("fields", "where"),
+    [
+        ({"text": "a\x00b"}, "U+0000 at position 1"),
+        ({"text": "ok", "tags": ["x", "\uffff"]}, "U+FFFF at position 7"),
+        ({"text": "\ufffe"}, "U+FFFE at position 0"),
+    ],
+)
+def test_a_refused_character_in_an_attribute_refuses_the_event_naming_the_field(
+    fields: dict[str, object], where: str
+) -> None:
+    """SQS takes XML characters only: SNS would hand the attribute on and lose the delivery."""
+    base: dict[str, object] = {
+        "text": None,
+        "count": 1,
+        "flag": True,
+        "ratio": 0.5,
+        "colour": Colour.RED,
+        "tags": [],
+        "price": None,
+    }
+    event = Exposed(**{**base, **fields})  # type: ignore[arg-type]
+    with pytest.raises(EventValidationError) as caught:
+        prepare(0, EXPOSED, event, (ORDERS,), FlowContext())
+    name = "tags" if fields.get("tags") else "text"
+    assert caught.value.fields == (name,)
+    assert f"attribute {name!r}" in str(caught.value)
+    assert where in str(caught.value)
+
+
+def test_tabs_newlines_and_astral_characters_are_attribute_text() -> None:
+    event = Exposed(
+        text="a\tb\nc\rd \U0001f600 é",
+        count=1,
+        flag=False,
+        ratio=1.0,
+        colour=Colour.RED,
+        tags=["\n"],
+        price=None,
+    )
+    item = prepare(0, EXPOSED, event, (ORDERS,), FlowContext())
+    assert item.attributes["text"]["StringValue"] == "a\tb\nc\rd \U0001f600 é"
