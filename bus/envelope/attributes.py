@@ -55,9 +55,9 @@ def attribute(value: object) -> Attribute | None:
 
 
 def _sendable(text: str) -> str:
-    """``text`` when SQS takes it as an attribute value (SNS hands its attributes to SQS
-    subscribers as they are, and SQS would refuse the delivery); ``ValueError`` naming the first
-    character it refuses."""
+    """``text`` when SQS takes it as an attribute value (SNS hands its attributes to raw-delivery
+    SQS subscribers as they are, and SQS would refuse the delivery); ``ValueError`` naming the
+    first character it refuses."""
     if text.isascii() and text.isprintable():
         return text
     bad = SQS_INVALID_TEXT.search(text)
