@@ -46,8 +46,11 @@ def span_context_of(traceparent: str | None) -> SpanContext | None:
 def context_of(traceparent: str | None) -> otel_context.Context | None:
     """The remote span context a ``traceparent`` names, as a parent; ``None`` if none/invalid."""
     remote = span_context_of(traceparent)
-    if remote is None:
-        return None
+    return None if remote is None else as_parent(remote)
+
+
+def as_parent(remote: SpanContext) -> otel_context.Context:
+    """A context whose current span is ``remote``: the parent of a span started in it."""
     return trace.set_span_in_context(trace.NonRecordingSpan(remote), EMPTY)
 
 

@@ -33,7 +33,7 @@ from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from bus.middleware.consume import HANDLED as HANDLED_OUTCOME
 from bus.middleware.consume import CallNext, Incoming, Outcome
 from bus.middleware.publish import NextBatch, NextEvent, Outgoing, OutgoingBatch, PublishMiddleware
-from bus.otel.traceparent import EMPTY, context_of, span_context_of, traceparent_of
+from bus.otel.traceparent import EMPTY, as_parent, context_of, span_context_of, traceparent_of
 from bus.otel.xray import xray_to_traceparent
 
 if TYPE_CHECKING:
@@ -268,9 +268,7 @@ def parent_of(delivery: Incoming) -> otel_context.Context | None:
     if remote is None:
         header = delivery.message.system.get("AWSTraceHeader")
         remote = span_context_of(xray_to_traceparent(header)) if header else None
-        if remote is None:
-            return None
-    return trace.set_span_in_context(trace.NonRecordingSpan(remote), EMPTY)
+    return None if remote is None else as_parent(remote)
 
 
 def _queue_attributes(queue: str) -> dict[str, str]:
