@@ -4,7 +4,9 @@ one run, printed as ratios against ``off`` and as microseconds added per message
 1. The in-process consume path alone (decode, validate, the pipeline, queue the delete; no network,
    so its ratios are stricter than 2.'s): best of 5 runs per mode.
 2. The SDK's floor: what one bare SDK span (the consume span's attributes, started and ended in a
-   tight loop) and one histogram record cost here, beside what each mode adds per message.
+   tight loop) and one histogram record cost here, beside what each mode adds per message; and
+   the SDK's span in place: a bare SDK span, the same with the consume span's attributes, and
+   bus's consume span, each added alone to the path of 1. (what of tracing's cost is the SDK's).
 3. Worker CPU per message against the emulator: the same N ``OrderPlaced`` messages (each with a
    ``traceparent``, as a traced producer sends them) consumed by a bus worker with a no-op handler,
    once per mode of ``MODES``, the modes alternated over several rounds (each round starting
