@@ -4,7 +4,9 @@ one run, printed as ratios against ``off`` and as microseconds added per message
 1. The in-process consume path alone (decode, validate, the pipeline, queue the delete; no network,
    so its ratios are stricter than 2.'s): best of 5 runs per mode.
 2. The SDK's floor: what one bare SDK span (the consume span's attributes, started and ended in a
-   tight loop) and one histogram record cost here, beside what each mode adds per message.
+   tight loop) and one histogram record cost here, beside what each mode adds per message; and
+   the SDK's span in place: a bare SDK span, the same with the consume span's attributes, and
+   bus's consume span, each added alone to the path of 1. (what of tracing's cost is the SDK's).
 3. Worker CPU per message against the emulator: the same N ``OrderPlaced`` messages (each with a
    ``traceparent``, as a traced producer sends them) consumed by a bus worker with a no-op handler,
    once per mode of ``MODES``, the modes alternated over several rounds (each round starting
@@ -236,6 +238,74 @@ async def in_process(count: int, rounds: int) -> None:
     _report({name: min(values) for name, values in times.items()})
 
 
+class _SdkSpan:
+    """A consume middleware doing only the SDK's part of the consume span: one CONSUMER span per
+    delivery started before the rest of the pipeline and ended after it (through a
+    BatchSpanProcessor), with the consume span's attributes or none; not made current, no settle
+    hook. Run in the in-process path, it shows what the SDK alone costs there."""
+
+    def __init__(self, attributes: bool) -> None:
+        self.provider = TracerProvider()
+        self.provider.add_span_processor(BatchSpanProcessor(Dropped()))
+        self.tracer = self.provider.get_tracer("bench")
+        self.attributes = attributes
+        self.shared = {
+            "messaging.system": "aws_sqs",
+            "messaging.destination.name": "orders",
+            "messaging.operation.type": "process",
+            "messaging.operation.name": "process",
+        }
+
+    async def __call__(self, delivery: Any, call_next: Callable[[Any], Any]) -> None:
+        from opentelemetry.trace import SpanKind
+
+        attributes = None
+        if self.attributes:
+            env = delivery.envelope
+            attributes = {
+                **self.shared,
+                "messaging.message.id": delivery.message.message_id,
+                "bus.attempt": delivery.attempt,
+                "bus.event.id": env.id,
+                "bus.event.type": env.type,
+            }
+        span = self.tracer.start_span("process orders", None, SpanKind.CONSUMER, attributes)
+        await call_next(delivery)
+        if self.attributes:
+            span.set_attribute("bus.outcome", "handled")
+        span.end()
+
+
+def _sdk_span(attributes: bool) -> Mode:
+    middleware = _SdkSpan(attributes)
+    return Mode([middleware], after=[middleware.provider.shutdown])
+
+
+IN_PLACE: dict[str, Callable[[], Mode]] = {
+    "off": Mode,
+    "bare SDK span": lambda: _sdk_span(False),
+    "SDK span, attributes": lambda: _sdk_span(True),
+    "bus's consume span": _traces,
+}
+"""The SDK's part of the consume span alone, and all of it (``traces``), in the in-process path."""
+
+
+async def in_place(count: int, rounds: int) -> None:
+    """What the SDK's span costs in the in-process path (not in a tight loop), beside bus's
+    consume span: each against ``off``, alternated, best of ``rounds``."""
+    times: dict[str, list[float]] = {name: [] for name in IN_PLACE}
+    names = list(IN_PLACE)
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            mode = IN_PLACE[name]()
+            times[name].append(await _in_process(count, mode.consume))
+            mode.finish()
+    base = min(times["off"])
+    print(f"   in place: added to the in-process path of 1. alone, best of {rounds}")
+    for name, values in list(times.items())[1:]:
+        print(f"   {name:<22} {(min(values) - base) * 1e6:+6.1f} us")
+
+
 def floor(count: int = 20_000) -> None:
     """What the SDK itself costs: one CONSUMER span with the consume span's attributes, started,
     given its outcome and ended (through a BatchSpanProcessor); one histogram record."""
@@ -321,6 +391,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"bench.otel  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, load {load}")
     asyncio.run(in_process(args.messages, 5))
     floor()
+    asyncio.run(in_place(args.messages, 5))
     with aws_settings() as (settings, _):
         asyncio.run(against_aws(settings, args.messages, args.loops, args.rounds))
     print(f"   load average at the end: {'/'.join(f'{x:.1f}' for x in os.getloadavg())}")

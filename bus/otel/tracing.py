@@ -33,6 +33,7 @@ from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from bus.middleware.consume import HANDLED as HANDLED_OUTCOME
 from bus.middleware.consume import CallNext, Incoming, Outcome
 from bus.middleware.publish import NextBatch, NextEvent, Outgoing, OutgoingBatch, PublishMiddleware
+from bus.otel.traceparent import EMPTY, as_parent, context_of, span_context_of, traceparent_of
 from bus.otel.xray import xray_to_traceparent
 
 if TYPE_CHECKING:
@@ -46,38 +47,6 @@ _SEND = {"messaging.operation.type": "send", "messaging.operation.name": "publis
 """The attributes every PRODUCER span starts with (the SDK copies them: one dict serves all)."""
 REMEMBERED = 10_000
 """Event spans kept open, waiting for their destinations' answers (beyond: the oldest is ended)."""
-
-_TRACEPARENT = re.compile(
-    r"(?P<version>[0-9a-f]{2})-(?P<trace>[0-9a-f]{32})-(?P<span>[0-9a-f]{16})-(?P<flags>[0-9a-f]{2})"
-    r"(-.*)?",
-    re.DOTALL,
-)
-"""W3C Trace Context (version 00 has exactly four fields; later versions may add more)."""
-
-
-_EMPTY = otel_context.Context()
-"""The root context (no parent): a Context is an immutable mapping, one serves every span."""
-
-
-def context_of(traceparent: str | None) -> otel_context.Context | None:
-    """The remote span context a ``traceparent`` names, as a parent; ``None`` if none/invalid."""
-    if not traceparent:
-        return None
-    found = _TRACEPARENT.fullmatch(traceparent)
-    if found is None or found["version"] == "ff":
-        return None
-    trace_id, span_id = int(found["trace"], 16), int(found["span"], 16)
-    if not trace_id or not span_id:
-        return None
-    remote = trace.SpanContext(
-        trace_id, span_id, is_remote=True, trace_flags=trace.TraceFlags(int(found["flags"], 16))
-    )
-    return trace.set_span_in_context(trace.NonRecordingSpan(remote), _EMPTY)
-
-
-def traceparent_of(span: Span) -> str:
-    c = span.get_span_context()
-    return f"00-{c.trace_id:032x}-{c.span_id:016x}-{c.trace_flags:02x}"
 
 
 def _current_parent() -> otel_context.Context | None:
@@ -127,7 +96,7 @@ class TracingPublish(PublishMiddleware):
         guess = self._guesses.get(type(outgoing.event), _UNKNOWN)
         span = self._tracer.start_span(
             guess.name,
-            context=parent or _EMPTY,
+            context=parent or EMPTY,
             kind=SpanKind.PRODUCER,
             attributes=guess.attributes,
         )
@@ -279,7 +248,7 @@ class TracingConsume:
         name, shared = self.queue(delivery.queue)
         span = self._tracer.start_span(
             name,
-            context=parent_of(delivery) or _EMPTY,
+            context=parent_of(delivery) or EMPTY,
             kind=SpanKind.CONSUMER,
             attributes=_delivery_attributes(shared, delivery),
         )
@@ -295,11 +264,11 @@ class TracingConsume:
 def parent_of(delivery: Incoming) -> otel_context.Context | None:
     """The producer's context: the envelope's ``traceparent``, else SQS's ``AWSTraceHeader``."""
     env = delivery.envelope
-    found = context_of(env.traceparent) if env is not None else None
-    if found is None:
+    remote = span_context_of(env.traceparent) if env is not None else None
+    if remote is None:
         header = delivery.message.system.get("AWSTraceHeader")
-        found = context_of(xray_to_traceparent(header)) if header else None
-    return found
+        remote = span_context_of(xray_to_traceparent(header)) if header else None
+    return None if remote is None else as_parent(remote)
 
 
 def _queue_attributes(queue: str) -> dict[str, str]:
@@ -329,7 +298,8 @@ def _delivery_attributes(shared: dict[str, str], delivery: Incoming) -> dict[str
 
 
 class _Finish:
-    """The settle hook of one delivery's span (a slotted callable: cheaper than a closure)."""
+    """The settle hook of one delivery's span (a slotted callable: cheaper than a closure). The
+    common case (handled at the first try) costs one attribute and ``end``."""
 
     __slots__ = ("delivery", "span")
 
@@ -338,16 +308,17 @@ class _Finish:
         self.delivery = delivery
 
     def __call__(self, outcome: Outcome, fate: str) -> None:
-        _finish(self.span, self.delivery, outcome, fate)
+        span, ctx = self.span, self.delivery.context
+        tries = ctx.try_number if ctx is not None else 1
+        if outcome is HANDLED_OUTCOME and tries == 1 and fate == "handled":
+            span.set_attribute("bus.outcome", "handled")
+            span.end()
+        else:
+            _finish(span, outcome, fate, tries)
 
 
-def _finish(span: Span, delivery: Incoming, outcome: Outcome, fate: str) -> None:
-    ctx = delivery.context
-    tries = ctx.try_number if ctx is not None else 1
-    if outcome is HANDLED_OUTCOME and fate == "handled" and tries == 1:  # the common case: cheap
-        span.set_attribute("bus.outcome", "handled")
-        span.end()
-        return
+def _finish(span: Span, outcome: Outcome, fate: str, tries: int) -> None:
+    """Any other outcome: its attributes, its retries and what became of it as events."""
     for number in range(1, tries):
         span.add_event("retry", {"bus.try": number})
     attributes = {"bus.outcome": outcome.kind, "bus.fate": fate}
