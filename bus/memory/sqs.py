@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -20,6 +21,9 @@ from bus.memory.errors import client_error, invalid, ok
 from bus.memory.queue import MAX_MESSAGES, Message, Queue, attributes_md5, message_size
 from bus.memory.sqs_checks import check_send, select_attributes
 from bus.memory.sqs_queues import SQS, QueueStore
+
+Writer = Callable[[str, dict[str, Any], str | None, str | None], Message]
+"""Stores one message (body, attributes, group id, deduplication id) that passed the checks."""
 
 
 class MemorySqs(QueueStore):
@@ -65,6 +69,28 @@ class MemorySqs(QueueStore):
         )  # fmt: skip
         self.put(queue, message, now)
         return message
+
+    def writer(self, queue: Queue, now: float) -> Writer:
+        """``deliver`` into ``queue`` at ``now``, for the deliveries of one SNS or EventBridge call:
+        a standard queue's delay, the send time and the account are read once."""
+        if queue.fifo:
+            return lambda body, attributes, group, dedup: self.deliver(
+                queue, body, attributes, group, dedup, now=now
+            )
+        messages, new_id, sender = queue.messages, self.world.new_id, self.world.account_id
+        sent_ms, visible_at = self.world.clock.epoch_ms(now), now + queue.number("DelaySeconds")
+
+        def write(body: str, attributes: dict[str, Any], group: str | None, dedup: str | None
+                  ) -> Message:  # fmt: skip
+            message = Message(new_id(), body, attributes, sent_ms, visible_at, group, dedup, None,
+                              sender)  # fmt: skip
+            messages[message.id] = message
+            if dedup is not None:
+                queue.remember(message, now)
+            queue.notify()
+            return message
+
+        return write
 
     async def send_message(self, QueueUrl: str, **entry: Any) -> dict[str, Any]:
         return ok(**self._send(self.queue(QueueUrl, "SendMessage"), "SendMessage", entry))

@@ -1,0 +1,104 @@
+"""How one Publish or PublishBatch call fans its messages out to a topic's subscriptions.
+
+At the start of a call each subscription becomes a ``Route``: its compiled filter policy and scope,
+whether it wraps the message in SNS's notification, and where it writes (the subscribed queue,
+else the subscription's dead-letter queue, else nowhere: SNS loses the message). A call runs
+without awaiting, so nothing changes under its routes; the next call resolves them again, so a
+subscription, policy or queue changed between calls is seen at once.
+
+Per message, what filter policies read is computed once and only when read: the body parsed for
+the first body-scoped policy whose required strings it contains (``Compiled.may_match``), each
+attribute converted for the first policy that names it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bus.memory.matching import Compiled, parse_json
+from bus.memory.queue import Queue
+from bus.memory.sns_delivery import Published, Subscription
+from bus.memory.sqs import MemorySqs, Writer
+
+_UNPARSED = object()
+
+
+@dataclass(slots=True)
+class Route:
+    """One subscription as one call delivers through it."""
+
+    subscription: Subscription
+    compiled: Compiled | None
+    """The filter policy (``None``: every message passes)."""
+    body_scope: bool
+    """The policy reads the message body (``FilterPolicyScope: MessageBody``)."""
+    wrapped: bool
+    """Deliver SNS's JSON notification (not raw; a dead-letter queue gets the message raw)."""
+    fifo: bool
+    """The queue written to is FIFO (it gets the message group and deduplication ids)."""
+    write: Writer | None
+    """Stores a delivery (``None``: no queue and no dead-letter queue, the message is lost)."""
+
+
+def routes(sqs: MemorySqs, subscriptions: Sequence[Subscription], now: float) -> list[Route]:
+    """``subscriptions`` resolved against the queues as they are now."""
+    out = []
+    for sub in subscriptions:
+        wrapped = not sub.raw
+        queue = sqs.by_arn(sub.endpoint)
+        if queue is None:
+            queue, wrapped = _dead_letter_queue(sqs, sub), False
+        write = None if queue is None else sqs.writer(queue, now)
+        out.append(
+            Route(sub, sub.compiled, sub.scope == "MessageBody", wrapped,
+                  queue is not None and queue.fifo, write)
+        )  # fmt: skip
+    return out
+
+
+def _dead_letter_queue(sqs: MemorySqs, sub: Subscription) -> Queue | None:
+    text = sub.attributes.get("RedrivePolicy")
+    if not text:
+        return None
+    try:
+        return sqs.by_arn(str(json.loads(text).get("deadLetterTargetArn", "")))
+    except ValueError:
+        return None
+
+
+def fan_out(message: Published, routes: Sequence[Route], region: str) -> None:
+    """Deliver ``message`` through every route whose filter policy it matches."""
+    values: dict[str, Any] | None = None
+    document: Any = _UNPARSED
+    body = message.body
+    for route in routes:
+        compiled = route.compiled
+        if compiled is not None:
+            if route.body_scope:
+                if document is _UNPARSED:
+                    if not compiled.may_match(body):
+                        continue  # parsed later, if another policy needs it
+                    try:
+                        document = parse_json(body)
+                    except ValueError:
+                        document = None
+                if not isinstance(document, dict) or not compiled.match((document,)):
+                    continue
+            else:
+                if values is None:
+                    values = {}
+                if not compiled.match_attributes(message.attributes, values):
+                    continue
+        write = route.write
+        if write is None:
+            continue
+        group = dedup = None
+        if route.fifo:
+            group, dedup = message.group_id or message.id, message.dedup_id
+        if route.wrapped:
+            write(message.envelope(route.subscription, region), {}, group, dedup)
+        else:
+            write(body, message.attributes, group, dedup)
