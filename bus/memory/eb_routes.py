@@ -46,14 +46,17 @@ Routes = list[tuple[Callable[[Any], bool], list[Target]]]
 def routes(sqs: MemorySqs, bus: Bus, now: float) -> Routes:
     """``bus``'s enabled rules and their targets, resolved against the queues as they are now."""
     out: Routes = []
+    sent_ms = sqs.world.clock.epoch_ms(now)
     for rule in bus.rules.values():
         if rule.state in ENABLED:
-            targets = [t for t in (_target(sqs, rule, s, now) for s in rule.targets.values()) if t]
-            out.append((rule.compiled.match, targets))
+            targets = [_target(sqs, rule, spec, now, sent_ms) for spec in rule.targets.values()]
+            out.append((rule.compiled.match, [t for t in targets if t is not None]))
     return out
 
 
-def _target(sqs: MemorySqs, rule: Rule, spec: dict[str, Any], now: float) -> Target | None:
+def _target(
+    sqs: MemorySqs, rule: Rule, spec: dict[str, Any], now: float, sent_ms: int
+) -> Target | None:
     arn = str(spec.get("Arn", ""))
     queue = sqs.by_arn(arn)
     attributes: dict[str, Any] = {}
@@ -69,7 +72,7 @@ def _target(sqs: MemorySqs, rule: Rule, spec: dict[str, Any], now: float) -> Tar
         }.items()}  # fmt: skip
     whole = not any(k in spec for k in ("Input", "InputPath", "InputTransformer"))
     group = spec.get("SqsParameters", {}).get("MessageGroupId") if queue.fifo else None
-    return Target(rule, spec, whole, sqs.writer(queue, now), attributes, queue.fifo, group)
+    return Target(rule, spec, whole, sqs.writer(queue, now, sent_ms), attributes, queue.fifo, group)
 
 
 def deliver(event: dict[str, Any], routes: Routes, ingested: str) -> None:

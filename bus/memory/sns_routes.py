@@ -46,12 +46,13 @@ class Route:
 def routes(sqs: MemorySqs, subscriptions: Sequence[Subscription], now: float) -> list[Route]:
     """``subscriptions`` resolved against the queues as they are now."""
     out = []
+    sent_ms = sqs.world.clock.epoch_ms(now)
     for sub in subscriptions:
         wrapped = not sub.raw
         queue = sqs.by_arn(sub.endpoint)
         if queue is None:
             queue, wrapped = _dead_letter_queue(sqs, sub), False
-        write = None if queue is None else sqs.writer(queue, now)
+        write = None if queue is None else sqs.writer(queue, now, sent_ms)
         out.append(
             Route(sub, sub.compiled, sub.scope == "MessageBody", wrapped,
                   queue is not None and queue.fifo, write)

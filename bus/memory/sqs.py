@@ -70,15 +70,18 @@ class MemorySqs(QueueStore):
         self.put(queue, message, now)
         return message
 
-    def writer(self, queue: Queue, now: float) -> Writer:
+    def writer(self, queue: Queue, now: float, sent_ms: int | None = None) -> Writer:
         """``deliver`` into ``queue`` at ``now``, for the deliveries of one SNS or EventBridge call:
-        a standard queue's delay, the send time and the account are read once."""
+        a standard queue's delay, the send time (``sent_ms``: ``clock.epoch_ms(now)``, if the
+        caller has it) and the account are read once."""
         if queue.fifo:
             return lambda body, attributes, group, dedup: self.deliver(
                 queue, body, attributes, group, dedup, now=now
             )
         messages, new_id, sender = queue.messages, self.world.new_id, self.world.account_id
-        sent_ms, visible_at = self.world.clock.epoch_ms(now), now + queue.number("DelaySeconds")
+        if sent_ms is None:
+            sent_ms = self.world.clock.epoch_ms(now)
+        visible_at = now + queue.number("DelaySeconds")
 
         def write(body: str, attributes: dict[str, Any], group: str | None, dedup: str | None
                   ) -> Message:  # fmt: skip
