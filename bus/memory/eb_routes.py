@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bus.memory.eb_input import target_input, whole_event
-from bus.memory.sqs import MemorySqs, Writer
+from bus.memory.sqs import Inbox, MemorySqs
 
 if TYPE_CHECKING:
     from bus.memory.events import Bus, Rule
@@ -31,7 +31,7 @@ class Target:
     """The target as ``PutTargets`` set it."""
     whole: bool
     """It takes the event itself (no ``Input``, ``InputPath`` or ``InputTransformer``)."""
-    write: Writer
+    inbox: Inbox
     attributes: dict[str, Any]
     """Message attributes: EventBridge's error attributes when it writes to the dead-letter queue."""
     fifo: bool
@@ -72,7 +72,7 @@ def _target(
         }.items()}  # fmt: skip
     whole = not any(k in spec for k in ("Input", "InputPath", "InputTransformer"))
     group = spec.get("SqsParameters", {}).get("MessageGroupId") if queue.fifo else None
-    return Target(rule, spec, whole, sqs.writer(queue, now, sent_ms), attributes, queue.fifo, group)
+    return Target(rule, spec, whole, sqs.inbox(queue, now, sent_ms), attributes, queue.fifo, group)
 
 
 def deliver(event: dict[str, Any], routes: Routes, ingested: str) -> None:
@@ -91,4 +91,4 @@ def deliver(event: dict[str, Any], routes: Routes, ingested: str) -> None:
                     rule = target.rule
                     body = target_input(target.spec, event, rule.arn, rule.name, ingested)
                 dedup = event["id"] if target.fifo else None
-                target.write(body, target.attributes, target.group, dedup)
+                target.inbox.write(body, target.attributes, target.group, dedup)

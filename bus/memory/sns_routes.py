@@ -21,7 +21,7 @@ from typing import Any
 from bus.memory.matching import Compiled, parse_json
 from bus.memory.queue import Queue
 from bus.memory.sns_delivery import Published, Subscription
-from bus.memory.sqs import MemorySqs, Writer
+from bus.memory.sqs import Inbox, MemorySqs
 
 _UNPARSED = object()
 
@@ -39,8 +39,8 @@ class Route:
     """Deliver SNS's JSON notification (not raw; a dead-letter queue gets the message raw)."""
     fifo: bool
     """The queue written to is FIFO (it gets the message group and deduplication ids)."""
-    write: Writer | None
-    """Stores a delivery (``None``: no queue and no dead-letter queue, the message is lost)."""
+    inbox: Inbox | None
+    """Where it writes (``None``: no queue and no dead-letter queue, the message is lost)."""
 
 
 def routes(sqs: MemorySqs, subscriptions: Sequence[Subscription], now: float) -> list[Route]:
@@ -52,10 +52,10 @@ def routes(sqs: MemorySqs, subscriptions: Sequence[Subscription], now: float) ->
         queue = sqs.by_arn(sub.endpoint)
         if queue is None:
             queue, wrapped = _dead_letter_queue(sqs, sub), False
-        write = None if queue is None else sqs.writer(queue, now, sent_ms)
+        inbox = None if queue is None else sqs.inbox(queue, now, sent_ms)
         out.append(
             Route(sub, sub.compiled, sub.scope == "MessageBody", wrapped,
-                  queue is not None and queue.fifo, write)
+                  queue is not None and queue.fifo, inbox)
         )  # fmt: skip
     return out
 
@@ -93,13 +93,13 @@ def fan_out(message: Published, routes: Sequence[Route], region: str) -> None:
                     values = {}
                 if not compiled.match_attributes(message.attributes, values):
                     continue
-        write = route.write
-        if write is None:
+        inbox = route.inbox
+        if inbox is None:
             continue
         group = dedup = None
         if route.fifo:
             group, dedup = message.group_id or message.id, message.dedup_id
         if route.wrapped:
-            write(message.envelope(route.subscription, region), {}, group, dedup)
+            inbox.write(message.envelope(route.subscription, region), {}, group, dedup)
         else:
-            write(body, message.attributes, group, dedup)
+            inbox.write(body, message.attributes, group, dedup)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -21,9 +20,39 @@ from bus.memory.errors import client_error, invalid, ok
 from bus.memory.queue import MAX_MESSAGES, Message, Queue, attributes_md5, message_size
 from bus.memory.sqs_checks import check_send, select_attributes
 from bus.memory.sqs_queues import SQS, QueueStore
+from bus.memory.world import new_id
 
-Writer = Callable[[str, dict[str, Any], str | None, str | None], Message]
-"""Stores one message (body, attributes, group id, deduplication id) that passed the checks."""
+
+class Inbox:
+    """``MemorySqs.deliver`` into one queue at one time, for the deliveries of one SNS or
+    EventBridge call: a standard queue's delay, the send time and the account are read once."""
+
+    __slots__ = ("_messages", "_now", "_queue", "_sender", "_sent_ms", "_sqs", "_visible_at")
+
+    def __init__(self, sqs: MemorySqs, queue: Queue, now: float, sent_ms: int) -> None:
+        self._sqs, self._queue, self._now, self._sent_ms = sqs, queue, now, sent_ms
+        self._messages = None if queue.fifo else queue.messages
+        self._visible_at = now + queue.number("DelaySeconds")
+        self._sender = sqs.world.account_id
+
+    @property
+    def fifo(self) -> bool:
+        return self._messages is None
+
+    def write(
+        self, body: str, attributes: dict[str, Any], group: str | None, dedup: str | None
+    ) -> Message:
+        """Store a message that passed the checks, as ``deliver`` does."""
+        messages = self._messages
+        if messages is None:  # FIFO: deduplication, sequence numbers
+            return self._sqs.deliver(self._queue, body, attributes, group, dedup, now=self._now)
+        message = Message(new_id(), body, attributes, self._sent_ms, self._visible_at, group,
+                          dedup, None, self._sender)  # fmt: skip
+        messages[message.id] = message
+        if dedup is not None:
+            self._queue.remember(message, self._now)
+        self._queue.notify()
+        return message
 
 
 class MemorySqs(QueueStore):
@@ -70,30 +99,12 @@ class MemorySqs(QueueStore):
         self.put(queue, message, now)
         return message
 
-    def writer(self, queue: Queue, now: float, sent_ms: int | None = None) -> Writer:
-        """``deliver`` into ``queue`` at ``now``, for the deliveries of one SNS or EventBridge call:
-        a standard queue's delay, the send time (``sent_ms``: ``clock.epoch_ms(now)``, if the
-        caller has it) and the account are read once."""
-        if queue.fifo:
-            return lambda body, attributes, group, dedup: self.deliver(
-                queue, body, attributes, group, dedup, now=now
-            )
-        messages, new_id, sender = queue.messages, self.world.new_id, self.world.account_id
+    def inbox(self, queue: Queue, now: float, sent_ms: int | None = None) -> Inbox:
+        """Where one SNS or EventBridge call delivers into ``queue`` at ``now`` (``sent_ms``:
+        ``clock.epoch_ms(now)``, if the caller has it)."""
         if sent_ms is None:
             sent_ms = self.world.clock.epoch_ms(now)
-        visible_at = now + queue.number("DelaySeconds")
-
-        def write(body: str, attributes: dict[str, Any], group: str | None, dedup: str | None
-                  ) -> Message:  # fmt: skip
-            message = Message(new_id(), body, attributes, sent_ms, visible_at, group, dedup, None,
-                              sender)  # fmt: skip
-            messages[message.id] = message
-            if dedup is not None:
-                queue.remember(message, now)
-            queue.notify()
-            return message
-
-        return write
+        return Inbox(self, queue, now, sent_ms)
 
     async def send_message(self, QueueUrl: str, **entry: Any) -> dict[str, Any]:
         return ok(**self._send(self.queue(QueueUrl, "SendMessage"), "SendMessage", entry))

@@ -47,6 +47,12 @@ _IDS = _Ids()
 os.register_at_fork(after_in_child=_IDS.reseed)
 
 
+def new_id() -> str:
+    """A version-4 UUID, as text, never repeated in this process (a random prefix and a
+    counter: about 30x cheaper than ``str(uuid.uuid4())``)."""
+    return next(_IDS.stream)
+
+
 class Clock:
     """Loop time (virtual under ``virtual_time``), and epoch timestamps that follow it."""
 
@@ -103,8 +109,4 @@ class World:
         """A FIFO sequence number: 20 digits, increasing."""
         return f"{next(self._sequence) + 10**19:020d}"
 
-    @staticmethod
-    def new_id() -> str:
-        """A version-4 UUID, as text, never repeated in this process (a random prefix and a
-        counter: about 30x cheaper than ``str(uuid.uuid4())``)."""
-        return next(_IDS.stream)
+    new_id = staticmethod(new_id)
