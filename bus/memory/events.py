@@ -300,13 +300,18 @@ class MemoryEvents:
     ) -> dict[str, Any]:
         """Check one entry and deliver its event (``through``: the routes of the buses this call
         has resolved so far)."""
-        for name in ("Source", "DetailType", "Detail"):
-            if not entry.get(name):
-                return {"ErrorCode": "InvalidArgument",
-                        "ErrorMessage": f"Parameter {name} is not valid. Reason: {name} is a "
-                                        "required argument."}  # fmt: skip
+        source, detail_type, text = (
+            entry.get("Source"),
+            entry.get("DetailType"),
+            entry.get("Detail"),
+        )
+        if not (source and detail_type and text):
+            name = "Source" if not source else "DetailType" if not detail_type else "Detail"
+            return {"ErrorCode": "InvalidArgument",
+                    "ErrorMessage": f"Parameter {name} is not valid. Reason: {name} is a "
+                                    "required argument."}  # fmt: skip
         try:
-            detail = parse_json(entry["Detail"])
+            detail = parse_json(text)
         except ValueError:
             detail = None
         if not isinstance(detail, dict):
@@ -323,8 +328,8 @@ class MemoryEvents:
         when = entry.get("Time")
         stamp = _stamp(int(when.timestamp())) if isinstance(when, datetime) else ingested
         event = {
-            "version": "0", "id": event_id, "detail-type": entry["DetailType"],
-            "source": entry["Source"], "account": self.world.account_id, "time": stamp,
+            "version": "0", "id": event_id, "detail-type": detail_type, "source": source,
+            "account": self.world.account_id, "time": stamp,
             "region": self.world.region, "resources": list(entry.get("Resources") or []),
             "detail": detail,
         }  # fmt: skip
