@@ -1,15 +1,15 @@
 """How one PutEvents call delivers its events: a bus's enabled rules and their SQS targets.
 
 At the start of a call each bus an entry names gets its ``Routes``: every enabled rule with its
-compiled pattern and its targets, each resolved to the queue it writes to (the target's queue, else
-the target's dead-letter queue with EventBridge's error attributes, else nowhere: the event is
-dropped). A call runs without awaiting, so nothing changes under its routes; the next call resolves
-them again. An event is written as JSON once, for all the targets that take it whole.
+compiled pattern and, once an event matches it, its targets, each resolved to the queue it writes
+to (the target's queue, else the target's dead-letter queue with EventBridge's error attributes,
+else nowhere: the event is dropped). A call runs without awaiting, so nothing changes under its
+routes; the next call resolves them again. An event is written as JSON once, for all the targets
+that take it whole.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,19 +39,34 @@ class Target:
     group: str | None
 
 
-Routes = list[tuple[Callable[[Any], bool], list[Target]]]
-"""A bus's enabled rules: each one's matcher (called with ``(event,)``) and its targets."""
+class RuleRoute:
+    """One enabled rule as one call delivers through it: its targets resolved to queues when a
+    first event matches it (a rule no event of the call matches costs no lookup)."""
+
+    __slots__ = ("_now", "_sent_ms", "_sqs", "match", "rule", "targets")
+
+    def __init__(self, sqs: MemorySqs, rule: Rule, now: float, sent_ms: int) -> None:
+        self.rule, self.match = rule, rule.compiled.match
+        self.targets: list[Target] | None = None
+        self._sqs, self._now, self._sent_ms = sqs, now, sent_ms
+
+    def resolve(self) -> list[Target]:
+        """The rule's targets, each with the queue it writes to (undeliverable ones left out)."""
+        sqs, rule, now, sent_ms = self._sqs, self.rule, self._now, self._sent_ms
+        targets = [_target(sqs, rule, spec, now, sent_ms) for spec in rule.targets.values()]
+        self.targets = [t for t in targets if t is not None]
+        return self.targets
+
+
+Routes = list[RuleRoute]
+"""A bus's enabled rules, in order."""
 
 
 def routes(sqs: MemorySqs, bus: Bus, now: float) -> Routes:
-    """``bus``'s enabled rules and their targets, resolved against the queues as they are now."""
-    out: Routes = []
+    """``bus``'s enabled rules, their targets to be resolved against the queues as they are now."""
     sent_ms = sqs.world.clock.epoch_ms(now)
-    for rule in bus.rules.values():
-        if rule.state in ENABLED:
-            targets = [_target(sqs, rule, spec, now, sent_ms) for spec in rule.targets.values()]
-            out.append((rule.compiled.match, [t for t in targets if t is not None]))
-    return out
+    return [RuleRoute(sqs, rule, now, sent_ms) for rule in bus.rules.values()
+            if rule.state in ENABLED]  # fmt: skip
 
 
 def _target(
@@ -80,8 +95,11 @@ def deliver(event: dict[str, Any], routes: Routes, ingested: str) -> None:
     ingestion time, as ``<aws.events.event.ingestion-time>`` gives it)."""
     text = None
     one = (event,)
-    for match, targets in routes:
-        if match(one):
+    for route in routes:
+        if route.match(one):
+            targets = route.targets
+            if targets is None:
+                targets = route.resolve()
             for target in targets:
                 if target.whole:
                     if text is None:

@@ -23,7 +23,7 @@ from bus.memory.errors import ok
 from bus.memory.queue import message_size
 from bus.memory.sns_checks import MAX_BYTES, check_publish, sns_error, structured
 from bus.memory.sns_delivery import Published, Subscription
-from bus.memory.sns_routes import Route, fan_out, routes
+from bus.memory.sns_routes import Fanout, fan_out
 from bus.memory.sqs import MemorySqs
 from bus.memory.world import World
 from bus.topology.patterns import check_filter_policy
@@ -271,7 +271,7 @@ class MemorySns:
     async def publish(self, TopicArn: str, Message: str, **entry: Any) -> dict[str, Any]:
         topic = self.topic(TopicArn, "Publish")
         now = self.world.clock.now()
-        through = routes(self.sqs, topic.subscriptions, now)
+        through = Fanout(self.sqs, topic.subscriptions, now)
         entry = {"Message": Message, **entry}
         return ok(**_published(*self._publish(topic, "Publish", entry, through, now)))
 
@@ -291,7 +291,7 @@ class MemorySns:
                              f"the limit of {MAX_BYTES} bytes.", "BatchRequestTooLong")  # fmt: skip
         successful, failed = [], []
         now = self.world.clock.now()
-        through = routes(self.sqs, topic.subscriptions, now)
+        through = Fanout(self.sqs, topic.subscriptions, now)
         for entry, size in zip(entries, sizes, strict=True):
             try:
                 message_id, sequence = self._publish(topic, op, entry, through, now, size)
@@ -309,7 +309,7 @@ class MemorySns:
         topic: Topic,
         op: str,
         entry: dict[str, Any],
-        through: list[Route],
+        through: Fanout,
         now: float,
         size: int | None = None,
     ) -> tuple[str, str | None]:

@@ -163,7 +163,8 @@ async def test_rules_and_targets_changed_between_calls_are_seen(memory: MemoryAw
         {"Id": "shaped", "Arn": shaped_arn, "InputPath": "$.detail.n"},
     ])  # fmt: skip
     entry = {"Source": "s", "DetailType": "t", "Detail": json.dumps({"n": 1})}
-    await memory.events.put_events(Entries=[entry, {**entry, "Detail": '{"n": 2}'}])
+    other = {**entry, "Source": "other"}  # matches no rule: the targets are looked up later
+    await memory.events.put_events(Entries=[other, entry, other, {**entry, "Detail": '{"n": 2}'}])
     one, two = await _events(memory, whole)
     assert [m["Body"] for m in await _events(memory, also)] == [one["Body"], two["Body"]]
     assert json.loads(one["Body"])["detail"] == {"n": 1}
