@@ -269,6 +269,9 @@ def _compile_object(pattern: Mapping[str, Any]) -> Matcher:
     if len(checks) == 2:
         first, second = checks
         return lambda nodes: first(nodes) and second(nodes)
+    if len(checks) == 3:  # EventBridge's usual source, detail-type and one detail key
+        one, two, three = checks
+        return lambda nodes: one(nodes) and two(nodes) and three(nodes)
 
     def every(nodes: Sequence[Node]) -> bool:
         for check in checks:  # noqa: SIM110 (a loop: cheaper than all() over a generator)

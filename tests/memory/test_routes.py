@@ -123,6 +123,7 @@ def test_only_one_key_of_exact_strings_takes_the_shortcut() -> None:
 
 
 def test_remembered_entry_ids_are_only_well_formed_ones() -> None:
+    _WELL_FORMED.clear()  # other tests' ids may have filled it
     check_batch("PublishBatch", [{"Id": "ok-1"}, {"Id": "ok_2"}])
     assert {"ok-1", "ok_2"} <= _WELL_FORMED
     for bad in ("no.dots", "", "x" * 81, 5.5, ["list"]):
@@ -134,6 +135,9 @@ def test_remembered_entry_ids_are_only_well_formed_ones() -> None:
         check_batch("PublishBatch", [{"Id": "ok-1"}, {"Id": "ok-1"}])  # remembered, still unique
     assert caught.value.response["Error"]["Code"] == "BatchEntryIdsNotDistinct"
     check_batch("PublishBatch", [{"Id": 7}])  # botocore would send "7"
+    for i in range(5000):
+        check_batch("PublishBatch", [{"Id": f"id-{i}"}])
+    assert len(_WELL_FORMED) == 4096  # bounded: later ids are checked each time, not remembered
 
 
 # -- EventBridge: a call's routes are its own -----------------------------------------------------
