@@ -12,6 +12,8 @@ from bus.memory.errors import client_error
 
 MAX_ENTRIES = 10
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+_WELL_FORMED: set[str] = set()
+"""Entry ids seen to match ``_ID`` (batches reuse a few: "0" to "9"), up to 4,096 of them."""
 
 
 def check_batch(
@@ -35,13 +37,17 @@ def check_batch(
         return
     seen: set[str] = set()
     for entry in entries:
-        entry_id = str(entry.get("Id", ""))
-        if not _ID.match(entry_id):
-            raise err(
-                "InvalidBatchEntryId",
-                "A batch entry id can only contain alphanumeric characters, hyphens and "
-                "underscores. It can be at most 80 letters long.",
-            )
+        entry_id = entry.get("Id", "")
+        if type(entry_id) is not str or entry_id not in _WELL_FORMED:
+            entry_id = str(entry_id)
+            if not _ID.match(entry_id):
+                raise err(
+                    "InvalidBatchEntryId",
+                    "A batch entry id can only contain alphanumeric characters, hyphens and "
+                    "underscores. It can be at most 80 letters long.",
+                )
+            if len(_WELL_FORMED) < 4096:
+                _WELL_FORMED.add(entry_id)
         if entry_id in seen:
             raise err("BatchEntryIdsNotDistinct", f"Id {entry_id} repeated.")
         seen.add(entry_id)

@@ -50,6 +50,11 @@ def select(document: Any, path: str) -> Any:
     return values[0] if values else _MISSING
 
 
+def whole_event(event: dict[str, Any]) -> str:
+    """The event as a target without an input setting receives it."""
+    return _COMPACT(event)
+
+
 def target_input(
     target: Mapping[str, Any], event: dict[str, Any], rule_arn: str, rule_name: str, ingested: str
 ) -> str:
@@ -61,7 +66,7 @@ def target_input(
         return _COMPACT(None if value is _MISSING else value)
     transformer = target.get("InputTransformer")
     if not transformer:
-        return _COMPACT(event)
+        return whole_event(event)
     values: dict[str, Any] = {
         name: select(event, path) for name, path in transformer.get("InputPathsMap", {}).items()
     }

@@ -20,7 +20,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bus.memory.eb_input import target_input
+from bus.memory.eb_routes import Routes, deliver, routes
 from bus.memory.errors import client_error, ok
 from bus.memory.matching import Compiled, compile_pattern, parse_json
 from bus.memory.queue import utf8_len
@@ -34,7 +34,6 @@ MAX_BYTES = 262_144
 MAX_TARGETS = 5
 _RULE_NAME = re.compile(r"^[.\-_A-Za-z0-9]{1,64}$")
 _BUS_NAME = re.compile(r"^[/.\-_A-Za-z0-9]{1,256}$")
-_ENABLED = ("ENABLED", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS")
 NOT_FOUND = "ResourceNotFoundException"
 
 
@@ -290,67 +289,52 @@ class MemoryEvents:
             raise _error(op, "ValidationException",
                          "Total size of the entries in the request is over the limit.")  # fmt: skip
         now = self.world.clock.now()
-        answers = [self._put(entry, now) for entry in Entries]
+        ingested = self.world.clock.iso(now, millis=False)
+        through: dict[str, Routes] = {}
+        answers = [self._put(entry, now, ingested, through) for entry in Entries]
         failed = sum(1 for a in answers if "ErrorCode" in a)
         return ok(FailedEntryCount=failed, Entries=answers)
 
-    def _put(self, entry: dict[str, Any], now: float) -> dict[str, Any]:
-        for name in ("Source", "DetailType", "Detail"):
-            if not entry.get(name):
-                return {"ErrorCode": "InvalidArgument",
-                        "ErrorMessage": f"Parameter {name} is not valid. Reason: {name} is a "
-                                        "required argument."}  # fmt: skip
+    def _put(
+        self, entry: dict[str, Any], now: float, ingested: str, through: dict[str, Routes]
+    ) -> dict[str, Any]:
+        """Check one entry and deliver its event (``through``: the routes of the buses this call
+        has resolved so far)."""
+        source, detail_type, text = (
+            entry.get("Source"),
+            entry.get("DetailType"),
+            entry.get("Detail"),
+        )
+        if not (source and detail_type and text):
+            name = "Source" if not source else "DetailType" if not detail_type else "Detail"
+            return {"ErrorCode": "InvalidArgument",
+                    "ErrorMessage": f"Parameter {name} is not valid. Reason: {name} is a "
+                                    "required argument."}  # fmt: skip
         try:
-            detail = parse_json(entry["Detail"])
+            detail = parse_json(text)
         except ValueError:
             detail = None
         if not isinstance(detail, dict):
             return {"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."}
         name = entry.get("EventBusName") or DEFAULT_BUS
-        bus = self.buses.get(name.rsplit("/", 1)[-1] if name.startswith("arn:") else name)
-        if bus is None:
-            return {"ErrorCode": "NotFoundException",
-                    "ErrorMessage": f"Event bus {name} does not exist."}  # fmt: skip
+        bus_routes = through.get(name)
+        if bus_routes is None:
+            bus = self.buses.get(name.rsplit("/", 1)[-1] if name.startswith("arn:") else name)
+            if bus is None:
+                return {"ErrorCode": "NotFoundException",
+                        "ErrorMessage": f"Event bus {name} does not exist."}  # fmt: skip
+            bus_routes = through[name] = routes(self.sqs, bus, now)
         event_id = self.world.new_id()
         when = entry.get("Time")
-        stamp = (
-            _stamp(int(when.timestamp()))
-            if isinstance(when, datetime)
-            else self.world.clock.iso(now, millis=False)
-        )
+        stamp = _stamp(int(when.timestamp())) if isinstance(when, datetime) else ingested
         event = {
-            "version": "0", "id": event_id, "detail-type": entry["DetailType"],
-            "source": entry["Source"], "account": self.world.account_id, "time": stamp,
+            "version": "0", "id": event_id, "detail-type": detail_type, "source": source,
+            "account": self.world.account_id, "time": stamp,
             "region": self.world.region, "resources": list(entry.get("Resources") or []),
             "detail": detail,
         }  # fmt: skip
-        for rule in list(bus.rules.values()):
-            if rule.state in _ENABLED and rule.compiled.match((event,)):
-                for target in list(rule.targets.values()):
-                    self._deliver(rule, target, event, now)
+        deliver(event, bus_routes, ingested)
         return {"EventId": event_id}
-
-    def _deliver(
-        self, rule: Rule, target: dict[str, Any], event: dict[str, Any], now: float
-    ) -> None:
-        ingested = self.world.clock.iso(now, millis=False)
-        body = target_input(target, event, rule.arn, rule.name, ingested)
-        queue = self.sqs.by_arn(str(target.get("Arn", "")))
-        attributes: dict[str, Any] = {}
-        if queue is None:
-            dlq_arn = str(target.get("DeadLetterConfig", {}).get("Arn", ""))
-            queue = self.sqs.by_arn(dlq_arn) if dlq_arn else None
-            if queue is None:
-                return  # undeliverable, no dead-letter queue: EventBridge drops it
-            attributes = {k: {"DataType": "String", "StringValue": v} for k, v in {
-                "RULE_ARN": rule.arn, "TARGET_ARN": str(target.get("Arn", "")),
-                "ERROR_CODE": "SQS.NonExistentQueue",
-                "ERROR_MESSAGE": "The specified queue does not exist.",
-                "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts", "RETRY_ATTEMPTS": "0",
-            }.items()}  # fmt: skip
-        group = target.get("SqsParameters", {}).get("MessageGroupId") if queue.fifo else None
-        dedup = event["id"] if queue.fifo else None
-        self.sqs.deliver(queue, body, attributes, group, dedup, now=now)
 
 
 @lru_cache(maxsize=256)

@@ -54,6 +54,8 @@ class Compiled:
     needles: tuple[tuple[str, ...], ...]
     keys: tuple[str, ...]
     """The top-level names the pattern reads (``$or`` branches' too)."""
+    exact: tuple[str, frozenset[str]] | None = None
+    """A pattern of one key and exact strings (the commonest filter policy): the key and them."""
 
     def match_attributes(
         self, attributes: Mapping[str, Mapping[str, Any]], values: dict[str, Any]
@@ -61,6 +63,12 @@ class Compiled:
         """Whether the pattern, as a filter policy, matches SNS message ``attributes``.
         ``values`` holds the attributes converted so far for this message (policies of one topic
         share it): the ones this pattern reads are added."""
+        if self.exact is not None:  # a String attribute's value is compared as it is
+            attribute = attributes.get(self.exact[0])
+            if attribute is not None and attribute.get("DataType") == "String":
+                text = attribute.get("StringValue")
+                if type(text) is str:
+                    return text in self.exact[1]
         for key in self.keys:
             if key not in values:
                 attribute = attributes.get(key)
@@ -103,7 +111,9 @@ def compile_pattern(pattern: Mapping[str, Any]) -> Compiled:
         return held[1]
     if len(_COMPILED) >= _COMPILED_MAX:
         _COMPILED.clear()
-    done = Compiled(_compile_object(pattern), tuple(_needles(pattern)), tuple(_keys(pattern)))
+    done = Compiled(
+        _compile_object(pattern), tuple(_needles(pattern)), tuple(_keys(pattern)), _exact(pattern)
+    )
     _COMPILED[id(pattern)] = (pattern, done)
     return done
 
@@ -215,6 +225,15 @@ def _children(nodes: Sequence[Node], key: str) -> list[Any]:
     ]
 
 
+def _exact(pattern: Mapping[str, Any]) -> tuple[str, frozenset[str]] | None:
+    if len(pattern) != 1:
+        return None
+    ((key, rule),) = pattern.items()
+    if key == "$or" or not isinstance(rule, list) or not all(type(r) is str for r in rule):
+        return None
+    return key, frozenset(rule)
+
+
 def _keys(pattern: Mapping[str, Any]) -> Iterator[str]:
     for key, rule in pattern.items():
         if key == "$or":
@@ -250,6 +269,9 @@ def _compile_object(pattern: Mapping[str, Any]) -> Matcher:
     if len(checks) == 2:
         first, second = checks
         return lambda nodes: first(nodes) and second(nodes)
+    if len(checks) == 3:  # EventBridge's usual source, detail-type and one detail key
+        one, two, three = checks
+        return lambda nodes: one(nodes) and two(nodes) and three(nodes)
 
     def every(nodes: Sequence[Node]) -> bool:
         for check in checks:  # noqa: SIM110 (a loop: cheaper than all() over a generator)

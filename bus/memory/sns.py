@@ -23,6 +23,7 @@ from bus.memory.errors import ok
 from bus.memory.queue import message_size
 from bus.memory.sns_checks import MAX_BYTES, check_publish, sns_error, structured
 from bus.memory.sns_delivery import Published, Subscription
+from bus.memory.sns_routes import Fanout, fan_out
 from bus.memory.sqs import MemorySqs
 from bus.memory.world import World
 from bus.topology.patterns import check_filter_policy
@@ -269,7 +270,10 @@ class MemorySns:
 
     async def publish(self, TopicArn: str, Message: str, **entry: Any) -> dict[str, Any]:
         topic = self.topic(TopicArn, "Publish")
-        return ok(**self._publish(topic, "Publish", {"Message": Message, **entry}))
+        now = self.world.clock.now()
+        through = Fanout(self.sqs, topic.subscriptions, now)
+        entry = {"Message": Message, **entry}
+        return ok(**_published(*self._publish(topic, "Publish", entry, through, now)))
 
     async def publish_batch(
         self, TopicArn: str, PublishBatchRequestEntries: list[dict[str, Any]]
@@ -287,11 +291,17 @@ class MemorySns:
                              f"the limit of {MAX_BYTES} bytes.", "BatchRequestTooLong")  # fmt: skip
         successful, failed = [], []
         now = self.world.clock.now()
+        through = Fanout(self.sqs, topic.subscriptions, now)
         for entry, size in zip(entries, sizes, strict=True):
             try:
-                successful.append({"Id": entry["Id"], **self._publish(topic, op, entry, size, now)})
+                message_id, sequence = self._publish(topic, op, entry, through, now, size)
             except ClientError as exc:
                 failed.append(failure(entry["Id"], exc))
+                continue
+            answer = {"Id": entry["Id"], "MessageId": message_id}
+            if sequence is not None:
+                answer["SequenceNumber"] = sequence
+            successful.append(answer)
         return ok(Successful=successful, Failed=failed)
 
     def _publish(
@@ -299,9 +309,11 @@ class MemorySns:
         topic: Topic,
         op: str,
         entry: dict[str, Any],
+        through: Fanout,
+        now: float,
         size: int | None = None,
-        now: float | None = None,
-    ) -> dict[str, Any]:
+    ) -> tuple[str, str | None]:
+        """Check, deduplicate and fan out one message: its id and sequence number."""
         body = entry.get("Message", "")
         if type(body) is not str:
             body = str(body)
@@ -311,13 +323,11 @@ class MemorySns:
             body = structured(op, body)
         group, dedup = entry.get("MessageGroupId"), entry.get("MessageDeduplicationId")
         sequence = None
-        if now is None:
-            now = self.world.clock.now()
         if topic.fifo:
             dedup = dedup or hashlib.sha256(body.encode()).hexdigest()
             seen = topic.dedup.get(dedup)
             if seen is not None and seen[0] > now:
-                return _published(seen[1], seen[2])
+                return seen[1], seen[2]
             sequence = self.world.sequence_number()
         message = Published(
             self.world.new_id(), topic.arn, body, attributes, entry.get("Subject"), group,
@@ -325,36 +335,8 @@ class MemorySns:
         )  # fmt: skip
         if topic.fifo and dedup is not None:
             topic.dedup[dedup] = (now + DEDUP_WINDOW, message.id, sequence)
-        for sub in topic.subscriptions:
-            if message.matches(sub):
-                self._deliver(message, sub, now)
-        return _published(message.id, sequence)
-
-    def _deliver(self, message: Published, sub: Subscription, now: float) -> None:
-        queue = self.sqs.by_arn(sub.endpoint)
-        if queue is None:
-            queue = self._subscription_dlq(sub)
-            if queue is None:
-                return  # SNS could not deliver and the subscription has no DLQ: lost
-            body, attributes = message.body, message.attributes
-        elif sub.raw:
-            body, attributes = message.body, message.attributes
-        else:
-            body, attributes = message.envelope(sub, self.world.region), {}
-        if queue.fifo:
-            group = message.group_id or message.id
-            self.sqs.deliver(queue, body, attributes, group, message.dedup_id, now=now)
-        else:
-            self.sqs.deliver(queue, body, attributes, now=now)
-
-    def _subscription_dlq(self, sub: Subscription) -> Any:
-        text = sub.attributes.get("RedrivePolicy")
-        if not text:
-            return None
-        try:
-            return self.sqs.by_arn(str(json.loads(text).get("deadLetterTargetArn", "")))
-        except ValueError:
-            return None
+        fan_out(message, through, self.world.region)
+        return message.id, sequence
 
 
 def _published(message_id: str, sequence: str | None) -> dict[str, Any]:

