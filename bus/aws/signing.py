@@ -86,7 +86,8 @@ class LightSigV4Auth(_SigV4):  # type: ignore[misc]
         if found is None:
             return str(super().canonical_request(request))
         lines, signed = found
-        self._signed_for: tuple[Any, str] | None = (request, signed)  # the same headers get signed: see _inject_...
+        # the same headers get signed: _inject_signature_to_request takes them from here
+        self._signed_for: tuple[Any, str] | None = (request, signed)
         path, query, _ = self._url(request.url)
         if request.params:
             query = self._canonical_query_string_params(request.params)
