@@ -258,6 +258,7 @@ def worker(
         concurrency=concurrency,
         shutdown_grace=grace,
         wait_seconds=wait_seconds,
+        freeze_startup=True,  # a process of its own: its start-up heap lives until it exits
     )
     if outbox_relay is not None:
         _require_outbox(outbox_relay)

@@ -47,6 +47,7 @@ from bus.middleware.load import consume_middlewares, publish_middlewares
 from bus.middleware.publish import PublishMiddleware
 from bus.schema import Registry
 from bus.topology.model import Topology
+from bus.worker import heap
 from bus.worker.capacity import Capacity
 from bus.worker.consumer import QueueConsumer, Shared
 from bus.worker.loader import QueueBinding, build_store, load_bindings, store_ready
@@ -75,6 +76,10 @@ class WorkerOptions:
     """Long-poll wait of each receive (0-20)."""
     startup_timeout: float = 60.0
     """How long to keep trying to reach SQS at start-up before giving up."""
+    freeze_startup: bool = False
+    """Once started, keep the start-up heap (clients' models, modules, schemas) out of the
+    interpreter's full collections until the worker stops (``bus.worker.heap``; ``bus worker``
+    turns it on): each full collection then walks only what the worker made since."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +154,7 @@ class Worker:
         self._log = parts.log or structlog.get_logger("bus.worker")
         self.consumers: list[QueueConsumer] = []
         self._stopped = False
+        self._frozen = False
         self.readiness = Readiness()
         """Started, not stopping, every poller receiving: what ``/readyz`` answers."""
 
@@ -224,6 +230,9 @@ class Worker:
             )
             stack = self.consume_stack(scope)
             self.consumers.append(QueueConsumer(self.aws.sqs, scope, shared, stack))
+        if self.options.freeze_startup:
+            self._log.info("start-up heap frozen", objects=heap.freeze())
+            self._frozen = True
         for consumer in self.consumers:
             consumer.start()
         self.readiness.started = True
@@ -266,11 +275,16 @@ class Worker:
         grace = self.options.shutdown_grace if grace is None else grace
         self._log.info("stopping", grace=grace)
         deadline = asyncio.get_running_loop().time() + grace
-        for consumer in self.consumers:
-            consumer.stop_receiving()
-        await asyncio.gather(*(c.finish(deadline) for c in self.consumers))
-        await asyncio.gather(*(c.close() for c in self.consumers))
-        await self._close_stores()
+        try:
+            for consumer in self.consumers:
+                consumer.stop_receiving()
+            await asyncio.gather(*(c.finish(deadline) for c in self.consumers))
+            await asyncio.gather(*(c.close() for c in self.consumers))
+            await self._close_stores()
+        finally:
+            if self._frozen:
+                self._frozen = False
+                heap.thaw()
         self._log.info("stopped")
 
     async def _close_stores(self) -> None:

@@ -101,6 +101,7 @@ async def test_a_middleware_declared_in_the_topology_counts_every_message(
     assert proc.wait(30) == 0, log.read_text()[-3000:]
     assert sorted(lines()) == sorted(["all handled Ping"] * 5 + ["work handled Ping"] * 5)
     assert lines()[:2] == ["work handled Ping", "all handled Ping"]  # the queue's inside
+    assert '"start-up heap frozen"' in log.read_text()  # bus worker: freeze_startup on
 
 
 @pytest.mark.timeout(120)
