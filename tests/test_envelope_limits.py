@@ -255,7 +255,7 @@ def _read(text: str) -> tuple[str, Any]:
 
 def _stdlib(text: str) -> tuple[str, Any]:
     """What ``load_json`` gave when it parsed with ``json.loads`` alone."""
-    with unittest.mock.patch("bus.envelope.limits.from_json", side_effect=ValueError):
+    with unittest.mock.patch("bus.jsontext.from_json", side_effect=ValueError):
         return _read(text)
 
 

@@ -21,8 +21,9 @@ exactly as before, errors included.
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
+
+from bus.jsontext import loads
 
 EVENT = "before-parse.sqs.ReceiveMessage"
 EMPTY = b"{}"
@@ -107,7 +108,7 @@ def parse_messages(body: bytes) -> list[Any] | None:
     """The ``Messages`` of a successful ReceiveMessage answer's body, as botocore parses them
     (``None``: the answer has none); ``_Unusual`` (or the JSON or base64 error) when the body is
     not of the documented shape."""
-    decoded = json.loads(body.decode("utf-8"))
+    decoded = loads(body)
     answer = _map(decoded)
     messages = answer.get("Messages")
     if messages is None:

@@ -13,9 +13,8 @@ import json
 import re
 from typing import Any
 
-from pydantic_core import from_json
-
 from bus.errors import DecodeError
+from bus.jsontext import loads
 
 MAX_BODY_BYTES = 1_048_576
 """1 MiB, SQS's largest message (a queue's ``maximum_message_size`` is at most this)."""
@@ -54,7 +53,7 @@ def load_json(
         raise _too_large(what, size, message_id, max_bytes)
     surrogates = _may_hold_surrogates(text)
     try:
-        obj = json.loads(text) if surrogates else _loads(text)
+        obj = json.loads(text) if surrogates else loads(text)  # the same, faster
     except RecursionError:
         raise too_deep(what, message_id) from None
     except ValueError as exc:  # JSONDecodeError, and integers longer than Python reads
@@ -64,17 +63,6 @@ def load_json(
     if surrogates:
         _find_surrogate(obj, what, message_id)
     return obj
-
-
-def _loads(text: str) -> Any:
-    """``json.loads(text)`` for a text that cannot hold a surrogate (``_may_hold_surrogates``),
-    by pydantic-core's faster parser (which would not keep a lone one). Anything it refuses is read
-    again by ``json.loads``, so what is accepted, and the reason for what is not, stay the standard
-    library's."""
-    try:
-        return from_json(text)
-    except ValueError:
-        return json.loads(text)
 
 
 def check_value(obj: object, what: str, message_id: str | None, text: str | None = None) -> None:

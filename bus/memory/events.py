@@ -20,9 +20,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from bus.jsontext import loads
 from bus.memory.eb_routes import Routes, deliver, routes
 from bus.memory.errors import client_error, ok
-from bus.memory.matching import Compiled, compile_pattern, parse_json
+from bus.memory.matching import Compiled, compile_pattern
 from bus.memory.queue import utf8_len
 from bus.memory.sqs import MemorySqs
 from bus.memory.world import World
@@ -311,7 +312,7 @@ class MemoryEvents:
                     "ErrorMessage": f"Parameter {name} is not valid. Reason: {name} is a "
                                     "required argument."}  # fmt: skip
         try:
-            detail = parse_json(text)
+            detail = loads(text)
         except ValueError:
             detail = None
         if not isinstance(detail, dict):

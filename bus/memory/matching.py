@@ -27,14 +27,12 @@ to match (``Compiled.may_match``), so most bodies a body-scoped policy rejects a
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic_core import from_json
-
+from bus.jsontext import loads
 from bus.memory.operators import Predicate, compile_value
 
 Node = Mapping[str, Any]
@@ -87,15 +85,6 @@ class Compiled:
             else:
                 return False
         return True
-
-
-def parse_json(text: str) -> Any:
-    """``json.loads(text)``, by pydantic-core's parser (several times faster); where that one
-    refuses what ``json`` accepts (lone surrogates, deep nesting), ``json.loads`` decides."""
-    try:
-        return from_json(text)
-    except ValueError:
-        return json.loads(text)
 
 
 _COMPILED: dict[int, tuple[Mapping[str, Any], Compiled]] = {}
@@ -151,7 +140,7 @@ def matches_filter_policy(
             if not done.may_match(body):
                 return False
             try:
-                document = parse_json(body)
+                document = loads(body)
             except ValueError:
                 return False
         return isinstance(document, dict) and done.match((document,))
@@ -185,7 +174,7 @@ def _attribute_value(attribute: Mapping[str, Any]) -> Any:
         return _MISSING if number is None else number
     if data_type == "String.Array":
         try:
-            values = parse_json(str(text))
+            values = loads(str(text))
         except ValueError:
             return _MISSING
         return values if isinstance(values, list) else _MISSING

@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bus.memory.matching import Compiled, parse_json
+from bus.jsontext import loads
+from bus.memory.matching import Compiled
 from bus.memory.queue import Queue
 from bus.memory.sns_delivery import Published, Subscription
 from bus.memory.sqs import Inbox, MemorySqs
@@ -92,7 +93,7 @@ def fan_out(message: Published, fanout: Fanout, region: str) -> None:
                     if not compiled.may_match(body):
                         continue  # parsed later, if another policy needs it
                     try:
-                        document = parse_json(body)
+                        document = loads(body)
                     except ValueError:
                         document = None
                 if not isinstance(document, dict) or not compiled.match((document,)):

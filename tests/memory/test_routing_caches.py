@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bus.memory import MemoryAws, matches_event_pattern, matches_filter_policy
-from bus.memory.matching import _MISSING, _flatten, attribute_values, compile_pattern, parse_json
+from bus.memory.matching import _MISSING, _flatten, attribute_values, compile_pattern
 from bus.memory.operators import value_matches
 from bus.memory.world import World, _id_stream
 from tests.memory.strategies import FIELDS, document, nested_pattern
@@ -168,50 +168,6 @@ async def test_a_replaced_rule_pattern_is_the_one_matched(memory: MemoryAws) -> 
 
 
 # -- JSON and ids ---------------------------------------------------------------------------------
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
-    ),
-    max_leaves=12,
-)
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal, with the same types, and NaN equal to NaN."""
-    if isinstance(a, float) and isinstance(b, float) and a != a and b != b:
-        return True
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
-    return bool(a == b)
-
-
-def _loads(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return ValueError
-
-
-def _parse(text: str) -> Any:
-    try:
-        return parse_json(text)
-    except ValueError:
-        return ValueError
-
-
-@settings(max_examples=300, deadline=None)
-@given(value=json_values, ascii_only=st.booleans(), junk=st.text(max_size=6))
-def test_parse_json_reads_what_json_loads_reads(value: Any, ascii_only: bool, junk: str) -> None:
-    text = json.dumps(value, ensure_ascii=ascii_only)
-    assert _same(parse_json(text), json.loads(text))
-    for variant in (junk, text + junk, junk + text, text[: len(text) // 2], '"\\ud800"'):
-        assert _same(_parse(variant), _loads(variant))
 
 
 def test_message_ids_are_unique_version_4_uuids() -> None:
