@@ -66,6 +66,13 @@ def _check_redrive(sqs: QueueStore, op: str, value: str, fifo: bool) -> None:
                           "queue must be same type of queue as the source.")  # fmt: skip
 
 
+INVALID_CHARACTERS = (
+    "Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | "
+    "#xE000 to #xFFFD | #x10000 to #x10FFFF"
+)
+"""What SQS says of a body or a String/Number attribute value holding a character it refuses."""
+
+
 def check_send(
     op: str, queue: Queue, body: str, attributes: Mapping[str, Any], entry: Mapping[str, Any]
 ) -> None:
@@ -74,9 +81,7 @@ def check_send(
         raise client_error(op, "MissingParameter",
                            "The request must contain the parameter MessageBody.")  # fmt: skip
     if SQS_INVALID_TEXT.search(body):
-        raise client_error(op, "InvalidMessageContents",
-                           "Invalid characters found. Valid unicode characters are #x9 | #xA | "
-                           "#xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF")  # fmt: skip
+        raise client_error(op, "InvalidMessageContents", INVALID_CHARACTERS)
     _check_attributes(op, attributes)
     limit = queue.number("MaximumMessageSize")
     if message_size(body, attributes) > limit:
@@ -116,6 +121,8 @@ def _check_attributes(op: str, attributes: Mapping[str, Any]) -> None:
         if value.get(field) in (None, "", b""):
             raise invalid(op, f"Message (user) attribute '{name}' must contain a non-empty value "
                               f"of type '{base}'.")  # fmt: skip
+        if base != "Binary" and SQS_INVALID_TEXT.search(str(value[field])):
+            raise invalid(op, INVALID_CHARACTERS)  # a value: InvalidParameterValue, not Contents
         if base == "Number":
             try:
                 float(str(value["StringValue"]))

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from bus.aws import aws_errors
+from bus.aws import AwsClients, aws_errors
 from bus.errors import AwsError
 from bus.memory import MemoryAws, VirtualClock
 from bus.topology.observe import MISSING_QUEUE
@@ -175,6 +175,56 @@ async def test_batch_limits_are_enforced(memory: MemoryAws) -> None:
     with pytest.raises(ClientError) as large:
         await memory.sqs.send_message(QueueUrl=url, MessageBody=big)
     assert code(large) == "InvalidParameterValue"
+
+
+async def test_an_attribute_value_with_a_character_sqs_refuses_is_refused(
+    memory: MemoryAws,
+) -> None:
+    url = await queue(memory, "q")
+    for value in ("a\x01b", "a\ufffeb"):
+        attribute = {"k": {"DataType": "String", "StringValue": value}}
+        with pytest.raises(ClientError) as refused:
+            await memory.sqs.send_message(
+                QueueUrl=url, MessageBody="x", MessageAttributes=attribute
+            )
+        assert code(refused) == "InvalidParameterValue"  # as LocalStack answers (test_fidelity)
+        assert "Invalid characters found" in str(refused.value)
+        answer = await memory.sqs.send_message_batch(
+            QueueUrl=url, Entries=[{"Id": "1", "MessageBody": "x", "MessageAttributes": attribute}]
+        )
+        assert [(f["Id"], f["Code"]) for f in answer["Failed"]] == [("1", "InvalidParameterValue")]
+    assert await receive(memory, url) == []
+
+
+async def _refusals(sqs: Any, url: str) -> list[tuple[str, str]]:
+    """What SendMessage and a SendMessageBatch entry answer to refused attribute values."""
+    out = []
+    for value in ("a\x01b", "a\ufffeb", "\x7f ok"):
+        attribute = {"k": {"DataType": "String", "StringValue": value}}
+        try:
+            await sqs.send_message(QueueUrl=url, MessageBody="x", MessageAttributes=attribute)
+            out.append(("accepted", ""))
+        except ClientError as exc:
+            out.append((exc.response["Error"]["Code"], exc.response["Error"]["Message"]))
+        answer = await sqs.send_message_batch(
+            QueueUrl=url, Entries=[{"Id": "1", "MessageBody": "x", "MessageAttributes": attribute}]
+        )
+        # the entry's code: LocalStack says InvalidParameterValueException, the in-memory SQS the
+        # single call's InvalidParameterValue (AWS documents neither); the message is compared
+        out += [("failed", f["Message"]) for f in answer.get("Failed", [])]
+    return out
+
+
+@pytest.mark.aws
+async def test_attribute_values_are_refused_as_localstack_refuses_them(
+    aws: AwsClients, bus_env: str
+) -> None:
+    name = f"{bus_env}-chars"
+    url = (await aws.sqs.create_queue(QueueName=name))["QueueUrl"]
+    async with MemoryAws() as memory:
+        assert await _refusals(memory.sqs, await queue(memory, name)) == await _refusals(
+            aws.sqs, url
+        )
 
 
 async def test_a_missing_queue_maps_to_bus_missing_queue_codes(memory: MemoryAws) -> None:
