@@ -2,7 +2,7 @@
 
 Everything that can be wrong with an event is found here, before any AWS call: an unknown type, no
 destination, data that does not validate, a FIFO group id missing or outside what AWS allows, a
-``traceparent`` that is not W3C Trace FlowContext, text that cannot be encoded as UTF-8 (a lone
+``traceparent`` that is not W3C Trace Context, text that cannot be encoded as UTF-8 (a lone
 surrogate), an encoded size over a service limit. Validation re-reads the event from the JSON that will be sent (``model_validate_json``), so
 what passes here is exactly what a consumer's model accepts.
 
@@ -63,8 +63,11 @@ TRACEPARENT = re.compile(
     r"(?P<rest>-.*)?",
     re.DOTALL,
 )
-"""W3C Trace FlowContext: ``version-traceid-parentid-flags``, lowercase hex, ids not all zeros;
+"""W3C Trace Context: ``version-traceid-parentid-flags``, lowercase hex, ids not all zeros;
 version ``ff`` is invalid, and only versions after ``00`` may carry more fields after the flags."""
+TRACEPARENT_MAX_LENGTH = 512
+"""A longer ``traceparent`` (a later version's extra fields) is ignored by consumers, as the
+OpenTelemetry propagator ignores it: refused at publish."""
 
 Kind = Literal["topic", "bus", "queue"]
 
@@ -124,9 +127,16 @@ class FlowContext:
 
 
 def valid_traceparent(text: str) -> bool:
-    """Whether ``text`` is a W3C Trace FlowContext ``traceparent`` (see ``TRACEPARENT``)."""
+    """Whether ``text`` is a W3C Trace Context ``traceparent`` (see ``TRACEPARENT``)."""
+    if len(text) > TRACEPARENT_MAX_LENGTH:
+        return False
     match = TRACEPARENT.fullmatch(text)
     return match is not None and not (match["version"] == "00" and match["rest"] is not None)
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """``text`` as an error shows it: its first ``limit`` characters and its length beyond."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text):,} characters)"
 
 
 def _encodable(text: str) -> bool:
@@ -152,9 +162,9 @@ def context_problem(context: FlowContext) -> tuple[str, str] | None:
     traceparent = context.traceparent
     if traceparent is not None and not valid_traceparent(traceparent):
         return "traceparent", (
-            "traceparent must be W3C Trace FlowContext (version-traceid-parentid-flags in "
-            "lowercase hex, ids not all zeros, e.g. "
-            f"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01), got {traceparent!r}"
+            "traceparent must be W3C Trace Context (version-traceid-parentid-flags in "
+            "lowercase hex, ids not all zeros, at most 512 characters, e.g. "
+            f"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01), got {_shown(traceparent)}"
         )
     return None
 

@@ -218,20 +218,26 @@ def test_fifo_group_id_takes_letters_digits_and_every_punctuation_mark() -> None
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",  # 00 has 4 fields
         "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",  # a digit short
         "",
+        "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-" + "x" * 457,  # over 512
     ],
 )
 def test_a_traceparent_must_be_w3c_trace_context(traceparent: str) -> None:
     spec = REGISTRY.spec("OrderPlaced")
-    with pytest.raises(
-        EventValidationError, match="traceparent must be W3C Trace FlowContext"
-    ) as info:
+    with pytest.raises(EventValidationError, match="traceparent must be W3C Trace Context") as info:
         prepare(0, spec, order(), (ORDERS,), FlowContext(traceparent=traceparent))
     assert info.value.fields == ("traceparent",)
+    assert len(str(info.value)) < 400  # a long one is shown cut, with its length
 
 
 def test_valid_traceparents_pass_a_later_version_may_carry_more() -> None:
     spec = REGISTRY.spec("OrderPlaced")
-    for traceparent in (TRACEPARENT, TRACEPARENT[:-2] + "00", "01" + TRACEPARENT[2:] + "-more"):
+    longest = "01" + TRACEPARENT[2:] + "-" + "x" * 456  # 512 characters: as consumers read it
+    for traceparent in (
+        TRACEPARENT,
+        TRACEPARENT[:-2] + "00",
+        "01" + TRACEPARENT[2:] + "-more",
+        longest,
+    ):
         item = prepare(0, spec, order(), (ORDERS,), FlowContext(traceparent=traceparent))
         assert json.loads(item.body)["traceparent"] == traceparent
 
