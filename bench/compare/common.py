@@ -7,7 +7,6 @@ one line ``RESULT {json}`` on stdout (everything else goes to stderr).
 
 from __future__ import annotations
 
-import gc
 import json
 import sys
 import threading
@@ -157,10 +156,6 @@ class Stopwatch:
         self.cpu = 0.0
 
     def start(self) -> Stopwatch:
-        """Start timing, from a collected heap: the garbage of the set-up (the messages prepared
-        for sending, the client's models) is collected now, not inside one system's window and
-        not another's (a full collection of this heap takes 100-300 ms here)."""
-        gc.collect()
         self.wall, self.cpu = time.perf_counter(), time.process_time()
         return self
 
