@@ -33,6 +33,7 @@ from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from bus.middleware.consume import HANDLED as HANDLED_OUTCOME
 from bus.middleware.consume import CallNext, Incoming, Outcome
 from bus.middleware.publish import NextBatch, NextEvent, Outgoing, OutgoingBatch, PublishMiddleware
+from bus.otel.light import LightSpan, LightTracer
 from bus.otel.traceparent import EMPTY, as_parent, context_of, span_context_of, traceparent_of
 from bus.otel.xray import xray_to_traceparent
 
@@ -227,13 +228,15 @@ def _event_attributes(item: Prepared) -> dict[str, str]:
 class TracingConsume:
     """The consume half: a CONSUMER ``process`` span per delivery, from handling to settling.
 
-    Per delivery it does what the SDK cannot skip and no more: one ``start_span`` given every
-    attribute known then (the queue's share built once per queue), the span made current by a
-    plain context token (no context manager), and at settling one attribute and ``end``. A span
-    the sampler dropped (not recording) gets no settle hook at all."""
+    Per delivery: one span started with every attribute known then (the queue's share built once
+    per queue), made current by a plain context token (no context manager), and at settling one
+    attribute and ``end``. A span the sampler dropped (not recording) gets no settle hook at all.
+    The span is a ``LightSpan`` (bus.otel.light: the same exported span for less CPU) unless
+    ``light`` is False or the provider does not allow it; then the SDK's."""
 
-    def __init__(self, tracer: trace.Tracer) -> None:
+    def __init__(self, tracer: trace.Tracer, *, light: bool = True) -> None:
         self._tracer = tracer
+        self.light = LightTracer(tracer) if light else None
         self._names: dict[str, tuple[str, dict[str, str]]] = {}
         """Per queue: the span's name and the attributes every delivery to it shares."""
 
@@ -246,11 +249,15 @@ class TracingConsume:
 
     async def __call__(self, delivery: Incoming, call_next: CallNext) -> None:
         name, shared = self.queue(delivery.queue)
-        span = self._tracer.start_span(
-            name,
-            context=parent_of(delivery) or EMPTY,
-            kind=SpanKind.CONSUMER,
-            attributes=_delivery_attributes(shared, delivery),
+        parent = parent_of(delivery) or EMPTY
+        attributes = _delivery_attributes(shared, delivery)
+        light = self.light
+        span = (
+            light.start(name, parent, SpanKind.CONSUMER, attributes)
+            if light is not None
+            else self._tracer.start_span(
+                name, context=parent, kind=SpanKind.CONSUMER, attributes=attributes
+            )
         )
         if span.is_recording():  # not when the sampler dropped it: nothing to finish then
             delivery.when_settled(_Finish(span, delivery))
@@ -301,17 +308,19 @@ class _Finish:
     """The settle hook of one delivery's span (a slotted callable: cheaper than a closure). The
     common case (handled at the first try) costs one attribute and ``end``."""
 
-    __slots__ = ("delivery", "span")
+    __slots__ = ("delivery", "put", "span")
 
     def __init__(self, span: Span, delivery: Incoming) -> None:
         self.span = span
         self.delivery = delivery
+        self.put = span.put if isinstance(span, LightSpan) else span.set_attribute
+        """bus's own clean attribute: a light span takes it without cleaning."""
 
     def __call__(self, outcome: Outcome, fate: str) -> None:
         span, ctx = self.span, self.delivery.context
         tries = ctx.try_number if ctx is not None else 1
         if outcome is HANDLED_OUTCOME and tries == 1 and fate == "handled":
-            span.set_attribute("bus.outcome", "handled")
+            self.put("bus.outcome", "handled")
             span.end()
         else:
             _finish(span, outcome, fate, tries)
@@ -340,11 +349,14 @@ def _finish(span: Span, outcome: Outcome, fate: str, tries: int) -> None:
 
 class Tracing:
     """Traces for a worker and its publisher: ``consume`` and ``publish`` middlewares sharing one
-    tracer (``tracer_provider``: the global one when None)."""
+    tracer (``tracer_provider``: the global one when None). ``light=False`` makes every span
+    through the SDK's ``Tracer.start_span`` (see bus.otel.light)."""
 
-    def __init__(self, tracer_provider: trace.TracerProvider | None = None) -> None:
+    def __init__(
+        self, tracer_provider: trace.TracerProvider | None = None, *, light: bool = True
+    ) -> None:
         tracer = trace.get_tracer("bus", tracer_provider=tracer_provider)
-        self.consume = TracingConsume(tracer)
+        self.consume = TracingConsume(tracer, light=light)
         self.publish = TracingPublish(tracer)
 
 
