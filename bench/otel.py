@@ -83,12 +83,12 @@ class Mode:
             step()
 
 
-def _traces() -> Mode:
+def _traces(light: bool = True) -> Mode:
     from bus.otel import instrumentation
 
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(Dropped()))
-    otel = instrumentation(tracer_provider=provider)
+    otel = instrumentation(tracer_provider=provider, light=light)
 
     def flush() -> None:  # export what the batch processor still holds: its CPU is the run's
         provider.force_flush()
@@ -287,6 +287,7 @@ IN_PLACE: dict[str, Callable[[], Mode]] = {
     "bare SDK span": lambda: _sdk_span(False),
     "SDK span, attributes": lambda: _sdk_span(True),
     "bus's consume span": _traces,
+    "the same, SDK path": lambda: _traces(light=False),
 }
 """The SDK's part of the consume span alone, and all of it (``traces``), in the in-process path."""
 
@@ -313,6 +314,7 @@ def floor(count: int = 20_000) -> None:
     from opentelemetry import context, trace
     from opentelemetry.sdk.metrics import MeterProvider
 
+    from bus.otel.light import LightSpan, LightTracer
     from bus.otel.metrics import DURATION_BUCKETS
     from bus.otel.prometheus import PrometheusReader
 
@@ -337,6 +339,14 @@ def floor(count: int = 20_000) -> None:
         s.set_attribute("bus.outcome", "handled")
         s.end()
 
+    light = LightTracer(tracer)
+
+    def light_span() -> None:  # bus.otel.light: what the consume span is made with
+        s = light.start("process orders", parent, trace.SpanKind.CONSUMER, {**attributes})
+        assert isinstance(s, LightSpan)
+        s.put("bus.outcome", "handled")
+        s.end()
+
     histogram = (
         MeterProvider(metric_readers=[PrometheusReader()])
         .get_meter("bench")
@@ -353,7 +363,8 @@ def floor(count: int = 20_000) -> None:
         histogram.record(0.003, labels)
 
     print(f"2. the SDK's floor, tight loops of {count}, best of 5")
-    for what, call in (("one consume span", span), ("one histogram record", record)):
+    calls = (("one SDK span", span), ("one light span", light_span), ("one histogram", record))
+    for what, call in calls:
         print(f"   {what:<22} {_best(call, count) * 1e6:6.1f} us")
     provider.shutdown()
 

@@ -21,7 +21,7 @@ docs/observability.md ("How spans are made") says the same.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from time import time_ns
 from types import TracebackType
 from typing import Any, cast
@@ -88,28 +88,40 @@ def quiet(processor: object) -> bool:
 
 
 class LightTracer:
-    """``start`` makes a ``LightSpan`` when that is safe (see the module), else asks ``tracer``."""
+    """``start`` makes a ``LightSpan`` when that is safe (see the module), else asks ``tracer``
+    (always when not ``enabled``)."""
 
-    def __init__(self, tracer: trace.Tracer) -> None:
+    def __init__(self, tracer: trace.Tracer, *, enabled: bool = True) -> None:
         self._tracer = tracer
-        self._checked: tuple[object, object] | None = None
-        """The processors last found quiet (their tuple) and the SDK tracer they belong to."""
+        self.enabled = enabled
+        self._checked: tuple[sdk_trace.Tracer, object] | None = None
+        """The SDK tracer last found usable and its processors then (their tuple, replaced by
+        the SDK when a processor is added)."""
 
     def sdk(self) -> sdk_trace.Tracer | None:
         """The SDK tracer the light path may stand in for, or None (then: the SDK's path)."""
+        checked = self._checked
+        if checked is not None:
+            tracer = checked[0]
+            if getattr(tracer.span_processor, "_span_processors", None) is checked[1]:
+                return tracer
+        return self._check()
+
+    def _check(self) -> sdk_trace.Tracer | None:
+        self._checked = None
+        if not self.enabled:
+            return None
         tracer: object = self._tracer
         if isinstance(tracer, trace.ProxyTracer):
             tracer = getattr(tracer, "_tracer", None)  # resolved once a provider is set
         if not isinstance(tracer, sdk_trace.Tracer):
             return None
-        processor = getattr(tracer, "span_processor", None)
-        inner = getattr(processor, "_span_processors", None)
-        checked = self._checked
-        if checked is not None and checked[0] is inner and checked[1] is tracer:
-            return tracer
-        if not all(hasattr(tracer, part) for part in _TRACER_PARTS) or not quiet(processor):
+        if not all(hasattr(tracer, part) for part in _TRACER_PARTS):
             return None
-        self._checked = (inner, tracer)  # the tuple is replaced when a processor is added
+        processor = tracer.span_processor
+        if not quiet(processor):
+            return None
+        self._checked = (tracer, getattr(processor, "_span_processors", None))
         return tracer
 
     def start(
@@ -117,12 +129,16 @@ class LightTracer:
         name: str,
         context: otel_context.Context | None,
         kind: SpanKind,
-        attributes: dict[str, Any],
+        attributes: Mapping[str, Any],
+        links: Sequence[Link] = (),
     ) -> trace.Span:
-        """What ``Tracer.start_span(name, context, kind, attributes)`` gives, made lighter."""
+        """What ``Tracer.start_span(name, context, kind, attributes, links)`` gives, lighter."""
         sdk = self.sdk()
+        links = links or ()
         if sdk is None:
-            return self._tracer.start_span(name, context=context, kind=kind, attributes=attributes)
+            return self._tracer.start_span(
+                name, context=context, kind=kind, attributes=attributes, links=links
+            )
         parent: SpanContext | None = trace.get_current_span(context).get_span_context()
         if not sdk._is_enabled():
             return trace.NonRecordingSpan(context=parent)  # type: ignore[arg-type]  # as the SDK
@@ -133,7 +149,7 @@ class LightTracer:
         else:
             trace_id = parent.trace_id
             random_id = parent.trace_flags.random_trace_id
-        sampled = sdk.sampler.should_sample(context, trace_id, name, kind, attributes, ())
+        sampled = sdk.sampler.should_sample(context, trace_id, name, kind, attributes, links)
         decision = sampled.decision
         sampled_flag = decision.is_sampled()  # type: ignore[no-untyped-call]
         flags = TraceFlags.SAMPLED if sampled_flag else TraceFlags.DEFAULT
@@ -149,7 +165,10 @@ class LightTracer:
         ended = sdk._tracer_metrics.start_span(parent, decision)
         if not decision.is_recording():  # type: ignore[no-untyped-call]
             return trace.NonRecordingSpan(context=span_context)
-        return LightSpan(sdk, name, span_context, parent, kind, dict(sampled.attributes), ended)
+        span = LightSpan(sdk, name, span_context, parent, kind, dict(sampled.attributes), ended)
+        if links:
+            span._links = sdk_trace.Span._new_links(cast(sdk_trace.Span, span), links)
+        return span
 
 
 class LightSpan(trace.Span):
@@ -211,6 +230,11 @@ class LightSpan(trace.Span):
             found[key] = value
         else:
             self.set_attribute(key, value)
+
+    def put_all(self, attributes: Mapping[str, str | int]) -> None:
+        """bus's own clean attributes, as ``put``."""
+        for key, value in attributes.items():
+            self.put(key, value)
 
     def get_span_context(self) -> SpanContext:
         return self._context

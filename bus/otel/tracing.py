@@ -80,10 +80,11 @@ _UNKNOWN = _Route("publish", _SEND)
 
 
 class TracingPublish(PublishMiddleware):
-    """The publish half: a PRODUCER span per event, a CLIENT span per batch call."""
+    """The publish half: a PRODUCER span per event, a CLIENT span per batch call (light spans
+    unless ``light`` is False or the provider does not allow them: see bus.otel.light)."""
 
-    def __init__(self, tracer: trace.Tracer) -> None:
-        self._tracer = tracer
+    def __init__(self, tracer: trace.Tracer, *, light: bool = True) -> None:
+        self.spans = LightTracer(tracer, enabled=light)
         self._open: OrderedDict[str, _Open] = OrderedDict()
         self._sent: OrderedDict[str, trace.SpanContext] = OrderedDict()
         """Event spans already ended, for the links of their retried entries."""
@@ -95,12 +96,7 @@ class TracingPublish(PublishMiddleware):
     async def event(self, outgoing: Outgoing, call_next: NextEvent) -> None:
         parent = _current_parent() or context_of(outgoing.traceparent)
         guess = self._guesses.get(type(outgoing.event), _UNKNOWN)
-        span = self._tracer.start_span(
-            guess.name,
-            context=parent or EMPTY,
-            kind=SpanKind.PRODUCER,
-            attributes=guess.attributes,
-        )
+        span = self.spans.start(guess.name, parent or EMPTY, SpanKind.PRODUCER, guess.attributes)
         outgoing.traceparent = traceparent_of(span)
         try:
             await call_next(outgoing)
@@ -149,17 +145,13 @@ class TracingPublish(PublishMiddleware):
     async def batch(self, batch: OutgoingBatch, call_next: NextBatch) -> None:
         channel = batch.channel
         links = [Link(c) for item in batch.entries if (c := self._context(item.id)) is not None]
-        span = self._tracer.start_span(
-            f"send {channel.name}",
-            kind=SpanKind.CLIENT,
-            links=links,
-            attributes={
-                **_destination(channel),
-                "messaging.operation.type": "send",
-                "messaging.operation.name": CALLS[channel.kind],
-                "messaging.batch.message_count": len(batch.entries),
-            },
-        )
+        attributes = {
+            **_destination(channel),
+            "messaging.operation.type": "send",
+            "messaging.operation.name": CALLS[channel.kind],
+            "messaging.batch.message_count": len(batch.entries),
+        }
+        span = self.spans.start(f"send {channel.name}", None, SpanKind.CLIENT, attributes, links)
         token = otel_context.attach(trace.set_span_in_context(span))
         try:
             await call_next(batch)
@@ -203,12 +195,20 @@ class TracingPublish(PublishMiddleware):
             done = {"bus.event.id": item.id}  # the event's own attributes: one call, at its end
             if opened.message_id is not None:
                 done["messaging.message.id"] = opened.message_id
-            span.set_attributes(done)
+            _put_all(span, done)
             del self._open[item.id]
             self._sent[item.id] = span.get_span_context()
             while len(self._sent) > REMEMBERED:
                 self._sent.popitem(last=False)
             span.end()
+
+
+def _put_all(span: Span, attributes: dict[str, str]) -> None:
+    """bus's own clean attributes: a light span takes them without cleaning."""
+    if isinstance(span, LightSpan):
+        span.put_all(attributes)
+    else:
+        span.set_attributes(attributes)
 
 
 def _destination(channel: Channel) -> dict[str, str]:
@@ -235,8 +235,7 @@ class TracingConsume:
     ``light`` is False or the provider does not allow it; then the SDK's."""
 
     def __init__(self, tracer: trace.Tracer, *, light: bool = True) -> None:
-        self._tracer = tracer
-        self.light = LightTracer(tracer) if light else None
+        self.spans = LightTracer(tracer, enabled=light)
         self._names: dict[str, tuple[str, dict[str, str]]] = {}
         """Per queue: the span's name and the attributes every delivery to it shares."""
 
@@ -249,15 +248,11 @@ class TracingConsume:
 
     async def __call__(self, delivery: Incoming, call_next: CallNext) -> None:
         name, shared = self.queue(delivery.queue)
-        parent = parent_of(delivery) or EMPTY
-        attributes = _delivery_attributes(shared, delivery)
-        light = self.light
-        span = (
-            light.start(name, parent, SpanKind.CONSUMER, attributes)
-            if light is not None
-            else self._tracer.start_span(
-                name, context=parent, kind=SpanKind.CONSUMER, attributes=attributes
-            )
+        span = self.spans.start(
+            name,
+            parent_of(delivery) or EMPTY,
+            SpanKind.CONSUMER,
+            _delivery_attributes(shared, delivery),
         )
         if span.is_recording():  # not when the sampler dropped it: nothing to finish then
             delivery.when_settled(_Finish(span, delivery))
@@ -357,7 +352,7 @@ class Tracing:
     ) -> None:
         tracer = trace.get_tracer("bus", tracer_provider=tracer_provider)
         self.consume = TracingConsume(tracer, light=light)
-        self.publish = TracingPublish(tracer)
+        self.publish = TracingPublish(tracer, light=light)
 
 
 _TRACEPARENT_IN_BODY = re.compile(

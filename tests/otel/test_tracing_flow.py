@@ -1,7 +1,7 @@
 """One trace per flow, against the emulator: SNS raw and wrapped delivery, EventBridge to SQS, a
 handler's follow-up event, FIFO, an in-process retry, a redelivery, a dead letter and its redrive,
 an X-Ray producer. Spans are collected in memory; parents and links are asserted by id. Each flow
-runs twice, its consume spans made on the light path (bus.otel.light) and then on the SDK's, and
+runs twice, bus's spans made on the light path (bus.otel.light) and then on the SDK's, and
 the spans of its traces must be the same field by field (ids and times by their relations)."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from bus.cli.trace import flow_tree, load_spans
 from bus.dlq.redrive import RedriveOptions, redrive_selected
 from bus.dlq.select import Selection
 from bus.envelope import encode_body, new_envelope
-from bus.otel import TracingConsume, instrumentation
+from bus.otel import TracingConsume, TracingPublish, instrumentation
 from bus.otel.record import JsonLinesExporter
 from bus.publish.publisher import Publisher
 from bus.worker import Worker, WorkerOptions, WorkerParts
@@ -121,10 +121,11 @@ OTEL = LIGHT
 async def on_both_paths(flow: Callable[[], Awaitable[list[ReadableSpan]]]) -> None:
     """``flow`` on the light path, then on the SDK's: the spans it gives must have one shape."""
     global OTEL
-    (consume,) = LIGHT.consume
+    (consume,), (publish,) = LIGHT.consume, LIGHT.publish
     assert isinstance(consume, TracingConsume)
-    assert consume.light is not None
-    assert consume.light.sdk() is not None  # this provider allows the light path
+    assert isinstance(publish, TracingPublish)
+    assert consume.spans.sdk() is not None  # this provider allows the light path
+    assert publish.spans.sdk() is not None
     found = []
     for otel in (LIGHT, SDK):
         OTEL = otel
@@ -140,9 +141,14 @@ async def on_both_paths(flow: Callable[[], Awaitable[list[ReadableSpan]]]) -> No
 
 
 def of_traces(*producers: ReadableSpan) -> list[ReadableSpan]:
-    """The finished spans of the traces ``producers`` belong to."""
+    """The finished spans of the traces ``producers`` belong to, and those linking to them (the
+    AWS calls that carried their events)."""
     traces = {p.context.trace_id for p in producers}
-    return [s for s in EXPORTER.get_finished_spans() if s.context.trace_id in traces]
+    return [
+        s
+        for s in EXPORTER.get_finished_spans()
+        if s.context.trace_id in traces or any(k.context.trace_id in traces for k in s.links)
+    ]
 
 
 def publisher(applied: Applied) -> Publisher:

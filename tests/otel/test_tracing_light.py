@@ -75,7 +75,14 @@ class Recorded(Sampler):
     ):  # type: ignore[no-untyped-def]
         parent = trace.get_current_span(parent_context).get_span_context()
         self.asked.append(
-            (parent, trace_id, name, kind, dict(attributes or {}), tuple(links or ()))
+            (
+                parent,
+                trace_id,
+                name,
+                kind,
+                dict(attributes or {}),
+                tuple((k.context, dict(k.attributes or {})) for k in links or ()),
+            )
         )
         return SamplingResult(
             self.decision, {**(attributes or {}), "sampler.said": "yes"}, TraceState([("s", "1")])
@@ -99,7 +106,8 @@ def provider(
     return made, exporter
 
 
-Start = Callable[[str, "Context | None", SpanKind, dict[str, Any]], trace.Span]
+Start = Callable[..., trace.Span]
+"""``(name, context, kind, attributes[, links])``, as ``LightTracer.start``."""
 
 
 def both(
@@ -121,9 +129,10 @@ def both(
                 ctx: Context | None,
                 kind: SpanKind,
                 attrs: dict[str, Any],
+                links: Sequence[Link] = (),
                 sdk: Any = tracer,
             ) -> Any:
-                return sdk.start_span(name, context=ctx, kind=kind, attributes=attrs)
+                return sdk.start_span(name, context=ctx, kind=kind, attributes=attrs, links=links)
 
         steps(start)
         results.append((exporter.get_finished_spans(), chosen.asked if chosen else None))
@@ -355,6 +364,25 @@ def test_a_proxy_tracer_uses_the_light_path_once_it_has_a_provider(
     span = LightTracer(proxy).start("x", None, SpanKind.CONSUMER, {})
     assert isinstance(span, LightSpan)
     span.end()
+
+
+def test_links_given_at_the_start_reach_the_sampler_and_the_exporter_alike() -> None:
+    links = [
+        Link(REMOTE),
+        Link(SpanContext(1, 2, False), {"a": "b"}),
+        Link(trace.INVALID_SPAN_CONTEXT),
+    ]
+
+    def steps(start: Start) -> None:
+        given = [Link(k.context, k.attributes) for k in links]  # the SDK bounds them in place
+        span = start("send orders", None, SpanKind.CLIENT, {"n": 2}, given)
+        span.end()
+
+    limits = SpanLimits(max_links=1)
+    sdk, light, asked = both(steps, limits, decision=Decision.RECORD_AND_SAMPLE)
+    same(sdk, light)
+    assert [c for c, _ in asked[0][5]] == [k.context for k in links]
+    assert light[0].dropped_links == 1
 
 
 def test_links_given_in_the_sdk_types_end_up_equal() -> None:
