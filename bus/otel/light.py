@@ -14,8 +14,13 @@ no-ops (``BatchSpanProcessor``, ``SimpleSpanProcessor``, the multi-processors ov
 SDK's private attributes it reads are there (``Tracer``: ``sampler``, ``id_generator``,
 ``resource``, ``span_processor``, ``instrumentation_info``, ``_instrumentation_scope``,
 ``_span_limits``, ``_tracer_metrics``, ``_is_enabled``; the multi-processors' ``_span_processors``;
-the API's ``ProxyTracer._tracer``). Otherwise ``start`` is ``Tracer.start_span``, unchanged.
-docs/observability.md ("How spans are made") says the same.
+the API's ``ProxyTracer._tracer``; the helpers it reuses: ``_is_valid_link``, ``Span._new_links``,
+``Span.record_exception``, ``BoundedAttributes._set_items``). Otherwise ``start`` is
+``Tracer.start_span``, unchanged. docs/observability.md ("How spans are made") says the same.
+
+A ``LightSpan`` takes no lock: it is made, changed and ended by the task handling one message or
+event. User code that changes the current span from several threads at once is not serialised
+as on the SDK's span (its values are, as there, cleaned and bounded).
 """
 
 from __future__ import annotations
@@ -68,6 +73,13 @@ _TRACER_PARTS = (
     "_is_enabled",
 )
 _UNSET = Status(StatusCode.UNSET)
+_SDK_HELPERS = (
+    hasattr(sdk_trace, "_is_valid_link")
+    and hasattr(sdk_trace.Span, "_new_links")
+    and hasattr(sdk_trace.Span, "record_exception")
+    and hasattr(BoundedAttributes, "_set_items")
+)
+"""Whether the SDK's helpers a light span reuses are there (else: the SDK's path)."""
 
 
 def quiet(processor: object) -> bool:
@@ -109,7 +121,7 @@ class LightTracer:
 
     def _check(self) -> sdk_trace.Tracer | None:
         self._checked = None
-        if not self.enabled:
+        if not (self.enabled and _SDK_HELPERS):
             return None
         tracer: object = self._tracer
         if isinstance(tracer, trace.ProxyTracer):
@@ -186,6 +198,7 @@ class LightSpan(trace.Span):
         ended: Any,
     ) -> None:
         self._tracer = tracer
+        self._resource = tracer.resource  # as the SDK's span: the resource when it started
         self._limits: SpanLimits = tracer._span_limits
         self._name = name
         self._context = context
@@ -353,7 +366,7 @@ class LightSpan(trace.Span):
                 name=self._name,
                 context=self._context,
                 parent=self._parent,
-                resource=tracer.resource,
+                resource=self._resource,
                 attributes=attributes,
                 events=() if self._events is None else self._events,
                 links=() if self._links is None else self._links,
