@@ -3,20 +3,22 @@ one run, printed as ratios against ``off`` and as microseconds added per message
 
 1. The in-process consume path alone (decode, validate, the pipeline, queue the delete; no network,
    so its ratios are stricter than 2.'s): best of 5 runs per mode.
-2. The SDK's floor: what one bare SDK span (the consume span's attributes, started and ended in a
-   tight loop) and one histogram record cost here, beside what each mode adds per message; and
-   the SDK's span in place: a bare SDK span, the same with the consume span's attributes, and
-   bus's consume span, each added alone to the path of 1. (what of tracing's cost is the SDK's).
+2. The SDK's floor: what one SDK span and one light span (bus.otel.light: the consume span's
+   attributes, started, given its outcome and ended in a tight loop) and one histogram record
+   cost here, beside what each mode adds per message; and spans in place: a bare SDK span, the
+   same with the consume span's attributes, bus's consume span (light) and the same on the SDK's
+   path, each added alone to the path of 1.
 3. Worker CPU per message against the emulator: the same N ``OrderPlaced`` messages (each with a
    ``traceparent``, as a traced producer sends them) consumed by a bus worker with a no-op handler,
    once per mode of ``MODES``, the modes alternated over several rounds (each round starting
    with the next mode); the process CPU (this process only: the emulator runs in its own),
-   medians. Target: each mode <= 1.15x off.
+   medians (each round's figure in brackets: the noise). Target: each mode <= 1.15x off.
 4. ``publish_many`` CPU per event of N events to the queue, per mode, the same way.
 
 Modes (``MODES``): ``off`` is bus without the extra's middlewares; ``traces`` records every span
-through the SDK's BatchSpanProcessor (the default sampler, parent-based always-on, as ``bus
-worker`` ships) into an exporter that drops them (an exporter's own cost depends on where it
+(bus's own on the light path of bus.otel.light, as ``bus worker`` makes them) through the SDK's
+BatchSpanProcessor (the default sampler, parent-based always-on, as ``bus worker`` ships) into
+an exporter that drops them (an exporter's own cost depends on where it
 sends: not measured); ``metrics`` is the ``Metrics`` middleware with the Prometheus reader, as
 ``bus worker --metrics-port`` builds it; ``traces+metrics`` both; ``no-extra`` is what ``bus
 worker`` adds when the ``otel`` extra is not installed (``opentelemetry`` made unimportable while
@@ -209,9 +211,9 @@ async def against_aws(settings: Settings, count: int, loops: int, rounds: int) -
                 mode = MODES[name]()
                 publish[name].append(await _publish(aws, topology, env, registry, count, mode))
     print(f"3. worker CPU per message, {count} messages, {loops} pollers, {rounds} rounds, medians")
-    _report({name: statistics.median(values) for name, values in consume.items()})
+    _report({name: statistics.median(values) for name, values in consume.items()}, consume)
     print(f"4. publish_many CPU per event, {count} events, {rounds} rounds, medians")
-    _report({name: statistics.median(values) for name, values in publish.items()})
+    _report({name: statistics.median(values) for name, values in publish.items()}, publish)
 
 
 def _rotated(round_: int) -> list[str]:
@@ -379,7 +381,8 @@ def _best(call: Callable[[], Any], count: int) -> float:
     return best
 
 
-def _report(results: dict[str, float]) -> None:
+def _report(results: dict[str, float], rounds: dict[str, list[float]] | None = None) -> None:
+    """Each mode against ``off``; with ``rounds``, each round's figure too (to see the noise)."""
     base = results["off"]
     for name, seconds in results.items():
         line = f"   {name:<15} {seconds * 1e6:7.1f} us"
@@ -387,6 +390,8 @@ def _report(results: dict[str, float]) -> None:
             target = TARGETS.get(name, 1.15)
             added = (seconds - base) * 1e6
             line += f"  {seconds / base:5.2f}x of off (target <= {target}x), {added:+6.1f} us"
+        if rounds is not None:
+            line += "  [" + " ".join(f"{v * 1e6:.0f}" for v in rounds[name]) + "]"
         print(line)
 
 
