@@ -24,7 +24,10 @@ sends: not measured); ``metrics`` is the ``Metrics`` middleware with the Prometh
 worker`` adds when the ``otel`` extra is not installed (``opentelemetry`` made unimportable while
 it builds its middlewares: nothing; target <= 1.02x, the noise between two identical runs).
 
-    .venv/bin/python -m bench.otel [--messages N] [--loops K] [--rounds R]
+    .venv/bin/python -m bench.otel [--messages N] [--loops K] [--rounds R] [--sdk]
+
+``--sdk`` adds ``traces, SDK`` and ``t+m, SDK``: the same with bus's spans made by the SDK's
+``Tracer.start_span`` instead of the light path (an A/B of bus.otel.light in the same rounds).
 
 Starts its own LocalStack (bus.emulator) unless AWS_ENDPOINT_URL is set.
 """
@@ -113,6 +116,21 @@ def _both() -> Mode:
     return Mode(
         [*traces.consume, *metrics.consume], [*traces.publish, *metrics.publish], traces.after
     )
+
+
+def _both_sdk() -> Mode:
+    traces, metrics = _traces(light=False), _metrics()
+    return Mode(
+        [*traces.consume, *metrics.consume], [*traces.publish, *metrics.publish], traces.after
+    )
+
+
+SDK_MODES: dict[str, Callable[[], Mode]] = {
+    "traces, SDK": lambda: _traces(light=False),
+    "t+m, SDK": _both_sdk,
+}
+"""With ``--sdk``: ``traces`` and ``traces+metrics`` with every span made by the SDK's
+``Tracer.start_span`` (``light=False``), measured in the same rounds (A/B of bus.otel.light)."""
 
 
 def _no_extra() -> Mode:
@@ -400,7 +418,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--messages", type=int, default=2_000)
     parser.add_argument("--loops", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sdk", action="store_true", help="add the SDK-path modes (SDK_MODES)")
     args = parser.parse_args(argv)
+    if args.sdk:
+        MODES.update(SDK_MODES)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
