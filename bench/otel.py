@@ -12,7 +12,8 @@ one run, printed as ratios against ``off`` and as microseconds added per message
    ``traceparent``, as a traced producer sends them) consumed by a bus worker with a no-op handler,
    once per mode of ``MODES``, the modes alternated over several rounds (each round starting
    with the next mode); the process CPU (this process only: the emulator runs in its own),
-   medians (each round's figure in brackets: the noise). Target: each mode <= 1.15x off.
+   medians, and the median of each round's ratio to that round's ``off`` ("by round"), each
+   round's figure in brackets (the noise). Target: each mode <= 1.15x off.
 4. ``publish_many`` CPU per event of N events to the queue, per mode, the same way.
 
 Modes (``MODES``): ``off`` is bus without the extra's middlewares; ``traces`` records every span
@@ -400,7 +401,9 @@ def _best(call: Callable[[], Any], count: int) -> float:
 
 
 def _report(results: dict[str, float], rounds: dict[str, list[float]] | None = None) -> None:
-    """Each mode against ``off``; with ``rounds``, each round's figure too (to see the noise)."""
+    """Each mode against ``off``; with ``rounds``, also the median of each round's ratio to that
+    round's ``off`` (the runs nearest in time: steadier when the machine's load moves) and each
+    round's figure (to see the noise)."""
     base = results["off"]
     for name, seconds in results.items():
         line = f"   {name:<15} {seconds * 1e6:7.1f} us"
@@ -408,6 +411,9 @@ def _report(results: dict[str, float], rounds: dict[str, list[float]] | None = N
             target = TARGETS.get(name, 1.15)
             added = (seconds - base) * 1e6
             line += f"  {seconds / base:5.2f}x of off (target <= {target}x), {added:+6.1f} us"
+            if rounds is not None:
+                ratios = [v / o for v, o in zip(rounds[name], rounds["off"], strict=True)]
+                line += f"; by round {statistics.median(ratios):4.2f}x"
         if rounds is not None:
             line += "  [" + " ".join(f"{v * 1e6:.0f}" for v in rounds[name]) + "]"
         print(line)
