@@ -82,6 +82,18 @@ _SDK_HELPERS = (
 """Whether the SDK's helpers a light span reuses are there (else: the SDK's path)."""
 
 
+_ATOMIC = frozenset((str, int, float, bool))
+
+
+def _clean(attributes: Mapping[str, Any]) -> bool:
+    """Whether the SDK's cleaning would keep ``attributes`` as they are (non-empty ``str`` keys,
+    values of the atomic types it stores unchanged when no length limit is set)."""
+    for key, value in attributes.items():
+        if type(value) not in _ATOMIC or type(key) is not str or not key:
+            return False
+    return True
+
+
 def quiet(processor: object) -> bool:
     """Whether skipping ``processor``'s ``on_start`` and ``_on_ending`` changes nothing."""
     kind = type(processor)
@@ -206,8 +218,13 @@ class LightSpan(trace.Span):
         self._kind = kind
         self._attributes: dict[str, Any] | BoundedAttributes = attributes
         limits = self._limits
-        if limits.max_span_attribute_length is not None or (
-            limits.max_span_attributes is not None and len(attributes) > limits.max_span_attributes
+        if (
+            limits.max_span_attribute_length is not None
+            or (
+                limits.max_span_attributes is not None
+                and len(attributes) > limits.max_span_attributes
+            )
+            or not _clean(attributes)  # a sampler may add any value: the SDK cleans them
         ):
             self._bounded()
         self._events: BoundedList[Any] | None = None

@@ -85,7 +85,9 @@ class Recorded(Sampler):
             )
         )
         return SamplingResult(
-            self.decision, {**(attributes or {}), "sampler.said": "yes"}, TraceState([("s", "1")])
+            self.decision,
+            {**(attributes or {}), "sampler.said": "yes", "sampler.list": ["a", "b"]},
+            TraceState([("s", "1")]),
         )
 
     def get_description(self) -> str:
@@ -247,6 +249,7 @@ def test_the_sampler_decides_with_the_sdk_inputs_and_its_attributes_and_state_ar
     assert asked == [(REMOTE, REMOTE.trace_id, "process orders", SpanKind.CONSUMER, ATTRIBUTES, ())]
     (span,) = light
     assert (span.attributes or {})["sampler.said"] == "yes"
+    assert (span.attributes or {})["sampler.list"] == ("a", "b")  # cleaned as the SDK does
     assert span.context.trace_state == TraceState([("s", "1")])
 
 
