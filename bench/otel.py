@@ -3,26 +3,32 @@ one run, printed as ratios against ``off`` and as microseconds added per message
 
 1. The in-process consume path alone (decode, validate, the pipeline, queue the delete; no network,
    so its ratios are stricter than 2.'s): best of 5 runs per mode.
-2. The SDK's floor: what one bare SDK span (the consume span's attributes, started and ended in a
-   tight loop) and one histogram record cost here, beside what each mode adds per message; and
-   the SDK's span in place: a bare SDK span, the same with the consume span's attributes, and
-   bus's consume span, each added alone to the path of 1. (what of tracing's cost is the SDK's).
+2. The SDK's floor: what one SDK span and one light span (bus.otel.light: the consume span's
+   attributes, started, given its outcome and ended in a tight loop) and one histogram record
+   cost here, beside what each mode adds per message; and spans in place: a bare SDK span, the
+   same with the consume span's attributes, bus's consume span (light) and the same on the SDK's
+   path, each added alone to the path of 1.
 3. Worker CPU per message against the emulator: the same N ``OrderPlaced`` messages (each with a
    ``traceparent``, as a traced producer sends them) consumed by a bus worker with a no-op handler,
    once per mode of ``MODES``, the modes alternated over several rounds (each round starting
    with the next mode); the process CPU (this process only: the emulator runs in its own),
-   medians. Target: each mode <= 1.15x off.
+   medians, and the median of each round's ratio to that round's ``off`` ("by round"), each
+   round's figure in brackets (the noise). Target: each mode <= 1.15x off.
 4. ``publish_many`` CPU per event of N events to the queue, per mode, the same way.
 
 Modes (``MODES``): ``off`` is bus without the extra's middlewares; ``traces`` records every span
-through the SDK's BatchSpanProcessor (the default sampler, parent-based always-on, as ``bus
-worker`` ships) into an exporter that drops them (an exporter's own cost depends on where it
+(bus's own on the light path of bus.otel.light, as ``bus worker`` makes them) through the SDK's
+BatchSpanProcessor (the default sampler, parent-based always-on, as ``bus worker`` ships) into
+an exporter that drops them (an exporter's own cost depends on where it
 sends: not measured); ``metrics`` is the ``Metrics`` middleware with the Prometheus reader, as
 ``bus worker --metrics-port`` builds it; ``traces+metrics`` both; ``no-extra`` is what ``bus
 worker`` adds when the ``otel`` extra is not installed (``opentelemetry`` made unimportable while
 it builds its middlewares: nothing; target <= 1.02x, the noise between two identical runs).
 
-    .venv/bin/python -m bench.otel [--messages N] [--loops K] [--rounds R]
+    .venv/bin/python -m bench.otel [--messages N] [--loops K] [--rounds R] [--sdk]
+
+``--sdk`` adds ``traces, SDK`` and ``t+m, SDK``: the same with bus's spans made by the SDK's
+``Tracer.start_span`` instead of the light path (an A/B of bus.otel.light in the same rounds).
 
 Starts its own LocalStack (bus.emulator) unless AWS_ENDPOINT_URL is set.
 """
@@ -83,12 +89,12 @@ class Mode:
             step()
 
 
-def _traces() -> Mode:
+def _traces(light: bool = True) -> Mode:
     from bus.otel import instrumentation
 
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(Dropped()))
-    otel = instrumentation(tracer_provider=provider)
+    otel = instrumentation(tracer_provider=provider, light=light)
 
     def flush() -> None:  # export what the batch processor still holds: its CPU is the run's
         provider.force_flush()
@@ -111,6 +117,21 @@ def _both() -> Mode:
     return Mode(
         [*traces.consume, *metrics.consume], [*traces.publish, *metrics.publish], traces.after
     )
+
+
+def _both_sdk() -> Mode:
+    traces, metrics = _traces(light=False), _metrics()
+    return Mode(
+        [*traces.consume, *metrics.consume], [*traces.publish, *metrics.publish], traces.after
+    )
+
+
+SDK_MODES: dict[str, Callable[[], Mode]] = {
+    "traces, SDK": lambda: _traces(light=False),
+    "t+m, SDK": _both_sdk,
+}
+"""With ``--sdk``: ``traces`` and ``traces+metrics`` with every span made by the SDK's
+``Tracer.start_span`` (``light=False``), measured in the same rounds (A/B of bus.otel.light)."""
 
 
 def _no_extra() -> Mode:
@@ -209,9 +230,9 @@ async def against_aws(settings: Settings, count: int, loops: int, rounds: int) -
                 mode = MODES[name]()
                 publish[name].append(await _publish(aws, topology, env, registry, count, mode))
     print(f"3. worker CPU per message, {count} messages, {loops} pollers, {rounds} rounds, medians")
-    _report({name: statistics.median(values) for name, values in consume.items()})
+    _report({name: statistics.median(values) for name, values in consume.items()}, consume)
     print(f"4. publish_many CPU per event, {count} events, {rounds} rounds, medians")
-    _report({name: statistics.median(values) for name, values in publish.items()})
+    _report({name: statistics.median(values) for name, values in publish.items()}, publish)
 
 
 def _rotated(round_: int) -> list[str]:
@@ -287,6 +308,7 @@ IN_PLACE: dict[str, Callable[[], Mode]] = {
     "bare SDK span": lambda: _sdk_span(False),
     "SDK span, attributes": lambda: _sdk_span(True),
     "bus's consume span": _traces,
+    "the same, SDK path": lambda: _traces(light=False),
 }
 """The SDK's part of the consume span alone, and all of it (``traces``), in the in-process path."""
 
@@ -313,6 +335,7 @@ def floor(count: int = 20_000) -> None:
     from opentelemetry import context, trace
     from opentelemetry.sdk.metrics import MeterProvider
 
+    from bus.otel.light import LightSpan, LightTracer
     from bus.otel.metrics import DURATION_BUCKETS
     from bus.otel.prometheus import PrometheusReader
 
@@ -337,6 +360,14 @@ def floor(count: int = 20_000) -> None:
         s.set_attribute("bus.outcome", "handled")
         s.end()
 
+    light = LightTracer(tracer)
+
+    def light_span() -> None:  # bus.otel.light: what the consume span is made with
+        s = light.start("process orders", parent, trace.SpanKind.CONSUMER, {**attributes})
+        assert isinstance(s, LightSpan)
+        s.put("bus.outcome", "handled")
+        s.end()
+
     histogram = (
         MeterProvider(metric_readers=[PrometheusReader()])
         .get_meter("bench")
@@ -353,7 +384,8 @@ def floor(count: int = 20_000) -> None:
         histogram.record(0.003, labels)
 
     print(f"2. the SDK's floor, tight loops of {count}, best of 5")
-    for what, call in (("one consume span", span), ("one histogram record", record)):
+    calls = (("one SDK span", span), ("one light span", light_span), ("one histogram", record))
+    for what, call in calls:
         print(f"   {what:<22} {_best(call, count) * 1e6:6.1f} us")
     provider.shutdown()
 
@@ -368,7 +400,10 @@ def _best(call: Callable[[], Any], count: int) -> float:
     return best
 
 
-def _report(results: dict[str, float]) -> None:
+def _report(results: dict[str, float], rounds: dict[str, list[float]] | None = None) -> None:
+    """Each mode against ``off``; with ``rounds``, also the median of each round's ratio to that
+    round's ``off`` (the runs nearest in time: steadier when the machine's load moves) and each
+    round's figure (to see the noise)."""
     base = results["off"]
     for name, seconds in results.items():
         line = f"   {name:<15} {seconds * 1e6:7.1f} us"
@@ -376,6 +411,11 @@ def _report(results: dict[str, float]) -> None:
             target = TARGETS.get(name, 1.15)
             added = (seconds - base) * 1e6
             line += f"  {seconds / base:5.2f}x of off (target <= {target}x), {added:+6.1f} us"
+            if rounds is not None:
+                ratios = [v / o for v, o in zip(rounds[name], rounds["off"], strict=True)]
+                line += f"; by round {statistics.median(ratios):4.2f}x"
+        if rounds is not None:
+            line += "  [" + " ".join(f"{v * 1e6:.0f}" for v in rounds[name]) + "]"
         print(line)
 
 
@@ -384,7 +424,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--messages", type=int, default=2_000)
     parser.add_argument("--loops", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sdk", action="store_true", help="add the SDK-path modes (SDK_MODES)")
     args = parser.parse_args(argv)
+    if args.sdk:
+        MODES.update(SDK_MODES)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))

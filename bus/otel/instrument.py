@@ -38,9 +38,12 @@ class Instrumentation:
     publish: tuple[PublishMiddleware, ...]
 
 
-def instrumentation(*, tracer_provider: TracerProvider | None = None) -> Instrumentation:
-    """Traces (the global TracerProvider unless ``tracer_provider`` is given)."""
-    tracing = Tracing(tracer_provider)
+def instrumentation(
+    *, tracer_provider: TracerProvider | None = None, light: bool = True
+) -> Instrumentation:
+    """Traces (the global TracerProvider unless ``tracer_provider`` is given); ``light=False``
+    makes every span through the SDK's ``Tracer.start_span`` (see bus.otel.light)."""
+    tracing = Tracing(tracer_provider, light=light)
     return Instrumentation(consume=(tracing.consume,), publish=(tracing.publish,))
 
 

@@ -33,6 +33,7 @@ from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from bus.middleware.consume import HANDLED as HANDLED_OUTCOME
 from bus.middleware.consume import CallNext, Incoming, Outcome
 from bus.middleware.publish import NextBatch, NextEvent, Outgoing, OutgoingBatch, PublishMiddleware
+from bus.otel.light import LightSpan, LightTracer
 from bus.otel.traceparent import EMPTY, as_parent, context_of, span_context_of, traceparent_of
 from bus.otel.xray import xray_to_traceparent
 
@@ -79,10 +80,11 @@ _UNKNOWN = _Route("publish", _SEND)
 
 
 class TracingPublish(PublishMiddleware):
-    """The publish half: a PRODUCER span per event, a CLIENT span per batch call."""
+    """The publish half: a PRODUCER span per event, a CLIENT span per batch call (light spans
+    unless ``light`` is False or the provider does not allow them: see bus.otel.light)."""
 
-    def __init__(self, tracer: trace.Tracer) -> None:
-        self._tracer = tracer
+    def __init__(self, tracer: trace.Tracer, *, light: bool = True) -> None:
+        self.spans = LightTracer(tracer, enabled=light)
         self._open: OrderedDict[str, _Open] = OrderedDict()
         self._sent: OrderedDict[str, trace.SpanContext] = OrderedDict()
         """Event spans already ended, for the links of their retried entries."""
@@ -94,12 +96,7 @@ class TracingPublish(PublishMiddleware):
     async def event(self, outgoing: Outgoing, call_next: NextEvent) -> None:
         parent = _current_parent() or context_of(outgoing.traceparent)
         guess = self._guesses.get(type(outgoing.event), _UNKNOWN)
-        span = self._tracer.start_span(
-            guess.name,
-            context=parent or EMPTY,
-            kind=SpanKind.PRODUCER,
-            attributes=guess.attributes,
-        )
+        span = self.spans.start(guess.name, parent or EMPTY, SpanKind.PRODUCER, guess.attributes)
         outgoing.traceparent = traceparent_of(span)
         try:
             await call_next(outgoing)
@@ -148,17 +145,13 @@ class TracingPublish(PublishMiddleware):
     async def batch(self, batch: OutgoingBatch, call_next: NextBatch) -> None:
         channel = batch.channel
         links = [Link(c) for item in batch.entries if (c := self._context(item.id)) is not None]
-        span = self._tracer.start_span(
-            f"send {channel.name}",
-            kind=SpanKind.CLIENT,
-            links=links,
-            attributes={
-                **_destination(channel),
-                "messaging.operation.type": "send",
-                "messaging.operation.name": CALLS[channel.kind],
-                "messaging.batch.message_count": len(batch.entries),
-            },
-        )
+        attributes = {
+            **_destination(channel),
+            "messaging.operation.type": "send",
+            "messaging.operation.name": CALLS[channel.kind],
+            "messaging.batch.message_count": len(batch.entries),
+        }
+        span = self.spans.start(f"send {channel.name}", None, SpanKind.CLIENT, attributes, links)
         token = otel_context.attach(trace.set_span_in_context(span))
         try:
             await call_next(batch)
@@ -202,12 +195,20 @@ class TracingPublish(PublishMiddleware):
             done = {"bus.event.id": item.id}  # the event's own attributes: one call, at its end
             if opened.message_id is not None:
                 done["messaging.message.id"] = opened.message_id
-            span.set_attributes(done)
+            _put_all(span, done)
             del self._open[item.id]
             self._sent[item.id] = span.get_span_context()
             while len(self._sent) > REMEMBERED:
                 self._sent.popitem(last=False)
             span.end()
+
+
+def _put_all(span: Span, attributes: dict[str, str]) -> None:
+    """bus's own clean attributes: a light span takes them without cleaning."""
+    if isinstance(span, LightSpan):
+        span.put_all(attributes)
+    else:
+        span.set_attributes(attributes)
 
 
 def _destination(channel: Channel) -> dict[str, str]:
@@ -227,13 +228,14 @@ def _event_attributes(item: Prepared) -> dict[str, str]:
 class TracingConsume:
     """The consume half: a CONSUMER ``process`` span per delivery, from handling to settling.
 
-    Per delivery it does what the SDK cannot skip and no more: one ``start_span`` given every
-    attribute known then (the queue's share built once per queue), the span made current by a
-    plain context token (no context manager), and at settling one attribute and ``end``. A span
-    the sampler dropped (not recording) gets no settle hook at all."""
+    Per delivery: one span started with every attribute known then (the queue's share built once
+    per queue), made current by a plain context token (no context manager), and at settling one
+    attribute and ``end``. A span the sampler dropped (not recording) gets no settle hook at all.
+    The span is a ``LightSpan`` (bus.otel.light: the same exported span for less CPU) unless
+    ``light`` is False or the provider does not allow it; then the SDK's."""
 
-    def __init__(self, tracer: trace.Tracer) -> None:
-        self._tracer = tracer
+    def __init__(self, tracer: trace.Tracer, *, light: bool = True) -> None:
+        self.spans = LightTracer(tracer, enabled=light)
         self._names: dict[str, tuple[str, dict[str, str]]] = {}
         """Per queue: the span's name and the attributes every delivery to it shares."""
 
@@ -246,11 +248,11 @@ class TracingConsume:
 
     async def __call__(self, delivery: Incoming, call_next: CallNext) -> None:
         name, shared = self.queue(delivery.queue)
-        span = self._tracer.start_span(
+        span = self.spans.start(
             name,
-            context=parent_of(delivery) or EMPTY,
-            kind=SpanKind.CONSUMER,
-            attributes=_delivery_attributes(shared, delivery),
+            parent_of(delivery) or EMPTY,
+            SpanKind.CONSUMER,
+            _delivery_attributes(shared, delivery),
         )
         if span.is_recording():  # not when the sampler dropped it: nothing to finish then
             delivery.when_settled(_Finish(span, delivery))
@@ -301,17 +303,19 @@ class _Finish:
     """The settle hook of one delivery's span (a slotted callable: cheaper than a closure). The
     common case (handled at the first try) costs one attribute and ``end``."""
 
-    __slots__ = ("delivery", "span")
+    __slots__ = ("delivery", "put", "span")
 
     def __init__(self, span: Span, delivery: Incoming) -> None:
         self.span = span
         self.delivery = delivery
+        self.put = span.put if isinstance(span, LightSpan) else span.set_attribute
+        """bus's own clean attribute: a light span takes it without cleaning."""
 
     def __call__(self, outcome: Outcome, fate: str) -> None:
         span, ctx = self.span, self.delivery.context
         tries = ctx.try_number if ctx is not None else 1
         if outcome is HANDLED_OUTCOME and tries == 1 and fate == "handled":
-            span.set_attribute("bus.outcome", "handled")
+            self.put("bus.outcome", "handled")
             span.end()
         else:
             _finish(span, outcome, fate, tries)
@@ -340,12 +344,15 @@ def _finish(span: Span, outcome: Outcome, fate: str, tries: int) -> None:
 
 class Tracing:
     """Traces for a worker and its publisher: ``consume`` and ``publish`` middlewares sharing one
-    tracer (``tracer_provider``: the global one when None)."""
+    tracer (``tracer_provider``: the global one when None). ``light=False`` makes every span
+    through the SDK's ``Tracer.start_span`` (see bus.otel.light)."""
 
-    def __init__(self, tracer_provider: trace.TracerProvider | None = None) -> None:
+    def __init__(
+        self, tracer_provider: trace.TracerProvider | None = None, *, light: bool = True
+    ) -> None:
         tracer = trace.get_tracer("bus", tracer_provider=tracer_provider)
-        self.consume = TracingConsume(tracer)
-        self.publish = TracingPublish(tracer)
+        self.consume = TracingConsume(tracer, light=light)
+        self.publish = TracingPublish(tracer, light=light)
 
 
 _TRACEPARENT_IN_BODY = re.compile(
