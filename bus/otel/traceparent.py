@@ -14,11 +14,13 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanContext, TraceFlags
 
+from bus.publish.prepare import TRACEPARENT_MAX_LENGTH
+
 _FIELDS = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 """Version, trace id, parent id, flags (version 00 has exactly these; later ones may add more
 after a dash)."""
-MAXIMUM_LENGTH = 512
-"""A longer value is ignored (as the OpenTelemetry propagator does)."""
+MAXIMUM_LENGTH = TRACEPARENT_MAX_LENGTH
+"""A longer value is ignored (as the OpenTelemetry propagator does; the publisher refuses it)."""
 _FLAGS = tuple(TraceFlags(n) for n in range(256))
 EMPTY = otel_context.Context()
 """The root context: a Context is an immutable mapping, one serves every parent."""
