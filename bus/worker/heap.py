@@ -1,12 +1,12 @@
 """The start-up heap kept out of the interpreter's full collections while a worker runs.
 
 A worker process holds a large, long-lived heap by the time it polls: botocore's service models
-and endpoint rules, the handlers' modules, pydantic's schemas, about 190,000 tracked objects in
-the benchmark's worker. CPython's full (generation 2) collection walks all of it (77 ms in the
-reference application's worker here, up to 300 ms in a larger process), a pause of the whole
-worker each time enough new objects have survived since the last one. ``freeze()`` collects
-once, then moves every survivor into the
-permanent generation (``gc.freeze``): later collections walk only what the worker made since.
+and endpoint rules, the handlers' modules, pydantic's schemas (131,000 tracked objects in the
+reference application's worker). CPython's full (generation 2) collection walks all of it (77 ms
+here for that worker, up to 300 ms in larger processes), a pause of the whole worker each time
+enough new objects have survived since the last one. ``freeze()`` collects once, then moves every
+survivor into the permanent generation (``gc.freeze``): later collections walk only what the
+worker made since.
 ``thaw()`` gives them back when the worker stops, so a process that goes on (a test session, an
 application that ran a worker for a while) collects them again: a cycle that became garbage while
 frozen is freed then, not leaked. Workers in one process share one freeze: the last to stop thaws.
