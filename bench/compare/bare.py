@@ -1,8 +1,13 @@
 """The ceiling: the aiobotocore loops a user would write by hand, with nothing around them.
 
 Consume: ``concurrency`` loops of ReceiveMessage(10) -> handle each body (``json.loads`` and tally)
--> DeleteMessageBatch. Publish: ``concurrency`` loops of SendMessageBatch(10). Latency: the
-consume loops running while single SendMessage calls go out at a fixed rate.
+-> DeleteMessageBatch. Publish: ``concurrency`` loops of SendMessageBatch(10), each message the
+payload's JSON alone; ``publish-same``: the same loops sending the message bus sends for the event
+(a CloudEvents envelope around the payload, built by hand with ``json``, ``uuid`` and
+``datetime``, no validation, and bus's two message attributes ``event_type`` and
+``event_version``): what LocalStack is given to parse and store is then the same for both, so the
+comparison shows what bus itself costs. Latency: the consume loops running while single
+SendMessage calls go out at a fixed rate.
 """
 
 from __future__ import annotations
@@ -10,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 from aiobotocore.config import AioConfig
@@ -85,16 +92,49 @@ async def consume(job: Job) -> Result:
     return tally.result("bare", "consume")
 
 
+ATTRIBUTES = {
+    "event_type": {"DataType": "String", "StringValue": "BenchOrder"},
+    "event_version": {"DataType": "Number", "StringValue": "1"},
+}
+"""The message attributes bus sends with every ``BenchOrder`` (``publish-same``)."""
+
+
+def _as_bus_sends(n: int, data: dict[str, Any]) -> dict[str, Any]:
+    """The SendMessageBatch entry bus makes of ``data`` (the benchmark's ``BenchOrder``): its
+    envelope, as a hand-written loop would build it, and its two attributes."""
+    event_id = str(uuid.uuid4())
+    envelope = {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": "bench",
+        "type": "BenchOrder",
+        "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "datacontenttype": "application/json",
+        "eventversion": 1,
+        "correlationid": event_id,
+        "data": data,
+    }
+    body = json.dumps(envelope, separators=(",", ":"))
+    return {"Id": str(n), "MessageBody": body, "MessageAttributes": ATTRIBUTES}
+
+
 async def publish(job: Job) -> Result:
     bodies = [payload(n, job.payload_bytes) for n in range(job.messages)]
+    same = job.action == "publish-same"
     async with sqs_client(job) as sqs:
 
         async def send(part: range) -> None:
             for start in range(part.start, part.stop, BATCH):
-                entries = [
-                    {"Id": str(n - start), "MessageBody": json.dumps(bodies[n])}
-                    for n in range(start, min(start + BATCH, part.stop))
-                ]
+                if same:
+                    entries = [
+                        _as_bus_sends(n - start, bodies[n])
+                        for n in range(start, min(start + BATCH, part.stop))
+                    ]
+                else:
+                    entries = [
+                        {"Id": str(n - start), "MessageBody": json.dumps(bodies[n])}
+                        for n in range(start, min(start + BATCH, part.stop))
+                    ]
                 answer = await sqs.send_message_batch(QueueUrl=job.queue_url, Entries=entries)
                 if answer.get("Failed"):
                     raise RuntimeError(f"SendMessageBatch failed: {answer['Failed']}")
@@ -103,7 +143,7 @@ async def publish(job: Job) -> Result:
         numbers = timed(job.messages)
         watch = Stopwatch().start()
         await asyncio.gather(*(send(p) for p in batch_shares(numbers, job.concurrency)))
-        return watch.result("bare", "publish", len(numbers))
+        return watch.result("bare", job.action, len(numbers))
 
 
 def batch_shares(numbers: range, parts: int) -> list[range]:
@@ -163,6 +203,7 @@ async def drive(job: Job, send: Send, handled: asyncio.Event) -> list[asyncio.Ta
 ACTIONS = {
     "consume": consume,
     "publish": publish,
+    "publish-same": publish,
     "latency": latency,
     "latency-serial": latency,
 }

@@ -27,7 +27,8 @@ class Job:
     system: str
     """``bare``, ``bus``, ``celery`` or ``dramatiq``."""
     action: str
-    """``publish``, ``publish-single`` (bus: one event per call), ``consume`` or ``latency``."""
+    """``publish``, ``publish-single`` (bus: one event per call), ``publish-same`` (bare: bus's
+    message), ``consume`` or ``latency``."""
     messages: int
     concurrency: int
     endpoint: str

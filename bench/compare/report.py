@@ -34,6 +34,7 @@ CONSUME = (
 )
 PUBLISH = (
     Series("bare", "publish", "bare SendMessageBatch loop"),
+    Series("bare", "publish-same", "bare loop, bus's message"),
     Series("bus", "publish", "bus publish_many (batched)"),
     Series("bus", "publish-single", "bus publish (one event per call)"),
     Series("celery", "publish", "Celery delay()"),
@@ -203,6 +204,12 @@ def targets(groups: Mapping[Key, Sequence[Result]]) -> list[Target]:
             0.85,
             _median_rate(groups, ("bus", "publish")),
             _median_rate(groups, ("bare", "publish")),
+        ),
+        _target(
+            "bus batched publish / bare loop sending bus's message",
+            0.85,
+            _median_rate(groups, ("bus", "publish")),
+            _median_rate(groups, ("bare", "publish-same")),
         ),
         _middleware_target(groups),
         _target("bus consume / Celery", 3.0, bus, _median_rate(groups, ("celery", "consume"))),

@@ -45,7 +45,7 @@ MODULES = {
     "dramatiq": "bench.compare.dramatiq_runner",
 }
 STEPS = {
-    "bare": ("publish", "consume"),
+    "bare": ("publish", "consume", "publish-same"),
     "bus": ("publish", "consume", "publish-single", "middleware"),
     "celery": ("publish", "consume"),
     "dramatiq": ("publish", "consume"),
@@ -151,6 +151,9 @@ class Bench:
             if left:
                 log(f"{system} consume: {left} messages left on the queue afterwards")
                 self.note(left=left)
+        if "publish-same" in STEPS[system]:  # bus's message, sent by the bare loop
+            same = f"r{round_no}-{system}-s"
+            await self.published(system, "publish-same", same, await self.queues.create(same))
         if "publish-single" in STEPS[system]:
             single = f"r{round_no}-{system}-1"
             await self.published(system, "publish-single", single, await self.queues.create(single))

@@ -5,13 +5,14 @@ the benchmark itself runs only under ``make bench``."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.compare import docs, report
-from bench.compare.bare import batch_shares
+from bench.compare.bare import _as_bus_sends, batch_shares
 from bench.compare.common import Job, Result, Tally, payload, shares, timed
 from bench.compare.run import rotate
 from bench.compare.stats import Summary, Target, percentile, ratio
@@ -151,6 +152,7 @@ def test_cpu_publish_and_middleware_targets() -> None:
             *[Result("bus", "consume", 1000, 1.0, cpu) for cpu in (0.33, 0.36, 0.40)],
             *[Result("bare", "publish", 1000, 1.0, 0.1) for _ in range(3)],
             *[Result("bus", "publish", 1000, s, 0.1) for s in (1.1, 1.25, 1.4)],
+            *[Result("bare", "publish-same", 1000, 1.2, 0.1) for _ in range(3)],
             *[
                 Result("bus", "middleware", 2000, 0.1, 0.1, notes={"per_middleware_us": us})
                 for us in (0.3, 0.4, 6.0)
@@ -164,6 +166,9 @@ def test_cpu_publish_and_middleware_targets() -> None:
     publish = found["bus batched publish / bare SendMessageBatch loop"]
     assert publish.value == pytest.approx(0.8)
     assert publish.met is False
+    same = found["bus batched publish / bare loop sending bus's message"]
+    assert same.value == pytest.approx(1.2 / 1.25)
+    assert same.met is True
     layer = found["each no-op middleware, CPU per message"]
     assert layer.value == pytest.approx(0.4)
     assert layer.met is True
@@ -324,3 +329,32 @@ def test_missing_peers_are_reported_not_fatal(monkeypatch: pytest.MonkeyPatch) -
     assert ("dramatiq", "publish") in failures
     assert ("bus", "consume") not in failures
     assert run._peers(run.Config(systems=("bare", "bus"))) == (None, {})
+
+
+def test_the_bare_loop_can_send_the_message_bus_sends(tmp_path: Path) -> None:
+    """``publish-same``: the same envelope fields in the same order, the same data and the same
+    attributes as the Publisher's for the benchmark's event, the same size but for the time's
+    digits."""
+    from bench.compare import bus_app
+    from bus.publish.prepare import EventRoute, FlowContext, channel_of, prepare_routed
+    from bus.schema import Registry
+    from bus.topology.load import load_topology
+
+    (tmp_path / "topology.yaml").write_text(bus_app.topology_text(8))
+    topology = load_topology(tmp_path / "topology.yaml")
+    registry = Registry.from_topology(topology, Path(__file__).resolve().parents[2])
+    data = payload(7)
+    event = bus_app.BenchOrder(**data)
+    spec = registry.event_type_of(event)
+    route = EventRoute.of(spec, tuple(channel_of(d, topology) for d in spec.destinations))
+    bus_sends = prepare_routed(0, route, event, FlowContext())
+    bare = _as_bus_sends(3, data)
+    assert bare["Id"] == "3"
+    assert bare["MessageAttributes"] == bus_sends.attributes
+    ours, theirs = json.loads(bare["MessageBody"]), json.loads(bus_sends.body)
+    assert list(ours) == list(theirs)
+    assert ours["data"] == theirs["data"]
+    same = ("specversion", "source", "type", "datacontenttype", "eventversion")
+    assert {k: ours[k] for k in same} == {k: theirs[k] for k in same}
+    assert ours["correlationid"] == ours["id"]
+    assert abs(len(bare["MessageBody"]) - bus_sends.body_bytes) <= 3
