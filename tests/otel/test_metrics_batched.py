@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from bus.envelope import Envelope
 from bus.middleware.consume import HANDLED, Incoming, Outcome
 from bus.otel import Metrics
-from bus.otel.metrics import BATCH, Batched
+from bus.otel.histogram import BATCH, Batched
 from bus.worker.message import Received
 
 
