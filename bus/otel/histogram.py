@@ -64,6 +64,7 @@ Attributes = Mapping[str, str]
 
 BATCH = 128
 """Histogram records queued before they are handed to the SDK (and at every collection)."""
+_INF = math.inf
 
 
 class Batched:
@@ -125,41 +126,55 @@ class Merged:
         self._lock = threading.Lock()
         self._pending: dict[int, Pending] = {}
         self._fallback: Batched | None = None
-        self._resolved = False
+        self._ready = False  # True while records are merged: after the first, until a fallback
         self._storages: object = None
         self._matches: list[Any] = []
         self.bounds: tuple[float, ...] = ()
+        self.size = 1
 
     @property
     def merging(self) -> bool:
         """Whether records are merged (False before the first record, and after a fallback)."""
-        return self._resolved and self._fallback is None
+        return self._ready
 
     def record(self, value: float, attributes: Attributes, context: otel_context.Context) -> None:
-        if not 0.0 <= value < math.inf:  # the SDK logs and drops it
+        if self._ready and 0.0 <= value < _INF:
+            lock = self._lock
+            lock.acquire()  # not ``with``: a little cheaper
+            try:
+                if self._ready:  # again, under the lock: a flush may have turned it off
+                    pending = self._pending.get(id(attributes))
+                    if pending is None:
+                        pending = self._pending[id(attributes)] = Pending(attributes, self.size)
+                    pending.counts[bisect_left(self.bounds, value)] += 1
+                    pending.sum += value
+                    if value < pending.min:
+                        pending.min = value
+                    if value > pending.max:
+                        pending.max = value
+                    return
+            finally:
+                lock.release()
+        self._other(value, attributes, context)
+
+    def _other(self, value: float, attributes: Attributes, context: otel_context.Context) -> None:
+        """The first record, a value the SDK refuses (it logs and drops it), or a fallback's."""
+        if not 0.0 <= value < _INF:
             self._histogram.record(value, attributes, context)
             return
         with self._lock:
             fallback = self._fallback
-            if fallback is None and self._resolved:
-                pending = self._pending.get(id(attributes))
-                if pending is None:
-                    pending = Pending(attributes, len(self.bounds) + 1)
-                    self._pending[id(attributes)] = pending
-                pending.counts[bisect_left(self.bounds, value)] += 1
-                pending.sum += value
-                if value < pending.min:
-                    pending.min = value
-                if value > pending.max:
-                    pending.max = value
-                return
-            if fallback is None:  # the first record
+            if fallback is None and not self._ready:  # the first record
                 self._histogram.record(value, attributes, context)
-                if not self._resolve():
+                if self._resolve():
+                    self._ready = True
+                else:
                     self._fallback = Batched(self._histogram)
-                self._resolved = True
                 return
-        fallback.record(value, attributes, context)
+        if fallback is None:  # merged since it was looked at
+            self.record(value, attributes, context)
+        else:
+            fallback.record(value, attributes, context)
 
     def _resolve(self) -> bool:
         """Find the view matches of every reader's storage; whether the merge is exact there
@@ -170,9 +185,9 @@ class Merged:
         except AttributeError:  # another SDK version
             return False
         self._storages, self._matches = storages, matches
-        if bounds is None or (self._resolved and bounds != self.bounds):
+        if bounds is None or (self._ready and bounds != self.bounds):
             return False
-        self.bounds = bounds
+        self.bounds, self.size = bounds, len(bounds) + 1
         return True
 
     def flush(self) -> None:
@@ -182,6 +197,7 @@ class Merged:
             matches = self._matches
             if pending and self._consumer._reader_storages is not self._storages:
                 if not self._resolve():  # per record from now on; these where they can go
+                    self._ready = False
                     self._fallback = Batched(self._histogram)
                 matches = [m for m in self._matches if _mergeable(m, self.bounds)]
         if not pending or not self._enabled():
