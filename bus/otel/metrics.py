@@ -109,7 +109,7 @@ class Metrics(PublishMiddleware):
         provider = meter_provider or otel.get_meter_provider()
         meter = provider.get_meter(SCOPE, __version__)
         self.consumed, self.handled, self.retried = Tally(), Tally(), Tally()
-        self.dead_lettered, self.in_flight, self.sent = Tally(), Tally(), Tally()
+        self.dead_lettered, self.settled, self.sent = Tally(), Tally(), Tally()
         counters = (
             ("messaging.client.consumed.messages", self.consumed, "Deliveries to a queue."),
             ("bus.messages.handled", self.handled, "Handled (or skipped as duplicates)."),
@@ -139,7 +139,7 @@ class Metrics(PublishMiddleware):
         )
         meter.create_observable_up_down_counter(
             "bus.messages.in_flight",
-            [self.duration.observe, self.latency.observe, self.in_flight.observe],
+            [self.duration.observe, self.latency.observe, self._in_flight],
             "{message}",
             "Deliveries in the consume pipeline now.",
         )
@@ -158,13 +158,21 @@ class Metrics(PublishMiddleware):
         if env is not None and env.time is not None and delivery.outcome is None:
             age = time.time() - env.time.timestamp()
             self.latency.record(age if age > 0.0 else 0.0, labels, context)
-        in_flight = self.in_flight
-        in_flight.add(labels)
         try:
             await call_next(delivery)
         finally:
-            in_flight.add(labels, -1)
+            self.settled.add(labels)
             self._settled(delivery, labels, time.perf_counter() - started, context)
+
+    def _in_flight(self, options: otel.CallbackOptions) -> list[otel.Observation]:
+        """Deliveries consumed and not settled yet, by ``labels`` (settled read first: never
+        below zero while the event loop goes on)."""
+        settled = dict(self.settled.counts)
+        consumed, attributes = self.consumed.counts, self.consumed.attributes
+        return [
+            otel.Observation(n - settled.get(k, 0), attributes[k])
+            for k, n in list(consumed.items())
+        ]
 
     def _labels(self, delivery: Incoming) -> dict[str, str]:
         env = delivery.envelope
