@@ -4,10 +4,11 @@ one run, printed as ratios against ``off`` and as microseconds added per message
 1. The in-process consume path alone (decode, validate, the pipeline, queue the delete; no network,
    so its ratios are stricter than 2.'s): best of 5 runs per mode.
 2. The SDK's floor: what one SDK span and one light span (bus.otel.light: the consume span's
-   attributes, started, given its outcome and ended in a tight loop) and one histogram record
-   cost here, beside what each mode adds per message; and spans in place: a bare SDK span, the
-   same with the consume span's attributes, bus's consume span (light) and the same on the SDK's
-   path, each added alone to the path of 1.
+   attributes, started, given its outcome and ended in a tight loop), one SDK histogram record
+   and one record of bus's merged histogram (bus.otel.histogram) cost here, beside what each mode
+   adds per message; and spans in place: a bare SDK span, the same with the consume span's
+   attributes, bus's consume span (light) and the same on the SDK's path, each added alone to the
+   path of 1.
 3. Worker CPU per message against the emulator: the same N ``OrderPlaced`` messages (each with a
    ``traceparent``, as a traced producer sends them) consumed by a bus worker with a no-op handler,
    once per mode of ``MODES``, the modes alternated over several rounds (each round starting
@@ -25,10 +26,12 @@ sends: not measured); ``metrics`` is the ``Metrics`` middleware with the Prometh
 worker`` adds when the ``otel`` extra is not installed (``opentelemetry`` made unimportable while
 it builds its middlewares: nothing; target <= 1.02x, the noise between two identical runs).
 
-    .venv/bin/python -m bench.otel [--messages N] [--loops K] [--rounds R] [--sdk]
+    .venv/bin/python -m bench.otel [--messages N] [--loops K] [--rounds R] [--sdk] [--per-record]
 
 ``--sdk`` adds ``traces, SDK`` and ``t+m, SDK``: the same with bus's spans made by the SDK's
 ``Tracer.start_span`` instead of the light path (an A/B of bus.otel.light in the same rounds).
+``--per-record`` adds ``metrics/record`` and ``t+m/record``: the same with the histograms recorded
+through the SDK per record instead of merged (an A/B of bus.otel.histogram in the same rounds).
 
 Starts its own LocalStack (bus.emulator) unless AWS_ENDPOINT_URL is set.
 """
@@ -103,17 +106,17 @@ def _traces(light: bool = True) -> Mode:
     return Mode(otel.consume, otel.publish, [flush])
 
 
-def _metrics() -> Mode:
+def _metrics(merge: bool = True) -> Mode:
     from bus.otel.metrics import Metrics, meter_provider
     from bus.otel.prometheus import PrometheusReader
 
     reader = PrometheusReader()
-    metrics = Metrics(meter_provider(reader, service="bench", environ={}))
+    metrics = Metrics(meter_provider(reader, service="bench", environ={}), merge=merge)
     return Mode([metrics], [metrics])
 
 
-def _both() -> Mode:
-    traces, metrics = _traces(), _metrics()
+def _both(merge: bool = True) -> Mode:
+    traces, metrics = _traces(), _metrics(merge)
     return Mode(
         [*traces.consume, *metrics.consume], [*traces.publish, *metrics.publish], traces.after
     )
@@ -132,6 +135,14 @@ SDK_MODES: dict[str, Callable[[], Mode]] = {
 }
 """With ``--sdk``: ``traces`` and ``traces+metrics`` with every span made by the SDK's
 ``Tracer.start_span`` (``light=False``), measured in the same rounds (A/B of bus.otel.light)."""
+
+PER_RECORD_MODES: dict[str, Callable[[], Mode]] = {
+    "metrics/record": lambda: _metrics(merge=False),
+    "t+m/record": lambda: _both(merge=False),
+}
+"""With ``--per-record``: ``metrics`` and ``traces+metrics`` with the histograms recorded through
+the SDK per record (``Metrics(merge=False)``, bus.otel.histogram.Batched) instead of merged
+(A/B of bus.otel.histogram.Merged)."""
 
 
 def _no_extra() -> Mode:
@@ -333,8 +344,9 @@ def floor(count: int = 20_000) -> None:
     """What the SDK itself costs: one CONSUMER span with the consume span's attributes, started,
     given its outcome and ended (through a BatchSpanProcessor); one histogram record."""
     from opentelemetry import context, trace
-    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 
+    from bus.otel.histogram import histogram as bus_histogram
     from bus.otel.light import LightSpan, LightTracer
     from bus.otel.metrics import DURATION_BUCKETS
     from bus.otel.prometheus import PrometheusReader
@@ -369,7 +381,9 @@ def floor(count: int = 20_000) -> None:
         s.end()
 
     histogram = (
-        MeterProvider(metric_readers=[PrometheusReader()])
+        MeterProvider(
+            metric_readers=[PrometheusReader()], exemplar_filter=AlwaysOffExemplarFilter()
+        )
         .get_meter("bench")
         .create_histogram("d", "s", explicit_bucket_boundaries_advisory=DURATION_BUCKETS)
     )
@@ -383,8 +397,20 @@ def floor(count: int = 20_000) -> None:
     def record() -> None:
         histogram.record(0.003, labels)
 
+    merged = bus_histogram(histogram)
+    empty = context.Context()
+    merged.record(0.003, labels, empty)  # the first record: through the SDK
+
+    def merged_record() -> None:  # bus.otel.histogram: what Metrics records with
+        merged.record(0.003, labels, empty)
+
     print(f"2. the SDK's floor, tight loops of {count}, best of 5")
-    calls = (("one SDK span", span), ("one light span", light_span), ("one histogram", record))
+    calls = (
+        ("one SDK span", span),
+        ("one light span", light_span),
+        ("one histogram", record),
+        ("one merged record", merged_record),
+    )
     for what, call in calls:
         print(f"   {what:<22} {_best(call, count) * 1e6:6.1f} us")
     provider.shutdown()
@@ -425,9 +451,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--loops", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sdk", action="store_true", help="add the SDK-path modes (SDK_MODES)")
+    parser.add_argument(
+        "--per-record", action="store_true", help="add the per-record modes (PER_RECORD_MODES)"
+    )
     args = parser.parse_args(argv)
     if args.sdk:
         MODES.update(SDK_MODES)
+    if args.per_record:
+        MODES.update(PER_RECORD_MODES)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))

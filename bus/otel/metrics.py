@@ -35,16 +35,18 @@ Every consume metric carries ``messaging.system`` (``aws_sqs``), ``messaging.des
 (the queue's logical name) and ``bus.event.type`` (absent when the body did not decode;
 ``(unknown)`` for a type the topology does not declare, so that bad input cannot grow the label
 set). The counters are asynchronous instruments over plain dict tallies (``Tally``), and the
-attribute sets are cached; the two histograms' records are queued and handed to the SDK in
-batches (``Batched``: every ``BATCH`` records, and before every collection, so a reader never
-misses one): a delivery costs two queued records and a few dict updates.
+attribute sets are cached; the two histograms are aggregated by bus (bucket counts, sum, min, max
+per attribute set) and merged into the SDK's aggregations before every collection, so a reader
+never misses a record (``bus.otel.histogram.Merged``: exact, see that module for the SDK
+internals it relies on and when it falls back to the SDK's path per record, ``Batched``, as with
+exemplars wanted). A delivery costs two bisects and a few dict updates. ``Metrics(provider,
+merge=False)`` asks for the SDK's path per record.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections import deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -53,6 +55,7 @@ from opentelemetry import metrics as otel
 
 from bus.middleware.consume import CallNext, Incoming, Outcome
 from bus.middleware.publish import NextBatch, NextEvent, Outgoing, OutgoingBatch, PublishMiddleware
+from bus.otel.histogram import histogram
 from bus.otel.tracing import SYSTEMS
 
 if TYPE_CHECKING:
@@ -68,8 +71,6 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.
 LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 """End-to-end latency spans redeliveries and backlogs: up to an hour."""
 UNKNOWN = "(unknown)"
-BATCH = 128
-"""Histogram records queued before they are handed to the SDK (and at every collection)."""
 
 
 class Tally:
@@ -97,50 +98,18 @@ class Tally:
         return [otel.Observation(n, self.attributes[k]) for k, n in list(self.counts.items())]
 
 
-class Batched:
-    """A histogram's records queued and handed to the SDK in batches: every ``BATCH`` records
-    and before every collection (``observe``, the callback of an asynchronous instrument: the SDK
-    runs those before it reads its storage). The SDK does the same work per record, in a tight
-    loop where its code stays warm: about a third less CPU than one record per message. Each
-    record keeps the context it was made in (for exemplars); only its SDK timestamp is later."""
-
-    __slots__ = ("_histogram", "_queue")
-
-    def __init__(self, histogram: otel.Histogram) -> None:
-        self._histogram = histogram
-        self._queue: deque[tuple[float, Attributes, otel_context.Context]] = deque()
-
-    def record(self, value: float, attributes: Attributes, context: otel_context.Context) -> None:
-        queue = self._queue
-        queue.append((value, attributes, context))
-        if len(queue) >= BATCH:
-            self.flush()
-
-    def flush(self) -> None:
-        """Hand every queued record to the SDK (thread-safe: each is taken once)."""
-        queue, record = self._queue, self._histogram.record
-        while queue:
-            try:
-                value, attributes, context = queue.popleft()
-            except IndexError:  # another thread took the last one
-                return
-            record(value, attributes, context)
-
-    def observe(self, options: otel.CallbackOptions) -> list[otel.Observation]:
-        self.flush()
-        return []
-
-
 class Metrics(PublishMiddleware):
     """The consume and publish middleware recording bus's metrics (see the module's table)."""
 
-    def __init__(self, meter_provider: otel.MeterProvider | None = None) -> None:
+    def __init__(
+        self, meter_provider: otel.MeterProvider | None = None, *, merge: bool = True
+    ) -> None:
         from bus import __version__
 
         provider = meter_provider or otel.get_meter_provider()
         meter = provider.get_meter(SCOPE, __version__)
         self.consumed, self.handled, self.retried = Tally(), Tally(), Tally()
-        self.dead_lettered, self.in_flight, self.sent = Tally(), Tally(), Tally()
+        self.dead_lettered, self.settled, self.sent = Tally(), Tally(), Tally()
         counters = (
             ("messaging.client.consumed.messages", self.consumed, "Deliveries to a queue."),
             ("bus.messages.handled", self.handled, "Handled (or skipped as duplicates)."),
@@ -150,25 +119,27 @@ class Metrics(PublishMiddleware):
         )
         for name, tally, description in counters:
             meter.create_observable_counter(name, [tally.observe], "{message}", description)
-        self.duration = Batched(
+        self.duration = histogram(
             meter.create_histogram(
                 "messaging.process.duration",
                 "s",
                 "Time to process one delivery, to its outcome.",
                 explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
-            )
+            ),
+            merge,
         )
-        self.latency = Batched(
+        self.latency = histogram(
             meter.create_histogram(
                 "bus.message.latency",
                 "s",
                 "From the event's time to the start of its handling.",
                 explicit_bucket_boundaries_advisory=LATENCY_BUCKETS,
-            )
+            ),
+            merge,
         )
         meter.create_observable_up_down_counter(
             "bus.messages.in_flight",
-            [self.duration.observe, self.latency.observe, self.in_flight.observe],
+            [self.duration.observe, self.latency.observe, self._in_flight],
             "{message}",
             "Deliveries in the consume pipeline now.",
         )
@@ -187,13 +158,21 @@ class Metrics(PublishMiddleware):
         if env is not None and env.time is not None and delivery.outcome is None:
             age = time.time() - env.time.timestamp()
             self.latency.record(age if age > 0.0 else 0.0, labels, context)
-        in_flight = self.in_flight
-        in_flight.add(labels)
         try:
             await call_next(delivery)
         finally:
-            in_flight.add(labels, -1)
+            self.settled.add(labels)
             self._settled(delivery, labels, time.perf_counter() - started, context)
+
+    def _in_flight(self, options: otel.CallbackOptions) -> list[otel.Observation]:
+        """Deliveries consumed and not settled yet, by ``labels`` (settled read first: never
+        below zero while the event loop goes on)."""
+        settled = dict(self.settled.counts)
+        consumed, attributes = self.consumed.counts, self.consumed.attributes
+        return [
+            otel.Observation(n - settled.get(k, 0), attributes[k])
+            for k, n in list(consumed.items())
+        ]
 
     def _labels(self, delivery: Incoming) -> dict[str, str]:
         env = delivery.envelope
