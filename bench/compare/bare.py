@@ -108,7 +108,7 @@ def _as_bus_sends(n: int, data: dict[str, Any]) -> dict[str, Any]:
         "id": event_id,
         "source": "bench",
         "type": "BenchOrder",
-        "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "time": datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
         "datacontenttype": "application/json",
         "eventversion": 1,
         "correlationid": event_id,
