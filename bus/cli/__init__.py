@@ -3,6 +3,7 @@ is the entry point; the command groups live in this package, one module per area
 
 from __future__ import annotations
 
+import inspect
 import sys
 
 import typer
@@ -34,6 +35,22 @@ publish_commands.register(app)
 app.command()(up_command.up)
 app.command()(worker_command.worker)
 app.command()(trace_command.trace)
+
+
+def one_line_summaries(group: typer.Typer) -> None:
+    """Give each command of ``group`` (and of its sub-groups) the first paragraph of its help,
+    on one line, as its summary in the group's list: rich's help keeps a docstring's line breaks
+    there, which breaks a summary at the docstring's width whatever the terminal's."""
+    for info in group.registered_commands:
+        text = info.help or inspect.getdoc(info.callback) or ""
+        if info.short_help is None and text:
+            info.short_help = " ".join(text.split("\n\n", 1)[0].split())
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            one_line_summaries(sub.typer_instance)
+
+
+one_line_summaries(app)
 
 
 def report(exc: BusError) -> int:

@@ -186,7 +186,8 @@ def export(
 def replay(
     file: Annotated[Path, typer.Argument(help="A file written by `bus dlq export`.")],
     to: Annotated[
-        str | None, typer.Option("--to", help="Destination queue [default: the source queues].")
+        str | None,
+        typer.Option("--to", help="Destination queue.", show_default="the source queues"),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate and say where; send nothing.")

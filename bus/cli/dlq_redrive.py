@@ -37,7 +37,8 @@ from bus.settings import DEFAULT_TOPOLOGY
 def redrive(
     queue: QueueArg,
     to: Annotated[
-        str | None, typer.Option("--to", help="Destination queue [default: the source queues].")
+        str | None,
+        typer.Option("--to", help="Destination queue.", show_default="the source queues"),
     ] = None,
     filter: FilterOpt = None,
     types: TypeOpt = None,

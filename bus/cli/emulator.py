@@ -19,7 +19,9 @@ app = typer.Typer(
 RecordOpt = Annotated[
     Path | None,
     typer.Option(
-        "--record", help="Where the running emulator is recorded [default: .bus/emulator.json]."
+        "--record",
+        help="Where the running emulator is recorded.",
+        show_default=".bus/emulator.json",
     ),
 ]
 
@@ -40,10 +42,10 @@ def _pids(instance: emu.EmulatorInstance) -> str:
 @app.command()
 def start(
     port: Annotated[
-        int | None, typer.Option(help="Port on 127.0.0.1 [default: a free one].")
+        int | None, typer.Option(help="Port on 127.0.0.1.", show_default="a free one")
     ] = None,
     state_dir: Annotated[
-        Path | None, typer.Option(help="State directory [default: .bus/localstack].")
+        Path | None, typer.Option(help="State directory.", show_default=".bus/localstack")
     ] = None,
     record: RecordOpt = None,
     backend: Annotated[
@@ -58,7 +60,7 @@ def start(
     ),
 ) -> None:
     """Start the emulator in the background (installing it on first use) and print the
-    ``export`` lines a shell needs (endpoints, region, credentials)."""
+    `export` lines a shell needs (endpoints, region, credentials)."""
     path = record or emu.record_path()
     running = emu.load_record(path)
     if running is not None and emu.is_running(running):

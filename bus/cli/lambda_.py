@@ -53,7 +53,7 @@ def invoke(
     profile: ProfileOpt = None,
     log_level: LogLevelOpt = "INFO",
 ) -> None:
-    """Poll QUEUE and call its Lambda entry point (``bus.handler_for``) with each batch, shaped
+    """Poll QUEUE and call its Lambda entry point (`bus.handler_for`) with each batch, shaped
     as the SQS event source mapping delivers it; delete what it handled, leave what it reports
     failed (as the mapping does with a partial batch response). Ctrl-C stops."""
     settings = make_settings(topology, env, endpoint_url, region, profile)

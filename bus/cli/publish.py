@@ -58,7 +58,8 @@ SnapshotOpt = Annotated[
     typer.Option(
         "--snapshots",
         "--out",
-        help="Snapshot directory [default: schemas/snapshots beside the topology file].",
+        help="Snapshot directory.",
+        show_default="schemas/snapshots beside the topology file",
     ),
 ]
 
@@ -235,7 +236,10 @@ def docs(
     output: Annotated[
         Path | None,
         typer.Option(
-            "--output", "-o", help="Where to write ('-': stdout) [default: docs/asyncapi.yaml]."
+            "--output",
+            "-o",
+            help="Where to write ('-': stdout).",
+            show_default="docs/asyncapi.yaml",
         ),
     ] = None,
     topology: TopologyOpt = DEFAULT_TOPOLOGY,
@@ -243,7 +247,7 @@ def docs(
     region: Annotated[
         str | None,
         typer.Option(
-            "--region", help="Default of the servers' region variable [default: us-east-1]."
+            "--region", help="Default of the servers' region variable.", show_default="us-east-1"
         ),
     ] = None,
 ) -> None:

@@ -59,7 +59,7 @@ LogLevelOpt = Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARN
 JsonLogsOpt = Annotated[
     bool | None,
     typer.Option(
-        "--json-logs/--console-logs", help="Log format [default: JSON unless on a terminal]."
+        "--json-logs/--console-logs", help="Log format.", show_default="JSON unless on a terminal"
     ),
 ]
 

@@ -1,0 +1,68 @@
+"""Every command's help shows what it was written to say: rich's markup eats bracketed text
+(``[default: ...]`` vanished from nine options' help) and its command lists keep a docstring's
+line breaks."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import typer.main
+from rich.text import Text
+from typer.testing import CliRunner
+
+from bus.cli import app
+
+
+def commands() -> Iterator[tuple[str, Any]]:
+    """Every command and group of ``bus``, with its path (``bus dlq redrive``); duck-typed: Typer
+    builds them on its own copy of click."""
+    stack: list[tuple[str, Any]] = [("bus", typer.main.get_command(app))]
+    while stack:
+        path, command = stack.pop()
+        yield path, command
+        subcommands = getattr(command, "commands", {})
+        stack.extend((f"{path} {name}", sub) for name, sub in subcommands.items())
+
+
+def texts() -> Iterator[tuple[str, str]]:
+    for path, command in commands():
+        for text in (command.help, command.short_help):
+            if text:
+                yield path, inspect.cleandoc(text)
+        for param in command.params:
+            help_text = getattr(param, "help", None)
+            if help_text:
+                yield f"{path} {param.name}", help_text
+
+
+def test_no_help_text_holds_markup_that_rich_would_eat() -> None:
+    eaten = [(where, text) for where, text in texts() if Text.from_markup(text).plain != text]
+    assert not eaten
+
+
+def test_no_help_text_shows_restructured_text_quotes() -> None:
+    assert not [(where, text) for where, text in texts() if "``" in text]
+
+
+def plain(*args: str) -> str:
+    result = CliRunner().invoke(app, [*args, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_a_default_described_in_words_is_shown() -> None:
+    flat = " ".join(re.sub(r"[│╭╮╰╯─]", " ", plain("dlq", "redrive")).split())
+    assert "Destination queue. [default: (the source queues)]" in flat
+
+
+def test_every_command_summary_is_one_paragraph_on_as_few_lines_as_the_width_allows() -> None:
+    """``plan``'s summary (117 characters) fits a 200-column terminal on one line."""
+    lines = [line for line in plain().splitlines() if "bus apply` would change" in line]
+    assert len(lines) == 1
+    assert "(exit 3 when it holds a change `bus apply` would refuse)." in lines[0]
+    summaries = [c.short_help for _, c in commands() if c.short_help]
+    assert len(summaries) > 20
+    assert all("\n" not in s for s in summaries)
