@@ -37,20 +37,23 @@ app.command()(worker_command.worker)
 app.command()(trace_command.trace)
 
 
-def one_line_summaries(group: typer.Typer) -> None:
-    """Give each command of ``group`` (and of its sub-groups) the first paragraph of its help,
-    on one line, as its summary in the group's list: rich's help keeps a docstring's line breaks
-    there, which breaks a summary at the docstring's width whatever the terminal's."""
+def reflow_help(group: typer.Typer) -> None:
+    """Make each command's help (in ``group`` and its sub-groups) paragraphs of prose: rich's help
+    keeps a docstring's single line breaks, which breaks lines at the docstring's width whatever
+    the terminal's. The first paragraph, on one line, is the command's summary in the group's
+    list."""
     for info in group.registered_commands:
         text = info.help or inspect.getdoc(info.callback) or ""
-        if info.short_help is None and text:
-            info.short_help = " ".join(text.split("\n\n", 1)[0].split())
+        paragraphs = [" ".join(part.split()) for part in text.split("\n\n")]
+        info.help = "\n\n".join(paragraphs)
+        if info.short_help is None:
+            info.short_help = paragraphs[0]
     for sub in group.registered_groups:
         if sub.typer_instance is not None:
-            one_line_summaries(sub.typer_instance)
+            reflow_help(sub.typer_instance)
 
 
-one_line_summaries(app)
+reflow_help(app)
 
 
 def report(exc: BusError) -> int:

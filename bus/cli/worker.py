@@ -249,6 +249,7 @@ def worker(
     --health-port serves /healthz and /readyz for probes; --metrics-port serves Prometheus
     metrics; OTEL_EXPORTER_OTLP_ENDPOINT (and the other standard variables) exports metrics and
     traces by OTLP (with the otel extra).
+
     --outbox-relay relays a database's transactional outbox in this process too.
     """
     settings = make_settings(topology, env, endpoint_url, region, profile)

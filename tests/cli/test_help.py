@@ -66,3 +66,15 @@ def test_every_command_summary_is_one_paragraph_on_as_few_lines_as_the_width_all
     summaries = [c.short_help for _, c in commands() if c.short_help]
     assert len(summaries) > 20
     assert all("\n" not in s for s in summaries)
+
+
+def test_a_commands_help_is_paragraphs_of_prose_reflowed_to_the_terminal() -> None:
+    """``bus publish --help``'s second paragraph (four docstring lines) is two lines at 200
+    columns, each full, not broken where the docstring's lines end."""
+    lines = plain("publish").splitlines()
+    start = next(i for i, line in enumerate(lines) if "Prints `event-id destination" in line)
+    paragraph = lines[start : next(i for i in range(start, len(lines)) if not lines[i].strip())]
+    assert len(paragraph) == 2
+    assert "then (stderr) each failure and one error line" in paragraph[0]
+    helps = [c.help for _, c in commands() if c.help]
+    assert all("\n" not in part for h in helps for part in h.split("\n\n"))
