@@ -1,5 +1,6 @@
-"""The AWS core: the only package that imports aiobotocore/botocore, and the one place each AWS
-fact bus relies on is modelled. One small module per job:
+"""The AWS core: the only package that talks to AWS through aiobotocore/botocore (the in-memory
+AWS raises botocore's ``ClientError`` as they do), and the one place each AWS fact bus relies on
+is modelled. One small module per job:
 
 - ``clients``: ``AwsClients`` (aiobotocore clients from ``Settings``); ``errors``: botocore's
   exceptions mapped into bus's, keeping AWS's code;
