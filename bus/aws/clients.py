@@ -3,7 +3,9 @@
 
 ``AwsClients`` is an async context manager; open it once per process (or per command) and pass it
 where it is needed. Client configuration: botocore "standard" retries (throttling, 5xx, connection
-errors only), a connection pool sized for the worker's concurrency, and explicit timeouts. SNS
+errors only), a connection pool sized for the worker's concurrency, and explicit timeouts. Every
+``AwsClients`` of a process shares one loader of botocore's data files (the JSON service models are
+parsed once per process, not once per ``AwsClients``). SNS
 request bodies are form-encoded once per call instead of once per read (``encoding``); SQS's
 ReceiveMessage answers are parsed by a lighter walk that yields botocore's own dicts (``receive``),
 the SQS, SNS and EventBridge clients build their User-Agent header once per feature set, not twice
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
+from botocore.loaders import Loader, create_loader
 
 from bus.aws.encoding import EVENT as ENCODE_ONCE_EVENT
 from bus.aws.encoding import encode_query_body_once
@@ -89,6 +92,19 @@ def service_endpoint(
     return own or settings.endpoint_url
 
 
+_LOADERS: dict[str | None, Loader] = {}
+
+
+def _share_loader(session: AioSession) -> AioSession:
+    """Give ``session`` the process's loader of botocore's data files (one per data path): each
+    new session would otherwise parse the JSON models and endpoint rules again, most of the cost
+    of opening ``AwsClients`` a second time in a process (a CLI command, a test)."""
+    path = session.get_config_variable("data_path")
+    loader = _LOADERS.get(path) or _LOADERS.setdefault(path, create_loader(path))
+    session.register_component("data_loader", loader)
+    return session
+
+
 class AwsClients:
     """Open SQS, SNS, EventBridge, CloudWatch, DynamoDB, Lambda, S3 and STS clients sharing
     one configuration.
@@ -128,7 +144,7 @@ class AwsClients:
 
     async def __aenter__(self) -> AwsClients:
         stack = AsyncExitStack()
-        session = AioSession(profile=self.settings.profile)
+        session = _share_loader(AioSession(profile=self.settings.profile))
 
         def open_client(service: Any) -> Any:
             return stack.enter_async_context(

@@ -1,15 +1,20 @@
-"""`bus emulator start|status|stop`: a detached LocalStack, recorded, stopped by its process id."""
+"""`bus emulator start|status|stop`: a detached LocalStack, recorded, stopped by its process id.
+
+``start`` runs in a process of its own (what it starts must outlive it); the other commands run
+in this process (``here``), in the same directory and without the AWS variables."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from bus import emulator
+from bus.cli import main
 
 pytestmark = [pytest.mark.aws, pytest.mark.timeout(180)]
 
@@ -29,7 +34,30 @@ def bus(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_start_status_stop_records_and_ends_that_process(tmp_path: Path) -> None:
+@pytest.fixture
+def here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """``bus(...)``'s twin that runs the command in this process, in ``tmp_path``."""
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_info:
+            main(list(args))
+        code = exit_info.value.code
+        captured = capsys.readouterr()
+        returncode = code if isinstance(code, int) else 1 if code else 0
+        return subprocess.CompletedProcess(list(args), returncode, captured.out, captured.err)
+
+    return run
+
+
+def test_start_status_stop_records_and_ends_that_process(
+    tmp_path: Path, here: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
     started = bus("emulator", "start", cwd=tmp_path)
     assert started.returncode == 0, started.stderr
     record = emulator.load_record(tmp_path / ".bus" / "emulator.json")
@@ -43,16 +71,16 @@ def test_start_status_stop_records_and_ends_that_process(tmp_path: Path) -> None
         assert emulator.health(dynamodb.endpoint) is not None
         assert (tmp_path / ".bus" / "localstack" / "fs").is_dir()
 
-        again = bus("emulator", "start", cwd=tmp_path)
+        again = here("emulator", "start")
         assert again.returncode == 0
         assert f"already running (pid {record.pid})" in again.stderr
 
-        status = bus("emulator", "status", cwd=tmp_path)
+        status = here("emulator", "status")
         assert status.returncode == 0
         assert f"running: localstack pid {record.pid}, {record.endpoint}" in status.stdout
         assert f"running: ministack pid {dynamodb.pid}, {dynamodb.endpoint}" in status.stdout
 
-        stopped = bus("emulator", "stop", cwd=tmp_path)
+        stopped = here("emulator", "stop")
         assert stopped.returncode == 0
         assert f"stopped pid {record.pid}" in stopped.stdout
         assert emulator.health(record.endpoint) is None
@@ -61,10 +89,10 @@ def test_start_status_stop_records_and_ends_that_process(tmp_path: Path) -> None
     finally:
         emulator.stop(record)
 
-    gone = bus("emulator", "status", cwd=tmp_path)
+    gone = here("emulator", "status")
     assert gone.returncode == 1
     assert "not started" in gone.stdout
-    missing = bus("emulator", "stop", cwd=tmp_path)
+    missing = here("emulator", "stop")
     assert missing.returncode == 5
     assert "no emulator recorded" in missing.stderr
 
@@ -91,7 +119,9 @@ def test_start_with_the_ministack_backend_serves_everything_from_one_process(
     assert emulator.health(record.endpoint) is None
 
 
-def test_an_unknown_backend_is_refused(tmp_path: Path) -> None:
-    refused = bus("emulator", "start", "--backend", "moto", cwd=tmp_path)
+def test_an_unknown_backend_is_refused(
+    here: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    refused = here("emulator", "start", "--backend", "moto")
     assert refused.returncode == 5
     assert "unknown emulator backend 'moto'; choose one of localstack, ministack" in refused.stderr

@@ -62,7 +62,9 @@ MESSAGES: list[tuple[str, dict[str, Any]]] = [
 
 
 async def _fill(settings: Settings, env: str) -> int:
-    async with AwsClients(settings) as aws:
+    # one attempt a call: LocalStack answers the lone surrogate with InternalError, which five
+    # attempts retried for ~7.5 s of backoff
+    async with AwsClients(settings.model_copy(update={"max_attempts": 1})) as aws:
         await aws.sqs.create_queue(QueueName=f"{env}-orders")
         url = (await aws.sqs.create_queue(QueueName=f"{env}-orders-dlq"))["QueueUrl"]
         sent = 0

@@ -16,7 +16,7 @@ from bus.publish import load_registry
 from bus.settings import Settings
 from bus.topology.apply import converge
 from bus.topology.model import physical_name
-from bus.worker import Worker, WorkerParts
+from bus.worker import Worker, WorkerOptions, WorkerParts
 from tests.outbox.conftest import ROOT
 from tests.outbox.test_inbox import Base, inbox, written
 from tests.worker.apps import Ping
@@ -59,7 +59,10 @@ async def test_the_worker_builds_the_sql_store_from_the_topology(
                 QueueUrl=queue, MessageBody=prepared.body, MessageAttributes=prepared.attributes
             )
 
-        worker = Worker(aws, topology, env=env, base_dir=ROOT, parts=WorkerParts(registry=registry))
+        worker = Worker(
+            aws, topology, env=env, base_dir=ROOT, parts=WorkerParts(registry=registry),
+            options=WorkerOptions(wait_seconds=1),  # its stop waits for the long poll under way
+        )  # fmt: skip
         await worker.start()
         stop = asyncio.Event()
         serving = asyncio.create_task(worker.serve(stop))
