@@ -234,3 +234,40 @@ async def test_event_patterns_route_as_localstack_does(
             aws.sqs.delete_queue(QueueUrl=url), aws.sqs.delete_queue(QueueUrl=all_url)
         )
     assert got == expected, pattern
+
+
+BODY_CASES: list[tuple[dict[str, Any], list[dict[str, Any]]]] = [
+    ({"kind": ["order"]}, [{"kind": "order"}, {"kind": "refund"}, {}]),
+    ({"order": {"country": ["DE", "FR"]}}, [{"order": {"country": "DE"}}, {"order": {"country": "US"}}, {"order": "DE"}]),
+    ({"total": [{"numeric": [">=", 100, "<", 200]}]}, [{"total": 100}, {"total": 150.5}, {"total": 200}, {"total": None}]),
+    ({"sku": [{"prefix": "ab"}], "note": [{"suffix": ".txt"}]}, [{"sku": "abc", "note": "a.txt"}, {"sku": "xab", "note": "a.txt"}, {"sku": "abc"}]),
+    ({"coupon": [{"exists": False}], "kind": ["order"]}, [{"kind": "order"}, {"kind": "order", "coupon": "x"}]),
+    ({"state": [{"anything-but": ["closed", "void"]}]}, [{"state": "open"}, {"state": "closed"}, {"state": 3}]),
+    ({"tags": ["vip"]}, [{"tags": ["new", "vip"]}, {"tags": ["new"]}, {"tags": "vip"}]),
+    ({"$or": [{"a": ["1"]}, {"b": [{"numeric": [">", 5]}]}]}, [{"a": "1"}, {"b": 6}, {"b": 2}, {"a": 1}]),
+    ({"name": [{"equals-ignore-case": "bob"}]}, [{"name": "BoB"}, {"name": "alice"}]),
+    ({"ip": [{"cidr": "10.0.0.0/24"}]}, [{"ip": "10.0.0.7"}, {"ip": "10.0.1.7"}]),
+]  # fmt: skip
+"""Body-scope policies with documents some of which match: the generated examples above happen to
+deliver nothing (a random document rarely matches a random policy), so these prove that what does
+match is delivered alike. Left out: a JSON string under a numeric condition ({"total": "150"}):
+LocalStack 4.13.1 compares it as a number and delivers it; AWS documents numeric matching of body
+properties only with JSON numbers, and the in-memory AWS matches numbers only, as EventBridge
+documents it does."""
+
+
+@LONG
+async def test_body_policies_that_match_some_documents_route_as_localstack_does(
+    aws: AwsClients,
+) -> None:
+    async def one(policy: dict[str, Any], documents: list[dict[str, Any]]) -> None:
+        assert not check_filter_policy(policy, "MessageBody"), policy
+        bodies = [json.dumps({**d, "i": i}) for i, d in enumerate(documents)]
+        expected = {
+            i for i, b in enumerate(bodies) if matches_filter_policy(policy, {}, b, "MessageBody")
+        }
+        assert 0 < len(expected) < len(bodies), (policy, expected)  # the case proves both ways
+        got = await _through_sns(aws, policy, "MessageBody", [(b, {}) for b in bodies])
+        assert got == expected, policy
+
+    await asyncio.gather(*(one(policy, documents) for policy, documents in BODY_CASES))
