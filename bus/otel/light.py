@@ -44,9 +44,13 @@ from opentelemetry.sdk.trace import (
     SynchronousMultiSpanProcessor,
 )
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
+
+from bus.otel.sampling import decide
+from bus.otel.traceparent import EMPTY, as_parent
 
 logger = logging.getLogger(sdk_trace.__name__)
 """The SDK's own logger: the same warnings, under the same name, as its ``Span``."""
@@ -73,6 +77,10 @@ _TRACER_PARTS = (
     "_is_enabled",
 )
 _UNSET = Status(StatusCode.UNSET)
+_FLAGS = tuple(TraceFlags(n) for n in range(4))
+"""The trace flags by their bits: sampled (1), random trace id (2)."""
+_UNBUILT = object()
+"""``start_child``'s context: not made unless a sampler must be given it."""
 _SDK_HELPERS = (
     hasattr(sdk_trace, "_is_valid_link")
     and hasattr(sdk_trace.Span, "_new_links")
@@ -166,6 +174,37 @@ class LightTracer:
         parent: SpanContext | None = trace.get_current_span(context).get_span_context()
         if not sdk._is_enabled():
             return trace.NonRecordingSpan(context=parent)  # type: ignore[arg-type]  # as the SDK
+        return self._made(sdk, name, context, parent, kind, attributes, links, owned=False)
+
+    def start_child(
+        self, name: str, parent: SpanContext | None, kind: SpanKind, attributes: dict[str, Any]
+    ) -> trace.Span:
+        """``start(name, context, kind, attributes)`` with the context given by its span's
+        context ``parent`` (a remote parent read from a message; None: a root), built only for a
+        sampler that must be asked, and ``attributes`` bus's own clean ``str``/``int`` values in a
+        dict of its own, which the span keeps (not copied)."""
+        sdk = self.sdk()
+        if sdk is None:
+            context = EMPTY if parent is None else as_parent(parent)
+            return self._tracer.start_span(name, context=context, kind=kind, attributes=attributes)
+        if not sdk._is_enabled():
+            return trace.NonRecordingSpan(context=parent)  # type: ignore[arg-type]  # as the SDK
+        return self._made(sdk, name, _UNBUILT, parent, kind, attributes, (), owned=True)
+
+    def _made(
+        self,
+        sdk: sdk_trace.Tracer,
+        name: str,
+        context: object,
+        parent: SpanContext | None,
+        kind: SpanKind,
+        attributes: Mapping[str, Any],
+        links: Sequence[Link],
+        *,
+        owned: bool,
+    ) -> trace.Span:
+        """The span ``start_span`` makes, from the parent's span context (``context``: the
+        context it came from, ``_UNBUILT`` when only ``parent`` was given)."""
         if parent is None or not parent.is_valid:
             parent = None
             trace_id = sdk.id_generator.generate_trace_id()
@@ -173,23 +212,35 @@ class LightTracer:
         else:
             trace_id = parent.trace_id
             random_id = parent.trace_flags.random_trace_id
-        sampled = sdk.sampler.should_sample(context, trace_id, name, kind, attributes, links)
-        decision = sampled.decision
-        sampled_flag = decision.is_sampled()  # type: ignore[no-untyped-call]
-        flags = TraceFlags.SAMPLED if sampled_flag else TraceFlags.DEFAULT
-        if random_id:
-            flags |= TraceFlags.RANDOM_TRACE_ID
+        sampler = sdk.sampler
+        decision = decide(sampler, parent, trace_id)
+        clean = owned
+        if decision is None:  # not one of the SDK's samplers: ask it, as start_span does
+            if context is _UNBUILT:
+                context = EMPTY if parent is None else as_parent(parent)
+            sampled = sampler.should_sample(
+                cast(otel_context.Context | None, context), trace_id, name, kind, attributes, links
+            )
+            decision = sampled.decision
+            trace_state = sampled.trace_state
+            kept: dict[str, Any] = dict(sampled.attributes)
+            clean = False
+        else:  # the SDK's samplers keep the attributes and the parent's trace state
+            trace_state = None if parent is None else parent.trace_state
+            kept = attributes if owned and type(attributes) is dict else dict(attributes)
+        sampled_flag = decision is Decision.RECORD_AND_SAMPLE
+        flags = _FLAGS[(1 if sampled_flag else 0) | (2 if random_id else 0)]
         span_context = SpanContext(
             trace_id,
             sdk.id_generator.generate_span_id(),
             is_remote=False,
-            trace_flags=TraceFlags(flags),
-            trace_state=sampled.trace_state,
+            trace_flags=flags,
+            trace_state=trace_state,
         )
         ended = sdk._tracer_metrics.start_span(parent, decision)
-        if not decision.is_recording():  # type: ignore[no-untyped-call]
+        if decision is not Decision.RECORD_ONLY and not sampled_flag:
             return trace.NonRecordingSpan(context=span_context)
-        span = LightSpan(sdk, name, span_context, parent, kind, dict(sampled.attributes), ended)
+        span = LightSpan(sdk, name, span_context, parent, kind, kept, ended, clean=clean)
         if links:
             span._links = sdk_trace.Span._new_links(cast(sdk_trace.Span, span), links)
         return span
@@ -208,6 +259,8 @@ class LightSpan(trace.Span):
         kind: SpanKind,
         attributes: dict[str, Any],
         ended: Any,
+        *,
+        clean: bool = False,
     ) -> None:
         self._tracer = tracer
         self._resource = tracer.resource  # as the SDK's span: the resource when it started
@@ -224,7 +277,7 @@ class LightSpan(trace.Span):
                 limits.max_span_attributes is not None
                 and len(attributes) > limits.max_span_attributes
             )
-            or not _clean(attributes)  # a sampler may add any value: the SDK cleans them
+            or not (clean or _clean(attributes))  # a sampler may add any value: the SDK cleans
         ):
             self._bounded()
         self._events: BoundedList[Any] | None = None

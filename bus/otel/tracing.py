@@ -248,11 +248,8 @@ class TracingConsume:
 
     async def __call__(self, delivery: Incoming, call_next: CallNext) -> None:
         name, shared = self.queue(delivery.queue)
-        span = self.spans.start(
-            name,
-            parent_of(delivery) or EMPTY,
-            SpanKind.CONSUMER,
-            _delivery_attributes(shared, delivery),
+        span = self.spans.start_child(
+            name, remote_parent(delivery), SpanKind.CONSUMER, _delivery_attributes(shared, delivery)
         )
         if span.is_recording():  # not when the sampler dropped it: nothing to finish then
             delivery.when_settled(_Finish(span, delivery))
@@ -263,13 +260,20 @@ class TracingConsume:
             otel_context.detach(token)
 
 
-def parent_of(delivery: Incoming) -> otel_context.Context | None:
-    """The producer's context: the envelope's ``traceparent``, else SQS's ``AWSTraceHeader``."""
+def remote_parent(delivery: Incoming) -> trace.SpanContext | None:
+    """The producer's span context: the envelope's ``traceparent``, else SQS's
+    ``AWSTraceHeader``; None when neither names one."""
     env = delivery.envelope
     remote = span_context_of(env.traceparent) if env is not None else None
     if remote is None:
         header = delivery.message.system.get("AWSTraceHeader")
         remote = span_context_of(xray_to_traceparent(header)) if header else None
+    return remote
+
+
+def parent_of(delivery: Incoming) -> otel_context.Context | None:
+    """The producer's context (``remote_parent`` as a parent context); None when none."""
+    remote = remote_parent(delivery)
     return None if remote is None else as_parent(remote)
 
 
