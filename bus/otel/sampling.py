@@ -28,33 +28,30 @@ _STATIC = StaticSampler.should_sample
 _RATIO = TraceIdRatioBased.should_sample
 
 
-def _method(sampler: object) -> Any:
-    return getattr(type(sampler), "should_sample", None)
-
-
 def decide(sampler: Sampler, parent: SpanContext | None, trace_id: int) -> Decision | None:
     """What ``sampler`` decides for a span of trace ``trace_id`` whose parent is ``parent`` (a
     valid span context, or None for a root), when it is one of the SDK's own samplers; ``None``
-    when it has to be asked."""
+    when it has to be asked. (The parent's fields are read by index: 2 remote, 3 flags, whose
+    bit 1 is sampled; bus.otel.sdkparts.SPAN_CONTEXT_LAYOUT checks that layout.)"""
     chosen: Any = sampler
-    method = _method(chosen)
+    method = getattr(type(chosen), "should_sample", None)
     if method is _PARENT_BASED:
         if parent is None:
             chosen = getattr(chosen, "_root", None)
-        elif parent.is_remote:
-            sampled = parent.trace_flags.sampled
+        elif parent[2]:
+            sampled = parent[3] & 1
             chosen = getattr(
                 chosen, "_remote_parent_sampled" if sampled else "_remote_parent_not_sampled", None
             )
         else:
-            sampled = parent.trace_flags.sampled
+            sampled = parent[3] & 1
             chosen = getattr(
                 chosen, "_local_parent_sampled" if sampled else "_local_parent_not_sampled", None
             )
-        method = _method(chosen)
+        method = getattr(type(chosen), "should_sample", None)
     if method is _STATIC:
         found = getattr(chosen, "_decision", None)
-        return found if isinstance(found, Decision) else None
+        return found if type(found) is Decision else None
     if method is _RATIO:
         keep = trace_id & chosen.TRACE_ID_LIMIT < chosen.bound
         return Decision.RECORD_AND_SAMPLE if keep else Decision.DROP

@@ -33,6 +33,7 @@ from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from bus.middleware.consume import HANDLED as HANDLED_OUTCOME
 from bus.middleware.consume import CallNext, Incoming, Outcome
 from bus.middleware.publish import NextBatch, NextEvent, Outgoing, OutgoingBatch, PublishMiddleware
+from bus.otel.current import attach_span, detach
 from bus.otel.light import LightSpan, LightTracer
 from bus.otel.traceparent import EMPTY, as_parent, context_of, span_context_of, traceparent_of
 from bus.otel.xray import xray_to_traceparent
@@ -247,17 +248,19 @@ class TracingConsume:
         return found
 
     async def __call__(self, delivery: Incoming, call_next: CallNext) -> None:
-        name, shared = self.queue(delivery.queue)
+        found = self._names.get(delivery.queue)
+        name, shared = found if found is not None else self.queue(delivery.queue)
         span = self.spans.start_child(
             name, remote_parent(delivery), SpanKind.CONSUMER, _delivery_attributes(shared, delivery)
         )
-        if span.is_recording():  # not when the sampler dropped it: nothing to finish then
+        # not when the sampler dropped it: nothing to finish then (a new light span records)
+        if type(span) is LightSpan or span.is_recording():
             delivery.when_settled(_Finish(span, delivery))
-        token = otel_context.attach(trace.set_span_in_context(span))
+        token = attach_span(span)
         try:
             await call_next(delivery)
         finally:
-            otel_context.detach(token)
+            detach(token)
 
 
 def remote_parent(delivery: Incoming) -> trace.SpanContext | None:
@@ -312,7 +315,7 @@ class _Finish:
     def __init__(self, span: Span, delivery: Incoming) -> None:
         self.span = span
         self.delivery = delivery
-        self.put = span.put if isinstance(span, LightSpan) else span.set_attribute
+        self.put = span.put if type(span) is LightSpan else span.set_attribute
         """bus's own clean attribute: a light span takes it without cleaning."""
 
     def __call__(self, outcome: Outcome, fate: str) -> None:
