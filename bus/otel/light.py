@@ -34,10 +34,18 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk import trace as sdk_trace
 from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
 from bus.otel.lightspan import LightSpan
 from bus.otel.sampling import decide
-from bus.otel.sdkparts import SPAN_CONTEXT_LAYOUT, Usable, quiet, usable
+from bus.otel.sdkparts import (
+    MAX_SPAN_ID,
+    MAX_TRACE_ID,
+    SPAN_CONTEXT_LAYOUT,
+    Usable,
+    quiet,
+    usable,
+)
 from bus.otel.traceparent import EMPTY, as_parent
 
 __all__ = ["LightSpan", "LightTracer"]
@@ -55,6 +63,7 @@ _TRACER_PARTS = (
 )
 _FLAGS = tuple(TraceFlags(n) for n in range(4))
 """The trace flags by their bits: sampled (1), random trace id (2)."""
+_new = tuple.__new__
 _UNBUILT = object()
 """``start_child``'s context: not made unless a sampler must be given it."""
 _SDK_HELPERS = (
@@ -86,8 +95,13 @@ class LightTracer:
         """The SDK tracer the light path may stand in for, as checked (again whenever its
         processors changed), or None (then: the SDK's path)."""
         checked = self._checked
-        if checked is not None and checked.current():
-            return checked
+        if checked is not None:
+            processor = checked.tracer.span_processor
+            if (
+                processor is checked.processor
+                and getattr(processor, "_span_processors", None) is checked.processors
+            ):
+                return checked
         return self._check()
 
     def _check(self) -> Usable | None:
@@ -134,7 +148,16 @@ class LightTracer:
         context ``parent`` (a remote parent read from a message; None: a root), built only for a
         sampler that must be asked, and ``attributes`` bus's own clean ``str``/``int`` values in a
         dict of its own, which the span keeps (not copied)."""
-        found = self.usable()
+        found = self._checked  # usable(), without a call: the same check
+        if found is not None:
+            processor = found.tracer.span_processor
+            if (
+                processor is not found.processor
+                or getattr(processor, "_span_processors", None) is not found.processors
+            ):
+                found = self._check()
+        else:
+            found = self._check()
         if found is None:
             context = EMPTY if parent is None else as_parent(parent)
             return self._tracer.start_span(name, context=context, kind=kind, attributes=attributes)
@@ -156,8 +179,9 @@ class LightTracer:
     ) -> trace.Span:
         """The span ``start_span`` makes, from the parent's span context (``context``: the
         context it came from, ``_UNBUILT`` when only ``parent`` was given). A span context's
-        fields are read by index (``sdkparts.SPAN_CONTEXT_LAYOUT``): trace id 0, flags 3, trace
-        state 4, valid 5."""
+        fields are read by index, and the span's made as ``SpanContext`` makes it, by
+        ``tuple.__new__`` (``sdkparts.SPAN_CONTEXT_LAYOUT``): trace id 0, flags 3, trace state 4,
+        valid 5."""
         sdk = found.tracer
         if parent is None or not parent[5]:
             parent = None
@@ -184,13 +208,10 @@ class LightTracer:
             kept = attributes if owned and type(attributes) is dict else dict(attributes)
         sampled_flag = decision is Decision.RECORD_AND_SAMPLE
         flags = _FLAGS[(1 if sampled_flag else 0) | (2 if random_id else 0)]
-        span_context = SpanContext(
-            trace_id,
-            sdk.id_generator.generate_span_id(),
-            is_remote=False,
-            trace_flags=flags,
-            trace_state=trace_state,
-        )
+        span_id = sdk.id_generator.generate_span_id()
+        valid = 0 < trace_id <= MAX_TRACE_ID and 0 < span_id <= MAX_SPAN_ID
+        state = DEFAULT_TRACE_STATE if trace_state is None else trace_state
+        span_context = _new(SpanContext, (trace_id, span_id, False, flags, state, valid))
         ended = sdk._tracer_metrics.start_span(parent, decision) if found.metrics else None
         if decision is not Decision.RECORD_ONLY and not sampled_flag:
             return trace.NonRecordingSpan(context=span_context)

@@ -254,8 +254,12 @@ class LightSpan(trace.Span):
                 "_instrumentation_scope": tracer._instrumentation_scope,
             }
         )
-        if not usable.current():  # a processor added since: the SDK's own loop over them
-            tracer.span_processor.on_end(span)
+        processor = tracer.span_processor
+        if (
+            processor is not usable.processor
+            or getattr(processor, "_span_processors", None) is not usable.processors
+        ):  # a processor added since: the SDK's own loop over them
+            processor.on_end(span)
             return
         for ending in usable.sampled if self._context[3] & 1 else usable.unsampled:
             ending(span)

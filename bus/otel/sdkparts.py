@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace import (
 )
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.trace import SpanContext, TraceFlags
-from opentelemetry.trace.span import TraceState
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE, TraceState
 
 try:
     from opentelemetry.sdk.trace._tracer_metrics import NoOpTracerMetrics as _NO_METRICS
@@ -155,14 +155,6 @@ class Usable:
     metrics: bool
     """Whether the tracer's internal span metrics are on (off: nothing to tell them)."""
 
-    def current(self) -> bool:
-        """Whether the tracer still has the same processors."""
-        processor = self.tracer.span_processor
-        return (
-            processor is self.processor
-            and getattr(processor, "_span_processors", None) is self.processors
-        )
-
 
 def usable(tracer: sdk_trace.Tracer) -> Usable:
     processor = tracer.span_processor
@@ -179,11 +171,14 @@ def usable(tracer: sdk_trace.Tracer) -> Usable:
 
 def _span_context_layout() -> bool:
     """Whether a ``SpanContext`` is the tuple its type says: trace id, span id, remote, flags,
-    trace state, valid (bus.otel.light reads its fields by index: no property call each)."""
+    trace state, valid, with ``DEFAULT_TRACE_STATE`` for none (bus.otel.light and
+    bus.otel.traceparent read its fields by index and make one with ``tuple.__new__``: no
+    property or constructor call each)."""
     state = TraceState([("k", "v")])
     for made in (
         SpanContext(1, 2, True, TraceFlags(3), state),
         SpanContext(0, 2, False, TraceFlags(0)),
+        SpanContext(1 << 128, 2, False, TraceFlags(1)),
     ):
         fields = (
             made.trace_id,
@@ -193,9 +188,12 @@ def _span_context_layout() -> bool:
             made.trace_state,
             made.is_valid,
         )
-        if tuple(made) != fields or len(made) != len(fields):
+        direct = tuple.__new__(SpanContext, fields)
+        if tuple(made) != fields or len(made) != len(fields) or direct.is_valid != made.is_valid:
             return False
-    return True
+    return SpanContext(1, 2, False).trace_state is DEFAULT_TRACE_STATE
 
 
 SPAN_CONTEXT_LAYOUT = _span_context_layout()
+MAX_TRACE_ID = (1 << 128) - 1
+MAX_SPAN_ID = (1 << 64) - 1
