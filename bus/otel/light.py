@@ -5,22 +5,24 @@ The SDK's ``Tracer.start_span`` builds a ``Span`` that is ready for anything: it
 for events and links, ``on_start`` called on every processor; ``end`` takes the lock again, calls
 ``_on_ending`` and then copies it all into a ``ReadableSpan`` for ``on_end``. bus's own spans
 carry a few clean ``str``/``int`` attributes and, most of the time, no event: ``LightTracer`` asks
-the provider's sampler and id generator exactly as ``start_span`` does, keeps the span in a
-``LightSpan`` (a plain dict of attributes; the SDK's ``BoundedAttributes`` / ``BoundedList`` made
-only when something else is added), and at ``end`` hands the processors' ``on_end`` the
-``ReadableSpan`` the SDK would have built. It does so only when that changes nothing a processor
-can see: the provider is the SDK's, every processor's ``on_start`` and ``_on_ending`` are the SDK's
-no-ops (``BatchSpanProcessor``, ``SimpleSpanProcessor``, the multi-processors over such), and the
-SDK's private attributes it reads are there (``Tracer``: ``sampler``, ``id_generator``,
-``resource``, ``span_processor``, ``instrumentation_info``, ``_instrumentation_scope``,
-``_span_limits``, ``_tracer_metrics``, ``_is_enabled``; the multi-processors' ``_span_processors``;
-the API's ``ProxyTracer._tracer``; the helpers it reuses: ``_is_valid_link``, ``Span._new_links``,
-``Span.record_exception``, ``BoundedAttributes._set_items``). Otherwise ``start`` is
+the provider's sampler and id generator exactly as ``start_span`` does (the SDK's own samplers'
+decisions made without calling them: bus.otel.sampling), keeps the span in a ``LightSpan``
+(bus.otel.lightspan: a plain dict of attributes; the SDK's ``BoundedAttributes`` /
+``BoundedList`` made only when something else is added), and at ``end`` hands the processors the
+``ReadableSpan`` the SDK would have built, as ``on_end`` would (bus.otel.sdkparts). It does so only
+when that changes nothing a processor can see: the provider is the SDK's, every processor's
+``on_start`` and ``_on_ending`` are the SDK's no-ops (``BatchSpanProcessor``,
+``SimpleSpanProcessor``, the multi-processors over such), and the SDK's private attributes it
+reads are there (``Tracer``: ``sampler``, ``id_generator``, ``resource``, ``span_processor``,
+``instrumentation_info``, ``_instrumentation_scope``, ``_span_limits``, ``_tracer_metrics``,
+``_is_enabled``; the multi-processors' ``_span_processors``; the API's ``ProxyTracer._tracer``; the
+helpers it reuses: ``_is_valid_link``, ``Span._new_links``, ``Span.record_exception``,
+``BoundedAttributes._set_items``; ``SpanContext``'s tuple layout). Otherwise ``start`` is
 ``Tracer.start_span``, unchanged. docs/observability.md ("How spans are made") says the same.
 
-A ``LightSpan`` takes no lock: it is made, changed and ended by the task handling one message or
-event. User code that changes the current span from several threads at once is not serialised
-as on the SDK's span (its values are, as there, cleaned and bounded).
+``start_child`` is ``start`` for a parent given as a span context (the one a consumed message's
+``traceparent`` names): no ``Context`` is built for it unless a sampler must be asked, and the
+attributes dict given is the span's own (bus's clean values, not copied).
 """
 
 from __future__ import annotations

@@ -11,6 +11,15 @@ object by giving a new ``ReadableSpan`` that dict of fields as its ``__dict__``,
 It does so only if a ``ReadableSpan`` made by its constructor holds exactly those fields under
 those names (checked once, on import, with a distinct value per argument); otherwise it calls the
 constructor.
+
+``endings(processor)``: the calls ``processor.on_end(span)`` comes down to (the provider's
+multi-processor unrolled; a ``BatchSpanProcessor``'s batch queue given a sampled span directly),
+kept in ``Usable`` with the tracer they were found for; a light span's ``end`` makes them, or
+calls ``on_end`` itself when the processors changed since.
+
+``SPAN_CONTEXT_LAYOUT``: whether a ``SpanContext`` is the tuple its type declares (trace id, span
+id, remote, flags, trace state, valid), so that its fields can be read by index and one made by
+``tuple.__new__`` as its constructor would (checked on import; else the light path is not used).
 """
 
 from __future__ import annotations
@@ -157,6 +166,7 @@ class Usable:
 
 
 def usable(tracer: sdk_trace.Tracer) -> Usable:
+    """``tracer`` with its processors now (the tracer already checked: bus.otel.light)."""
     processor = tracer.span_processor
     sampled, unsampled = endings(processor)
     return Usable(

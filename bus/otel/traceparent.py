@@ -1,9 +1,13 @@
 """W3C Trace Context ``traceparent`` values read into OpenTelemetry span contexts, and written.
 
 One parse per consumed message, so it is a plain one: one regular expression without groups
-(the four fields' lengths, dashes and lowercase hex digits), then slices and ``int``; the same
-answers as OpenTelemetry's ``TraceContextTextMapPropagator`` for every value without surrounding
-whitespace (a header's; an envelope's field has none), at under half its cost.
+(the four fields' lengths, dashes and lowercase hex digits), then slices, ``int`` for the two ids,
+the flags looked up by their two digits and the ``SpanContext`` made as its constructor makes it
+(``tuple.__new__``, when bus.otel.sdkparts.SPAN_CONTEXT_LAYOUT holds); the same answers as
+OpenTelemetry's ``TraceContextTextMapPropagator`` for every value without surrounding whitespace
+(a header's; an envelope's field has none), at under half its cost. (Measured per call on this
+machine: the expression about 4k instructions, the two ids' ``int`` 6k, the span context 2.5k;
+a parse without the expression, checking characters in Python, costs more.)
 """
 
 from __future__ import annotations

@@ -230,8 +230,10 @@ def _event_attributes(item: Prepared) -> dict[str, str]:
 class TracingConsume:
     """The consume half: a CONSUMER ``process`` span per delivery, from handling to settling.
 
-    Per delivery: one span started with every attribute known then (the queue's share built once
-    per queue), made current by a plain context token (no context manager), and at settling one
+    Per delivery: the parent's span context read from the ``traceparent`` (no ``Context`` built:
+    ``LightTracer.start_child``), one span started from it with every attribute known then (the
+    queue's share built once per queue), made current by one context variable set
+    (bus.otel.current; no context manager), and at settling (a ``functools.partial`` hook) one
     attribute and ``end``. A span the sampler dropped (not recording) gets no settle hook at all.
     The span is a ``LightSpan`` (bus.otel.light: the same exported span for less CPU) unless
     ``light`` is False or the provider does not allow it; then the SDK's."""
