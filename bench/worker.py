@@ -233,10 +233,12 @@ async def _in_process_path(count: int, middlewares: int = 0) -> float:
     return await in_process_path(count, [passthrough] * middlewares) * 1e6
 
 
-async def in_process_path(count: int, middleware: Sequence[Any]) -> float:
+async def in_process_path(
+    count: int, middleware: Sequence[Any], bodies: Sequence[str] | None = None
+) -> float:
     """CPU seconds per message of the worker's in-process path (decode, validate, ``middleware``
     and bus's own, the no-op handler, queue the delete; SQS calls left out): ``bench.otel`` and
-    the middleware cost use it."""
+    the middleware cost use it (``bodies``: the messages' bodies, ``OrderPlaced`` by default)."""
     from bus.middleware.idempotency import MemoryStore
     from bus.worker.acker import Acker
     from bus.worker.handling import Processor
@@ -262,7 +264,7 @@ async def in_process_path(count: int, middleware: Sequence[Any]) -> float:
     attributes = {"event_type": {"DataType": "String", "StringValue": "OrderPlaced"}}
     messages = [
         Received(f"m{n}", f"r{n}", body, attributes, {"ApproximateReceiveCount": "1"})
-        for n, body in enumerate(_bodies(registry, count))
+        for n, body in enumerate(_bodies(registry, count) if bodies is None else bodies)
     ]
     c0 = time.process_time()
     for n, msg in enumerate(messages):

@@ -24,6 +24,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from opentelemetry import context as otel_context
@@ -33,6 +34,7 @@ from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from bus.middleware.consume import HANDLED as HANDLED_OUTCOME
 from bus.middleware.consume import CallNext, Incoming, Outcome
 from bus.middleware.publish import NextBatch, NextEvent, Outgoing, OutgoingBatch, PublishMiddleware
+from bus.otel.current import attach_span, detach
 from bus.otel.light import LightSpan, LightTracer
 from bus.otel.traceparent import EMPTY, as_parent, context_of, span_context_of, traceparent_of
 from bus.otel.xray import xray_to_traceparent
@@ -228,8 +230,10 @@ def _event_attributes(item: Prepared) -> dict[str, str]:
 class TracingConsume:
     """The consume half: a CONSUMER ``process`` span per delivery, from handling to settling.
 
-    Per delivery: one span started with every attribute known then (the queue's share built once
-    per queue), made current by a plain context token (no context manager), and at settling one
+    Per delivery: the parent's span context read from the ``traceparent`` (no ``Context`` built:
+    ``LightTracer.start_child``), one span started from it with every attribute known then (the
+    queue's share built once per queue), made current by one context variable set
+    (bus.otel.current; no context manager), and at settling (a ``functools.partial`` hook) one
     attribute and ``end``. A span the sampler dropped (not recording) gets no settle hook at all.
     The span is a ``LightSpan`` (bus.otel.light: the same exported span for less CPU) unless
     ``light`` is False or the provider does not allow it; then the SDK's."""
@@ -247,30 +251,59 @@ class TracingConsume:
         return found
 
     async def __call__(self, delivery: Incoming, call_next: CallNext) -> None:
-        name, shared = self.queue(delivery.queue)
-        span = self.spans.start(
-            name,
-            parent_of(delivery) or EMPTY,
-            SpanKind.CONSUMER,
-            _delivery_attributes(shared, delivery),
-        )
-        if span.is_recording():  # not when the sampler dropped it: nothing to finish then
-            delivery.when_settled(_Finish(span, delivery))
-        token = otel_context.attach(trace.set_span_in_context(span))
+        found = self._names.get(delivery.queue)
+        name, shared = found if found is not None else self.queue(delivery.queue)
+        remote, attributes = _opening(shared, delivery)
+        span = self.spans.start_child(name, remote, SpanKind.CONSUMER, attributes)
+        # not when the sampler dropped it: nothing to finish then (a new light span records)
+        if type(span) is LightSpan or span.is_recording():
+            delivery.when_settled(partial(_settled, span, delivery))
+        token = attach_span(span)
         try:
             await call_next(delivery)
         finally:
-            otel_context.detach(token)
+            detach(token)
+
+
+def remote_parent(delivery: Incoming) -> trace.SpanContext | None:
+    """The producer's span context: the envelope's ``traceparent``, else SQS's
+    ``AWSTraceHeader``; None when neither names one."""
+    env = delivery.envelope
+    remote = span_context_of(env.traceparent) if env is not None else None
+    return _xray_parent(delivery) if remote is None else remote
+
+
+def _xray_parent(delivery: Incoming) -> trace.SpanContext | None:
+    header = delivery.message.system.get("AWSTraceHeader")
+    return span_context_of(xray_to_traceparent(header)) if header else None
 
 
 def parent_of(delivery: Incoming) -> otel_context.Context | None:
-    """The producer's context: the envelope's ``traceparent``, else SQS's ``AWSTraceHeader``."""
-    env = delivery.envelope
-    remote = span_context_of(env.traceparent) if env is not None else None
-    if remote is None:
-        header = delivery.message.system.get("AWSTraceHeader")
-        remote = span_context_of(xray_to_traceparent(header)) if header else None
+    """The producer's context (``remote_parent`` as a parent context); None when none."""
+    remote = remote_parent(delivery)
     return None if remote is None else as_parent(remote)
+
+
+def _opening(
+    shared: dict[str, str], delivery: Incoming
+) -> tuple[trace.SpanContext | None, dict[str, str | int]]:
+    """What a delivery's span starts from: its remote parent (``remote_parent``) and its
+    attributes: ``shared`` (the queue's) plus its message id, attempt, event id and type."""
+    attributes: dict[str, str | int] = {
+        **shared,
+        "messaging.message.id": delivery.message.message_id,
+        "bus.attempt": delivery.attempt,
+    }
+    env = delivery.envelope
+    remote = None
+    if env is not None:
+        attributes["bus.event.id"] = env.id
+        attributes["bus.event.type"] = env.type
+        remote = span_context_of(env.traceparent)
+    group = delivery.message.group_id
+    if group:
+        attributes["messaging.aws_sqs.message_group_id"] = group
+    return _xray_parent(delivery) if remote is None else remote, attributes
 
 
 def _queue_attributes(queue: str) -> dict[str, str]:
@@ -282,43 +315,20 @@ def _queue_attributes(queue: str) -> dict[str, str]:
     }
 
 
-def _delivery_attributes(shared: dict[str, str], delivery: Incoming) -> dict[str, str | int]:
-    """``shared`` (the queue's) plus this delivery's message id, attempt, event id and type."""
-    attributes: dict[str, str | int] = {
-        **shared,
-        "messaging.message.id": delivery.message.message_id,
-        "bus.attempt": delivery.attempt,
-    }
-    env = delivery.envelope
-    if env is not None:
-        attributes["bus.event.id"] = env.id
-        attributes["bus.event.type"] = env.type
-    group = delivery.message.group_id
-    if group:
-        attributes["messaging.aws_sqs.message_group_id"] = group
-    return attributes
-
-
-class _Finish:
-    """The settle hook of one delivery's span (a slotted callable: cheaper than a closure). The
-    common case (handled at the first try) costs one attribute and ``end``."""
-
-    __slots__ = ("delivery", "put", "span")
-
-    def __init__(self, span: Span, delivery: Incoming) -> None:
-        self.span = span
-        self.delivery = delivery
-        self.put = span.put if isinstance(span, LightSpan) else span.set_attribute
-        """bus's own clean attribute: a light span takes it without cleaning."""
-
-    def __call__(self, outcome: Outcome, fate: str) -> None:
-        span, ctx = self.span, self.delivery.context
-        tries = ctx.try_number if ctx is not None else 1
-        if outcome is HANDLED_OUTCOME and tries == 1 and fate == "handled":
-            self.put("bus.outcome", "handled")
-            span.end()
+def _settled(span: Span, delivery: Incoming, outcome: Outcome, fate: str) -> None:
+    """The settle hook of one delivery's span (bound to them by ``functools.partial``: made
+    without a Python call). The common case (handled at the first try) costs one attribute
+    and ``end``; a light span takes bus's own clean attribute without cleaning."""
+    ctx = delivery.context
+    tries = ctx.try_number if ctx is not None else 1
+    if outcome is HANDLED_OUTCOME and tries == 1 and fate == "handled":
+        if type(span) is LightSpan:
+            span.put("bus.outcome", "handled")
         else:
-            _finish(span, outcome, fate, tries)
+            span.set_attribute("bus.outcome", "handled")
+        span.end()
+    else:
+        _finish(span, outcome, fate, tries)
 
 
 def _finish(span: Span, outcome: Outcome, fate: str, tries: int) -> None:

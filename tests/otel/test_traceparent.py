@@ -4,6 +4,7 @@ its envelope's ``traceparent``, else its ``AWSTraceHeader``."""
 
 from __future__ import annotations
 
+import pytest
 import structlog
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -13,6 +14,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from bus.envelope import Envelope
 from bus.middleware.consume import Incoming, Outcome
+from bus.otel import traceparent
 from bus.otel.traceparent import context_of, span_context_of, traceparent_of
 from bus.otel.tracing import parent_of
 from bus.worker.message import Received
@@ -118,3 +120,16 @@ def test_a_delivery_continues_its_traceparent_else_its_aws_trace_header() -> Non
     assert parent_ids(delivery(VALID + "-extra", XRAY)) == xray  # not a valid one: the header's
     assert parent_ids(delivery(None, "Root=1-5759e988-bd862e3fe1be46a994272793")) is None
     assert parent_ids(delivery(None, None)) is None
+
+
+def test_without_the_span_context_layout_the_constructor_gives_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made = span_context_of(VALID)
+    assert traceparent.SPAN_CONTEXT_LAYOUT  # made by tuple.__new__ on this SDK
+    monkeypatch.setattr(traceparent, "SPAN_CONTEXT_LAYOUT", False)
+    constructed = span_context_of(VALID)
+    assert constructed == made == propagated(VALID)
+    assert constructed is not None
+    assert made is not None
+    assert (constructed.trace_state, constructed.is_valid) == (made.trace_state, made.is_valid)

@@ -1,0 +1,55 @@
+"""bus.otel.sdkparts.readable makes the very ReadableSpan the SDK's constructor makes (type, every
+stored field), and falls back to the constructor when the SDK stores its arguments otherwise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+from bus.otel import sdkparts
+
+FIELDS: dict[str, Any] = {
+    "_name": "process orders",
+    "_context": SpanContext(1 << 70, 9, False, TraceFlags(1)),
+    "_parent": SpanContext(1 << 70, 8, True, TraceFlags(1)),
+    "_resource": Resource.create({"service.name": "x"}),
+    "_attributes": {"bus.attempt": 1},
+    "_events": (),
+    "_links": (),
+    "_kind": SpanKind.CONSUMER,
+    "_instrumentation_info": None,
+    "_status": Status(StatusCode.ERROR, "no"),
+    "_start_time": 10,
+    "_end_time": 20,
+    "_instrumentation_scope": None,
+}
+
+
+def constructed() -> ReadableSpan:
+    return ReadableSpan(**{name[1:]: value for name, value in FIELDS.items()})
+
+
+def test_the_sdk_stores_its_arguments_so_the_fields_are_given_directly() -> None:
+    assert sdkparts.FIELDS
+    made = sdkparts.readable(dict(FIELDS))
+    assert type(made) is ReadableSpan
+    assert vars(made) == vars(constructed())
+    assert made.to_json() == constructed().to_json()
+
+
+def test_a_sdk_storing_them_otherwise_is_called(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = ReadableSpan.__init__
+
+    def init(self: ReadableSpan, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self._more = "a new field"  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(ReadableSpan, "__init__", init)
+    assert not sdkparts._stores_its_arguments()
+    monkeypatch.setattr(sdkparts, "FIELDS", False)
+    made = sdkparts.readable(dict(FIELDS))
+    assert vars(made) == {**vars(constructed()), "_more": "a new field"}
