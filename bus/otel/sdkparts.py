@@ -140,8 +140,20 @@ def endings(processor: object) -> tuple[tuple[Ending, ...], tuple[Ending, ...]]:
     return _ending(processor)
 
 
+def _emits_only() -> bool:
+    """Whether ``BatchSpanProcessor.on_end`` reads nothing but the span's sampled flag and hands
+    the span to its batch processor's ``emit`` (its body in SDK 1.45, checked by the names it
+    uses): if another SDK makes it do more, its own ``on_end`` is called."""
+    code = getattr(getattr(BatchSpanProcessor, "on_end", None), "__code__", None)
+    names = ("context", "trace_flags", "sampled", "_batch_processor", "emit")
+    return code is not None and code.co_names == names
+
+
+EMITS_ONLY = _emits_only()
+
+
 def _ending(processor: Any) -> tuple[tuple[Ending, ...], tuple[Ending, ...]]:
-    if type(processor) is BatchSpanProcessor:
+    if EMITS_ONLY and type(processor) is BatchSpanProcessor:
         emit = getattr(getattr(processor, "_batch_processor", None), "emit", None)
         if callable(emit):
             return (emit,), ()

@@ -53,3 +53,29 @@ def test_a_sdk_storing_them_otherwise_is_called(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(sdkparts, "FIELDS", False)
     made = sdkparts.readable(dict(FIELDS))
     assert vars(made) == {**vars(constructed()), "_more": "a new field"}
+
+
+def test_a_batch_processor_whose_on_end_does_more_is_called_itself(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    processor = BatchSpanProcessor(InMemorySpanExporter())
+    try:
+        assert sdkparts.EMITS_ONLY
+        assert sdkparts.endings(processor) == ((processor._batch_processor.emit,), ())
+        counted: list[ReadableSpan] = []
+
+        def on_end(self: BatchSpanProcessor, span: ReadableSpan) -> None:
+            counted.append(span)
+            if span.context and span.context.trace_flags.sampled:
+                self._batch_processor.emit(span)
+
+        monkeypatch.setattr(BatchSpanProcessor, "on_end", on_end)
+        assert not sdkparts._emits_only()
+        monkeypatch.setattr(sdkparts, "EMITS_ONLY", False)
+        sampled, unsampled = sdkparts.endings(processor)
+        assert sampled == unsampled == (processor.on_end,)
+    finally:
+        processor.shutdown()
