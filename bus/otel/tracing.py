@@ -36,7 +36,7 @@ from bus.middleware.consume import CallNext, Incoming, Outcome
 from bus.middleware.publish import NextBatch, NextEvent, Outgoing, OutgoingBatch, PublishMiddleware
 from bus.otel.current import attach_span, detach
 from bus.otel.light import LightSpan, LightTracer
-from bus.otel.traceparent import EMPTY, as_parent, context_of, span_context_of, traceparent_of
+from bus.otel.traceparent import EMPTY, context_of, span_context_of, traceparent_of
 from bus.otel.xray import xray_to_traceparent
 
 if TYPE_CHECKING:
@@ -265,29 +265,17 @@ class TracingConsume:
             detach(token)
 
 
-def remote_parent(delivery: Incoming) -> trace.SpanContext | None:
-    """The producer's span context: the envelope's ``traceparent``, else SQS's
-    ``AWSTraceHeader``; None when neither names one."""
-    env = delivery.envelope
-    remote = span_context_of(env.traceparent) if env is not None else None
-    return _xray_parent(delivery) if remote is None else remote
-
-
 def _xray_parent(delivery: Incoming) -> trace.SpanContext | None:
+    """The span context SQS's ``AWSTraceHeader`` names (an X-Ray instrumented producer)."""
     header = delivery.message.system.get("AWSTraceHeader")
     return span_context_of(xray_to_traceparent(header)) if header else None
-
-
-def parent_of(delivery: Incoming) -> otel_context.Context | None:
-    """The producer's context (``remote_parent`` as a parent context); None when none."""
-    remote = remote_parent(delivery)
-    return None if remote is None else as_parent(remote)
 
 
 def _opening(
     shared: dict[str, str], delivery: Incoming
 ) -> tuple[trace.SpanContext | None, dict[str, str | int]]:
-    """What a delivery's span starts from: its remote parent (``remote_parent``) and its
+    """What a delivery's span starts from: the producer's span context (the envelope's
+    ``traceparent``, else SQS's ``AWSTraceHeader``; None when neither names one) and its
     attributes: ``shared`` (the queue's) plus its message id, attempt, event id and type."""
     attributes: dict[str, str | int] = {
         **shared,

@@ -16,7 +16,7 @@ from bus.envelope import Envelope
 from bus.middleware.consume import Incoming, Outcome
 from bus.otel import traceparent
 from bus.otel.traceparent import context_of, span_context_of, traceparent_of
-from bus.otel.tracing import parent_of
+from bus.otel.tracing import _opening
 from bus.worker.message import Received
 
 PROPAGATOR = TraceContextTextMapPropagator()
@@ -105,10 +105,11 @@ def delivery(traceparent: str | None, trace_header: str | None) -> Incoming:
 
 
 def parent_ids(found: Incoming) -> tuple[str, str] | None:
-    parent = parent_of(found)
-    if parent is None:
+    """The ids of the parent the consume span starts from (what ``TracingConsume`` reads)."""
+    ids, _ = _opening({}, found)
+    if ids is None:
         return None
-    ids = trace.get_current_span(parent).get_span_context()
+    assert ids.is_remote
     return f"{ids.trace_id:032x}", f"{ids.span_id:016x}"
 
 
