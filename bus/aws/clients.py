@@ -32,22 +32,13 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from aiobotocore.config import AioConfig
-from aiobotocore.session import AioSession
-from botocore.loaders import Loader, create_loader
-
-from bus.aws.encoding import EVENT as ENCODE_ONCE_EVENT
-from bus.aws.encoding import encode_query_body_once
 from bus.aws.errors import aws_errors
-from bus.aws.receive import EVENT as RECEIVE_EVENT
-from bus.aws.receive import parse_receive
-from bus.aws.signing import light_signing
-from bus.aws.unchecked import skip_validation
-from bus.aws.useragent import cache_user_agent
 from bus.errors import BusError
 from bus.settings import Settings
 
 if TYPE_CHECKING:
+    from aiobotocore.session import AioSession
+    from botocore.loaders import Loader
     from types_aiobotocore_cloudwatch import CloudWatchClient
     from types_aiobotocore_dynamodb import DynamoDBClient
     from types_aiobotocore_events import EventBridgeClient
@@ -99,6 +90,8 @@ def _share_loader(session: AioSession) -> AioSession:
     """Give ``session`` the process's loader of botocore's data files (one per data path): each
     new session would otherwise parse the JSON models and endpoint rules again, most of the cost
     of opening ``AwsClients`` a second time in a process (a CLI command, a test)."""
+    from botocore.loaders import create_loader
+
     path = session.get_config_variable("data_path")
     loader = _LOADERS.get(path) or _LOADERS.setdefault(path, create_loader(path))
     session.register_component("data_loader", loader)
@@ -126,6 +119,8 @@ class AwsClients:
         self._account: Account | None = None
 
     def _client_kwargs(self, service: str, **extra: Any) -> dict[str, Any]:
+        from aiobotocore.config import AioConfig
+
         s = self.settings
         config = AioConfig(
             retries={"mode": "standard", "total_max_attempts": s.max_attempts},
@@ -143,6 +138,19 @@ class AwsClients:
         return kwargs
 
     async def __aenter__(self) -> AwsClients:
+        # aiobotocore (with aiohttp and most of botocore) is imported here, when clients are
+        # first opened, not by ``import bus``: the commands and tests that never call AWS
+        # (``bus validate``, ``bus graph``, ``--help``, the in-memory AWS) start without it.
+        from aiobotocore.session import AioSession
+
+        from bus.aws.encoding import EVENT as ENCODE_ONCE_EVENT
+        from bus.aws.encoding import encode_query_body_once
+        from bus.aws.receive import EVENT as RECEIVE_EVENT
+        from bus.aws.receive import parse_receive
+        from bus.aws.signing import light_signing
+        from bus.aws.unchecked import skip_validation
+        from bus.aws.useragent import cache_user_agent
+
         stack = AsyncExitStack()
         session = _share_loader(AioSession(profile=self.settings.profile))
 
