@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from bus.errors import SettingsError
 
 DEFAULT_TOPOLOGY = Path("topology.yaml")
+DEFAULT_MAX_ATTEMPTS = 5
+"""Attempts per AWS call when neither ``Settings`` nor the AWS configuration says."""
 _ENV_RE = r"^[a-z0-9][a-z0-9-]{0,19}$"
 
 
@@ -44,9 +46,11 @@ class Settings(BaseModel):
     read_timeout: float = Field(default=30.0, gt=0)
     """Seconds to wait for each read of an answer, per attempt. Above SQS's 20 s long poll, which
     the worker and the DLQ tools use."""
-    max_attempts: int = Field(default=5, ge=1, le=20)
+    max_attempts: int | None = Field(default=None, ge=1, le=20)
     """Attempts per AWS call, the first included (botocore's standard retry mode, which waits
-    up to 2**n s between them). Against an endpoint that accepts connections but never answers,
+    up to 2**n s between them). ``None``: the AWS configuration's (``AWS_MAX_ATTEMPTS``, or the
+    profile's ``max_attempts``), else ``DEFAULT_MAX_ATTEMPTS`` (5); ``bus.aws.clients.retries``
+    resolves it. Against an endpoint that accepts connections but never answers,
     a call fails after about ``max_attempts * read_timeout`` plus those waits: 155 s with these
     defaults; ``bus publish`` uses the ``CLI_*`` values above (under 10 s a call). A ``SyncPublisher`` or
     ``Publisher`` that must fail faster takes lower values, e.g.

@@ -33,8 +33,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from bus.aws.errors import aws_errors
-from bus.errors import BusError
-from bus.settings import Settings
+from bus.errors import BusError, SettingsError
+from bus.settings import DEFAULT_MAX_ATTEMPTS, Settings
 
 if TYPE_CHECKING:
     from aiobotocore.session import AioSession
@@ -83,6 +83,41 @@ def service_endpoint(
     return own or settings.endpoint_url
 
 
+def retries(settings: Settings, session: AioSession | None = None) -> dict[str, Any]:
+    """botocore's ``retries`` for bus's clients. Attempts: ``settings.max_attempts``, else the
+    AWS configuration's as botocore reads it (``AWS_MAX_ATTEMPTS``, else the profile's
+    ``max_attempts``), else ``DEFAULT_MAX_ATTEMPTS``; 1 to 20. Mode: ``adaptive`` when the AWS
+    configuration asks for it (``AWS_RETRY_MODE``, the profile's ``retry_mode``), else
+    ``standard``, also in place of ``legacy``: bus relies on the standard mode's rules (which
+    errors are retried, how long it waits). ``session``: the one clients are made from (else
+    one for ``settings.profile``)."""
+    from botocore.session import Session
+
+    config: Session = session or Session(profile=settings.profile)
+    with aws_errors("read the AWS configuration"):  # a missing profile: SettingsError
+        mode = config.get_config_variable("retry_mode")
+        attempts = settings.max_attempts
+        if attempts is None:
+            try:
+                attempts = config.get_config_variable("max_attempts")
+            except ValueError as exc:  # not a whole number
+                raise SettingsError(
+                    f"max_attempts in the AWS configuration (AWS_MAX_ATTEMPTS or the profile's "
+                    f"max_attempts): {exc}"
+                ) from exc
+    if attempts is None:
+        attempts = DEFAULT_MAX_ATTEMPTS
+    if not 1 <= attempts <= 20:
+        raise SettingsError(
+            f"max_attempts is {attempts} in the AWS configuration (AWS_MAX_ATTEMPTS or the "
+            "profile's max_attempts): bus takes 1 to 20"
+        )
+    return {
+        "mode": "adaptive" if mode == "adaptive" else "standard",
+        "total_max_attempts": attempts,
+    }
+
+
 _LOADERS: dict[str | None, Loader] = {}
 
 
@@ -118,12 +153,12 @@ class AwsClients:
         self._sts: STSClient | None = None
         self._account: Account | None = None
 
-    def _client_kwargs(self, service: str, **extra: Any) -> dict[str, Any]:
+    def _client_kwargs(self, service: str, retry: dict[str, Any], **extra: Any) -> dict[str, Any]:
         from aiobotocore.config import AioConfig
 
         s = self.settings
         config = AioConfig(
-            retries={"mode": "standard", "total_max_attempts": s.max_attempts},
+            retries=dict(retry),
             max_pool_connections=s.max_pool_connections,
             connect_timeout=s.connect_timeout,
             read_timeout=s.read_timeout,
@@ -152,11 +187,13 @@ class AwsClients:
         from bus.aws.useragent import cache_user_agent
 
         stack = AsyncExitStack()
-        session = _share_loader(AioSession(profile=self.settings.profile))
+        with aws_errors("create clients"):  # a missing profile fails here, as a SettingsError
+            session = _share_loader(AioSession(profile=self.settings.profile))
+            retry = retries(self.settings, session)
 
         def open_client(service: Any) -> Any:
             return stack.enter_async_context(
-                session.create_client(service, **self._client_kwargs(service))
+                session.create_client(service, **self._client_kwargs(service, retry))
             )
 
         try:
@@ -181,7 +218,7 @@ class AwsClients:
                     {"addressing_style": "path"} if service_endpoint("s3", self.settings) else None
                 )
                 self._s3 = await stack.enter_async_context(
-                    session.create_client("s3", **self._client_kwargs("s3", s3=s3_path))
+                    session.create_client("s3", **self._client_kwargs("s3", retry, s3=s3_path))
                 )
         except BaseException:
             await stack.aclose()

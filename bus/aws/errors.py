@@ -19,6 +19,7 @@ from botocore.exceptions import (
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
+    ProfileNotFound,
     ReadTimeoutError,
 )
 
@@ -47,6 +48,11 @@ def aws_errors(operation: str = "") -> Iterator[None]:
         op = operation or str(exc.operation_name)
         raise AwsError(
             f"{op} failed: {code}: {err.get('Message', '')}".rstrip(": "), code=code, operation=op
+        ) from exc
+    except ProfileNotFound as exc:
+        raise SettingsError(
+            f"{exc} (AWS_PROFILE / --profile names a profile of the AWS config and credentials "
+            "files, AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE if set)"
         ) from exc
     except (NoRegionError, NoCredentialsError, PartialCredentialsError) as exc:
         raise SettingsError(

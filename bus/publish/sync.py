@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from bus.aws import AwsClients
+from bus.aws.clients import retries
 from bus.errors import AwsError, BusError
 from bus.middleware.publish import PublishMiddleware
 from bus.publish.delivery import PublishRetry
@@ -50,8 +51,10 @@ BOTOCORE_MAX_BACKOFF = 20.0
 def default_timeout(settings: Settings) -> float:
     """Longer than botocore takes to give up on one call (every attempt timing out), at least 60 s.
 
-    ``Settings.max_attempts`` is botocore's ``total_max_attempts``: the first attempt included."""
-    attempts = settings.max_attempts
+    The attempts are botocore's ``total_max_attempts`` (the first included):
+    ``Settings.max_attempts`` or the AWS configuration's, as the clients get them
+    (``bus.aws.clients.retries``)."""
+    attempts = int(retries(settings)["total_max_attempts"])
     per_attempt = settings.connect_timeout + settings.read_timeout
     waits = sum(min(BOTOCORE_MAX_BACKOFF, 2.0**n) for n in range(attempts - 1))
     return max(60.0, attempts * per_attempt + waits + 10.0)

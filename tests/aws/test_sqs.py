@@ -11,6 +11,7 @@ from aiobotocore.session import AioSession
 from botocore.exceptions import ClientError
 
 from bus.aws import AwsClients
+from bus.aws.clients import retries
 from bus.aws.queues import RedrivePolicy, is_missing_queue, name_of, queue_attributes, queue_url
 from bus.aws.sqs import QueueOps
 from bus.errors import AwsError
@@ -90,7 +91,8 @@ async def test_receive_parses_as_botocore_does_and_errors_stay_client_errors(
         aws.sqs.meta.events.unregister("before-parse.sqs.ReceiveMessage", seen)
     assert bodies == [b"{}"]  # botocore walked nothing: the messages were parsed by bus
     session = AioSession()
-    async with session.create_client("sqs", **aws._client_kwargs("sqs")) as plain:
+    kwargs = aws._client_kwargs("sqs", retries(aws.settings, session))
+    async with session.create_client("sqs", **kwargs) as plain:
         (slow,) = await QueueOps(plain, ops.url).receive(10, 1, visibility_timeout=0)
     assert fast["MessageAttributes"]["blob"] == {
         "DataType": "Binary",

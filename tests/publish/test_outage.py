@@ -111,7 +111,10 @@ def test_sync_publisher_reports_the_aws_error_not_a_timeout(outage: Settings) ->
         assert all(count == ATTEMPTS for count in attempts.by_operation.values())
 
 
-def test_the_default_timeout_outlasts_botocores_retries() -> None:
+def test_the_default_timeout_outlasts_botocores_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AWS_MAX_ATTEMPTS", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
     default = Settings()
     # 5 attempts of up to 5 s connect + 30 s read, and botocore's waits between them (at most
     # 1, 2, 4, 8 s)
