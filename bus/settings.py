@@ -11,7 +11,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from bus.errors import SettingsError
 
@@ -60,7 +61,7 @@ class Settings(BaseModel):
     @classmethod
     def _endpoint_is_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("endpoint_url must start with http:// or https://")
+            raise ValueError("must start with http:// or https://")
         return value or None
 
     @classmethod
@@ -78,5 +79,23 @@ class Settings(BaseModel):
         values.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return cls.model_validate(values)
-        except ValueError as exc:
-            raise SettingsError(f"invalid settings: {exc}") from exc
+        except ValidationError as exc:
+            problems = "; ".join(_problem(error) for error in exc.errors())
+            raise SettingsError(f"invalid settings: {problems}") from exc
+
+
+SOURCES: Mapping[str, str] = {
+    "region": "AWS_REGION / --region",
+    "endpoint_url": "AWS_ENDPOINT_URL / --endpoint-url",
+    "profile": "AWS_PROFILE / --profile",
+    "env": "BUS_ENV / --env",
+    "topology_path": "BUS_TOPOLOGY / --topology",
+}
+"""Where each setting ``from_env`` reads comes from: named in its errors."""
+
+
+def _problem(error: ErrorDetails) -> str:
+    """One validation error as ``SOURCE 'value': message``."""
+    field = ".".join(str(part) for part in error["loc"]) or "settings"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{SOURCES.get(field, field)} {error.get('input')!r}: {message}"

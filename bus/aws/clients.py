@@ -79,7 +79,10 @@ def service_endpoint(
     """The endpoint ``service``'s client is given: its service-specific variable when set, else
     ``settings.endpoint_url``. ``None`` lets botocore resolve it the standard way."""
     env = os.environ if environ is None else environ
-    own = env.get(SERVICE_ENDPOINT_VARS.get(service, ""), "")
+    variable = SERVICE_ENDPOINT_VARS.get(service, "")
+    own = env.get(variable, "")
+    if own and not own.startswith(("http://", "https://")):
+        raise SettingsError(f"{variable} {own!r}: an endpoint URL starts with http:// or https://")
     return own or settings.endpoint_url
 
 

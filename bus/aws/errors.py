@@ -16,6 +16,7 @@ from botocore.exceptions import (
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    InvalidRegionError,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
@@ -49,6 +50,8 @@ def aws_errors(operation: str = "") -> Iterator[None]:
         raise AwsError(
             f"{op} failed: {code}: {err.get('Message', '')}".rstrip(": "), code=code, operation=op
         ) from exc
+    except InvalidRegionError as exc:
+        raise SettingsError(f"{exc} (AWS_REGION / --region, e.g. eu-west-1)") from exc
     except ProfileNotFound as exc:
         raise SettingsError(
             f"{exc} (AWS_PROFILE / --profile names a profile of the AWS config and credentials "
