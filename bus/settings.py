@@ -66,11 +66,13 @@ class Settings(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        """Build settings from the environment, with explicit ``overrides`` (``None`` ignored)."""
+        """Build settings from the environment, with explicit ``overrides`` (``None`` ignored).
+        ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`` leaves ``AWS_ENDPOINT_URL`` out, as every
+        AWS SDK does (``--endpoint-url`` still counts)."""
         env = os.environ if environ is None else environ
         values: dict[str, object] = {
             "region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
-            "endpoint_url": env.get("AWS_ENDPOINT_URL"),
+            "endpoint_url": None if ignores_endpoints(env) else env.get("AWS_ENDPOINT_URL"),
             "profile": env.get("AWS_PROFILE"),
             "env": env.get("BUS_ENV"),
         }
@@ -82,6 +84,12 @@ class Settings(BaseModel):
         except ValidationError as exc:
             problems = "; ".join(_problem(error) for error in exc.errors())
             raise SettingsError(f"invalid settings: {problems}") from exc
+
+
+def ignores_endpoints(environ: Mapping[str, str]) -> bool:
+    """``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`` is true: the endpoint variables
+    (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_<SERVICE>``) are not used."""
+    return environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true"
 
 
 SOURCES: Mapping[str, str] = {

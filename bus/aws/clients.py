@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from bus.aws.errors import aws_errors
 from bus.errors import BusError, SettingsError
-from bus.settings import DEFAULT_MAX_ATTEMPTS, Settings
+from bus.settings import DEFAULT_MAX_ATTEMPTS, Settings, ignores_endpoints
 
 if TYPE_CHECKING:
     from aiobotocore.session import AioSession
@@ -80,7 +80,7 @@ def service_endpoint(
     ``settings.endpoint_url``. ``None`` lets botocore resolve it the standard way."""
     env = os.environ if environ is None else environ
     variable = SERVICE_ENDPOINT_VARS.get(service, "")
-    own = env.get(variable, "")
+    own = "" if ignores_endpoints(env) else env.get(variable, "")
     if own and not own.startswith(("http://", "https://")):
         raise SettingsError(f"{variable} {own!r}: an endpoint URL starts with http:// or https://")
     return own or settings.endpoint_url

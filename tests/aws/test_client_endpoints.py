@@ -32,3 +32,27 @@ async def test_open_clients_use_them(monkeypatch: pytest.MonkeyPatch) -> None:
         assert aws.dynamodb.meta.endpoint_url == DYNAMO
         assert aws.sqs.meta.endpoint_url == MAIN
         assert aws.cloudwatch.meta.endpoint_url == MAIN
+
+
+async def test_ignore_configured_endpoint_urls_turns_the_variables_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = {
+        "AWS_ENDPOINT_URL": MAIN,
+        "AWS_ENDPOINT_URL_DYNAMODB": DYNAMO,
+        "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true",
+    }
+    settings = Settings.from_env(env, region="us-east-1")
+    assert settings.endpoint_url is None
+    assert service_endpoint("dynamodb", settings, env) is None
+    # an endpoint given explicitly (``--endpoint-url``) still counts
+    assert Settings.from_env(env, endpoint_url=MAIN).endpoint_url == MAIN
+    for name, value in {
+        **env,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+    }.items():
+        monkeypatch.setenv(name, value)
+    async with AwsClients(settings) as aws:  # botocore ignores them too: AWS's own endpoints
+        assert aws.dynamodb.meta.endpoint_url == "https://dynamodb.us-east-1.amazonaws.com"
+        assert aws.sqs.meta.endpoint_url == "https://sqs.us-east-1.amazonaws.com"
