@@ -23,7 +23,9 @@ EnvOpt = Annotated[
 EndpointOpt = Annotated[
     str | None,
     typer.Option(
-        "--endpoint-url", envvar="AWS_ENDPOINT_URL", help="AWS endpoint (e.g. LocalStack)."
+        "--endpoint-url",
+        help="AWS endpoint, e.g. an emulator's (default: AWS_ENDPOINT_URL, unless "
+        "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true).",
     ),
 ]
 RegionOpt = Annotated[

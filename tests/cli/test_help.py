@@ -78,3 +78,12 @@ def test_a_commands_help_is_paragraphs_of_prose_reflowed_to_the_terminal() -> No
     assert "then (stderr) each failure and one error line" in paragraph[0]
     helps = [c.help for _, c in commands() if c.help]
     assert all("\n" not in part for h in helps for part in h.split("\n\n"))
+
+
+def test_no_option_reads_aws_endpoint_url_itself() -> None:
+    """``Settings.from_env`` reads ``AWS_ENDPOINT_URL`` (and leaves it out when
+    ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`` is true): an option reading it as its environment
+    variable would hand it over as if given explicitly."""
+    for path, command in commands():
+        for param in getattr(command, "params", []):
+            assert "AWS_ENDPOINT_URL" not in str(param.envvar or ""), (path, param.opts)
