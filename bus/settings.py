@@ -60,9 +60,9 @@ class Settings(BaseModel):
     @field_validator("endpoint_url")
     @classmethod
     def _endpoint_is_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
+        if value and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
-        return value or None
+        return value or None  # empty: not set
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -72,9 +72,9 @@ class Settings(BaseModel):
         env = os.environ if environ is None else environ
         values: dict[str, object] = {
             "region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
-            "endpoint_url": None if ignores_endpoints(env) else env.get("AWS_ENDPOINT_URL"),
-            "profile": env.get("AWS_PROFILE"),
-            "env": env.get("BUS_ENV"),
+            "endpoint_url": None if ignores_endpoints(env) else env.get("AWS_ENDPOINT_URL") or None,
+            "profile": env.get("AWS_PROFILE") or None,
+            "env": env.get("BUS_ENV") or None,
         }
         if env.get("BUS_TOPOLOGY"):
             values["topology_path"] = Path(env["BUS_TOPOLOGY"])
