@@ -24,8 +24,8 @@ def test_an_endpoint_that_is_not_a_url_names_its_variable() -> None:
 
 
 def test_empty_variables_are_unset() -> None:
-    settings = Settings.from_env({"AWS_ENDPOINT_URL": "", "AWS_PROFILE": "", "BUS_ENV": ""})
-    assert (settings.endpoint_url, settings.profile, settings.env) == (None, None, None)
+    settings = Settings.from_env({"AWS_ENDPOINT_URL": "", "BUS_ENV": ""})
+    assert (settings.endpoint_url, settings.env) == (None, None)
 
 
 def test_every_bad_setting_is_named_once() -> None:
