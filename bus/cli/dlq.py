@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -141,10 +142,28 @@ app.command()(redrive)
 # -- export / replay ------------------------------------------------------------------------------
 
 
+def _writable_file(path: Path) -> Path:
+    """``--output``: a file that can be created or overwritten, checked before any message is
+    received (a usage error naming it, not a traceback once the export has begun)."""
+    if path.is_dir():
+        raise typer.BadParameter(f"{path} is a directory")
+    folder = path.parent
+    if not folder.is_dir():
+        raise typer.BadParameter(f"{folder} does not exist")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise typer.BadParameter(f"cannot write {path}")
+    return path
+
+
 @app.command()
 def export(
     queue: QueueArg,
-    output: Annotated[Path, typer.Option("--output", "-o", help="The JSON Lines file to write.")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="The JSON Lines file to write.", callback=_writable_file
+        ),
+    ],
     filter: FilterOpt = None,
     types: TypeOpt = None,
     reasons: ReasonOpt = None,
@@ -184,7 +203,12 @@ def export(
 
 @app.command()
 def replay(
-    file: Annotated[Path, typer.Argument(help="A file written by `bus dlq export`.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="A file written by `bus dlq export`.", exists=True, dir_okay=False, readable=True
+        ),
+    ],
     to: Annotated[
         str | None,
         typer.Option("--to", help="Destination queue.", show_default="the source queues"),
