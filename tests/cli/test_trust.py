@@ -106,11 +106,15 @@ def test_aws_commands_load_the_file_and_import_nothing(
         (["docs", "-o", "-"], 0),
         (["schemas", "check", "--snapshots", "snapshots"], 0),
         (["dlq", "replay", "export.jsonl"], 0),  # validates each message against its model
+        (["validate", "--imports"], 0),
     ],
 )
 def test_the_commands_that_run_the_named_code_import_it(
     booby: Booby, command: list[str], module: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    export = booby.topology.with_name("export.jsonl")  # replay's file must exist
+    export.touch()
+    command = [str(export) if part == export.name else part for part in command]
     assert run([*command, "-t", str(booby.topology)]) != 0
     assert f"{booby.modules[module]} must not be imported" in capsys.readouterr().err
     assert booby.modules[module] in booby.imported()
