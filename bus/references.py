@@ -15,15 +15,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from bus import imports
 from bus.errors import BusError, Problem, SchemaError
+from bus.middleware.load import factory
 from bus.schema.registry import Registry
 from bus.topology.document import Document, parse_document
-from bus.topology.model import Topology
+from bus.topology.idempotency_model import BUILT_IN_STORES
+from bus.topology.model import MiddlewareEntry, Topology
 from bus.topology.patterns import KeyPath
 from bus.worker.loader import load_handler, load_policy
-
-BUILT_IN_STORES = frozenset({"memory", "dynamodb", "sql"})
 
 
 def code_problems(path: Path, topology: Topology, base_dir: Path | None = None) -> list[Problem]:
@@ -78,33 +77,25 @@ def _middleware_problems(doc: Document, topology: Topology, base: Path) -> Itera
 
 
 def _entries(
-    doc: Document, where: KeyPath, entries: Sequence[object], base: Path
+    doc: Document, where: KeyPath, entries: Sequence[MiddlewareEntry], base: Path
 ) -> Iterator[Problem]:
     for index, entry in enumerate(entries):
-        use = str(getattr(entry, "use", entry))
-        problem = _callable(use, base)
-        if problem is not None:
-            here = (*where, index)
-            yield _at(doc, here, f"{use}: {problem}")
+        yield from _factory(doc, (*where, index), entry.use, base)
 
 
 def _store(doc: Document, where: KeyPath, store: str, base: Path) -> Iterator[Problem]:
-    if store in BUILT_IN_STORES:
-        return
-    problem = _callable(store, base)
-    if problem is not None:
-        yield _at(doc, where, f"{store}: {problem}")
+    if store not in BUILT_IN_STORES:
+        yield from _factory(doc, where, store, base)
 
 
-def _callable(ref: str, base: Path) -> str | None:
-    """Why ``ref`` cannot be a middleware or store factory, or ``None``."""
+def _factory(doc: Document, where: KeyPath, ref: str, base: Path) -> Iterator[Problem]:
+    """A problem if ``ref`` is not an importable callable (``bus.middleware.load.factory``)."""
     try:
-        found = imports.import_object(ref, base)
-    except (ImportError, LookupError) as exc:
-        return f"cannot import it: {exc}"
+        factory(ref, base, _dotted(where))
+    except BusError as exc:
+        yield _at(doc, where, str(exc))
     except Exception as exc:
-        return _raised(exc)
-    return None if callable(found) else "not callable"
+        yield _at(doc, where, f"{ref}: {_raised(exc)}")
 
 
 def _raised(exc: Exception) -> str:
@@ -115,7 +106,7 @@ def _at(doc: Document, path: KeyPath, message: str) -> Problem:
     """``message`` at ``path``'s position, led by ``path`` unless it already is."""
     line, column = doc.position(path)
     where = _dotted(path)
-    text = message if message.startswith(f"{where}") else f"{where}: {message}"
+    text = message if message.startswith(where) else f"{where}: {message}"
     return Problem(doc.file, line, column, text)
 
 

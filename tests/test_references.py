@@ -130,14 +130,14 @@ def test_every_broken_reference_is_reported_at_its_line(app: Path) -> None:
         f"{f}:12:16: handlers.a.events.Ordered: handler refapp:not_async for Ordered: "
         "must be an async function (async def)",
         f"{f}:14:7: handlers.a.retry.transient: refapp:Other is not an exception class",
-        f"{f}:15:18: handlers.a.middleware.0: refapp:NOT_CALLABLE: not callable",
+        f"{f}:15:18: handlers.a.middleware.0: refapp:NOT_CALLABLE is not callable",
         f"{f}:18:16: handlers.b.events.Ordered: handler broken:oops for Ordered: importing it "
         "raised SyntaxError: invalid syntax (broken.py, line 1)",
         f"{f}:20:13: middleware.consume.0: nosuch.module:mw: cannot import it: No module named "
         "'nosuch'",
         f"{f}:21:13: middleware.publish.0: refapp:missing: cannot import it: module refapp has "
         "no attribute 'missing'",
-        f"{f}:23:10: idempotency.store: refapp:NOT_CALLABLE: not callable",
+        f"{f}:23:10: idempotency.store: refapp:NOT_CALLABLE is not callable",
     ]
 
 

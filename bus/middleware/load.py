@@ -10,7 +10,7 @@ middleware is a ``HandlerError`` naming the entry, before any message is receive
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -24,13 +24,20 @@ from bus.topology.model import Idempotency, MiddlewareEntry
 T = TypeVar("T")
 
 
-def _build(path: str, options: dict[str, Any], base_dir: Path | None, where: str) -> object:
+def factory(path: str, base_dir: Path | None, where: str) -> Callable[..., object]:
+    """The callable ``path`` names (a middleware function, or a factory of a middleware or
+    store), imported, not called; a ``HandlerError`` naming ``where`` if it cannot be."""
     try:
         found = imports.import_object(path, base_dir)
     except (ImportError, LookupError) as exc:
         raise HandlerError(f"{where}: {path}: cannot import it: {exc}") from exc
     if not callable(found):
         raise HandlerError(f"{where}: {path} is not callable")
+    return found
+
+
+def _build(path: str, options: dict[str, Any], base_dir: Path | None, where: str) -> object:
+    found = factory(path, base_dir, where)
     if inspect.iscoroutinefunction(found):
         if options:
             raise HandlerError(f"{where}: {path} is a middleware function; it takes no options")
