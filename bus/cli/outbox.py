@@ -23,7 +23,7 @@ from bus.cli.options import (
     make_settings,
 )
 from bus.cli.output import out
-from bus.errors import SettingsError
+from bus.errors import BusError, SettingsError
 from bus.logging import configure_logging
 from bus.settings import DEFAULT_TOPOLOGY
 
@@ -60,12 +60,18 @@ def _require_sqlalchemy() -> None:
 
 def _with_engine(url: str, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
     _require_sqlalchemy()
+    from sqlalchemy.exc import DBAPIError
+
     from bus.outbox.database import open_engine
 
     async def run() -> T:
         engine = open_engine(url)
         try:
             return await work(engine)
+        except (DBAPIError, OSError) as exc:  # unreachable, refused, no such file or database
+            where = engine.url.render_as_string(hide_password=True)
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise BusError(f"database {where}: {reason}") from exc
         finally:
             await engine.dispose()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
@@ -40,8 +41,15 @@ def async_url(url: str | URL) -> URL:
 
 
 def open_engine(url: str | URL) -> AsyncEngine:
-    """An async engine for ``url``; ``SettingsError`` when its driver is missing or not async."""
+    """An async engine for ``url``; ``SettingsError`` when its driver is missing or not async,
+    or (SQLite) its file's folder does not exist."""
     target = async_url(url)
+    path = target.database if target.get_backend_name() == "sqlite" else None
+    if path and path != ":memory:" and not path.startswith("file:"):
+        folder = Path(path).parent
+        if not folder.is_dir():
+            where = target.render_as_string(hide_password=True)
+            raise SettingsError(f"database {where}: the folder {folder} does not exist")
     try:
         return create_async_engine(target)
     except (NoSuchModuleError, InvalidRequestError, ModuleNotFoundError) as exc:
@@ -79,8 +87,14 @@ class Listen:
 
     @classmethod
     async def open(cls, engine: AsyncEngine) -> Listen:
+        """Listening, or (the server is down or starting) polling until a wait connects."""
+        import psycopg
+
         listen = cls(engine.url.set(drivername="postgresql").render_as_string(hide_password=False))
-        await listen._connect()
+        try:
+            await listen._connect()
+        except (psycopg.Error, OSError) as exc:
+            log.warning("outbox.listen_lost", error=str(exc))
         return listen
 
     async def _connect(self) -> None:

@@ -84,3 +84,24 @@ def test_without_sqlalchemy_the_command_says_what_to_install(
     code, _, err = run(["outbox", "list", "-d", "sqlite:///x.db"], capsys)
     assert code == 3
     assert "pip install 'bus-framework[sqlalchemy]'" in err
+
+
+def test_a_database_out_of_reach_is_one_line_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no" / "such" / "app.db"
+    code, _, err = run(["outbox", "list", "-d", f"sqlite:///{missing}"], capsys)
+    assert code == 3
+    assert err == (
+        f"error: database sqlite+aiosqlite:///{missing}: the folder {missing.parent} does not "
+        "exist\n"
+    )
+    # nothing listens on that socket: refused at once; the password is not shown
+    url = f"postgresql://u:secret@/db?host={tmp_path}&port=5999"
+    for command in ("list", "init"):
+        code, _, err = run(["outbox", command, "-d", url], capsys)
+        assert code == 1
+        assert err.startswith("error: database postgresql"), err
+        assert "://u:***@/db?" in err
+        assert "secret" not in err
+        assert err.count("\n") == 1
