@@ -420,3 +420,10 @@ def test_snapshot_errors_name_the_file(tmp_path: Path) -> None:
     (tmp_path / "random.json").write_text("{}")
     with pytest.raises(SchemaError, match=r"random\.json: snapshot files are named"):
         load_snapshots(tmp_path)
+
+
+def test_exporting_where_a_file_is_names_it(tmp_path: Path) -> None:
+    taken = tmp_path / "snapshots"
+    taken.write_text("a file, not a folder")
+    with pytest.raises(SchemaError, match=f"cannot write the schemas into {taken}: File exists"):
+        export_schemas(Registry([EventSpec("Evt", 1, EvtV1, "s")]), taken)

@@ -86,14 +86,17 @@ def envelope_json_schema(spec: EventSpec, version: int) -> Schema:
 
 
 def _write(schemas: dict[SchemaKey, Schema], out_dir: Path) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for key, schema in schemas.items():
-        path = out_dir / key.filename
-        text = dumps(schema)
-        if not path.exists() or path.read_text() != text:
-            path.write_text(text)
-        written.append(path)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for key, schema in schemas.items():
+            path = out_dir / key.filename
+            text = dumps(schema)
+            if not path.exists() or path.read_text() != text:
+                path.write_text(text)
+            written.append(path)
+    except OSError as exc:  # a file where the folder goes, no permission, a full disk
+        raise SchemaError(f"cannot write the schemas into {out_dir}: {exc.strerror}") from exc
     return written
 
 
