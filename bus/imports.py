@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import traceback
 from pathlib import Path
 
 
@@ -40,3 +41,15 @@ def import_object(path: str, base_dir: Path | None = None) -> object:
             raise ImportPathError(f"module {module_name} has no attribute {attribute!r}")
         found = getattr(found, part)
     return found
+
+
+def raised_on_import(exc: BaseException) -> str:
+    """What a module raised while it was imported, for a one-line error: ``importing it raised
+    RuntimeError: boom (app.py, line 3)``, the line being where it was raised in the
+    application's code (a ``SyntaxError`` names its own)."""
+    where = ""
+    if not isinstance(exc, SyntaxError):
+        frames = traceback.extract_tb(exc.__traceback__)
+        if frames:
+            where = f" ({Path(frames[-1].filename).name}, line {frames[-1].lineno})"
+    return f"importing it raised {type(exc).__name__}: {exc}{where}"

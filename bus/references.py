@@ -55,15 +55,11 @@ def _handler_problems(
                 load_handler(event_type, ref, base, model)
             except BusError as exc:
                 yield _at(doc, where, str(exc))
-            except Exception as exc:  # raised by the module while it was imported
-                yield _at(doc, where, f"handler {ref} for {event_type}: {_raised(exc)}")
         where = ("handlers", queue, "retry", "transient")
         try:
             load_policy(binding, queue, base)
         except BusError as exc:
             yield _at(doc, where, str(exc))
-        except Exception as exc:
-            yield _at(doc, where, _raised(exc))
         yield from _entries(doc, ("handlers", queue, "middleware"), binding.middleware, base)
         if binding.idempotency is not None:
             where = ("handlers", queue, "idempotency", "store")
@@ -94,12 +90,6 @@ def _factory(doc: Document, where: KeyPath, ref: str, base: Path) -> Iterator[Pr
         factory(ref, base, _dotted(where))
     except BusError as exc:
         yield _at(doc, where, str(exc))
-    except Exception as exc:
-        yield _at(doc, where, f"{ref}: {_raised(exc)}")
-
-
-def _raised(exc: Exception) -> str:
-    return f"importing it raised {type(exc).__name__}: {exc}"
 
 
 def _at(doc: Document, path: KeyPath, message: str) -> Problem:

@@ -131,7 +131,7 @@ def test_every_broken_reference_is_reported_at_its_line(app: Path) -> None:
         "must be an async function (async def)",
         f"{f}:14:7: handlers.a.retry.transient: refapp:Other is not an exception class",
         f"{f}:15:18: handlers.a.middleware.0: refapp:NOT_CALLABLE is not callable",
-        f"{f}:18:16: handlers.b.events.Ordered: handler broken:oops for Ordered: importing it "
+        f"{f}:18:16: handlers.b.events.Ordered: broken:oops: importing it "
         "raised SyntaxError: invalid syntax (broken.py, line 1)",
         f"{f}:20:13: middleware.consume.0: nosuch.module:mw: cannot import it: No module named "
         "'nosuch'",

@@ -31,6 +31,8 @@ def factory(path: str, base_dir: Path | None, where: str) -> Callable[..., objec
         found = imports.import_object(path, base_dir)
     except (ImportError, LookupError) as exc:
         raise HandlerError(f"{where}: {path}: cannot import it: {exc}") from exc
+    except Exception as exc:  # the module raised while it was imported
+        raise HandlerError(f"{where}: {path}: {imports.raised_on_import(exc)}") from exc
     if not callable(found):
         raise HandlerError(f"{where}: {path} is not callable")
     return found

@@ -72,6 +72,8 @@ def import_object(path: str, base_dir: Path | None = None) -> object:
         return imports.import_object(path, base_dir)
     except (ImportError, LookupError) as exc:
         raise HandlerError(f"{path}: cannot import it: {exc}") from exc
+    except Exception as exc:  # the module raised while it was imported
+        raise HandlerError(f"{path}: {imports.raised_on_import(exc)}") from exc
 
 
 def _positional(func: Callable[..., object], where: str) -> list[inspect.Parameter]:

@@ -82,3 +82,32 @@ def test_only_the_requested_queues_are_loaded_and_unknown_ones_refused() -> None
     assert [b.queue for b in load_bindings(topo, ROOT, ["q"])] == ["q"]
     with pytest.raises(HandlerError, match="queue 'nope' has no handlers in the topology"):
         load_bindings(topo, ROOT, ["nope"])
+
+
+@pytest.mark.parametrize(
+    ("source", "says"),
+    [
+        ("x = 1\nraise RuntimeError('boom at import')\n", "RuntimeError: boom at import ("),
+        ("def broken(:\n", "SyntaxError: invalid syntax ("),
+    ],
+)
+def test_a_module_that_raises_while_imported_is_one_handler_error_naming_the_line(
+    tmp_path: Any, source: str, says: str
+) -> None:
+    import sys
+    import uuid
+
+    from bus.worker.loader import load_handler
+
+    name = (
+        f"raising_{uuid.uuid4().hex[:8]}"  # each case its own module (folders pile up on sys.path)
+    )
+    (tmp_path / f"{name}.py").write_text(source)
+    try:
+        with pytest.raises(HandlerError) as info:
+            load_handler("E", f"{name}:handle", tmp_path)
+    finally:
+        sys.modules.pop(name, None)
+    message = str(info.value)
+    assert message.startswith(f"{name}:handle: importing it raised {says}")
+    assert message.endswith((f"{name}.py, line 2)", f"{name}.py, line 1)"))
