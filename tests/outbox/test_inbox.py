@@ -343,9 +343,15 @@ def test_bus_outbox_init_creates_or_prints_the_inbox_table(
 
 
 async def test_a_database_that_does_not_answer_is_one_clear_error_at_start(tmp_path: Path) -> None:
-    store = SqlStore(f"sqlite:///{tmp_path / 'missing' / 'dir' / 'app.db'}")
+    (
+        tmp_path / "app.db"
+    ).mkdir()  # a folder where the database file should be: SQLite cannot open it
+    store = SqlStore(f"sqlite:///{tmp_path / 'app.db'}")
     try:
         with pytest.raises(SettingsError, match=r"idempotency store sql: cannot use sqlite"):
             await store.ready()
     finally:
         await store.close()
+    # a file in a folder that does not exist is refused when the store is made
+    with pytest.raises(SettingsError, match=r"the folder .*missing/dir does not exist"):
+        SqlStore(f"sqlite:///{tmp_path / 'missing' / 'dir' / 'app.db'}")
