@@ -168,3 +168,15 @@ def test_the_cli_runs_no_application_code_without_imports(
 def test_the_reference_application_imports_cleanly() -> None:
     path = ROOT / "topology.yaml"
     assert problems(path) == []
+
+
+def test_a_model_module_that_raises_names_its_file_and_line(app: Path) -> None:
+    (app / "raising_models.py").write_text("x = 1\nraise RuntimeError('no models today')\n")
+    try:
+        found = problems(write(app, model="raising_models:Ordered"))
+    finally:
+        sys.modules.pop("raising_models", None)
+    assert found[0].endswith(
+        "events.Ordered.model: raising_models:Ordered: importing it raised RuntimeError: "
+        "no models today (raising_models.py, line 2)"
+    )

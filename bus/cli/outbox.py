@@ -69,9 +69,15 @@ def _with_engine(url: str, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
         try:
             return await work(engine)
         except (DBAPIError, OSError) as exc:  # unreachable, refused, no such file or database
+            from bus.outbox.table import outbox_table
+
             where = engine.url.render_as_string(hide_password=True)
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-            raise BusError(f"database {where}: {reason}") from exc
+            missing = outbox_table.name in reason and (
+                "no such table" in reason or "does not exist" in reason
+            )  # SQLite's and PostgreSQL's words
+            hint = " (create it: bus outbox init)" if missing else ""
+            raise BusError(f"database {where}: {reason}{hint}") from exc
         finally:
             await engine.dispose()
 

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from bus.errors import EventValidationError, SchemaError, UnknownEventError
-from bus.imports import import_object
+from bus.imports import import_object, raised_on_import
 from bus.topology.model import Destination, EventType, Topology
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -221,11 +221,13 @@ def _qualname(obj: object) -> str:
 def _import(event: str, where: str, path: str, base_dir: Path) -> object:
     try:
         return import_object(path, base_dir)
-    except Exception as exc:
+    except (ImportError, LookupError) as exc:
         raise SchemaError(
             f"events.{event}.{where}: cannot import {path!r} (from {base_dir}): "
             f"{type(exc).__name__}: {exc}"
         ) from exc
+    except Exception as exc:  # the module raised while it was imported: where, in its code
+        raise SchemaError(f"events.{event}.{where}: {path}: {raised_on_import(exc)}") from exc
 
 
 def _import_model(event: str, where: str, path: str, base_dir: Path) -> type[BaseModel]:

@@ -105,3 +105,12 @@ def test_a_database_out_of_reach_is_one_line_naming_it(
         assert "://u:***@/db?" in err
         assert "secret" not in err
         assert err.count("\n") == 1
+
+
+def test_a_database_without_the_outbox_table_points_at_init(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    code, _, err = run(["outbox", "list", "-d", url], capsys)
+    assert code == 1
+    assert err.endswith("no such table: bus_outbox (create it: bus outbox init)\n"), err
