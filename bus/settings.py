@@ -92,7 +92,7 @@ def ignores_endpoints(environ: Mapping[str, str]) -> bool:
     return environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true"
 
 
-SOURCES: Mapping[str, str] = {
+_SOURCES: Mapping[str, str] = {
     "region": "AWS_REGION / --region",
     "endpoint_url": "AWS_ENDPOINT_URL / --endpoint-url",
     "profile": "AWS_PROFILE / --profile",
@@ -106,4 +106,4 @@ def _problem(error: ErrorDetails) -> str:
     """One validation error as ``SOURCE 'value': message``."""
     field = ".".join(str(part) for part in error["loc"]) or "settings"
     message = error["msg"].removeprefix("Value error, ")
-    return f"{SOURCES.get(field, field)} {error.get('input')!r}: {message}"
+    return f"{_SOURCES.get(field, field)} {error.get('input')!r}: {message}"
