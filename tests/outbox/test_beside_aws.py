@@ -37,11 +37,17 @@ async def test_the_relay_runs_beside_the_worker_and_stops_with_it(
     options = RelayOptions(poll_interval=0.1, retention=0)
     async with relay_beside(worker, database_url, options) as relay:
         serving = asyncio.create_task(worker.serve(stop))
-        first = await world.receive("sink", before)
-        during = add(app_engine, outbox, [order(i, "x") for i in range(5)], commit=True)
-        second = await world.receive("sink", during)
-        stop.set()  # SIGTERM: the worker stops, then the relay
-        await serving
+        try:
+            first = await world.receive("sink", before)
+            # off the event loop, as an application's own thread writes: a blocking SQLite write
+            # on the loop would wait for the relay's open transaction, whose commit needs the loop
+            during = await asyncio.to_thread(
+                add, app_engine, outbox, [order(i, "x") for i in range(5)], commit=True
+            )
+            second = await world.receive("sink", during)
+        finally:
+            stop.set()  # SIGTERM: the worker stops, then the relay
+            await serving
     assert set(first.counts) == set(before)
     assert set(second.counts) == set(during)
     assert first.duplicates == second.duplicates == 0
