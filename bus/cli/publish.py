@@ -69,10 +69,14 @@ def _read_data(event_type: str, data: str | None, file: Path | None) -> Any:
         raise typer.BadParameter("give the event's data with exactly one of --data or --file")
     if file is not None:
         where = "stdin" if str(file) == "-" else str(file)
-        try:
-            text = sys.stdin.read() if str(file) == "-" else file.read_text()
+        try:  # a file's bytes: json.loads decodes them as RFC 8259 says, or says why not
+            text: str | bytes = sys.stdin.read() if str(file) == "-" else file.read_bytes()
         except OSError as exc:
             raise typer.BadParameter(f"cannot read {where}: {exc.strerror}") from exc
+        except ValueError as exc:  # stdin that does not decode
+            raise EventValidationError(
+                event_type, f"{event_type}: {where} is not text: {exc}"
+            ) from exc
     else:
         where, text = "--data", str(data)
     try:

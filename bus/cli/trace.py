@@ -38,17 +38,40 @@ Span = dict[str, Any]
 
 
 def load_spans(path: Path) -> list[Span]:
-    """The spans recorded in ``path`` (lines that are not span records are skipped)."""
-    spans: list[Span] = []
-    with path.open(encoding="utf-8") as lines:
-        for line in lines:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and record.get("span_id") and record.get("trace_id"):
-                spans.append(record)
-    return spans
+    """The spans recorded in ``path``; lines that are not span records (not JSON, not UTF-8, or
+    not shaped as ``bus.otel.record`` writes them) are skipped."""
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        return [span for line in lines if (span := _span(line)) is not None]
+
+
+_SHAPE: dict[str, type | tuple[type, ...]] = {
+    "span_id": str,
+    "trace_id": str,
+    "parent_id": (str, type(None)),
+    "kind": (str, type(None)),
+    "start": (int, type(None)),
+    "end": (int, type(None)),
+    "attributes": (dict, type(None)),
+    "events": (list, type(None)),
+}
+
+
+def _span(line: str) -> Span | None:
+    """The span record on ``line``, if it is one."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or not (record.get("span_id") and record.get("trace_id")):
+        return None
+    if not all(isinstance(record.get(key), kinds) for key, kinds in _SHAPE.items()):
+        return None
+    events = record.get("events") or []
+    if not all(
+        isinstance(e, dict) and isinstance(e.get("attributes"), dict | None) for e in events
+    ):
+        return None
+    return record
 
 
 def _attr(span: Span, name: str) -> Any:
@@ -182,7 +205,12 @@ def trace(
     if not file.exists():
         err.print(f"error: {file} does not exist: bus up records traces there", markup=False)
         raise typer.Exit(1)
-    if not print_flow(file, event_id):
+    try:
+        shown = print_flow(file, event_id)
+    except OSError as exc:  # a folder, a file it may not read
+        err.print(f"error: cannot read {file}: {exc.strerror}", markup=False)
+        raise typer.Exit(1) from None
+    if not shown:
         err.print(f"error: no recorded flow of event {event_id} in {file}", markup=False)
         raise typer.Exit(1)
 

@@ -206,9 +206,15 @@ async def prepare_replay(
     preparer = _Preparer(queues, registry, destination, raw=raw)
     items: list[ReplayItem] = []
     problems: list[Problem] = []
-    text = await asyncio.to_thread(Path(path).read_text, encoding="utf-8")
-    lines = text.split("\n")  # not splitlines(): U+2028, U+0085 ... are text in JSON
-    for number, line in enumerate(lines, start=1):
+    data = await asyncio.to_thread(Path(path).read_bytes)
+    lines = data.split(b"\n")  # not splitlines(): U+2028, U+0085 ... are text in JSON
+    for number, raw_line in enumerate(lines, start=1):
+        try:  # an editor's byte order mark before the first line is not the record's
+            line = raw_line.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            where = f"byte {exc.start + 1} of the line"
+            problems.append(Problem(str(path), number, 1, f"not UTF-8 text ({where})"))
+            continue
         if not line.strip():
             continue
         try:

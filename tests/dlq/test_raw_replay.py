@@ -181,3 +181,23 @@ async def test_replay_reads_records_holding_unicode_line_separators(
     path.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
     report = await dlq.replay(sqs.clients(), path, registry=registry, to=target.url, raw=True)
     assert (report.sent, [m.body for m in target.messages]) == (1, [record["body"]])
+
+
+async def test_replay_names_the_lines_that_are_not_utf8_and_reads_past_a_byte_order_mark(
+    registry: Registry, tmp_path: Path
+) -> None:
+    sqs = Sqs()
+    target = sqs.queue("orders")
+    path = tmp_path / "edited.jsonl"  # saved by an editor: a BOM, and a line in Latin-1
+    record = {"envelope": None, "body": "café", "message_attributes": {}}
+    good = json.dumps(record, ensure_ascii=False)
+    path.write_bytes(b"\xef\xbb\xbf" + good.encode() + b"\n" + good.encode("latin-1") + b"\n")
+    with pytest.raises(ReplayError) as refused:
+        await dlq.replay(sqs.clients(), path, registry=registry, to=target.url, raw=True)
+    (problem,) = refused.value.problems
+    assert str(problem) == f"{path}:2:1: not UTF-8 text (byte 32 of the line)"
+    assert target.messages == []
+    path.write_bytes(b"\xef\xbb\xbf" + good.encode() + b"\n")
+    report = await dlq.replay(sqs.clients(), path, registry=registry, to=target.url, raw=True)
+    assert [m.body for m in target.messages] == ["café"]
+    assert report.sent == 1

@@ -91,3 +91,32 @@ def test_bus_trace_prints_the_tree_or_says_what_is_missing(
         main(["trace", "e-", "--file", str(path)])
     assert exited.value.code == 1
     assert "no recorded flow of event e-" in capsys.readouterr().err
+
+
+def test_lines_that_are_not_span_records_are_skipped_whatever_they_hold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "traces.jsonl"
+    broken = [
+        {**SPANS[0], "attributes": "not a mapping"},
+        {**SPANS[0], "start": "soon"},
+        {**SPANS[0], "events": [{"name": "retry", "attributes": ["x"]}]},
+        {**SPANS[0], "events": "none"},
+        {**SPANS[0], "span_id": 7},
+    ]
+    lines = [json.dumps(s).encode() for s in [*broken, *SPANS]]
+    path.write_bytes(b"\xff\xfe not UTF-8\n" + b"\n".join(lines) + b"\n")
+    assert load_spans(path) == SPANS
+    with pytest.raises(SystemExit) as exited:
+        main(["trace", "f-child", "--file", str(path)])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.startswith("OrderPlaced e-big\n")
+
+
+def test_bus_trace_on_a_folder_says_it_cannot_read_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["trace", "e-big", "--file", str(tmp_path)])
+    assert exited.value.code == 1
+    assert capsys.readouterr().err.strip() == f"error: cannot read {tmp_path}: Is a directory"

@@ -163,6 +163,23 @@ def test_publish_rejects_bad_json_and_unknown_types(
     code, _, err = run(capsys, "publish", "OrderPlaced", "-t", TOPOLOGY)
     assert code == 2
     assert "exactly one of --data or --file" in err
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b'{"order_id": "\xff"}')
+    code, out, err = run(capsys, "publish", "OrderPlaced", "--file", str(binary), "-t", TOPOLOGY)
+    assert (code, out) == (3, "")
+    assert f"OrderPlaced: {binary} is not JSON: 'utf-8' codec can't decode byte 0xff" in err
+
+
+def test_publish_reads_a_file_saved_with_a_byte_order_mark(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    data = {"order_id": "o-1", "customer_id": "c", "total_cents": -1, "country": "DE"}
+    for codec in ("utf-8-sig", "utf-16"):  # what Windows editors save: JSON's other encodings
+        path = tmp_path / f"{codec}.json"
+        path.write_bytes(json.dumps(data).encode(codec))
+        code, _, err = run(capsys, "publish", "OrderPlaced", "--file", str(path), "-t", TOPOLOGY)
+        assert code == 3  # read and validated: the data's own error, not the file's
+        assert "total_cents: Input should be greater than or equal to 0" in err
 
 
 def _denied_once_on_bus(attempt: int, item: Prepared) -> EntryOutcome:
