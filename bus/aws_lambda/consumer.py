@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
-from bus.aws_lambda.records import queue_of_arn, received_of
+from bus.aws_lambda.records import queue_of_arn, received_of, sqs_records
 from bus.errors import BusError, ConfigError
 from bus.topology.lambda_model import DEFAULT_RESERVE
 from bus.worker.acker import Acker
@@ -137,7 +137,7 @@ class LambdaConsumer:
         self, event: Mapping[str, Any], context: LambdaContext | None
     ) -> dict[str, Any]:
         """The partial batch response for ``event``: ``{"batchItemFailures": [...]}``."""
-        records = list(event.get("Records") or [])
+        records = sqs_records(event)
         messages: list[Received] = []
         failed: list[str] = []
         blocked: set[str | None] = set()
@@ -168,8 +168,8 @@ class LambdaConsumer:
         return {"batchItemFailures": [{"itemIdentifier": mid} for mid in failed]}
 
     def _check_source(self, record: Mapping[str, Any]) -> None:
-        arn = record.get("eventSourceARN")
-        if arn and queue_of_arn(str(arn)) != self.scope.info.physical:
+        arn = record["eventSourceARN"]
+        if queue_of_arn(arn) != self.scope.info.physical:
             raise ConfigError(
                 f"a record from {arn} reached the entry point of queue {self.scope.info.physical}"
                 " (check the event source mapping and BUS_ENV)"

@@ -25,10 +25,40 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bus.clock import monotonic
-from bus.errors import DecodeError
+from bus.errors import ConfigError, DecodeError
 from bus.worker.message import Received
 
 EVENT_SOURCE = "aws:sqs"
+_TEXT_KEYS = ("messageId", "receiptHandle", "body", "eventSourceARN")
+
+
+def sqs_records(event: Any) -> list[Mapping[str, Any]]:
+    """The records of an SQS event; ``ConfigError`` saying what is wrong when ``event`` is not
+    one (another trigger, a hand-written test event). Raised before any record is handled, it
+    fails the invocation: a mapping then gives the whole batch back, so nothing is lost."""
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    if not isinstance(records, list):
+        got = f"keys {sorted(map(str, event))[:8]}" if isinstance(event, Mapping) else type(event)
+        raise ConfigError(
+            f'not an SQS event: it has no "Records" list ({got}); the entry point takes the '
+            "events of an SQS event source mapping"
+        )
+    for n, record in enumerate(records):
+        if not isinstance(record, Mapping) or record.get("eventSource") != EVENT_SOURCE:
+            source = record.get("eventSource") if isinstance(record, Mapping) else type(record)
+            raise ConfigError(f"record {n} is not an SQS record (eventSource {source!r})")
+        missing = [key for key in _TEXT_KEYS if not isinstance(record.get(key), str)]
+        missing += [
+            key
+            for key in ("attributes", "messageAttributes")
+            if not isinstance(record.get(key, {}), Mapping)
+        ]
+        if missing:
+            raise ConfigError(
+                f"record {n} (messageId {record.get('messageId')!r}) is not an SQS record: "
+                f"{', '.join(missing)} missing or of the wrong type"
+            )
+    return records
 
 
 def queue_arn(region: str, account: str, queue: str, partition: str = "aws") -> str:

@@ -17,6 +17,7 @@ from bus.aws import AwsClients
 from bus.aws.failure import read_failure
 from bus.aws_lambda import LambdaConsumer, LambdaHandler, event_of, handler_for
 from bus.aws_lambda.entry import forget
+from bus.errors import ConfigError
 from bus.settings import Settings
 from bus.worker import Worker, WorkerOptions, WorkerParts
 from tests.worker import apps
@@ -266,6 +267,23 @@ async def test_a_record_from_another_queue_is_refused(applied: Applied) -> None:
             await event(applied, "lam", messages), None
         )
     assert apps.calls(k) == []
+
+
+async def test_an_event_that_is_not_from_sqs_fails_the_invocation_touching_nothing(
+    applied: Applied,
+) -> None:
+    k = key()
+    await applied.publisher().publish(apps.Ping(key=k))
+    (message,) = await receive(applied, "lam", 1)
+    real = await event(applied, "lam", [message])
+    (record,) = real["Records"]
+    lam = await consumer(applied, "lam")
+    for wrong in ({}, {"Records": [{**record, "eventSource": None}]}, None):
+        with pytest.raises(ConfigError, match="not an SQS"):
+            await lam.handle(wrong, None)  # type: ignore[arg-type]
+    assert apps.calls(k) == []
+    assert await lam.handle(real, None) == {"batchItemFailures": []}  # the message was untouched
+    assert len(apps.calls(k)) == 1
 
 
 async def test_handler_for_loads_once_per_container_and_reports_its_cold_start(

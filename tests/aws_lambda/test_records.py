@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from bus.aws_lambda import event_of, received_of, record_of
-from bus.aws_lambda.records import queue_of_arn
+from bus.aws_lambda.records import queue_of_arn, sqs_records
 from bus.envelope import decode
-from bus.errors import DecodeError
+from bus.errors import ConfigError, DecodeError
 
 ARN = "arn:aws:sqs:eu-west-1:123456789012:dev-orders"
 MESSAGE = {
@@ -69,3 +69,30 @@ def test_a_binary_value_that_is_not_base64_is_a_decode_error() -> None:
     record["messageAttributes"]["blob"]["binaryValue"] = "not base64!"
     with pytest.raises(DecodeError, match=r"messageAttributes\.blob"):
         received_of(record)
+
+
+def test_an_event_that_is_not_an_sqs_batch_is_refused_saying_why() -> None:
+    good = record_of(MESSAGE, ARN, "eu-west-1")
+    assert sqs_records({"Records": [good]}) == [good]
+    assert sqs_records({"Records": []}) == []
+    refused = {
+        "no Records": ({}, 'not an SQS event: it has no "Records" list (keys [])'),
+        "a list": ([], "not an SQS event: it has no \"Records\" list (<class 'list'>)"),
+        "None": (None, "not an SQS event: it has no \"Records\" list (<class 'NoneType'>)"),
+        "Records text": ({"Records": "x", "a": 1}, "(keys ['Records', 'a'])"),
+        "API Gateway": ({"Records": [{"eventSource": "aws:s3"}]}, "record 0 is not an SQS record"),
+        "a string record": ({"Records": [good, "m"]}, "record 1 is not an SQS record"),
+        "no receipt": (
+            {"Records": [{**good, "receiptHandle": None}]},
+            "record 0 (messageId 'm-1') is not an SQS record: receiptHandle missing",
+        ),
+        "no queue": (
+            {"Records": [{k: v for k, v in good.items() if k != "eventSourceARN"}]},
+            "eventSourceARN missing or of the wrong type",
+        ),
+        "attributes": ({"Records": [{**good, "attributes": []}]}, "attributes missing"),
+    }
+    for name, (event, message) in refused.items():
+        with pytest.raises(ConfigError) as error:
+            sqs_records(event)
+        assert message in str(error.value), name
