@@ -16,7 +16,7 @@ timeouts, redelivery backoff and long polls pass in virtual time, so a test take
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, MutableMapping
+from collections.abc import AsyncIterator, Iterable, MutableMapping, Sequence
 from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -31,6 +31,7 @@ from bus.memory.aws import MemoryAws
 from bus.memory.clock import VirtualClock, virtual_time
 from bus.memory.queue import Message
 from bus.memory.sqs_checks import select_attributes
+from bus.middleware.consume import ConsumeMiddleware
 from bus.middleware.load import publish_middlewares
 from bus.publish.publisher import Publisher
 from bus.publish.results import PublishResult
@@ -77,21 +78,33 @@ class Harness:
     ) -> list[PublishResult]:
         return await self.publisher().publish_many(events, **context)
 
-    def worker(self, stats: Stats | None = None, **options: Any) -> Worker:
-        """A worker for the topology's handlers (``options``: ``WorkerOptions`` fields)."""
+    def worker(
+        self,
+        stats: Stats | None = None,
+        *,
+        middleware: Sequence[ConsumeMiddleware] = (),
+        **options: Any,
+    ) -> Worker:
+        """A worker for the topology's handlers (``options``: ``WorkerOptions`` fields;
+        ``middleware``: consume middlewares outside the declared ones, as ``Worker(middleware=)``)."""
         return Worker(
             self.aws, self.topology, env=self.env, base_dir=self.base_dir,
-            options=WorkerOptions(**options),
+            options=WorkerOptions(**options), middleware=middleware,
             parts=WorkerParts(registry=self.registry, publisher=self.publisher(), stats=stats),
         )  # fmt: skip
 
     async def run_until_idle(
-        self, *, stats: Stats | None = None, max_time: float = 86_400.0, **options: Any
+        self,
+        *,
+        stats: Stats | None = None,
+        max_time: float = 86_400.0,
+        middleware: Sequence[ConsumeMiddleware] = (),
+        **options: Any,
     ) -> Stats:
         """Run a worker until its queues are empty; return its ``Stats``. Raises
         ``NotIdleError`` if work is left after ``max_time`` virtual seconds."""
         stats = stats or Stats()
-        worker = self.worker(stats, **options)
+        worker = self.worker(stats, middleware=middleware, **options)
         await worker.start()
         try:
             await self._until_idle([physical_name(q, self.env) for q in worker.queues], max_time)
