@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -69,19 +69,31 @@ def _with_engine(url: str, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
         try:
             return await work(engine)
         except (DBAPIError, OSError) as exc:  # unreachable, refused, no such file or database
-            from bus.outbox.table import outbox_table
-
             where = engine.url.render_as_string(hide_password=True)
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-            missing = outbox_table.name in reason and (
-                "no such table" in reason or "does not exist" in reason
-            )  # SQLite's and PostgreSQL's words
-            hint = " (create it: bus outbox init)" if missing else ""
+            hint = " (create it: bus outbox init)" if await _lacks_table(engine) else ""
             raise BusError(f"database {where}: {reason}{hint}") from exc
         finally:
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+async def _lacks_table(engine: AsyncEngine) -> bool:
+    """The database answers and has no outbox table (asked, not read from an error's words)."""
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import DBAPIError
+
+    from bus.outbox.table import outbox_table
+
+    def lacks(conn: Any) -> bool:
+        return not inspect(conn).has_table(outbox_table.name, schema=outbox_table.schema)
+
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(lacks)
+    except (DBAPIError, OSError):  # not there at all: the error says so already
+        return False
 
 
 @app.command()

@@ -107,10 +107,23 @@ def test_a_database_out_of_reach_is_one_line_naming_it(
         assert err.count("\n") == 1
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_a_database_without_the_outbox_table_points_at_init(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    database: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    if database == "sqlite":
+        url, words = f"sqlite:///{tmp_path / 'fresh.db'}", "no such table: bus_outbox"
+    else:  # a new empty database on the throwaway server
+        url, words = request.getfixturevalue("postgres_url"), 'relation "bus_outbox" does not exist'
+    for command in (["list"], ["retry", "--all"]):
+        code, _, err = run(["outbox", *command, "-d", url], capsys)
+        assert code == 1
+        assert words in err
+        assert err.endswith(" (create it: bus outbox init)\n"), err
+    code, _, err = run(["outbox", "init", "-d", url], capsys)
+    assert code == 0, err
     code, _, err = run(["outbox", "list", "-d", url], capsys)
-    assert code == 1
-    assert err.endswith("no such table: bus_outbox (create it: bus outbox init)\n"), err
+    assert code == 0, err
