@@ -64,7 +64,15 @@ class TopologyError(ConfigError):
 
 
 class SchemaError(ConfigError):
-    pass
+    """An event declaration or schema that cannot be used. ``located``: each problem's key path
+    in topology.yaml (``("events", "OrderPlaced", "attributes", 1)``) and its line of the message,
+    where the problem is a key's (``bus validate --imports`` places it there)."""
+
+    def __init__(
+        self, message: str, *, located: Sequence[tuple[tuple[str | int, ...], str]] = ()
+    ) -> None:
+        super().__init__(message)
+        self.located = tuple(located)
 
 
 class SettingsError(ConfigError):

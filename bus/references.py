@@ -34,9 +34,9 @@ def code_problems(path: Path, topology: Topology, base_dir: Path | None = None) 
     registry: Registry | None = None
     try:
         registry = Registry.from_topology(topology, base)
-    except SchemaError as exc:  # one line per event type, each starting with its key path
-        for line in str(exc).splitlines():
-            found.append(_at(doc, _key_path(line.partition(": ")[0]), line))
+    except SchemaError as exc:  # each problem at its key, or (two types, one model) at events
+        located = exc.located or [(("events",), line) for line in str(exc).splitlines()]
+        found += [Problem(doc.file, *doc.position(where), line) for where, line in located]
     found += _handler_problems(doc, topology, base, registry)
     found += _middleware_problems(doc, topology, base)
     return sorted(found, key=lambda p: (p.line, p.column))
@@ -98,11 +98,6 @@ def _at(doc: Document, path: KeyPath, message: str) -> Problem:
     where = _dotted(path)
     text = message if message.startswith(where) else f"{where}: {message}"
     return Problem(doc.file, line, column, text)
-
-
-def _key_path(dotted: str) -> KeyPath:
-    """``events.OrderPlaced.previous_versions.1.model`` -> its key path (numbers as ints)."""
-    return tuple(int(part) if part.isdigit() else part for part in dotted.split("."))
 
 
 def _dotted(path: KeyPath) -> str:

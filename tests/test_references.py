@@ -180,3 +180,28 @@ def test_a_model_module_that_raises_names_its_file_and_line(app: Path) -> None:
         "events.Ordered.model: raising_models:Ordered: importing it raised RuntimeError: "
         "no models today (raising_models.py, line 2)"
     )
+
+
+def test_each_field_an_event_declares_but_its_model_lacks_is_at_its_own_line(app: Path) -> None:
+    text = TOPOLOGY.format(**GOOD).replace(
+        "    publish_to: [{queue: a}]\n",
+        "    publish_to: [{queue: a}]\n"
+        "    attributes: [order_id, nope, also_not]\n"
+        "    message_group_id: zzz\n"
+        "    version: 2\n"
+        "    previous_versions:\n"
+        "      1: {model: refapp:Ordered, upcast: refapp:NOT_CALLABLE}\n",
+    )
+    path = app / "topology.yaml"
+    path.write_text(text)
+    f = str(path)
+    assert problems(path) == [
+        f"{f}:9:28: events.Ordered.attributes[1]: 'nope' is not a field of refapp:Ordered",
+        f"{f}:9:34: events.Ordered.attributes[2]: 'also_not' is not a field of refapp:Ordered",
+        f"{f}:10:23: events.Ordered.message_group_id: 'zzz' is not a field of refapp:Ordered",
+    ]  # the fields are checked before the versions: those are reported once these are fixed
+    path.write_text(text.replace("order_id, nope, also_not", "order_id").replace("zzz", "order_id"))
+    assert problems(path) == [
+        f"{f}:13:42: events.Ordered.previous_versions.1.upcast: 'refapp:NOT_CALLABLE' is not "
+        "callable"
+    ]

@@ -130,14 +130,15 @@ class Registry:
         """Import the models and upcasters ``topology.events`` names; ``SchemaError`` lists
         every event type whose declaration cannot be imported or does not fit its model."""
         specs: list[EventSpec] = []
-        problems: list[str] = []
+        problems: list[SchemaError] = []
         for name, declared in topology.events.items():
             try:
                 specs.append(_load_spec(name, declared, topology, base_dir))
             except SchemaError as exc:
-                problems.append(str(exc))
+                problems.append(exc)
         if problems:
-            raise SchemaError("\n".join(problems))
+            located = [line for exc in problems for line in exc.located]  # each _load_spec's
+            raise SchemaError("\n".join(text for _, text in located), located=located)
         return cls(specs)
 
     def __iter__(self) -> Iterator[EventSpec]:
@@ -218,62 +219,81 @@ def _qualname(obj: object) -> str:
     return f"{getattr(obj, '__module__', '?')}:{getattr(obj, '__qualname__', repr(obj))}"
 
 
-def _import(event: str, where: str, path: str, base_dir: Path) -> object:
+Where = tuple[str | int, ...]
+"""A key's path under ``events.<type>`` in topology.yaml: ``("previous_versions", 1, "model")``."""
+
+
+def _problem(event: str, where: Where, text: str) -> tuple[tuple[str | int, ...], str]:
+    """One problem of ``event``'s declaration at ``where``: its key path and its line, led by the
+    path as ``bus validate`` prints them (``events.E.attributes[1]``, ``...previous_versions.1``)."""
+    shown = ""
+    for part in where:  # a list's item in brackets (the one list here: attributes)
+        shown += f"[{part}]" if shown.endswith(".attributes") else f".{part}"
+    return ("events", event, *where), f"events.{event}{shown}: {text}"
+
+
+def _error(event: str, where: Where, text: str) -> SchemaError:
+    path, line = _problem(event, where, text)
+    return SchemaError(line, located=[(path, line)])
+
+
+def _import(event: str, where: Where, path: str, base_dir: Path) -> object:
     try:
         return import_object(path, base_dir)
     except (ImportError, LookupError) as exc:
-        raise SchemaError(
-            f"events.{event}.{where}: cannot import {path!r} (from {base_dir}): "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
+        raise _error(
+            event, where,
+            f"cannot import {path!r} (from {base_dir}): {type(exc).__name__}: {exc}",
+        ) from exc  # fmt: skip
     except Exception as exc:  # the module raised while it was imported: where, in its code
-        raise SchemaError(f"events.{event}.{where}: {path}: {raised_on_import(exc)}") from exc
+        raise _error(event, where, f"{path}: {raised_on_import(exc)}") from exc
 
 
-def _import_model(event: str, where: str, path: str, base_dir: Path) -> type[BaseModel]:
+def _import_model(event: str, where: Where, path: str, base_dir: Path) -> type[BaseModel]:
     obj = _import(event, where, path, base_dir)
     if not (isinstance(obj, type) and issubclass(obj, BaseModel)):
-        raise SchemaError(f"events.{event}.{where}: {path!r} is not a pydantic model class")
+        raise _error(event, where, f"{path!r} is not a pydantic model class")
     return obj
 
 
-def _import_upcaster(event: str, where: str, path: str, base_dir: Path) -> Upcaster:
+def _import_upcaster(event: str, where: Where, path: str, base_dir: Path) -> Upcaster:
     obj = _import(event, where, path, base_dir)
     if not callable(obj):
-        raise SchemaError(f"events.{event}.{where}: {path!r} is not callable")
+        raise _error(event, where, f"{path!r} is not callable")
     upcast: Upcaster = obj
     return upcast
 
 
 def _check_fields(event: str, model: type[BaseModel], declared: EventType) -> None:
+    """Every declared attribute and the group id name a field of the model (all reported)."""
     fields = model.model_fields
-    for i, name in enumerate(declared.attributes):
-        if name not in fields:
-            raise SchemaError(
-                f"events.{event}.attributes[{i}]: {name!r} is not a field of {declared.model}"
-            )
+    located = [
+        _problem(event, ("attributes", i), f"{name!r} is not a field of {declared.model}")
+        for i, name in enumerate(declared.attributes)
+        if name not in fields
+    ]
     group = declared.message_group_id
     if group is not None and group not in fields:
-        raise SchemaError(
-            f"events.{event}.message_group_id: {group!r} is not a field of {declared.model}"
+        located.append(
+            _problem(event, ("message_group_id",), f"{group!r} is not a field of {declared.model}")
         )
+    if located:
+        raise SchemaError("\n".join(line for _, line in located), located=located)
 
 
 def _load_spec(name: str, declared: EventType, topology: Topology, base_dir: Path) -> EventSpec:
-    model = _import_model(name, "model", declared.model, base_dir)
+    model = _import_model(name, ("model",), declared.model, base_dir)
     _check_fields(name, model, declared)
     previous: list[PreviousVersion] = []
     for version, prev in sorted(declared.previous_versions.items()):
-        where = f"previous_versions.{version}"
+        where = ("previous_versions", version)
         if version >= declared.version:
-            raise SchemaError(
-                f"events.{name}.{where}: must be older than the current version {declared.version}"
-            )
+            raise _error(name, where, f"must be older than the current version {declared.version}")
         previous.append(
             PreviousVersion(
                 version=version,
-                model=_import_model(name, f"{where}.model", prev.model, base_dir),
-                upcast=_import_upcaster(name, f"{where}.upcast", prev.upcast, base_dir),
+                model=_import_model(name, (*where, "model"), prev.model, base_dir),
+                upcast=_import_upcaster(name, (*where, "upcast"), prev.upcast, base_dir),
             )
         )
     return EventSpec(
