@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from bus.errors import EventValidationError, SchemaError, UnknownEventError
 from bus.imports import import_object, raised_on_import
 from bus.topology.model import Destination, EventType, Topology
+from bus.topology.patterns import KeyPath
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 """Turns version N's JSON-mode data into the next declared version's data."""
@@ -219,25 +220,22 @@ def _qualname(obj: object) -> str:
     return f"{getattr(obj, '__module__', '?')}:{getattr(obj, '__qualname__', repr(obj))}"
 
 
-Where = tuple[str | int, ...]
-"""A key's path under ``events.<type>`` in topology.yaml: ``("previous_versions", 1, "model")``."""
-
-
-def _problem(event: str, where: Where, text: str) -> tuple[tuple[str | int, ...], str]:
-    """One problem of ``event``'s declaration at ``where``: its key path and its line, led by the
-    path as ``bus validate`` prints them (``events.E.attributes[1]``, ``...previous_versions.1``)."""
+def _problem(event: str, where: KeyPath, text: str) -> tuple[KeyPath, str]:
+    """One problem of ``event``'s declaration at ``where`` (a key path under ``events.<event>``,
+    ``("previous_versions", 1, "model")``): its whole key path and its line, led by the path as
+    ``bus validate`` prints them (``events.E.attributes[1]``, ``...previous_versions.1``)."""
     shown = ""
     for part in where:  # a list's item in brackets (the one list here: attributes)
         shown += f"[{part}]" if shown.endswith(".attributes") else f".{part}"
     return ("events", event, *where), f"events.{event}{shown}: {text}"
 
 
-def _error(event: str, where: Where, text: str) -> SchemaError:
+def _error(event: str, where: KeyPath, text: str) -> SchemaError:
     path, line = _problem(event, where, text)
     return SchemaError(line, located=[(path, line)])
 
 
-def _import(event: str, where: Where, path: str, base_dir: Path) -> object:
+def _import(event: str, where: KeyPath, path: str, base_dir: Path) -> object:
     try:
         return import_object(path, base_dir)
     except (ImportError, LookupError) as exc:
@@ -249,14 +247,14 @@ def _import(event: str, where: Where, path: str, base_dir: Path) -> object:
         raise _error(event, where, f"{path}: {raised_on_import(exc)}") from exc
 
 
-def _import_model(event: str, where: Where, path: str, base_dir: Path) -> type[BaseModel]:
+def _import_model(event: str, where: KeyPath, path: str, base_dir: Path) -> type[BaseModel]:
     obj = _import(event, where, path, base_dir)
     if not (isinstance(obj, type) and issubclass(obj, BaseModel)):
         raise _error(event, where, f"{path!r} is not a pydantic model class")
     return obj
 
 
-def _import_upcaster(event: str, where: Where, path: str, base_dir: Path) -> Upcaster:
+def _import_upcaster(event: str, where: KeyPath, path: str, base_dir: Path) -> Upcaster:
     obj = _import(event, where, path, base_dir)
     if not callable(obj):
         raise _error(event, where, f"{path!r} is not callable")
