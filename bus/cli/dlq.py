@@ -37,6 +37,7 @@ from bus.cli.options import (
 from bus.cli.prompt import confirm
 from bus.dlq.claims import with_payloads
 from bus.dlq.inspect import DEFAULT_SAMPLE, PEEK_HOLD_SECONDS
+from bus.dlq.purge import ensure_dead_letter_queue
 from bus.dlq.queues import queue_depth
 from bus.dlq.scan import DEFAULT_HOLD_SECONDS
 from bus.schema.registry import Registry
@@ -266,6 +267,14 @@ def purge(
     older_than: OlderOpt = None,
     newer_than: NewerOpt = None,
     yes: YesOpt = False,
+    any_queue: Annotated[
+        bool,
+        typer.Option(
+            "--any-queue",
+            help="Purge the queue even if it is not a dead-letter queue (no queue's redrive "
+            "policy, SNS subscription or rule target sends to it): refused without this.",
+        ),
+    ] = False,
     hold: HoldOpt = DEFAULT_HOLD_SECONDS,
     topology: TopologyOpt = DEFAULT_TOPOLOGY,
     env: EnvOpt = None,
@@ -276,14 +285,18 @@ def purge(
     """Delete dead letters for good: all of them, or those a selection picks.
 
     Exits 1 when a selected message could not be deleted, or some were not reached (in flight
-    elsewhere; FIFO: behind held ones).
+    elsewhere; FIFO: behind held ones); 3 when the queue is not a dead-letter queue (see
+    --any-queue).
     """
     settings = make_settings(topology, env, endpoint_url, region, profile)
     topo = common.topology(settings, required=False)
     selection = common.selection(filter, types, reasons, event_ids, older_than, newer_than)
 
     async def work(aws: AwsClients) -> dlq.PurgeReport:
-        source = await dlq.Queues(aws, topo, settings.env).resolve(queue)
+        queues = dlq.Queues(aws, topo, settings.env)
+        source = await queues.resolve(queue)
+        if not any_queue:  # before asking: a live queue named by mistake is refused at once
+            await ensure_dead_letter_queue(queues, source)
         visible, in_flight = await queue_depth(aws, source)
         what = "ALL messages" if selection.everything else f"messages where {selection.describe()}"
         confirm(f"Delete {what} of {source.name} (about {visible + in_flight} in it)?", yes)
@@ -294,6 +307,7 @@ def purge(
             env=settings.env,
             selection=selection,
             hold_seconds=hold,
+            any_queue=any_queue,
         )
 
     report = common.run(settings, work)

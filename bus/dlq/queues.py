@@ -100,6 +100,18 @@ class Queues:
             out.append(DeadLetterQueue(queue, tuple([await self.resolve(s) for s in sources])))
         return out
 
+    async def receives_dead_letters(self, queue: QueueRef) -> bool:
+        """Whether ``queue`` is a dead-letter queue: the topology declares it as one (of a queue,
+        an SNS subscription or a rule's target), or SQS reports a queue whose redrive policy
+        points at it."""
+        if self.topology is not None and queue.logical in self.topology.dead_letter_queues():
+            return True
+        with aws_errors("ListDeadLetterSourceQueues"):
+            page = await self.aws.sqs.list_dead_letter_source_queues(
+                QueueUrl=queue.url, MaxResults=1
+            )
+        return bool(page.get("queueUrls"))
+
     async def sources_of(self, dlq: QueueRef) -> tuple[QueueRef, ...]:
         """The queues whose redrive policy points at ``dlq``: from the topology when it declares
         them, otherwise as SQS reports them (ListDeadLetterSourceQueues)."""

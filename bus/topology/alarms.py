@@ -91,25 +91,12 @@ class AlarmSpec:
         return METRICS[self.kind]
 
 
-def dead_letter_queues(topology: Topology) -> set[str]:
-    """Queues that receive dead letters: from SQS redrive, SNS subscriptions or rule targets."""
-    out = set(topology.dead_letter_sources())
-    out |= {s.dead_letter_queue for s in topology.subscriptions if s.dead_letter_queue}
-    out |= {
-        t.dead_letter_queue
-        for rule in topology.rules.values()
-        for t in rule.targets
-        if t.dead_letter_queue
-    }
-    return out
-
-
 def declared_alarms(topology: Topology) -> list[AlarmSpec]:
     """Every alarm the ``alarms`` section asks for (none without one)."""
     section = topology.alarms
     if section is None:
         return []
-    dlqs = dead_letter_queues(topology)
+    dlqs = topology.dead_letter_queues()
     out: list[AlarmSpec] = []
     for queue in topology.all_queues():
         kind: AlarmKind = "dead_letters" if queue in dlqs else "message_age"
@@ -178,7 +165,7 @@ def _subject(spec: AlarmSpec) -> str:
 
 
 def _override_refs(t: Topology, section: Alarms, hints: Suggestions) -> Iterator[Finding]:
-    queues, dlqs = t.all_queues(), dead_letter_queues(t)
+    queues, dlqs = t.all_queues(), t.dead_letter_queues()
     for name, override in section.queues.items():
         path: KeyPath = ("alarms", "queues", name)
         if name not in queues:

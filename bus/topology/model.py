@@ -362,7 +362,21 @@ class Topology(_Model):
         return dict(self._dead_letters().all_queues)
 
     def is_dead_letter_queue(self, name: str) -> bool:
+        """Whether ``name`` is a queue's dead-letter queue (SQS redrive)."""
         return name in self._dead_letters().sources
+
+    def dead_letter_queues(self) -> set[str]:
+        """Queues that receive dead letters: of a queue (SQS redrive), of an SNS subscription
+        (undeliverable messages) or of a rule's target (undeliverable events)."""
+        out = set(self.dead_letter_sources())
+        out |= {s.dead_letter_queue for s in self.subscriptions if s.dead_letter_queue}
+        out |= {
+            t.dead_letter_queue
+            for rule in self.rules.values()
+            for t in rule.targets
+            if t.dead_letter_queue
+        }
+        return out
 
     def _dead_letters(self) -> _DeadLetters:
         """Who dead-letters where, computed once per ``queues`` mapping: every lookup above is

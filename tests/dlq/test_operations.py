@@ -23,9 +23,9 @@ from typer.testing import CliRunner
 from bus import dlq
 from bus.aws import AwsClients
 from bus.aws.failure import FailureRecord
-from bus.cli import app
+from bus.cli import app, main
 from bus.dlq.letter import DlqMessage
-from bus.errors import FilterError, ReplayError, SettingsError
+from bus.errors import ConfigError, FilterError, ReplayError, SettingsError
 from bus.settings import Settings
 from tests.dlq import apps
 from tests.dlq.world import World, envelope, open_world, routing, wait_for
@@ -427,6 +427,37 @@ def test_cli_purge_asks_first(world: World) -> None:
     assert "Purged" in everything.stdout
 
 
+def test_cli_purge_refuses_a_queue_that_is_not_a_dead_letter_queue(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["dlq", "purge", "orders", "-t", str(world.path), "-e", world.env, "--yes"]
+    for selection in ([], ["--reason", "decode-error"]):  # "orders" typed for "orders-dlq"
+        with pytest.raises(SystemExit) as exited:
+            main([*args, *selection])
+        assert exited.value.code == 3
+        assert capsys.readouterr().err.startswith(
+            f"error: {world.name('orders')} is not a dead-letter queue (the topology declares it "
+            "as no queue's, SNS subscription's or rule target's DLQ, and SQS reports no queue "
+            "whose redrive policy points at it): purging it would delete live messages;"
+        )
+
+
+async def test_purge_asks_sqs_which_queues_are_dead_letter_queues(world: World) -> None:
+    before = await world.total("orders")
+    await world.send_raw("orders", ["{not json, but live"])  # a live message, not yet handled
+    with pytest.raises(ConfigError, match="is not a dead-letter queue"):
+        await dlq.purge(world.aws, await world.url("orders"))  # no topology: SQS is asked
+    assert await world.total("orders") == before + 1  # nothing deleted
+    # a DLQ named by its URL, without the topology: SQS reports its source, so it is one
+    none = dlq.Selection.build(event_ids=["none-of-them"])
+    kept = await dlq.purge(world.aws, await world.url("orders-dlq"), selection=none)
+    assert (kept.deleted, kept.scanned) == (0, PER_DLQ)
+    live = dlq.Selection.build('body startswith "{not json, but"')
+    moved = await dlq.purge(world.aws, await world.url("orders"), selection=live, any_queue=True)
+    assert moved.deleted == 1  # any_queue: purged as asked
+    assert await world.total("orders") == before
+
+
 def test_cli_redrive_dry_run_moves_nothing(world: World) -> None:
     args = ("dlq", "redrive", "orders-dlq", "-t", str(world.path), "-e", world.env, "--dry-run")
     whole = cli(*args)
@@ -542,7 +573,11 @@ def test_cli_redrive_exits_1_when_a_message_was_not_moved(world: World, stray: s
     assert "Redrive incomplete: 1 not sent." in result.stderr
     shown = cli("dlq", "show", "strays", "-t", str(world.path), "-e", world.env, "--json")
     assert [r["body"] for r in json.loads(shown.stdout)] == [stray]  # still there
-    purged = cli("dlq", "purge", *args[2:], "--reason", "rejected")
+    # strays holds dead letters but is no queue's DLQ: purging it takes --any-queue
+    refused = cli("dlq", "purge", *args[2:], "--reason", "rejected")
+    assert isinstance(refused.exception, ConfigError), refused.output  # bus.cli.main: exit 3
+    assert "is not a dead-letter queue" in str(refused.exception)
+    purged = cli("dlq", "purge", *args[2:], "--reason", "rejected", "--any-queue")
     assert purged.exit_code == 0, purged.output
     assert "Deleted 1 of 1 messages" in purged.stdout
 

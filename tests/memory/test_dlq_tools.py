@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bus.dlq import follow, peek, start_move_task
+import pytest
+
+from bus.dlq import follow, peek, purge, start_move_task
+from bus.errors import ConfigError
 from bus.memory import open_harness
 from schemas.orders import OrderLine, OrderPlaced
 
@@ -32,3 +35,35 @@ async def test_a_dead_letter_is_peeked_and_moved_back_by_the_dlq_tools() -> None
         assert shop.dead_letters("billing") == []
         (back,) = shop.messages("billing")
         assert "o-dlq" in back["Body"]
+
+
+async def test_purge_takes_the_topologys_dead_letter_queues_and_refuses_the_rest(
+    tmp_path: Path,
+) -> None:
+    """Which queues receive dead letters: SQS knows a queue's DLQ (redrive policy); an SNS
+    subscription's or a rule target's DLQ only the topology knows (the reference application's
+    ``events-undelivered``, EventBridge's DLQ for the ``fraud-review`` target)."""
+    text = (ROOT / "topology.yaml").read_text()
+    text = text.replace(  # the notifications subscription gets SNS's own DLQ
+        "    filter_policy_scope: MessageBody\n",
+        "    filter_policy_scope: MessageBody\n    dead_letter_queue: events-undelivered\n",
+    )
+    (tmp_path / "topology.yaml").write_text(text)
+    async with open_harness(tmp_path / "topology.yaml", base_dir=ROOT) as shop:
+        assert shop.topology.dead_letter_queues() == {
+            "billing-dlq", "shipping-dlq", "notifications-dlq", "fraud-review-dlq",
+            "ledger-dlq.fifo", "events-undelivered",
+        }  # fmt: skip
+        for dlq in ("billing-dlq", "events-undelivered"):
+            report = await purge(shop.aws, dlq, topology=shop.topology, env=shop.env)
+            assert report.everything
+        url = (await shop.aws.sqs.get_queue_url(QueueName=f"{shop.env}-events-undelivered"))[
+            "QueueUrl"
+        ]
+        with pytest.raises(ConfigError, match=r"\(no topology loaded, which alone knows"):
+            await purge(shop.aws, url)  # SQS alone does not know it for a DLQ
+        for live in ("billing", "fraud-review"):
+            with pytest.raises(ConfigError, match="is not a dead-letter queue"):
+                await purge(shop.aws, live, topology=shop.topology, env=shop.env)
+        await asyncio.sleep(60)  # one PurgeQueue a minute per queue (virtual time)
+        assert (await purge(shop.aws, url, any_queue=True)).everything
