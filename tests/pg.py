@@ -131,36 +131,47 @@ def start(bindir: Path) -> PostgresServer:
             ],
             "initdb",
         )
-        options = (
-            f"-c listen_addresses='' -c unix_socket_directories={directory} -c port={server.port} "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=60"
-        )
-        _run(
-            [
-                str(bindir / "pg_ctl"),
-                "start",
-                "-w",
-                "-t",
-                "60",
-                "-D",
-                str(server.data),
-                "-l",
-                str(directory / "server.log"),
-                "-o",
-                options,
-            ],
-            "pg_ctl start",
-        )
+        resume(server)
     except Exception:
         shutil.rmtree(directory, ignore_errors=True)
         raise
     return server
 
 
+def resume(server: PostgresServer) -> None:
+    """Start the server's postmaster on its cluster (waits until it accepts connections)."""
+    options = (
+        f"-c listen_addresses='' -c unix_socket_directories={server.directory} "
+        f"-c port={server.port} -c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+        "-c max_connections=60"
+    )
+    _run(
+        [
+            str(server.bindir / "pg_ctl"),
+            "start",
+            "-w",
+            "-t",
+            "60",
+            "-D",
+            str(server.data),
+            "-l",
+            str(server.directory / "server.log"),
+            "-o",
+            options,
+        ],
+        "pg_ctl start",
+    )
+
+
+def halt(server: PostgresServer) -> None:
+    """Stop the postmaster (fast shutdown: open connections are cut), keeping the cluster."""
+    _run([str(server.bindir / "pg_ctl"), "stop", "-m", "fast", "-D", str(server.data)], "stop")
+
+
 def stop(server: PostgresServer) -> None:
     """Stop the server (fast shutdown) and remove its directory."""
     try:
-        _run([str(server.bindir / "pg_ctl"), "stop", "-m", "fast", "-D", str(server.data)], "stop")
+        halt(server)
     finally:
         shutil.rmtree(server.directory, ignore_errors=True)
 
