@@ -43,22 +43,38 @@ def sqs_records(event: Any) -> list[Mapping[str, Any]]:
             f'not an SQS event: it has no "Records" list ({got}); the entry point takes the '
             "events of an SQS event source mapping"
         )
-    for n, record in enumerate(records):
-        if not isinstance(record, Mapping) or record.get("eventSource") != EVENT_SOURCE:
-            source = record.get("eventSource") if isinstance(record, Mapping) else type(record)
+    for n, record in enumerate(records):  # JSON objects: plain type checks (a hot path)
+        if type(record) is not dict or record.get("eventSource") != EVENT_SOURCE:
+            source = record.get("eventSource") if isinstance(record, dict) else type(record)
             raise ConfigError(f"record {n} is not an SQS record (eventSource {source!r})")
-        missing = [key for key in _TEXT_KEYS if not isinstance(record.get(key), str)]
-        missing += [
-            key
-            for key in ("attributes", "messageAttributes")
-            if not isinstance(record.get(key, {}), Mapping)
-        ]
-        if missing:
+        get = record.get
+        if not (
+            type(get("messageId")) is str
+            and type(get("receiptHandle")) is str
+            and type(get("body")) is str
+            and type(get("eventSourceARN")) is str
+            and type(get("attributes", _NONE)) is dict
+            and type(get("messageAttributes", _NONE)) is dict
+        ):
             raise ConfigError(
-                f"record {n} (messageId {record.get('messageId')!r}) is not an SQS record: "
-                f"{', '.join(missing)} missing or of the wrong type"
+                f"record {n} (messageId {get('messageId')!r}) is not an SQS record: "
+                f"{', '.join(_wrong(record))} missing or of the wrong type"
             )
     return records
+
+
+_NONE: dict[str, Any] = {}
+"""An absent ``attributes`` or ``messageAttributes`` reads as empty."""
+
+
+def _wrong(record: dict[str, Any]) -> list[str]:
+    """The keys of ``record`` that are not what an SQS record holds."""
+    wrong = [key for key in _TEXT_KEYS if type(record.get(key)) is not str]
+    return wrong + [
+        key
+        for key in ("attributes", "messageAttributes")
+        if type(record.get(key, _NONE)) is not dict
+    ]
 
 
 def queue_arn(region: str, account: str, queue: str, partition: str = "aws") -> str:
