@@ -67,12 +67,17 @@ class Settings(BaseModel):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Build settings from the environment, with explicit ``overrides`` (``None`` ignored).
-        ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`` leaves ``AWS_ENDPOINT_URL`` out, as every
-        AWS SDK does (``--endpoint-url`` still counts)."""
+        ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true``, or the profile's
+        ``ignore_configured_endpoint_urls = true``, leaves ``AWS_ENDPOINT_URL`` out, as every AWS
+        SDK does (``--endpoint-url`` still counts)."""
         env = os.environ if environ is None else environ
+        profile = str(overrides.get("profile") or env.get("AWS_PROFILE") or "") or None
+        endpoint = env.get("AWS_ENDPOINT_URL") or None
+        if endpoint is not None and ignores_endpoints(env, profile):
+            endpoint = None
         values: dict[str, object] = {
             "region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
-            "endpoint_url": None if ignores_endpoints(env) else env.get("AWS_ENDPOINT_URL") or None,
+            "endpoint_url": endpoint,
             "profile": env.get("AWS_PROFILE") or None,
             "env": env.get("BUS_ENV") or None,
         }
@@ -86,10 +91,33 @@ class Settings(BaseModel):
             raise SettingsError(f"invalid settings: {problems}") from exc
 
 
-def ignores_endpoints(environ: Mapping[str, str]) -> bool:
-    """``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`` is true: the endpoint variables
-    (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_<SERVICE>``) are not used."""
-    return environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true"
+def ignores_endpoints(environ: Mapping[str, str], profile: str | None = None) -> bool:
+    """The AWS configuration says to ignore configured endpoints: the endpoint variables
+    (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_<SERVICE>``) are not used. As botocore reads it:
+    ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`` when set, else the profile's
+    ``ignore_configured_endpoint_urls`` in the shared config file (``AWS_CONFIG_FILE``, else
+    ``~/.aws/config``; the profile: ``profile``, else ``AWS_PROFILE``, else ``default``)."""
+    value: object = environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+    if value is None:
+        value = _profile_setting(environ, profile, "ignore_configured_endpoint_urls")
+    return str(value).lower() == "true"
+
+
+def _profile_setting(environ: Mapping[str, str], profile: str | None, name: str) -> object:
+    """``name`` in the profile's section of the shared config file, or ``None``. A missing or
+    unreadable file says nothing here: botocore reports a broken one when clients are made."""
+    from botocore.configloader import load_config
+    from botocore.exceptions import BotoCoreError
+
+    path = environ.get("AWS_CONFIG_FILE") or "~/.aws/config"
+    name_of_profile = (
+        profile or environ.get("AWS_PROFILE") or environ.get("AWS_DEFAULT_PROFILE") or "default"
+    )
+    try:
+        profiles = load_config(path).get("profiles", {})
+    except (BotoCoreError, OSError, ValueError):
+        return None
+    return profiles.get(name_of_profile, {}).get(name)
 
 
 _SOURCES: Mapping[str, str] = {

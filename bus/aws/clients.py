@@ -80,7 +80,9 @@ def service_endpoint(
     ``settings.endpoint_url``. ``None`` lets botocore resolve it the standard way."""
     env = os.environ if environ is None else environ
     variable = SERVICE_ENDPOINT_VARS.get(service, "")
-    own = "" if ignores_endpoints(env) else env.get(variable, "")
+    own = env.get(variable, "")
+    if own and ignores_endpoints(env, settings.profile):
+        own = ""
     if own and not own.startswith(("http://", "https://")):
         raise SettingsError(f"{variable} {own!r}: an endpoint URL starts with http:// or https://")
     return own or settings.endpoint_url
