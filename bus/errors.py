@@ -137,10 +137,14 @@ class ClaimCheckError(DecodeError):
 class ReplayError(EventError):
     """Exported dead letters that cannot be replayed; nothing was sent. One ``Problem`` per line."""
 
-    def __init__(self, problems: Sequence[Problem]) -> None:
+    def __init__(self, problems: Sequence[Problem], *, more: int = 0) -> None:
         self.problems: tuple[Problem, ...] = tuple(sorted(problems))
+        self.more = more
+        """Invalid lines found past the ones listed (a file with many keeps memory bounded)."""
         lines = "\n".join(str(p) for p in self.problems)
-        count = len(self.problems)
+        if more:
+            lines += f"\n... and {more} more invalid line{'s' if more != 1 else ''} not listed"
+        count = len(self.problems) + more
         super().__init__(
             f"nothing replayed: {count} invalid message{'s' if count != 1 else ''}:\n{lines}"
         )

@@ -1,11 +1,13 @@
 """``replay``: send exported (and possibly edited) dead letters again, after validating every one.
 
-Each line of the file is checked before anything is sent: it must be a JSON record whose envelope
+Each line of the file (read one at a time: memory stays bounded whatever the file's size; the
+validated messages wait in a temporary file until they are sent) is checked before anything is sent: it must be a JSON record whose envelope
 (``envelope``, or else the one in ``body``) is a valid bus envelope, whose data validates against
 its event type's schema (``Registry.parse``, upcasting older versions), and which has a destination
 (``to``, else the queue named in its ``failure``, else its DLQ's only source; without ``to``, it
 must be a queue of the topology). If any line fails,
-``ReplayError`` lists every problem as ``FILE:LINE:1: ...`` and nothing is sent.
+``ReplayError`` lists the problems as ``FILE:LINE:1: ...`` (the first ``MAX_PROBLEMS``, the rest
+counted) and nothing is sent.
 
 A replayed message is the envelope in raw form (the SQS body is the envelope), with its routing
 attributes computed again from the (edited) data, plus the exported ``bus.failure`` so a second
@@ -26,17 +28,22 @@ for any record.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import pickle
+import tempfile
 from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from bus.aws import AwsClients
 from bus.dlq.export import sqs_attribute
 from bus.dlq.letter import FAILURE_ATTRIBUTE, unwrap
 from bus.dlq.queues import QueueRef, Queues
-from bus.dlq.send import Outgoing, deduplication_id, refusal, send_batch
+from bus.dlq.send import Outgoing, QueueSender, deduplication_id, refusal
 from bus.dlq.traced import moving_span
 from bus.envelope import EVENT_TYPE, EVENT_VERSION, encode_body, envelope_from_dict
 from bus.envelope.attributes import routing_attributes
@@ -189,6 +196,102 @@ def _describe(exc: Exception) -> str:
     return str(exc)
 
 
+MAX_LINE_BYTES = 16 * 2**20
+"""The longest line replay reads (a record of a 1 MiB message, its text escaped as JSON writes it,
+with its envelope and attributes, stays well under it); a longer one is a problem of its line,
+skipped without being held."""
+MAX_PROBLEMS = 100
+"""Invalid lines listed by ``ReplayError``; the rest are counted (``ReplayError.more``)."""
+PART = 100
+"""Messages read back from the spool and handed to SQS at a time (a few calls' worth)."""
+
+
+READ_BYTES = 2**20
+"""Lines are read in a thread, about this many bytes of them at a time (or one longer line)."""
+
+
+async def _lines(path: Path) -> AsyncIterator[tuple[int, bytes | None]]:
+    """(number, bytes) of each line of ``path``, without its newline (``\\n`` only: U+2028,
+    U+0085 ... are text in JSON); ``None`` for a line over ``MAX_LINE_BYTES``, whose rest is read
+    past, not held. Read in a thread, about ``READ_BYTES`` at a time."""
+    stream = await asyncio.to_thread(Path(path).open, "rb")
+    try:
+        number = 0
+        while chunk := await asyncio.to_thread(_read_some, stream):
+            for data in chunk:
+                number += 1
+                yield number, data
+    finally:
+        stream.close()
+
+
+def _read_some(stream: IO[bytes]) -> list[bytes | None]:
+    """The next lines of ``stream``, about ``READ_BYTES`` of them (at least one, if any is left)."""
+    out: list[bytes | None] = []
+    size = 0
+    while size < READ_BYTES and (data := stream.readline(MAX_LINE_BYTES + 1)):
+        size += len(data)
+        if len(data) > MAX_LINE_BYTES:
+            while data and not data.endswith(b"\n"):
+                data = stream.readline(2**20)
+            out.append(None)
+        else:
+            out.append(data.removesuffix(b"\n"))
+    return out
+
+
+class PreparedReplay:
+    """The validated records of a replay file, each destination's in file order, kept in a
+    temporary file (pickled items), not in memory: a file of any size is validated whole before
+    anything is sent, and sent a part at a time. Close it (``with``) to delete the temporary file.
+    """
+
+    def __init__(self) -> None:
+        self._spool: IO[bytes] = tempfile.TemporaryFile(prefix="bus-replay-")  # noqa: SIM115
+        self._where: dict[str, tuple[QueueRef, list[tuple[int, int]]]] = {}
+        """Destination ARN -> the queue and the spans (start, end) of its runs in the spool."""
+        self.counts: Counter[str] = Counter()
+        """Messages per destination queue name."""
+        self.raw: Counter[str] = Counter()
+        """Of those, records taken as exported (``raw``)."""
+
+    def add(self, item: ReplayItem) -> None:
+        queue = item.destination
+        start = self._spool.tell()
+        pickle.dump(item, self._spool, protocol=pickle.HIGHEST_PROTOCOL)
+        spans = self._where.setdefault(queue.arn, (queue, []))[1]
+        if spans and spans[-1][1] == start:  # the same destination as the line before
+            spans[-1] = (spans[-1][0], self._spool.tell())
+        else:
+            spans.append((start, self._spool.tell()))
+        self.counts[queue.name] += 1
+        self.raw[queue.name] += item.raw
+
+    def __len__(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def destinations(self) -> list[QueueRef]:
+        """Every destination, in the order the file first names it."""
+        return [queue for queue, _ in self._where.values()]
+
+    def items(self, queue: QueueRef) -> Iterator[ReplayItem]:
+        """``queue``'s items, in file order, read back from the spool one at a time."""
+        for start, end in self._where[queue.arn][1]:
+            self._spool.seek(start)
+            while self._spool.tell() < end:
+                yield pickle.load(self._spool)  # this process's own temporary file
+
+    def close(self) -> None:
+        self._spool.close()
+
+    def __enter__(self) -> PreparedReplay:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
 async def prepare_replay(
     aws: AwsClients,
     path: Path,
@@ -198,36 +301,53 @@ async def prepare_replay(
     env: str | None = None,
     to: str | None = None,
     raw: bool = False,
-) -> list[ReplayItem]:
-    """Validate every line of ``path``; ``ReplayError`` lists every invalid line. With ``raw``,
-    records that are not envelopes are taken as exported (see the module docstring)."""
+) -> PreparedReplay:
+    """Validate every line of ``path`` (read a line at a time); ``ReplayError`` lists the invalid
+    lines (the first ``MAX_PROBLEMS``, the rest counted). With ``raw``, records that are not
+    envelopes are taken as exported (see the module docstring)."""
     queues = Queues(aws, topology, env)
     destination = await queues.resolve(to) if to else None
     preparer = _Preparer(queues, registry, destination, raw=raw)
-    items: list[ReplayItem] = []
+    prepared = PreparedReplay()
     problems: list[Problem] = []
-    data = await asyncio.to_thread(Path(path).read_bytes)
-    lines = data.split(b"\n")  # not splitlines(): U+2028, U+0085 ... are text in JSON
-    for number, raw_line in enumerate(lines, start=1):
-        try:  # an editor's byte order mark before the first line is not the record's
-            line = raw_line.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError as exc:
-            where = f"byte {exc.start + 1} of the line"
-            problems.append(Problem(str(path), number, 1, f"not UTF-8 text ({where})"))
-            continue
-        if not line.strip():
-            continue
-        try:
-            items.append(await preparer.item(number, line))
-        except AwsError:
-            raise
-        except (ValueError, BusError) as exc:
-            problems.append(Problem(str(path), number, 1, _describe(exc)))
-    if problems:
-        raise ReplayError(problems)
-    if not items:
-        raise ReplayError([Problem(str(path), 1, 1, "no records to replay")])
-    return items
+    invalid = 0
+    try:
+        async with aclosing(_lines(path)) as lines:
+            async for number, data in lines:
+                problem = await _add_line(preparer, prepared, number, data)
+                if problem is not None:
+                    invalid += 1
+                    if len(problems) < MAX_PROBLEMS:
+                        problems.append(Problem(str(path), number, 1, problem))
+        if problems:
+            raise ReplayError(problems, more=invalid - len(problems))
+        if not len(prepared):
+            raise ReplayError([Problem(str(path), 1, 1, "no records to replay")])
+    except BaseException:
+        prepared.close()
+        raise
+    return prepared
+
+
+async def _add_line(
+    preparer: _Preparer, prepared: PreparedReplay, number: int, data: bytes | None
+) -> str | None:
+    """Validate one line and spool its item; what is wrong with it, if anything."""
+    if data is None:
+        return f"a line of over {MAX_LINE_BYTES} bytes: not a record `bus dlq export` writes"
+    try:  # an editor's byte order mark before the first line is not the record's
+        line = data.decode("utf-8-sig" if number == 1 else "utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 text (byte {exc.start + 1} of the line)"
+    if not line.strip():
+        return None
+    try:
+        prepared.add(await preparer.item(number, line))
+    except AwsError:
+        raise
+    except (ValueError, BusError) as exc:
+        return _describe(exc)
+    return None
 
 
 async def replay(
@@ -242,29 +362,37 @@ async def replay(
     raw: bool = False,
 ) -> ReplayReport:
     """Validate every line, then send them all (in file order per destination queue). With
-    ``raw``, records that are not envelopes are sent as exported, byte for byte."""
-    items = await prepare_replay(
-        aws, path, registry=registry, topology=topology, env=env, to=to, raw=raw
-    )
+    ``raw``, records that are not envelopes are sent as exported, byte for byte. Memory stays
+    bounded whatever the file's size: lines are read one at a time and the validated messages
+    wait in a temporary file (``PreparedReplay``)."""
     report = ReplayReport(path=str(path), dry_run=dry_run)
-    by_destination: dict[str, tuple[QueueRef, list[ReplayItem]]] = {}
-    for item in items:
-        by_destination.setdefault(item.destination.arn, (item.destination, []))[1].append(item)
-    for queue, group in by_destination.values():
+    with await prepare_replay(
+        aws, path, registry=registry, topology=topology, env=env, to=to, raw=raw
+    ) as prepared:
         if dry_run:
-            report.destinations[queue.name] += len(group)
-            report.raw += sum(1 for i in group if i.raw)
-            continue
-        with moving_span("replay", queue.name) as links:
-            outcome = await send_batch(aws, queue, [i.message for i in group])
-            for item in group:
-                if item.message.key in outcome.ok:
-                    links.add(item.message.body, item.message.trace_header)
-        report.sent += len(outcome.ok)
-        report.destinations[queue.name] += len(outcome.ok)
-        sent = set(outcome.ok)
-        report.raw += sum(1 for i in group if i.raw and i.message.key in sent)
-        report.failed.update({int(k): v for k, v in outcome.failed.items()})
-        for key in outcome.held_back:
-            report.failed[int(key)] = "not sent: an earlier message of its FIFO group failed"
+            report.destinations.update(prepared.counts)
+            report.raw = sum(prepared.raw.values())
+            return report
+        for queue in prepared.destinations:
+            await _send(aws, queue, prepared.items(queue), report)
     return report
+
+
+async def _send(
+    aws: AwsClients, queue: QueueRef, items: Iterator[ReplayItem], report: ReplayReport
+) -> None:
+    """Send one destination's items, ``PART`` at a time, into ``report``."""
+    sender = QueueSender(aws, queue)
+    with moving_span("replay", queue.name) as links:
+        while part := list(itertools.islice(items, PART)):
+            outcome = await sender.send([i.message for i in part])
+            sent = set(outcome.ok)
+            for item in part:
+                if item.message.key in sent:
+                    links.add(item.message.body, item.message.trace_header)
+                    report.raw += item.raw
+            report.sent += len(sent)
+            report.destinations[queue.name] += len(sent)
+            report.failed.update({int(k): v for k, v in outcome.failed.items()})
+            for key in outcome.held_back:
+                report.failed[int(key)] = "not sent: an earlier message of its FIFO group failed"

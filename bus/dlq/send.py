@@ -152,6 +152,34 @@ def refusal(item: Outgoing, queue: QueueRef) -> str | None:
     return None
 
 
+class QueueSender:
+    """Sends messages to one queue, call after call, in as many SendMessageBatch calls as their
+    size needs. On a FIFO queue a group that failed for good is not continued, also in later
+    ``send`` calls: so a long stream can be sent a part at a time."""
+
+    def __init__(
+        self, aws: AwsClients, queue: QueueRef, *, retry: RetryConfig | None = None
+    ) -> None:
+        self.aws, self.queue, self.retry = aws, queue, retry
+        self._stopped: set[str] = set()
+
+    async def send(self, items: Sequence[Outgoing]) -> SendOutcome:
+        """Send ``items`` (in order); the outcome lists them by ``key``."""
+        outcome = SendOutcome()
+        for part in pack(items):
+            if self.queue.fifo:
+                outcome.held_back += [i.key for i in part if i.group_id in self._stopped]
+                part = [i for i in part if i.group_id not in self._stopped]
+            if not part:
+                continue
+            sent = await send_entries(self.aws, self.queue, part, retry=self.retry)
+            outcome.ok += sent.ok
+            outcome.failed.update(sent.failed)
+            outcome.out_of_order |= sent.out_of_order
+            self._stopped |= {i.group_id or "" for i in part if i.key in sent.failed}
+        return outcome
+
+
 async def send_batch(
     aws: AwsClients,
     queue: QueueRef,
@@ -161,20 +189,7 @@ async def send_batch(
 ) -> SendOutcome:
     """Send ``items`` (in order), in as many calls as their size needs; the outcome lists them by
     ``key``. On a FIFO queue a group that failed is not continued in later calls."""
-    outcome = SendOutcome()
-    stopped: set[str] = set()
-    for part in pack(items):
-        if queue.fifo:
-            outcome.held_back += [i.key for i in part if i.group_id in stopped]
-            part = [i for i in part if i.group_id not in stopped]
-        if not part:
-            continue
-        sent = await send_entries(aws, queue, part, retry=retry)
-        outcome.ok += sent.ok
-        outcome.failed.update(sent.failed)
-        outcome.out_of_order |= sent.out_of_order
-        stopped |= {i.group_id or "" for i in part if i.key in sent.failed}
-    return outcome
+    return await QueueSender(aws, queue, retry=retry).send(items)
 
 
 async def send_entries(
