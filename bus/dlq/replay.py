@@ -33,7 +33,7 @@ import json
 import pickle
 import tempfile
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,7 +210,7 @@ READ_BYTES = 2**20
 """Lines are read in a thread, about this many bytes of them at a time (or one longer line)."""
 
 
-async def _lines(path: Path) -> AsyncIterator[tuple[int, bytes | None]]:
+async def _lines(path: Path) -> AsyncGenerator[tuple[int, bytes | None], None]:
     """(number, bytes) of each line of ``path``, without its newline (``\\n`` only: U+2028,
     U+0085 ... are text in JSON); ``None`` for a line over ``MAX_LINE_BYTES``, whose rest is read
     past, not held. Read in a thread, about ``READ_BYTES`` at a time."""
