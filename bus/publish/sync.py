@@ -5,8 +5,10 @@ that loop; any number of threads may call it at once. Same semantics as ``Publis
 ``publish_many`` iterates ``events`` in the calling thread (thread-local state such as a Django
 database connection stays usable in a generator) and streams them to the loop, so the first batches
 leave while later events are still being produced, and if iterating raises, what was handed over
-is still sent, then the error propagates with a note. Create one per process (after a pre-forking
-server has forked) and ``close()`` it at exit, or use ``with``.
+is still sent, then the error propagates with a note. Create one per process and ``close()`` it at
+exit, or use ``with``. One made before a fork (a pre-forking server that imports the application
+first: gunicorn ``--preload``, uWSGI, Celery's prefork pool) works in every child: a child's first
+call starts the child's own loop, thread and AWS clients.
 
 ``timeout`` bounds how long a call waits for its answer (for a stream, once its last event was
 handed over). Its default (``default_timeout``) outlasts botocore's retries of a call (every
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
@@ -68,8 +71,33 @@ def _declared(topology: Topology, settings: Settings) -> list[PublishMiddleware]
     return publish_middlewares(topology.middleware.publish, base)
 
 
+_FORK_LOCK = threading.Lock()
+"""Held while a forked child starts its own loop (made anew in every child: a lock held by
+another thread at the fork would stay held there)."""
+
+
+def _new_fork_lock() -> None:
+    global _FORK_LOCK
+    _FORK_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_fork_lock)
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """What a ``SyncPublisher`` builds its ``Publisher`` from (again in a forked child)."""
+
+    registry: Registry
+    topology: Topology
+    retry: PublishRetry | None
+    max_in_flight: int
+    middleware: list[PublishMiddleware]
+
+
 class SyncPublisher:
-    """A thread-safe, blocking facade over ``Publisher``."""
+    """A thread-safe, blocking facade over ``Publisher``. Safe across ``fork``: a child process
+    starts its own loop, thread and AWS clients at its first call."""
 
     def __init__(
         self,
@@ -86,8 +114,20 @@ class SyncPublisher:
         if topology is None or registry is None:
             topology, registry = load_registry(self.settings.topology_path, self.settings.env)
         self.timeout = default_timeout(self.settings) if timeout is None else timeout
-        middleware = [*middleware, *_declared(topology, self.settings)]
+        self._inherited: list[tuple[asyncio.AbstractEventLoop, AwsClients]] = []
+        self._parts = _Parts(
+            registry,
+            topology,
+            retry,
+            max_in_flight,
+            [*middleware, *_declared(topology, self.settings)],
+        )
         self._closed = False
+        self._start()
+
+    def _start(self) -> None:
+        """This process's loop, its thread, the AWS clients and the Publisher."""
+        self._pid = os.getpid()
         self._close_lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -100,17 +140,33 @@ class SyncPublisher:
         except BaseException:
             self._stop_loop()
             raise
+        parts = self._parts
         self._publisher = Publisher(
             self._aws,
-            registry,
-            topology,
+            parts.registry,
+            parts.topology,
             self.settings.env,
-            retry=retry,
-            max_in_flight=max_in_flight,
-            middleware=middleware,
+            retry=parts.retry,
+            max_in_flight=parts.max_in_flight,
+            middleware=parts.middleware,
         )
 
+    def _after_fork(self) -> None:
+        """In a child forked from the process that made this publisher (a pre-forking server
+        that imported the application first: gunicorn ``--preload``, uWSGI, Celery's prefork
+        pool): the parent's loop thread does not exist here and its connections are the
+        parent's. The child gets its own loop, thread and clients at its first call; the
+        parent's are left alone (closing them here could disturb the parent's connections)."""
+        with _FORK_LOCK:
+            if self._pid == os.getpid():
+                return  # another thread of this child got here first
+            self._inherited.append((self._loop, self._aws))  # never used, never closed here
+            if not self._closed:
+                self._start()
+
     def _submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        if self._pid != os.getpid():
+            self._after_fork()
         if self._closed:
             coro.close()
             raise BusError("SyncPublisher is closed")
@@ -147,6 +203,8 @@ class SyncPublisher:
         traceparent: str | None = None,
     ) -> PublishResult:
         """Publish one event (see ``Publisher.publish``); blocks until AWS answered."""
+        if self._pid != os.getpid():
+            self._after_fork()  # before the call below is made of this process's Publisher
         return self._call(
             self._publisher.publish(
                 event,
@@ -166,6 +224,8 @@ class SyncPublisher:
         check: bool = False,
     ) -> list[PublishResult]:
         """Publish events in batches (see ``Publisher.publish_many``), streaming ``events``."""
+        if self._pid != os.getpid():
+            self._after_fork()  # the feed and the call below: this process's loop and Publisher
         if isinstance(events, list | tuple):  # nothing to run in this thread: hand it over whole
             feed: Iterable[BaseModel] | _Feed = events
         else:
@@ -188,7 +248,11 @@ class SyncPublisher:
         return self._wait(future)
 
     def close(self) -> None:
-        """Close the AWS clients and stop the background loop (idempotent)."""
+        """Close the AWS clients and stop the background loop (idempotent). In a forked child
+        that never published, there is nothing of its own to close: the parent's are left."""
+        if self._pid != os.getpid():
+            self._closed = True
+            return
         with self._close_lock:
             if self._closed:
                 return

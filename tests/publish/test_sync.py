@@ -7,8 +7,11 @@ handed over is still sent and the error propagates with a note.
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
-from collections.abc import Iterator
+import traceback
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -109,3 +112,61 @@ def test_closing_while_a_stream_is_under_way_ends_it_with_a_bus_error() -> None:
     (error,) = outcome
     assert isinstance(error, BusError)
     assert "closed" in str(error)
+
+
+def _in_child(check: Callable[[], object], seconds: int = 30) -> int:
+    """Fork; run ``check`` in the child (killed by an alarm after ``seconds``); its exit code:
+    0 when ``check`` returned, 1 when it raised, -SIGALRM when it hung."""
+    pid = os.fork()
+    if pid == 0:  # the child: only this thread exists here
+        signal.alarm(seconds)
+        try:
+            check()
+        except BaseException:
+            traceback.print_exc()
+            os._exit(1)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_a_publisher_made_before_a_fork_works_in_the_child() -> None:
+    """A pre-forking server that imports the application first (gunicorn --preload, uWSGI)
+    forks after ``SyncPublisher()`` ran: the child starts a loop and thread of its own at its
+    first call, instead of handing the call to a thread that does not exist there (a hang until
+    the timeout, then a misleading "did not finish")."""
+    settings = Settings(region="us-east-1", endpoint_url="http://127.0.0.1:9")  # never called
+    with SyncPublisher(settings, topology=TOPOLOGY, registry=REGISTRY, timeout=20) as publisher:
+        parent_thread = publisher._thread
+
+        async def where() -> tuple[int, str]:
+            return os.getpid(), threading.current_thread().name
+
+        def check() -> None:
+            pid, thread = publisher._call(where())
+            assert pid == os.getpid()
+            assert thread == "bus-sync-publisher"
+            assert publisher._thread is not parent_thread
+            publisher._publisher = ScriptedPublisher(journal=[])  # this child's, scripted
+            assert [r.ok for r in publisher.publish_many(shipped(n) for n in range(3))] == [
+                True
+            ] * 3
+            publisher.close()
+
+        assert _in_child(check) == 0
+        # the parent's publisher is untouched by the child's
+        assert publisher._thread is parent_thread
+        assert parent_thread.is_alive()
+        assert publisher._call(where()) == (os.getpid(), "bus-sync-publisher")
+
+
+def test_a_publisher_closed_before_a_fork_stays_closed_in_the_child() -> None:
+    settings = Settings(region="us-east-1", endpoint_url="http://127.0.0.1:9")
+    publisher = SyncPublisher(settings, topology=TOPOLOGY, registry=REGISTRY, timeout=20)
+    publisher.close()
+
+    def check() -> None:
+        with pytest.raises(BusError, match="closed"):
+            publisher.publish(shipped(1))
+
+    assert _in_child(check) == 0

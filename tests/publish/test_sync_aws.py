@@ -1,8 +1,12 @@
-"""SyncPublisher from 8 threads at once (a WSGI app's workers), against LocalStack."""
+"""SyncPublisher from 8 threads at once (a WSGI app's workers), and in a process forked after it
+was made (a pre-forking server), against LocalStack."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -55,3 +59,37 @@ async def test_sync_publisher_from_eight_threads(shop: Shop) -> None:
     assert set(got.messages) & every == every
     duplicates = {i: len(got.messages[i]) for i in every if len(got.messages[i]) != 1}
     assert duplicates == {}
+
+
+def _forked(shop: Shop, before: str, in_child: list[str], after: str) -> int:
+    """A SyncPublisher made and used, then a fork (as a pre-forking server that imported the
+    application first): the child publishes ``in_child`` (one call, then a stream), the parent
+    ``after``. The child's exit code: 0 when its publishing succeeded."""
+    settings = shop.settings.model_copy(
+        update={"env": shop.env, "topology_path": ROOT / "topology.yaml"}
+    )
+    with SyncPublisher(settings) as publisher:
+        assert publisher.publish(order(before)).ok  # the parent's connections are open
+        pid = os.fork()
+        if pid == 0:  # the child: its own loop, thread and clients at its first call
+            signal.alarm(60)
+            try:
+                ok = publisher.publish(order(in_child[0])).ok
+                ok &= all(r.ok for r in publisher.publish_many(order(i) for i in in_child[1:]))
+                publisher.close()
+            except BaseException:
+                traceback.print_exc()
+                os._exit(2)
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        assert publisher.publish(order(after)).ok  # the parent's publisher still works
+    return os.waitstatus_to_exitcode(status)
+
+
+async def test_sync_publisher_made_before_a_fork_publishes_from_the_child(shop: Shop) -> None:
+    before, after = marker(), marker()
+    in_child = [marker() for _ in range(3)]
+    assert await asyncio.to_thread(_forked, shop, before, in_child, after) == 0
+    every = {before, after, *in_child}
+    got = await shop.read("billing", lambda r: every <= set(r.messages), within=40)
+    assert every <= set(got.messages)
