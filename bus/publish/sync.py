@@ -6,7 +6,7 @@ that loop; any number of threads may call it at once. Same semantics as ``Publis
 database connection stays usable in a generator) and streams them to the loop, so the first batches
 leave while later events are still being produced, and if iterating raises, what was handed over
 is still sent, then the error propagates with a note. Create one per process and ``close()`` it at
-exit, or use ``with``. One made before a fork (a pre-forking server that imports the application
+exit, or use ``with`` (one still open when the interpreter exits is closed then, ``atexit``). One made before a fork (a pre-forking server that imports the application
 first: gunicorn ``--preload``, uWSGI, Celery's prefork pool) works in every child: a child's first
 call starts the child's own loop, thread and AWS clients.
 
@@ -19,6 +19,7 @@ outage a caller gets the ``AwsError`` with AWS's code (or ``ConnectionError``), 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import os
 import threading
@@ -124,6 +125,7 @@ class SyncPublisher:
         )
         self._closed = False
         self._start()
+        atexit.register(self.close)  # one never closed is closed at exit, not left to warnings
 
     def _start(self) -> None:
         """This process's loop, its thread, the AWS clients and the Publisher."""
@@ -250,6 +252,7 @@ class SyncPublisher:
     def close(self) -> None:
         """Close the AWS clients and stop the background loop (idempotent). In a forked child
         that never published, there is nothing of its own to close: the parent's are left."""
+        atexit.unregister(self.close)
         if self._pid != os.getpid():
             self._closed = True
             return

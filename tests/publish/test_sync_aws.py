@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 
@@ -93,3 +95,35 @@ async def test_sync_publisher_made_before_a_fork_publishes_from_the_child(shop: 
     every = {before, after, *in_child}
     got = await shop.read("billing", lambda r: every <= set(r.messages), within=40)
     assert every <= set(got.messages)
+
+
+async def test_a_sync_publisher_never_closed_is_closed_at_exit(shop: Shop) -> None:
+    """A script that publishes and exits without ``close()``: the publisher is closed at exit
+    (``atexit``), so the interpreter does not print aiohttp's "Unclosed client session" and
+    "Unclosed connector" for its clients' open connections."""
+    order_id = marker()
+    script = (
+        "from bus import SyncPublisher\n"
+        "from schemas.orders import OrderPlaced\n"
+        "publisher = SyncPublisher()\n"
+        f"event = OrderPlaced(order_id={order_id!r}, customer_id='c', total_cents=10, country='NL')\n"
+        "assert publisher.publish(event).ok\n"
+    )
+    env = {**os.environ, "BUS_ENV": shop.env, "BUS_TOPOLOGY": str(ROOT / "topology.yaml")}
+    if shop.settings.endpoint_url:
+        env["AWS_ENDPOINT_URL"] = shop.settings.endpoint_url
+    if shop.settings.region:
+        env["AWS_REGION"] = shop.settings.region
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-W", "default", "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Unclosed" not in done.stderr, done.stderr
+    got = await shop.read("billing", lambda r: order_id in r.messages, within=40)
+    assert order_id in got.messages
