@@ -121,11 +121,14 @@ class Queues:
 
     async def dead_letter_queues(self) -> list[DeadLetterQueue]:
         """Every DLQ the topology declares or derives (of queues, SNS subscriptions and rule
-        targets), with what it serves, in topology order."""
+        targets), with what it serves, in topology order. Each DLQ must exist; a source queue
+        that does not is left out (its deliveries are listed whether their queues exist or not)."""
         out: list[DeadLetterQueue] = []
         for dlq, feeds in self._feeds().items():
             queue = await self.resolve(dlq)
-            sources = tuple([await self.resolve(f.queue) for f in feeds if f.kind == "queue"])
+            named = [self._physical_name(f.queue) for f in feeds if f.kind == "queue"]
+            found = [await self.by_name(name) for name in named]  # a queue gone is left out
+            sources = tuple(q for q in found if q is not None)
             deliveries = tuple(f.physical(self._physical_name) for f in feeds if f.kind != "queue")
             out.append(DeadLetterQueue(queue, sources, deliveries))
         return out
