@@ -98,7 +98,8 @@ def test_a_report_only_reads_string_attributes_and_cuts_long_messages() -> None:
     attrs = entry({**REPORT, "ERROR_MESSAGE": "x" * 5000, "RETRY_ATTEMPTS": "lots"})
     report = eventbridge_report(attrs["MessageAttributes"])
     assert report is not None
-    assert report.error is not None and len(report.error) == 1003
+    assert report.error is not None
+    assert len(report.error) == 1003
     assert report.attempt is None
     attrs["MessageAttributes"]["ERROR_CODE"]["DataType"] = "Binary"
     assert eventbridge_report(attrs["MessageAttributes"]) is None
