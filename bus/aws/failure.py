@@ -27,6 +27,9 @@ FAILURE_ATTRIBUTE = "bus.failure"
 MAX_RECEIVES = "max-receives"
 """The reason reported for a message without ``bus.failure``: SQS's own redrive moved it."""
 UNTRUSTED = "untrusted"
+UNKNOWN = "unknown"
+"""The reason reported for a message nothing explains: in a DLQ only SNS (or EventBridge) writes to,
+without a report of the service's own (SNS documents none on the message)."""
 """The reason reported for a ``bus.failure`` that is not bus's own (forged or malformed)."""
 MAX_ERROR_CHARS = 1000
 """The worker keeps this much of an exception's text (then ``...`` when it had to shorten it)."""
@@ -97,10 +100,18 @@ class FailureRecord:
     """Why the record read was not trusted; ``None``: trusted (or absent)."""
     raw: str | None = None
     """The untrusted record's text, cut to ``MAX_RAW_CHARS``."""
+    reported_by: str | None = None
+    """The AWS service whose message attributes gave this reason (``EventBridge``), not bus's own
+    record: anyone allowed to send to the queue can set such attributes (``bus.aws.reports``)."""
 
     @property
     def trusted(self) -> bool:
-        return self.untrusted is None and self.reason != MAX_RECEIVES
+        """bus's own record: neither untrusted, nor a service's report, nor a guess."""
+        return (
+            self.untrusted is None
+            and self.reported_by is None
+            and self.reason not in (MAX_RECEIVES, UNKNOWN)
+        )
 
     def to_attribute(self) -> str:
         """The attribute's JSON, as the worker writes it (compact, ASCII)."""
@@ -124,7 +135,7 @@ class FailureRecord:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["first_failed_at"] = format_time(self.first_failed_at)
         out["failed_at"] = format_time(self.failed_at)
-        for key in ("previous_untrusted", "untrusted", "raw"):
+        for key in ("previous_untrusted", "untrusted", "raw", "reported_by"):
             if out[key] is None:
                 del out[key]
         return out
@@ -145,7 +156,11 @@ def _shape_problem(data: Any) -> str | None:
         value = data.get(name)
         if name in data and (not isinstance(value, kind) or isinstance(value, bool)):
             return f"{name} is not a {kind.__name__}"
-    if not _REASON.fullmatch(data["reason"]) or data["reason"] in (MAX_RECEIVES, UNTRUSTED):
+    if not _REASON.fullmatch(data["reason"]) or data["reason"] in (
+        MAX_RECEIVES,
+        UNTRUSTED,
+        UNKNOWN,
+    ):
         return f"reason {data['reason'][:64]!r} is not one the worker writes"
     if data["attempt"] < 1:
         return "attempt is below 1"

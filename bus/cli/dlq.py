@@ -64,7 +64,8 @@ def list_(
     hold: HoldOpt = PEEK_HOLD_SECONDS,
     as_json: JsonOpt = False,
 ) -> None:
-    """Every queue's DLQ in the topology: depth, oldest message, the queues it serves, top reasons.
+    """Every DLQ in the topology (of queues, SNS subscriptions and rule targets): depth, oldest
+    message, what it serves, top reasons.
 
     Age and reasons come from a peek of a sample of each DLQ, which consumes nothing.
     """

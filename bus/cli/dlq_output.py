@@ -11,6 +11,8 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bus.aws.failure import UNKNOWN
+from bus.aws.reports import string_attribute
 from bus.cli.output import err, out
 from bus.dlq import (
     DlqMessage,
@@ -53,7 +55,7 @@ def _summary_row(s: QueueSummary, now: datetime) -> tuple[str, str, str, str, st
     if s.unreached:
         reasons += f" (about {s.unreached} not reached)"
     depth = str(s.depth) + (f" ({s.in_flight} in flight)" if s.in_flight else "")
-    serves = ", ".join(q.name for q in s.sources) or "-"
+    serves = ", ".join(s.serves) or "-"
     return s.queue.name, serves, depth, age(s.oldest_age(now)), reasons
 
 
@@ -168,10 +170,31 @@ def letters(found: Sequence[DlqMessage], *, full: bool) -> None:
             rows.append(("binary attrs", ", ".join(binary)))
         if f.untrusted:
             rows.append(("untrusted", f"{f.untrusted}: {f.raw}"))
+        rows.extend(_report_rows(letter))
         for name, value in rows:
             out.print(f"  {name:<13} {printable(value)}", markup=False, highlight=False)
         out.print(f"  body ({letter.wrapper}):", markup=False)
         out.print(_body(letter, full), markup=False)
+
+
+def _report_rows(letter: DlqMessage) -> list[tuple[str, str]]:
+    """What a service said of the message (its attributes, labelled as such), or that nothing did."""
+    f = letter.failure
+    if f.reason == UNKNOWN:
+        return [
+            ("why", "unknown: no bus.failure record, and the service said nothing (SNS never does)")
+        ]
+    if f.reported_by is None:
+        return []
+    rows = [
+        ("reported by", f"{f.reported_by}, in message attributes anyone who can send here can set")
+    ]
+    labels = {"RULE_ARN": "rule", "TARGET_ARN": "target", "EXHAUSTED_RETRY_CONDITION": "gave up on"}
+    for name, label in labels.items():
+        value = string_attribute(letter.message_attributes, name)
+        if value is not None:
+            rows.append((label, value))
+    return rows
 
 
 def redrive_report(report: RedriveReport) -> int:

@@ -85,9 +85,12 @@ def redrive(
     async def work(aws: AwsClients) -> dlq.RedriveReport | None:
         queues = dlq.Queues(aws, topo, settings.env)
         source = await queues.resolve(queue)
-        destination, _ = await move_destination(queues, source, to)
+        destination, sources = await move_destination(queues, source, to)
         visible, in_flight = await queue_depth(aws, source)
-        whole = selection.everything and limit is None and destination is not None
+        # SQS's move task moves only from a queue some SQS queue dead-letters into.
+        whole = selection.everything and limit is None and destination is not None and sources
+        if to is None:  # an SNS or EventBridge DLQ: its one queue, or refused before asking
+            destination = await queues.served_destination(source) or destination
         where = destination.name if destination else "the queue each message failed in"
         if dry_run:
             if whole:

@@ -15,6 +15,7 @@ from bus.dlq.letter import DlqMessage, format_time
 from bus.dlq.queues import DeadLetterQueue, QueueRef, Queues, queue_depth
 from bus.dlq.scan import DEFAULT_WAIT_SECONDS, Scan
 from bus.dlq.select import Selection
+from bus.topology.feeds import DeadLetterFeed
 from bus.topology.model import Topology
 
 DEFAULT_SAMPLE = 100
@@ -30,6 +31,7 @@ class QueueSummary:
 
     queue: QueueRef
     sources: tuple[QueueRef, ...]
+    """The queues whose redrive policy points at it."""
     visible: int
     in_flight: int
     sampled: int
@@ -38,6 +40,13 @@ class QueueSummary:
     unreached: int = 0
     """About how many messages the sample could not reach (in flight elsewhere, or on a FIFO queue
     of a group blocked by the messages it held); 0 when the sample stopped at its size."""
+    deliveries: tuple[DeadLetterFeed, ...] = ()
+    """The SNS subscriptions and rule targets whose undeliverable messages it receives."""
+
+    @property
+    def serves(self) -> list[str]:
+        """What it serves, one line each: ``billing``, ``topic orders -> billing``, ..."""
+        return DeadLetterQueue(self.queue, self.sources, self.deliveries).serves()
 
     @property
     def depth(self) -> int:
@@ -52,6 +61,8 @@ class QueueSummary:
             "logical": self.queue.logical,
             "url": self.queue.url,
             "sources": [s.name for s in self.sources],
+            "deliveries": [d.to_json() for d in self.deliveries],
+            "serves": self.serves,
             "depth": self.depth,
             "visible": self.visible,
             "in_flight": self.in_flight,
@@ -98,6 +109,7 @@ async def summarize(
         oldest=min(died) if died else None,
         reasons=tuple(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
         unreached=letters.unreached,
+        deliveries=dlq.deliveries,
     )
 
 
@@ -122,7 +134,8 @@ async def list_queues(
     hold_seconds: int = PEEK_HOLD_SECONDS,
     wait_seconds: int = DEFAULT_WAIT_SECONDS,
 ) -> list[QueueSummary]:
-    """Every DLQ the topology declares or derives, summarized concurrently, in topology order."""
+    """Every DLQ the topology declares or derives (of queues, SNS subscriptions and rule
+    targets), summarized concurrently, in topology order."""
     dlqs = await Queues(aws, topology, env).dead_letter_queues()
     summaries = (
         summarize(aws, d, sample=sample, hold_seconds=hold_seconds, wait_seconds=wait_seconds)

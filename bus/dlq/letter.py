@@ -5,12 +5,13 @@ validated. The envelope is taken out of the body by the one unwrapper the worker
 (``bus.envelope.unwrap``: raw, SNS-in-SQS, EventBridge-in-SQS), without schema validation; what
 cannot be unwrapped is reported in ``DlqMessage.decode_error`` and the raw body is kept. The
 ``bus.failure`` record is read by ``bus.aws.failure``: a record that is not bus's own is shown as
-``untrusted``, never as the worker's word.
+``untrusted``, never as the worker's word. Without a record, ``bus.aws.reports`` says why: SQS's
+redrive (``max-receives``), EventBridge's report (``eventbridge:<ERROR_CODE>``) or ``unknown``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,7 @@ from bus.aws.failure import (
     parse_time,
     read_failure,
 )
+from bus.aws.reports import without_record
 from bus.claimcheck.pointer import find_pointer
 from bus.envelope.unwrap import parse_body
 from bus.envelope.unwrap import unwrap as unwrap_route
@@ -148,8 +150,11 @@ class DlqMessage:
 # -- building records -----------------------------------------------------------------------------
 
 
-def from_sqs(message: Mapping[str, Any]) -> DlqMessage:
-    """Build a ``DlqMessage`` from one ``ReceiveMessage`` entry (with all attributes requested)."""
+def from_sqs(message: Mapping[str, Any], *, services: Collection[str] | None = None) -> DlqMessage:
+    """Build a ``DlqMessage`` from one ``ReceiveMessage`` entry (with all attributes requested).
+    ``services``: which services dead-letter into its queue, as the topology says (``None``: it
+    does not say); they decide how a message without ``bus.failure`` is explained
+    (``bus.aws.reports``)."""
     body = str(message.get("Body", ""))
     attributes: dict[str, JsonDict] = {
         str(k): dict(v) if isinstance(v, Mapping) else {}
@@ -177,7 +182,7 @@ def from_sqs(message: Mapping[str, Any]) -> DlqMessage:
         system_attributes=system,
         envelope=envelope,
         decode_error=error,
-        failure=failure or FailureRecord(),
+        failure=failure or without_record(attributes, system, services),
         sent_at=sent_at,
         wrapper=wrapper,
         pointer=claim,

@@ -110,6 +110,12 @@ async def _prepare(
     queues = Queues(aws, topology, env)
     dlq = await queues.resolve(queue)
     destination, sources = await move_destination(queues, dlq, to)
+    if not sources:
+        raise SettingsError(
+            f"{dlq.name} is no SQS queue's dead-letter queue (an SNS subscription or a rule target "
+            "dead-letters into it), and SQS's message move task moves only from those: use a "
+            "selective redrive, which copies each message, then deletes it"
+        )
     if destination is None:
         names = ", ".join(s.name for s in sources) or "none known"
         raise SettingsError(

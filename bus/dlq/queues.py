@@ -3,12 +3,13 @@ named by its logical name, its physical name or its URL."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bus.aws import AwsClients, aws_errors
 from bus.aws.queues import is_missing_queue, is_url, name_of, queue_attributes, queue_url
-from bus.errors import AwsError
+from bus.errors import AwsError, SettingsError
+from bus.topology.feeds import DeadLetterFeed
 from bus.topology.model import FIFO_SUFFIX, Topology, physical_name
 
 __all__ = ["DeadLetterQueue", "QueueRef", "Queues", "name_of", "queue_depth"]
@@ -22,6 +23,9 @@ class QueueRef:
     url: str
     arn: str
     logical: str | None = None
+    services: frozenset[str] | None = None
+    """The services the topology says dead-letter into it (``SQS``, ``SNS``, ``EventBridge``);
+    ``None`` when it does not say (not a DLQ it declares, or no topology)."""
 
     @property
     def fifo(self) -> bool:
@@ -33,10 +37,17 @@ class QueueRef:
 
 @dataclass(frozen=True)
 class DeadLetterQueue:
-    """A DLQ and the queues it serves."""
+    """A DLQ and what it serves: the queues whose redrive policy points at it (``sources``), and
+    the SNS subscriptions and rule targets whose undeliverable messages it receives
+    (``deliveries``, with physical names; their queues need not exist)."""
 
     queue: QueueRef
     sources: tuple[QueueRef, ...]
+    deliveries: tuple[DeadLetterFeed, ...] = ()
+
+    def serves(self) -> list[str]:
+        """What it serves, one line each: ``billing``, ``topic orders -> billing``, ..."""
+        return [s.name for s in self.sources] + [d.describe() for d in self.deliveries]
 
 
 class Queues:
@@ -48,6 +59,7 @@ class Queues:
         self.env = env
         self._cache: dict[str, QueueRef] = {}
         self._missing: set[str] = set()
+        self._feeds_cache: Mapping[str, tuple[DeadLetterFeed, ...]] | None = None
 
     def physical(self, ref: str) -> tuple[str, str | None]:
         """(physical name, logical name) of a reference; names not in the topology are physical."""
@@ -76,7 +88,14 @@ class Queues:
             name, logical = self.physical(ref)
         url = ref if is_url(ref) else await self._url(name, ref)
         attrs = await queue_attributes(self.aws.sqs, url, ["QueueArn"])
-        queue = QueueRef(name=name, url=url, arn=attrs["QueueArn"], logical=logical)
+        services = self._feeds().get(logical) if logical is not None else None
+        queue = QueueRef(
+            name=name,
+            url=url,
+            arn=attrs["QueueArn"],
+            logical=logical,
+            services=frozenset(f.service for f in services) if services else None,
+        )
         self._cache[key] = queue
         return queue
 
@@ -90,15 +109,64 @@ class Queues:
             advice="apply the topology first, or name an existing queue or its URL",
         )
 
-    async def dead_letter_queues(self) -> list[DeadLetterQueue]:
-        """Every DLQ the topology declares or derives, with its sources, in topology order."""
+    def _feeds(self) -> Mapping[str, tuple[DeadLetterFeed, ...]]:
         if self.topology is None:
-            return []
+            return {}
+        if self._feeds_cache is None:
+            self._feeds_cache = self.topology.dead_letter_feeds()
+        return self._feeds_cache
+
+    def _physical_name(self, logical: str) -> str:
+        return physical_name(logical, self.env)
+
+    async def dead_letter_queues(self) -> list[DeadLetterQueue]:
+        """Every DLQ the topology declares or derives (of queues, SNS subscriptions and rule
+        targets), with what it serves, in topology order. Each DLQ must exist; a source queue
+        that does not is left out (its deliveries are listed whether their queues exist or not)."""
         out: list[DeadLetterQueue] = []
-        for dlq, sources in self.topology.dead_letter_sources().items():
+        for dlq, feeds in self._feeds().items():
             queue = await self.resolve(dlq)
-            out.append(DeadLetterQueue(queue, tuple([await self.resolve(s) for s in sources])))
+            named = [self._physical_name(f.queue) for f in feeds if f.kind == "queue"]
+            found = [await self.by_name(name) for name in named]  # a queue gone is left out
+            sources = tuple(q for q in found if q is not None)
+            deliveries = tuple(f.physical(self._physical_name) for f in feeds if f.kind != "queue")
+            out.append(DeadLetterQueue(queue, sources, deliveries))
         return out
+
+    async def served_destination(self, dlq: QueueRef) -> QueueRef | None:
+        """For a DLQ only SNS or EventBridge write to (their dead letters record no source
+        queue): the one queue it serves, else ``SettingsError`` saying to use ``--to``. ``None``
+        for any other queue."""
+        if dlq.services is None or "SQS" in dlq.services:
+            return None
+        only = await self.only_destination(dlq)
+        if isinstance(only, str):
+            raise SettingsError(f"cannot redrive {dlq.name}: {only}")
+        return only
+
+    async def only_destination(self, dlq: QueueRef) -> QueueRef | str:
+        """Where a dead letter of ``dlq`` goes back to when it names no queue itself: the one queue
+        the DLQ serves (a source queue, the subscribed queue, the target's queue), or why there
+        is none (the reason ends with ``use --to``)."""
+        deliveries = [f for f in self._feeds().get(dlq.logical or "", ()) if f.kind != "queue"]
+        if not deliveries:
+            sources = await self.sources_of(dlq)
+            if len(sources) == 1:
+                return sources[0]
+            return "no source recorded and the DLQ does not serve exactly one queue: use --to"
+        feeds = self._feeds()[dlq.logical or ""]
+        served = sorted({self._physical_name(f.queue) for f in feeds})
+        if len(served) != 1:
+            return f"the DLQ serves several queues ({', '.join(served)}): use --to"
+        transformed = [f for f in deliveries if f.transformed]
+        if transformed:
+            return (
+                f"{transformed[0].physical(self._physical_name).describe()} transforms its input "
+                "(input_path or input_transformer) and the DLQ holds the event, not what the "
+                "target gets: use --to"
+            )
+        queue = await self.by_name(served[0])
+        return queue if queue is not None else f"its queue {served[0]} does not exist: use --to"
 
     async def receives_dead_letters(self, queue: QueueRef) -> bool:
         """Whether ``queue`` is a dead-letter queue: the topology declares it as one (of a queue,

@@ -21,7 +21,10 @@ messages are let go.
 
 Destination of each message, unless ``to`` is given: the queue named in its ``bus.failure``
 attribute (where it failed), else the source SQS recorded (``DeadLetterQueueSourceArn``), else the
-DLQ's only source queue. Messages keep body, message attributes (``bus.failure`` included, so a
+one queue the DLQ serves (its only source queue; for the DLQ of an SNS subscription or a rule
+target, the subscribed or target queue, unless the target transforms its input:
+``Queues.only_destination``). EventBridge's ``TARGET_ARN`` attribute is never used: a sender can
+set it. Messages keep body, message attributes (``bus.failure`` included, so a
 message that dies again keeps its ``first_failed_at``), trace header and FIFO group; the
 deduplication id on a FIFO destination is derived from the DLQ message id (see ``send``).
 """
@@ -125,7 +128,7 @@ class _Destinations:
         self.queues = queues
         self.dlq = dlq
         self.to = to
-        self._only_source: QueueRef | bool | None = False
+        self._only: QueueRef | str | None = None
 
     async def of(self, letter: DlqMessage) -> QueueRef | str:
         """The destination queue, or the reason there is none."""
@@ -139,12 +142,9 @@ class _Destinations:
                 if queue.arn == self.dlq.arn:
                     return "its recorded source is the DLQ itself: use --to"
                 return queue
-        if self._only_source is False:
-            sources = await self.queues.sources_of(self.dlq)
-            self._only_source = sources[0] if len(sources) == 1 else None
-        if isinstance(self._only_source, QueueRef):
-            return self._only_source
-        return "no source recorded and the DLQ does not serve exactly one queue: use --to"
+        if self._only is None:
+            self._only = await self.queues.only_destination(self.dlq)
+        return self._only
 
 
 def outgoing(letter: DlqMessage, dlq: QueueRef) -> Outgoing:
@@ -315,6 +315,8 @@ async def redrive_selected(
     to = await queues.resolve(opts.to) if opts.to else None
     if to is not None and to.arn == dlq.arn:
         raise SettingsError(f"--to: cannot redrive {dlq.name} into itself")
+    if to is None:
+        await queues.served_destination(dlq)  # refuses an SNS/EventBridge DLQ with nowhere to go
     destinations = _Destinations(queues, dlq, to)
     scanning = Scan(aws, dlq, hold_seconds=opts.hold_seconds, wait_seconds=opts.wait_seconds)
     with moving_span("redrive", dlq.name) as links:

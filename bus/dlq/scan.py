@@ -172,7 +172,7 @@ class Scan:
             BATCH, wait_seconds, visibility_timeout=self.hold_seconds, system_attributes=ALL
         )
         self.received += len(messages)
-        return [from_sqs(m) for m in messages]
+        return [from_sqs(m, services=self.queue.services) for m in messages]
 
     # -- acting on held messages -----------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 from bus.topology import idempotency_model as idem
 from bus.topology.alarm_model import Alarms
 from bus.topology.claim_model import ClaimCheck
+from bus.topology.feeds import DeadLetterFeed
 from bus.topology.inbox_model import SqlInbox
 from bus.topology.lambda_model import LambdaMapping
 
@@ -368,15 +369,27 @@ class Topology(_Model):
     def dead_letter_queues(self) -> set[str]:
         """Queues that receive dead letters: of a queue (SQS redrive), of an SNS subscription
         (undeliverable messages) or of a rule's target (undeliverable events)."""
-        out = set(self.dead_letter_sources())
-        out |= {s.dead_letter_queue for s in self.subscriptions if s.dead_letter_queue}
-        out |= {
-            t.dead_letter_queue
-            for rule in self.rules.values()
-            for t in rule.targets
-            if t.dead_letter_queue
+        return set(self.dead_letter_feeds())
+
+    def dead_letter_feeds(self) -> dict[str, tuple[DeadLetterFeed, ...]]:
+        """DLQ name -> what dead-letters into it, in topology order: DLQs of queues first (in
+        queue order), then those of subscriptions, then those of rule targets."""
+        feeds: dict[str, list[DeadLetterFeed]] = {
+            dlq: [DeadLetterFeed("queue", source) for source in sources]
+            for dlq, sources in self.dead_letter_sources().items()
         }
-        return out
+        for sub in self.subscriptions:
+            if sub.dead_letter_queue:
+                feed = DeadLetterFeed("subscription", sub.queue, topic=sub.topic)
+                feeds.setdefault(sub.dead_letter_queue, []).append(feed)
+        for name, rule in self.rules.items():
+            for t in rule.targets:
+                if t.dead_letter_queue:
+                    transformed = t.input_path is not None or t.input_transformer is not None
+                    feed = DeadLetterFeed("target", t.queue, rule=name, target_id=t.id,
+                                          transformed=transformed)  # fmt: skip
+                    feeds.setdefault(t.dead_letter_queue, []).append(feed)
+        return {dlq: tuple(found) for dlq, found in feeds.items()}
 
     def _dead_letters(self) -> _DeadLetters:
         """Who dead-letters where, computed once per ``queues`` mapping: every lookup above is

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bus.dlq import follow, peek, purge, start_move_task
-from bus.errors import ConfigError
+from bus.dlq import follow, list_queues, peek, purge, redrive_selected, start_move_task
+from bus.errors import ConfigError, SettingsError
 from bus.memory import open_harness
 from schemas.orders import OrderLine, OrderPlaced
 
@@ -67,3 +67,46 @@ async def test_purge_takes_the_topologys_dead_letter_queues_and_refuses_the_rest
                 await purge(shop.aws, live, topology=shop.topology, env=shop.env)
         await asyncio.sleep(60)  # one PurgeQueue a minute per queue (virtual time)
         assert (await purge(shop.aws, url, any_queue=True)).everything
+
+
+async def test_an_event_eventbridge_dead_letters_is_listed_with_its_reason_and_redriven() -> None:
+    """The in-memory EventBridge dead-letters an event whose target queue is gone into the
+    target's DLQ (``events-undelivered``), with EventBridge's attributes: ``list_queues`` lists
+    that DLQ with the rule and target it serves and EventBridge's reason, and a redrive sends the
+    event to the target's queue once it exists again (refused, with ``--to``, while it does not)."""
+    async with open_harness(ROOT / "topology.yaml") as shop:
+        sqs = shop.aws.sqs
+        fraud = (await sqs.get_queue_url(QueueName=f"{shop.env}-fraud-review"))["QueueUrl"]
+        await sqs.delete_queue(QueueUrl=fraud)
+        placed = OrderPlaced(
+            order_id="o-eb", customer_id="c-1", total_cents=250_000, country="DE",
+            lines=[OrderLine(sku="s", quantity=1, unit_price_cents=250_000)],
+        )  # fmt: skip
+        await shop.publish(placed)
+        summaries = {
+            s.queue.logical: s for s in await list_queues(shop.aws, shop.topology, shop.env)
+        }
+        assert list(summaries)[-1] == "events-undelivered"  # after the queues' own DLQs
+        undelivered = summaries["events-undelivered"]
+        assert undelivered.sources == ()
+        assert undelivered.serves == [
+            f"rule {shop.env}-high-value-orders -> {shop.env}-fraud-review"
+        ]
+        assert dict(undelivered.reasons) == {"eventbridge:SQS.NonExistentQueue": 1}
+        (letter,) = await peek(shop.aws, "events-undelivered", topology=shop.topology, env=shop.env)
+        assert letter.failure.reported_by == "EventBridge"
+        assert letter.failure.error == "The specified queue does not exist."
+        assert letter.data["order_id"] == "o-eb"
+        await asyncio.sleep(60)  # the peeks hold what they looked at for a while
+        with pytest.raises(SettingsError, match=r"fraud-review does not exist: use --to"):
+            await redrive_selected(
+                shop.aws, "events-undelivered", topology=shop.topology, env=shop.env
+            )
+        await sqs.create_queue(QueueName=f"{shop.env}-fraud-review")
+        report = await redrive_selected(
+            shop.aws, "events-undelivered", topology=shop.topology, env=shop.env
+        )
+        assert (report.moved, report.complete) == (1, True)
+        (back,) = shop.messages("fraud-review")
+        assert "o-eb" in back["Body"]
+        assert shop.messages("events-undelivered") == []
