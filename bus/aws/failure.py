@@ -27,10 +27,10 @@ FAILURE_ATTRIBUTE = "bus.failure"
 MAX_RECEIVES = "max-receives"
 """The reason reported for a message without ``bus.failure``: SQS's own redrive moved it."""
 UNTRUSTED = "untrusted"
+"""The reason reported for a ``bus.failure`` that is not bus's own (forged or malformed)."""
 UNKNOWN = "unknown"
 """The reason reported for a message nothing explains: in a DLQ only SNS (or EventBridge) writes to,
 without a report of the service's own (SNS documents none on the message)."""
-"""The reason reported for a ``bus.failure`` that is not bus's own (forged or malformed)."""
 MAX_ERROR_CHARS = 1000
 """The worker keeps this much of an exception's text (then ``...`` when it had to shorten it)."""
 MAX_RAW_CHARS = 1000
