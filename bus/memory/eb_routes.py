@@ -81,7 +81,7 @@ def _target(
         if queue is None:
             return None  # undeliverable, no dead-letter queue: EventBridge drops it
         attributes = {k: {"DataType": "String", "StringValue": v} for k, v in {
-            "RULE_ARN": rule.arn, "TARGET_ARN": arn, "ERROR_CODE": "SQS.NonExistentQueue",
+            "RULE_ARN": rule.arn, "TARGET_ARN": arn, "ERROR_CODE": "NO_RESOURCE",
             "ERROR_MESSAGE": "The specified queue does not exist.",
             "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts", "RETRY_ATTEMPTS": "0",
         }.items()}  # fmt: skip

@@ -149,7 +149,13 @@ class Harness:
             raise KeyError(f"no queue {queue} in environment {self.env}")
         redrive = sqs.redrive(found)
         holder = redrive[0] if redrive else found
-        return [from_sqs(_peek(m)) for m in holder.messages.values()]
+        feeds = self.topology.dead_letter_feeds()  # as bus dlq reads them: who writes there
+        services = next(
+            (frozenset(f.service for f in fed) for name, fed in feeds.items()
+             if physical_name(name, self.env) == holder.name),
+            None,
+        )  # fmt: skip
+        return [from_sqs(_peek(m), services=services) for m in holder.messages.values()]
 
 
 @lru_cache(maxsize=16)

@@ -10,7 +10,7 @@ import pytest
 from bus.dlq import follow, list_queues, peek, purge, redrive_selected, start_move_task
 from bus.errors import ConfigError, SettingsError
 from bus.memory import open_harness
-from schemas.orders import OrderLine, OrderPlaced
+from schemas.orders import OrderLine, OrderPlaced, OrderShipped
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,11 +92,16 @@ async def test_an_event_eventbridge_dead_letters_is_listed_with_its_reason_and_r
         assert undelivered.serves == [
             f"rule {shop.env}-high-value-orders -> {shop.env}-fraud-review"
         ]
-        assert dict(undelivered.reasons) == {"eventbridge:SQS.NonExistentQueue": 1}
+        assert dict(undelivered.reasons) == {"eventbridge:NO_RESOURCE": 1}
         (letter,) = await peek(shop.aws, "events-undelivered", topology=shop.topology, env=shop.env)
         assert letter.failure.reported_by == "EventBridge"
         assert letter.failure.error == "The specified queue does not exist."
         assert letter.data["order_id"] == "o-eb"
+        (dead,) = shop.dead_letters("events-undelivered")  # the harness reads it as bus dlq does
+        assert (dead.failure.reason, dead.failure.reported_by) == (
+            "eventbridge:NO_RESOURCE",
+            "EventBridge",
+        )
         await asyncio.sleep(60)  # the peeks hold what they looked at for a while
         with pytest.raises(SettingsError, match=r"fraud-review does not exist: use --to"):
             await redrive_selected(
@@ -110,3 +115,30 @@ async def test_an_event_eventbridge_dead_letters_is_listed_with_its_reason_and_r
         (back,) = shop.messages("fraud-review")
         assert "o-eb" in back["Body"]
         assert shop.messages("events-undelivered") == []
+
+
+async def test_the_harness_reads_an_sns_dead_letter_as_bus_dlq_does(tmp_path: Path) -> None:
+    """A message SNS dead-letters (its subscribed queue gone) carries no reason: the harness's
+    ``dead_letters`` says ``unknown``, as ``bus dlq`` does for a DLQ only SNS writes to, not
+    SQS's ``max-receives``."""
+    text = (ROOT / "topology.yaml").read_text()
+    text = text.replace(  # the notifications subscription gets SNS's own DLQ
+        "    filter_policy_scope: MessageBody\n",
+        "    filter_policy_scope: MessageBody\n    dead_letter_queue: notifications-undelivered\n",
+    ).replace(
+        "\nsubscriptions:\n",
+        "\n  notifications-undelivered: {dead_letter: false}\n\nsubscriptions:\n",
+    )
+    (tmp_path / "topology.yaml").write_text(text)
+    async with open_harness(tmp_path / "topology.yaml", base_dir=ROOT) as shop:
+        sqs = shop.aws.sqs
+        gone = (await sqs.get_queue_url(QueueName=f"{shop.env}-notifications"))["QueueUrl"]
+        await sqs.delete_queue(QueueUrl=gone)
+        await shop.publish(OrderShipped(order_id="o-sns", carrier="dhl", tracking_number="t-1"))
+        (dead,) = shop.dead_letters("notifications-undelivered")
+        assert dead.failure.reason == "unknown"
+        assert dead.data["order_id"] == "o-sns"
+        (peeked,) = await peek(
+            shop.aws, "notifications-undelivered", topology=shop.topology, env=shop.env
+        )
+        assert peeked.failure.reason == dead.failure.reason

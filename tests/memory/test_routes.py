@@ -188,5 +188,5 @@ async def test_rules_and_targets_changed_between_calls_are_seen(memory: MemoryAw
     (dead,) = await _events(memory, dlq)
     assert json.loads(dead["Body"])["detail"] == {"n": 1}
     assert dead["MessageAttributes"]["TARGET_ARN"]["StringValue"] == also_arn
-    assert dead["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "SQS.NonExistentQueue"
+    assert dead["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "NO_RESOURCE"
     assert await _events(memory, whole) == []
