@@ -6,9 +6,10 @@ that loop; any number of threads may call it at once. Same semantics as ``Publis
 database connection stays usable in a generator) and streams them to the loop, so the first batches
 leave while later events are still being produced, and if iterating raises, what was handed over
 is still sent, then the error propagates with a note. Create one per process and ``close()`` it at
-exit, or use ``with`` (one still open when the interpreter exits is closed then, ``atexit``). One made before a fork (a pre-forking server that imports the application
-first: gunicorn ``--preload``, uWSGI, Celery's prefork pool) works in every child: a child's first
-call starts the child's own loop, thread and AWS clients.
+exit, or use ``with`` (one still open when the interpreter exits is closed then, ``atexit``). One
+made before a fork (a pre-forking server that imports the application first: gunicorn
+``--preload``, uWSGI, Celery's prefork pool) works in every child: a child's first call starts the
+child's own loop, thread and AWS clients.
 
 ``timeout`` bounds how long a call waits for its answer (for a stream, once its last event was
 handed over). Its default (``default_timeout``) outlasts botocore's retries of a call (every
