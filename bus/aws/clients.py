@@ -25,6 +25,7 @@ otherwise.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
@@ -157,6 +158,8 @@ class AwsClients:
         self._s3: S3Client | None = None
         self._sts: STSClient | None = None
         self._account: Account | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The event loop the clients were opened on: their connections belong to it."""
 
     def _client_kwargs(self, service: str, retry: dict[str, Any], **extra: Any) -> dict[str, Any]:
         from aiobotocore.config import AioConfig
@@ -229,6 +232,7 @@ class AwsClients:
             await stack.aclose()
             raise
         self._stack = stack
+        self._loop = asyncio.get_running_loop()
         return self
 
     async def __aexit__(
@@ -240,6 +244,19 @@ class AwsClients:
         if self._stack is not None:
             await self._stack.aclose()
             self._stack = None
+
+    def ensure_loop(self) -> None:
+        """Raise a clear ``BusError`` when called on another event loop than the one the
+        clients were opened on: their connections belong to that loop, and aiohttp would fail
+        each call with "attached to a different loop" (a Publisher opened in one loop and used
+        from ``asyncio.run`` or another test's loop)."""
+        opened = self._loop
+        if opened is not None and opened is not asyncio.get_running_loop():
+            raise BusError(
+                "these AwsClients were opened on another event loop, and their connections "
+                "belong to it: open the clients (AwsClients, Publisher.open) in the loop that "
+                "uses them, e.g. in the application's startup or in a fixture of the test's loop"
+            )
 
     def _require(self, client: Any) -> Any:
         if client is None:

@@ -286,6 +286,7 @@ class Publisher:
         self, events: AsyncIterable[BaseModel], context: FlowContext, *, refuse: bool
     ) -> list[PublishResult]:
         """Prepare and send ``events``; an invalid one is refused (``refuse``) or raises."""
+        self.aws.ensure_loop()
         pipeline = Pipeline(
             self._sender,
             retry=self.retry,

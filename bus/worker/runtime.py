@@ -211,6 +211,7 @@ class Worker:
 
     async def start(self) -> None:
         """Look the queues up (their real visibility timeout and redrive policy), start polling."""
+        self.aws.ensure_loop()
         infos = await self._resolve()
         await asyncio.gather(
             *(store_ready(s) for s in {id(s): s for s in self._stores.values()}.values())

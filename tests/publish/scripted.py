@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from bus.memory import MemoryAws
 from bus.publish import PublishRetry
 from bus.publish.prepare import Channel, FlowContext, Prepared, prepare
 from bus.publish.publisher import Publisher
@@ -102,7 +103,7 @@ class ScriptedPublisher(Publisher):
         retry: PublishRetry = FAST,
     ) -> None:
         super().__init__(
-            None,  # type: ignore[arg-type]
+            MemoryAws(),  # never called: the senders are scripted
             registry,
             topology,
             "t",
