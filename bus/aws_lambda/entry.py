@@ -20,6 +20,7 @@ Settings come from the function's environment, as for any bus process: ``BUS_TOP
 from __future__ import annotations
 
 import asyncio
+import atexit
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -72,6 +73,7 @@ class LambdaHandler:
     def __call__(self, event: Mapping[str, Any], context: LambdaContext | None) -> dict[str, Any]:
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
+            atexit.register(self.close)  # a script that never closes it: closed at exit
         return self._loop.run_until_complete(self.handle(event, context))
 
     async def handle(
@@ -102,7 +104,9 @@ class LambdaHandler:
             await self.aws.__aexit__(None, None, None)
 
     def close(self) -> None:
-        """``aclose`` on the handler's own loop, then close that loop."""
+        """``aclose`` on the handler's own loop, then close that loop (at the latest when the
+        interpreter exits, for a handler called as Lambda calls it)."""
+        atexit.unregister(self.close)
         if self._loop is not None:
             self._loop.run_until_complete(self.aclose())
             self._loop.close()

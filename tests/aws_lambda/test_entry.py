@@ -5,6 +5,10 @@ what it reports and what it did to the queue and its DLQ are read back from Loca
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -317,3 +321,38 @@ async def test_handler_for_loads_once_per_container_and_reports_its_cold_start(
     (ready,) = [e for e in logs if e["event"] == "lambda ready"]
     assert ready["cold_start_ms"] == round(cold * 1000, 1)
     assert [c.key for k in keys for c in apps.calls(k)] == keys
+
+
+async def test_a_handler_never_closed_is_closed_at_exit(
+    applied: Applied, bus_settings: Settings
+) -> None:
+    """A script that calls the entry point as Lambda does and ends without ``close()``: the
+    handler is closed at exit, so the interpreter does not print aiohttp's "Unclosed client
+    session" and "Unclosed connector" for its clients' connections."""
+    k = key()
+    await applied.publisher().publish(apps.Ping(key=k))
+    payload = json.dumps(await event(applied, "lam", await receive(applied, "lam", 1)))
+    script = (
+        "import json, sys\n"
+        "import bus\n"
+        "handler = bus.handler_for('lam')\n"
+        "print(json.dumps(handler(json.loads(sys.stdin.read()), None)))\n"
+    )
+    environ = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": str(bus_settings.endpoint_url),
+        "AWS_REGION": bus_settings.region or "us-east-1",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "BUS_ENV": applied.env,
+        "BUS_TOPOLOGY": str(applied.path),
+        "PYTHONPATH": str(ROOT),
+    }
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-W", "default", "-c", script],
+        input=payload, cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == {"batchItemFailures": []}
+    assert "Unclosed" not in done.stderr, done.stderr
