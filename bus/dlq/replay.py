@@ -241,15 +241,13 @@ def _read_some(stream: IO[bytes]) -> list[bytes | None]:
 
 
 class PreparedReplay:
-    """The validated records of a replay file, each destination's in file order, kept in a
-    temporary file (pickled items), not in memory: a file of any size is validated whole before
-    anything is sent, and sent a part at a time. Close it (``with``) to delete the temporary file.
-    """
+    """The validated records of a replay file, kept on disk, not in memory: one temporary file
+    per destination (pickled items, in file order), so a file of any size is validated whole
+    before anything is sent, and sent a part at a time. Close it (``with``) to delete them."""
 
     def __init__(self) -> None:
-        self._spool: IO[bytes] = tempfile.TemporaryFile(prefix="bus-replay-")  # noqa: SIM115
-        self._where: dict[str, tuple[QueueRef, list[tuple[int, int]]]] = {}
-        """Destination ARN -> the queue and the spans (start, end) of its runs in the spool."""
+        self._spools: dict[str, tuple[QueueRef, IO[bytes]]] = {}
+        """Destination ARN -> the queue and its temporary file, in the order the file names them."""
         self.counts: Counter[str] = Counter()
         """Messages per destination queue name."""
         self.raw: Counter[str] = Counter()
@@ -257,13 +255,11 @@ class PreparedReplay:
 
     def add(self, item: ReplayItem) -> None:
         queue = item.destination
-        start = self._spool.tell()
-        pickle.dump(item, self._spool, protocol=pickle.HIGHEST_PROTOCOL)
-        spans = self._where.setdefault(queue.arn, (queue, []))[1]
-        if spans and spans[-1][1] == start:  # the same destination as the line before
-            spans[-1] = (spans[-1][0], self._spool.tell())
-        else:
-            spans.append((start, self._spool.tell()))
+        spooled = self._spools.get(queue.arn)
+        if spooled is None:
+            spool = tempfile.TemporaryFile(prefix="bus-replay-")  # noqa: SIM115 (closed in close)
+            spooled = self._spools[queue.arn] = (queue, spool)
+        pickle.dump(item, spooled[1], protocol=pickle.HIGHEST_PROTOCOL)
         self.counts[queue.name] += 1
         self.raw[queue.name] += item.raw
 
@@ -273,17 +269,21 @@ class PreparedReplay:
     @property
     def destinations(self) -> list[QueueRef]:
         """Every destination, in the order the file first names it."""
-        return [queue for queue, _ in self._where.values()]
+        return [queue for queue, _ in self._spools.values()]
 
     def items(self, queue: QueueRef) -> Iterator[ReplayItem]:
-        """``queue``'s items, in file order, read back from the spool one at a time."""
-        for start, end in self._where[queue.arn][1]:
-            self._spool.seek(start)
-            while self._spool.tell() < end:
-                yield pickle.load(self._spool)  # this process's own temporary file
+        """``queue``'s items, in file order, read back from its spool one at a time."""
+        spool = self._spools[queue.arn][1]
+        spool.seek(0)
+        while True:
+            try:
+                yield pickle.load(spool)  # this process's own temporary file
+            except EOFError:
+                return
 
     def close(self) -> None:
-        self._spool.close()
+        for _, spool in self._spools.values():
+            spool.close()
 
     def __enter__(self) -> PreparedReplay:
         return self

@@ -129,3 +129,34 @@ async def test_a_failed_fifo_group_is_not_continued_in_a_later_part(
     assert len(report.failed) == 4
     assert [m.body[:8] for m in target.messages] == [f"{n:08d}" for n in (0, 2, 3, 4, 6, 8)]
     assert report.sent == 6
+
+
+async def test_records_for_two_queues_alternating_stay_bounded_and_in_order(tmp_path: Path) -> None:
+    """Each destination's messages wait in a spool of their own: a file whose lines alternate
+    between two queues costs no more memory than one naming a single queue, and each queue gets
+    its messages in file order."""
+    path = tmp_path / "topology.yaml"
+    path.write_text("name: two\nqueues:\n  a: {dead_letter: false}\n  b: {dead_letter: false}\n")
+    topology = load_topology(path)
+    registry = Registry.from_topology(topology, tmp_path)
+    lines = []
+    for n in range(1_500):
+        fields = json.loads(record(n, 10_000))
+        fields["failure"] = {"queue": "ab"[n % 2]}  # where it failed: its destination
+        lines.append(json.dumps(fields))
+    replayed = write(tmp_path / "two.jsonl", lines)
+    size = replayed.stat().st_size
+    sqs = Sqs()
+    a, b = sqs.queue("a"), sqs.queue("b")
+    tracemalloc.start()
+    try:
+        report = await dlq.replay(sqs.clients(), replayed, registry=registry, topology=topology,
+                                  raw=True)  # fmt: skip
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (report.sent, report.failed) == (1_500, {})
+    held = sum(len(m.body) for m in a.messages + b.messages)
+    assert peak - held < size / 5, (peak, held, size)
+    assert [m.body[:8] for m in a.messages] == [f"{n:08d}" for n in range(0, 1_500, 2)]
+    assert [m.body[:8] for m in b.messages] == [f"{n:08d}" for n in range(1, 1_500, 2)]
