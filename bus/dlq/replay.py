@@ -1,8 +1,8 @@
 """``replay``: send exported (and possibly edited) dead letters again, after validating every one.
 
 Each line of the file (read one at a time: memory stays bounded whatever the file's size; the
-validated messages wait in a temporary file until they are sent) is checked before anything is sent: it must be a JSON record whose envelope
-(``envelope``, or else the one in ``body``) is a valid bus envelope, whose data validates against
+validated messages wait in temporary files until they are sent) is checked before anything is
+sent: it must be a JSON record whose envelope (``envelope``, or else the one in ``body``) is a valid bus envelope, whose data validates against
 its event type's schema (``Registry.parse``, upcasting older versions), and which has a destination
 (``to``, else the queue named in its ``failure``, else its DLQ's only source; without ``to``, it
 must be a queue of the topology). If any line fails,
@@ -364,7 +364,7 @@ async def replay(
     """Validate every line, then send them all (in file order per destination queue). With
     ``raw``, records that are not envelopes are sent as exported, byte for byte. Memory stays
     bounded whatever the file's size: lines are read one at a time and the validated messages
-    wait in a temporary file (``PreparedReplay``)."""
+    wait in temporary files (``PreparedReplay``)."""
     report = ReplayReport(path=str(path), dry_run=dry_run)
     with await prepare_replay(
         aws, path, registry=registry, topology=topology, env=env, to=to, raw=raw
