@@ -2,12 +2,12 @@
 
 Each line of the file (read one at a time: memory stays bounded whatever the file's size; the
 validated messages wait in temporary files until they are sent) is checked before anything is
-sent: it must be a JSON record whose envelope (``envelope``, or else the one in ``body``) is a valid bus envelope, whose data validates against
-its event type's schema (``Registry.parse``, upcasting older versions), and which has a destination
-(``to``, else the queue named in its ``failure``, else its DLQ's only source; without ``to``, it
-must be a queue of the topology). If any line fails,
-``ReplayError`` lists the problems as ``FILE:LINE:1: ...`` (the first ``MAX_PROBLEMS``, the rest
-counted) and nothing is sent.
+sent: it must be a JSON record whose envelope (``envelope``, or else the one in ``body``) is a
+valid bus envelope, whose data validates against its event type's schema (``Registry.parse``,
+upcasting older versions), and which has a destination (``to``, else the queue named in its
+``failure``, else its DLQ's only source; without ``to``, it must be a queue of the topology). If
+any line fails, ``ReplayError`` lists the problems as ``FILE:LINE:1: ...`` (the first
+``MAX_PROBLEMS``, the rest counted) and nothing is sent.
 
 A replayed message is the envelope in raw form (the SQS body is the envelope), with its routing
 attributes computed again from the (edited) data, plus the exported ``bus.failure`` so a second
