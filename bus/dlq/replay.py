@@ -5,9 +5,10 @@ validated messages wait in temporary files until they are sent) is checked befor
 sent: it must be a JSON record whose envelope (``envelope``, or else the one in ``body``) is a
 valid bus envelope, whose data validates against its event type's schema (``Registry.parse``,
 upcasting older versions), and which has a destination (``to``, else the queue named in its
-``failure``, else its DLQ's only source; without ``to``, it must be a queue of the topology). If
-any line fails, ``ReplayError`` lists the problems as ``FILE:LINE:1: ...`` (the first
-``MAX_PROBLEMS``, the rest counted) and nothing is sent.
+``failure``, else the one queue its DLQ serves, as a redrive chooses it:
+``Queues.only_destination``; without ``to``, it must be a queue of the topology). If any line
+fails, ``ReplayError`` lists the problems as ``FILE:LINE:1: ...`` (the first ``MAX_PROBLEMS``,
+the rest counted) and nothing is sent.
 
 A replayed message is the envelope in raw form (the SQS body is the envelope), with its routing
 attributes computed again from the (edited) data, plus the exported ``bus.failure`` so a second
@@ -88,6 +89,8 @@ class _Preparer:
         self.registry = registry
         self.to = to
         self.raw = raw
+        self._only: dict[str, QueueRef | str] = {}
+        """A DLQ's name -> the one queue it serves, or why there is none (asked once per DLQ)."""
 
     async def item(self, line: int, text: str) -> ReplayItem:
         """The item of one line; ``ValueError`` or a ``BusError`` says what is wrong."""
@@ -169,10 +172,16 @@ class _Preparer:
             return self._of_topology(queue)
         dlq = record.get("queue")
         if dlq:
-            ref = await self.queues.by_name(str(dlq))
-            sources = await self.queues.sources_of(ref) if ref is not None else ()
-            if len(sources) == 1:
-                return self._of_topology(sources[0])
+            only = self._only.get(str(dlq))
+            if only is None:
+                ref = await self.queues.by_name(str(dlq))
+                only = self._only[str(dlq)] = (
+                    await self.queues.only_destination(ref) if ref is not None else ""
+                )
+            if isinstance(only, QueueRef):
+                return self._of_topology(only)
+            if only:
+                raise ValueError(f"no destination: the record names no source queue, and {only}")
         raise ValueError("no destination: the record names no source queue; use --to")
 
     def _of_topology(self, queue: QueueRef) -> QueueRef:

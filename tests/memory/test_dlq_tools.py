@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from bus.dlq import follow, list_queues, peek, purge, redrive_selected, start_move_task
+from bus.dlq import (
+    export,
+    follow,
+    list_queues,
+    peek,
+    purge,
+    redrive_selected,
+    replay,
+    start_move_task,
+)
 from bus.errors import ConfigError, SettingsError
 from bus.memory import open_harness
 from schemas.orders import OrderLine, OrderPlaced, OrderShipped
@@ -142,3 +151,16 @@ async def test_the_harness_reads_an_sns_dead_letter_as_bus_dlq_does(tmp_path: Pa
             shop.aws, "notifications-undelivered", topology=shop.topology, env=shop.env
         )
         assert peeked.failure.reason == dead.failure.reason
+        # exported and replayed without --to: back to the subscribed queue, as a redrive sends it
+        await asyncio.sleep(60)  # the peek holds what it looked at for a while
+        await sqs.create_queue(QueueName=f"{shop.env}-notifications")
+        exported = tmp_path / "undelivered.jsonl"
+        await export(shop.aws, "notifications-undelivered", exported, topology=shop.topology,
+                     env=shop.env, wait_seconds=0)  # fmt: skip
+        calls = shop.aws.faults.record()
+        report = await replay(shop.aws, exported, registry=shop.registry, topology=shop.topology,
+                              env=shop.env)  # fmt: skip
+        assert (report.sent, dict(report.destinations)) == (1, {f"{shop.env}-notifications": 1})
+        (back,) = shop.messages("notifications")
+        assert "o-sns" in back["Body"]
+        assert [c.operation for c in calls].count("ListDeadLetterSourceQueues") <= 1
