@@ -240,12 +240,12 @@ def _read_some(stream: IO[bytes]) -> list[bytes | None]:
     size = 0
     while size < READ_BYTES and (data := stream.readline(MAX_LINE_BYTES + 1)):
         size += len(data)
-        if len(data) > MAX_LINE_BYTES:
+        if data.endswith(b"\n") or len(data) <= MAX_LINE_BYTES:
+            out.append(data.removesuffix(b"\n"))
+        else:  # no newline within the limit: a longer line, read past
             while data and not data.endswith(b"\n"):
                 data = stream.readline(2**20)
             out.append(None)
-        else:
-            out.append(data.removesuffix(b"\n"))
     return out
 
 

@@ -98,9 +98,11 @@ async def test_a_line_too_long_is_named_and_read_past(
     assert str(problem) == (
         f"{path}:2:1: a line of over 5000 bytes: not a record `bus dlq export` writes"
     )
-    write(path, [record(0), record(1), record(2)])  # the lines after it are read as lines
+    exact = record(3, 5_000 - len(record(3, 8)) + 8)  # a line of exactly the limit is read
+    assert len(exact) == 5_000
+    write(path, [record(0), record(1), record(2), exact])  # the lines after it are read as lines
     report = await dlq.replay(sqs.clients(), path, registry=registry, to=target.url, raw=True)
-    assert report.sent == 3
+    assert report.sent == 4
 
 
 async def test_a_failed_fifo_group_is_not_continued_in_a_later_part(
