@@ -37,6 +37,7 @@ def create_app(database_url: str | None = None, outbox: Outbox | None = None) ->
     outbox_metadata.create_all(engine)
     outbox = outbox or Outbox.load()  # the topology of $BUS_TOPOLOGY, loaded once
     app = Flask(__name__)
+    app.extensions["engine"] = engine  # disposed by whoever ends the app (the tests)
 
     @app.post("/orders")
     def place() -> tuple[dict[str, Any], int]:
