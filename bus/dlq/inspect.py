@@ -42,11 +42,14 @@ class QueueSummary:
     of a group blocked by the messages it held); 0 when the sample stopped at its size."""
     deliveries: tuple[DeadLetterFeed, ...] = ()
     """The SNS subscriptions and rule targets whose undeliverable messages it receives."""
+    gone: tuple[str, ...] = ()
+    """Source queues the topology declares that do not exist."""
 
     @property
     def serves(self) -> list[str]:
-        """What it serves, one line each: ``billing``, ``topic orders -> billing``, ..."""
-        return DeadLetterQueue(self.queue, self.sources, self.deliveries).serves()
+        """What it serves, one line each: ``billing``, ``billing (gone)``, ``topic orders ->
+        billing``, ..."""
+        return DeadLetterQueue(self.queue, self.sources, self.deliveries, self.gone).serves()
 
     @property
     def depth(self) -> int:
@@ -62,6 +65,7 @@ class QueueSummary:
             "url": self.queue.url,
             "sources": [s.name for s in self.sources],
             "deliveries": [d.to_json() for d in self.deliveries],
+            "gone": list(self.gone),
             "serves": self.serves,
             "depth": self.depth,
             "visible": self.visible,
@@ -110,6 +114,7 @@ async def summarize(
         reasons=tuple(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
         unreached=letters.unreached,
         deliveries=dlq.deliveries,
+        gone=dlq.gone,
     )
 
 

@@ -44,10 +44,17 @@ class DeadLetterQueue:
     queue: QueueRef
     sources: tuple[QueueRef, ...]
     deliveries: tuple[DeadLetterFeed, ...] = ()
+    gone: tuple[str, ...] = ()
+    """Source queues the topology declares that do not exist (physical names)."""
 
     def serves(self) -> list[str]:
-        """What it serves, one line each: ``billing``, ``topic orders -> billing``, ..."""
-        return [s.name for s in self.sources] + [d.describe() for d in self.deliveries]
+        """What it serves, one line each: ``billing``, ``billing (gone)``, ``topic orders ->
+        billing``, ..."""
+        return (
+            [s.name for s in self.sources]
+            + [f"{name} (gone)" for name in self.gone]
+            + [d.describe() for d in self.deliveries]
+        )
 
 
 class Queues:
@@ -122,15 +129,16 @@ class Queues:
     async def dead_letter_queues(self) -> list[DeadLetterQueue]:
         """Every DLQ the topology declares or derives (of queues, SNS subscriptions and rule
         targets), with what it serves, in topology order. Each DLQ must exist; a source queue
-        that does not is left out (its deliveries are listed whether their queues exist or not)."""
+        that does not is named as gone (deliveries are listed whether their queues exist or not)."""
         out: list[DeadLetterQueue] = []
         for dlq, feeds in self._feeds().items():
             queue = await self.resolve(dlq)
             named = [self._physical_name(f.queue) for f in feeds if f.kind == "queue"]
-            found = [await self.by_name(name) for name in named]  # a queue gone is left out
+            found = [await self.by_name(name) for name in named]
             sources = tuple(q for q in found if q is not None)
+            gone = tuple(name for name, q in zip(named, found, strict=True) if q is None)
             deliveries = tuple(f.physical(self._physical_name) for f in feeds if f.kind != "queue")
-            out.append(DeadLetterQueue(queue, sources, deliveries))
+            out.append(DeadLetterQueue(queue, sources, deliveries, gone))
         return out
 
     async def served_destination(self, dlq: QueueRef) -> QueueRef | None:

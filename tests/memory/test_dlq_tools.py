@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,9 @@ async def test_an_event_eventbridge_dead_letters_is_listed_with_its_reason_and_r
             f"rule {shop.env}-high-value-orders -> {shop.env}-fraud-review"
         ]
         assert dict(undelivered.reasons) == {"eventbridge:NO_RESOURCE": 1}
+        review = summaries["fraud-review-dlq"]  # its source queue was deleted: named as gone
+        assert (review.sources, review.serves) == ((), [f"{shop.env}-fraud-review (gone)"])
+        assert review.to_json(datetime.now(UTC))["gone"] == [f"{shop.env}-fraud-review"]
         (letter,) = await peek(shop.aws, "events-undelivered", topology=shop.topology, env=shop.env)
         assert letter.failure.reported_by == "EventBridge"
         assert letter.failure.error == "The specified queue does not exist."
