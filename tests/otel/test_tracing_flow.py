@@ -19,7 +19,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import Link, SpanKind
 from rich.console import Console
 
 from bus.aws import AwsClients
@@ -328,9 +328,24 @@ async def test_a_retry_a_redelivery_a_dead_letter_and_a_redrive_stay_in_one_trac
         ids = producer.context.trace_id, producer.context.span_id
         assert {(link.context.trace_id, link.context.span_id) for link in redrive.links} == {ids}
         dead_trace = [s for s in of_traces(producer) if s not in ordered[3:]]
-        return [*of_traces(produced(once.event_id)), *dead_trace, redrive]
+        spans = [*of_traces(produced(once.event_id)), *dead_trace, redrive]
+        distinct = {(k.context.trace_id, k.context.span_id): k for k in redrive.links}
+        if len(distinct) < len(redrive.links):  # a late delete left two copies, one link each:
+            one = _with_links(redrive, list(distinct.values()))  # the paths compare one
+            spans = [one if s is redrive else s for s in spans]
+        return spans
 
     await on_both_paths(flow)
+
+
+def _with_links(span: ReadableSpan, links: list[Link]) -> ReadableSpan:
+    """``span`` as it was exported, with ``links`` instead of its own."""
+    return ReadableSpan(
+        name=span.name, context=span.context, parent=span.parent, resource=span.resource,
+        attributes=span.attributes, events=span.events, links=links, kind=span.kind,
+        status=span.status, start_time=span.start_time, end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )  # fmt: skip
 
 
 async def test_fifo_and_an_x_ray_producer(applied: Applied) -> None:
