@@ -112,9 +112,9 @@ async def _prepare(
     destination, sources = await move_destination(queues, dlq, to)
     if not sources:
         raise SettingsError(
-            f"{dlq.name} is no SQS queue's dead-letter queue (an SNS subscription or a rule target "
-            "dead-letters into it), and SQS's message move task moves only from those: use a "
-            "selective redrive, which copies each message, then deletes it"
+            f"{dlq.name} is no SQS queue's dead-letter queue (SNS or EventBridge may dead-letter "
+            "into it), and SQS's message move task moves only from those: use a selective "
+            "redrive, which copies each message, then deletes it"
         )
     if destination is None:
         names = ", ".join(s.name for s in sources) or "none known"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from bus.aws import AwsClients, aws_errors
 from bus.aws.queues import is_missing_queue, is_url, name_of, queue_attributes, queue_url
 from bus.errors import AwsError, SettingsError
-from bus.topology.feeds import DeadLetterFeed
+from bus.topology.feeds import DeadLetterFeed, services_of
 from bus.topology.model import FIFO_SUFFIX, Topology, physical_name
 
 __all__ = ["DeadLetterQueue", "QueueRef", "Queues", "name_of", "queue_depth"]
@@ -95,13 +95,13 @@ class Queues:
             name, logical = self.physical(ref)
         url = ref if is_url(ref) else await self._url(name, ref)
         attrs = await queue_attributes(self.aws.sqs, url, ["QueueArn"])
-        services = self._feeds().get(logical) if logical is not None else None
+        services = services_of(self._feeds().get(logical, ())) if logical is not None else None
         queue = QueueRef(
             name=name,
             url=url,
             arn=attrs["QueueArn"],
             logical=logical,
-            services=frozenset(f.service for f in services) if services else None,
+            services=services,
         )
         self._cache[key] = queue
         return queue

@@ -37,6 +37,7 @@ from bus.publish.publisher import Publisher
 from bus.publish.results import PublishResult
 from bus.schema import Registry
 from bus.topology.apply import converge
+from bus.topology.feeds import services_of
 from bus.topology.load import load_topology
 from bus.topology.model import Topology, physical_name
 from bus.worker import Stats, Worker, WorkerOptions, WorkerParts
@@ -150,11 +151,8 @@ class Harness:
         redrive = sqs.redrive(found)
         holder = redrive[0] if redrive else found
         feeds = self.topology.dead_letter_feeds()  # as bus dlq reads them: who writes there
-        services = next(
-            (frozenset(f.service for f in fed) for name, fed in feeds.items()
-             if physical_name(name, self.env) == holder.name),
-            None,
-        )  # fmt: skip
+        fed = next((f for n, f in feeds.items() if physical_name(n, self.env) == holder.name), ())
+        services = services_of(fed)
         return [from_sqs(_peek(m), services=services) for m in holder.messages.values()]
 
 

@@ -154,6 +154,12 @@ class SyncPublisher:
             middleware=parts.middleware,
         )
 
+    def _ready(self) -> None:
+        """In a process forked after this publisher was made: start this process's own parts
+        first (before a call is built of the parent's Publisher or loop)."""
+        if self._pid != os.getpid():
+            self._after_fork()
+
     def _after_fork(self) -> None:
         """In a child forked from the process that made this publisher (a pre-forking server
         that imported the application first: gunicorn ``--preload``, uWSGI, Celery's prefork
@@ -168,8 +174,7 @@ class SyncPublisher:
                 self._start()
 
     def _submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        if self._pid != os.getpid():
-            self._after_fork()
+        self._ready()
         if self._closed:
             coro.close()
             raise BusError("SyncPublisher is closed")
@@ -206,8 +211,7 @@ class SyncPublisher:
         traceparent: str | None = None,
     ) -> PublishResult:
         """Publish one event (see ``Publisher.publish``); blocks until AWS answered."""
-        if self._pid != os.getpid():
-            self._after_fork()  # before the call below is made of this process's Publisher
+        self._ready()
         return self._call(
             self._publisher.publish(
                 event,
@@ -227,8 +231,7 @@ class SyncPublisher:
         check: bool = False,
     ) -> list[PublishResult]:
         """Publish events in batches (see ``Publisher.publish_many``), streaming ``events``."""
-        if self._pid != os.getpid():
-            self._after_fork()  # the feed and the call below: this process's loop and Publisher
+        self._ready()  # the feed and the call below: this process's loop and Publisher
         if isinstance(events, list | tuple):  # nothing to run in this thread: hand it over whole
             feed: Iterable[BaseModel] | _Feed = events
         else:

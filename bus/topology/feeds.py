@@ -4,7 +4,7 @@ EventBridge could not deliver). ``Topology.dead_letter_feeds()`` lists them per 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -58,3 +58,10 @@ class DeadLetterFeed:
         if self.kind == "target":
             out |= {"rule": self.rule, "target": self.target_id, "transformed": self.transformed}
         return out
+
+
+def services_of(feeds: Iterable[DeadLetterFeed]) -> frozenset[str] | None:
+    """The services that write into a DLQ fed by ``feeds`` (``SQS``, ``SNS``, ``EventBridge``);
+    ``None`` when nothing is known of it (no feed: not a DLQ the topology declares)."""
+    found = frozenset(f.service for f in feeds)
+    return found or None

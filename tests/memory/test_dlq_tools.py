@@ -116,6 +116,11 @@ async def test_an_event_eventbridge_dead_letters_is_listed_with_its_reason_and_r
             "EventBridge",
         )
         await asyncio.sleep(60)  # the peeks hold what they looked at for a while
+        with pytest.raises(SettingsError, match="move task moves only from those"):
+            await start_move_task(  # SQS's move task needs an SQS source: refused before a call
+                shop.aws, "events-undelivered", topology=shop.topology, env=shop.env,
+                to="fraud-review-dlq",
+            )  # fmt: skip
         with pytest.raises(SettingsError, match=r"fraud-review does not exist: use --to"):
             await redrive_selected(
                 shop.aws, "events-undelivered", topology=shop.topology, env=shop.env
