@@ -32,7 +32,8 @@ Attribute = dict[str, str]
 
 def attribute(value: object) -> Attribute | None:
     """One field's value as a message attribute; ``None`` when it is null or empty;
-    ``ValueError`` when it cannot be one (not finite, or a character SQS refuses)."""
+    ``ValueError`` when it cannot be one (a number that is not finite or that SQS and SNS do not
+    take, or a character SQS refuses)."""
     if isinstance(value, Enum):
         value = value.value
     if value is None or value == "":
@@ -40,9 +41,13 @@ def attribute(value: object) -> Attribute | None:
     if isinstance(value, bool):
         return {"DataType": "String", "StringValue": "true" if value else "false"}
     if isinstance(value, int | float | Decimal):
+        text = str(value)
+        if type(value) is float and (value == 0 or _FLOAT_LOW < abs(value) < _FLOAT_HIGH):
+            return {"DataType": "Number", "StringValue": text}  # 17 digits at most, in range
         if isinstance(value, float | Decimal) and not math.isfinite(value):
             raise ValueError(f"{value} is not a finite number")
-        return {"DataType": "Number", "StringValue": str(value)}
+        _check_number(text)
+        return {"DataType": "Number", "StringValue": text}
     if isinstance(value, str):
         return {"DataType": "String", "StringValue": _sendable(value)}
     if isinstance(value, list | tuple | set | frozenset):
@@ -52,6 +57,43 @@ def attribute(value: object) -> Attribute | None:
     plain = to_jsonable_python(value)
     text = plain if isinstance(plain, str) else json.dumps(plain, ensure_ascii=False)
     return {"DataType": "String", "StringValue": _sendable(text)}
+
+
+NUMBER_DIGITS = 38
+"""The significant digits a ``Number`` attribute may have (SQS and SNS: "up to 38 digits of
+precision, and it can be between 10^-128 and 10^+126"; leading and trailing zeroes are trimmed)."""
+NUMBER_MIN_EXPONENT = -128
+NUMBER_MAX = Decimal("1e126")
+_FLOAT_LOW, _FLOAT_HIGH = 1e-128, 1e126
+"""The floats nearest the bounds: a float strictly between them is within them (a float nearer
+a bound than these would be the nearest itself)."""
+
+
+def _check_number(text: str) -> None:
+    """``ValueError`` when SQS and SNS would refuse ``text`` (a finite number as ``str`` writes
+    it) as a ``Number`` attribute: more than 38 significant digits, or a magnitude outside
+    10^-128 to 10^126 (zero aside)."""
+    number = Decimal(text)
+    if not number:
+        return
+    digits = number.as_tuple().digits  # no leading zero but in zero itself
+    significant = len(digits)
+    while digits[significant - 1] == 0:
+        significant -= 1
+    if significant > NUMBER_DIGITS:
+        raise ValueError(
+            f"{_shown(text)} has {significant} significant digits; a Number attribute takes at most "
+            f"{NUMBER_DIGITS} (SQS and SNS)"
+        )
+    if number.adjusted() < NUMBER_MIN_EXPONENT or number.copy_abs() > NUMBER_MAX:
+        raise ValueError(
+            f"{_shown(text)} is outside what a Number attribute takes: a magnitude from 10^-128 to "
+            "10^126 (SQS and SNS)"
+        )
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= 48 else f"{text[:20]}...{text[-20:]} ({len(text)} characters)"
 
 
 def _sendable(text: str) -> str:

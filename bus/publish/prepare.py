@@ -33,7 +33,13 @@ from bus.aws.limits import (
     SQS_INVALID_TEXT,
     SQS_MESSAGE_BYTES,
 )
-from bus.envelope.attributes import EVENT_TYPE, EVENT_VERSION, Attribute, attribute
+from bus.envelope.attributes import (
+    EVENT_TYPE,
+    EVENT_VERSION,
+    NUMBER_DIGITS,
+    Attribute,
+    attribute,
+)
 from bus.envelope.model import HeaderTemplate, encode_body, join_body, new_id, utc_now
 from bus.envelope.read import envelope_from_dict
 from bus.errors import EventValidationError, MessageTooLargeError, UnknownEventError
@@ -289,11 +295,15 @@ def _escape_refused(data_json: str) -> str:
     return SQS_INVALID_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", data_json)
 
 
+_PLAIN_INT = 10**NUMBER_DIGITS
+"""An int under this in magnitude is a ``Number`` attribute as it is (at most 38 digits)."""
+
+
 def _exposed_attribute(spec: EventSpec, name: str, value: object) -> Attribute | None:
     """``attribute(value)``, with plain non-empty strings and ints (the usual case) done inline."""
     if type(value) is str and value.isascii() and value.isprintable():  # else: attribute's check
         return {"DataType": "String", "StringValue": value} if value else None
-    if type(value) is int:
+    if type(value) is int and -_PLAIN_INT < value < _PLAIN_INT:  # else: attribute's range check
         return {"DataType": "Number", "StringValue": str(value)}
     try:
         return attribute(value)

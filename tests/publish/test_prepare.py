@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
@@ -342,3 +343,91 @@ def test_tabs_newlines_and_astral_characters_are_attribute_text() -> None:
     )
     item = prepare(0, EXPOSED, event, (ORDERS,), FlowContext())
     assert item.attributes["text"]["StringValue"] == "a\tb\nc\rd \U0001f600 é"
+
+
+@pytest.mark.parametrize(
+    ("fields", "name", "why"),
+    [
+        (
+            {"count": 10**38 + 1},
+            "count",
+            "39 significant digits; a Number attribute takes at most 38",
+        ),
+        ({"count": -(10**127)}, "count", "outside what a Number attribute takes"),
+        ({"ratio": 1e-129}, "ratio", "1e-129 is outside what a Number attribute takes"),
+        ({"ratio": 2.5e200}, "ratio", "2.5e+200 is outside"),
+        ({"price": Decimal("1.0000000000000000000000000000000000001E126")}, "price", "outside"),
+        ({"price": Decimal("0." + "1" * 39)}, "price", "39 significant digits"),
+    ],
+)
+def test_a_number_sqs_and_sns_do_not_take_refuses_the_event_naming_the_field(
+    fields: dict[str, object], name: str, why: str
+) -> None:
+    """SQS and SNS take Number attributes of up to 38 significant digits, 10^-128 to 10^126 in
+    magnitude: AWS would refuse the whole publish (or SNS the delivery to a raw subscriber)."""
+    base: dict[str, object] = {
+        "text": None, "count": 1, "flag": True, "ratio": 0.5, "colour": Colour.RED, "tags": [],
+        "price": None,
+    }  # fmt: skip
+    event = Exposed(**{**base, **fields})  # type: ignore[arg-type]
+    with pytest.raises(EventValidationError) as caught:
+        prepare(0, EXPOSED, event, (ORDERS,), FlowContext())
+    assert caught.value.fields == (name,)
+    assert f"attribute {name!r}" in str(caught.value)
+    assert why in str(caught.value)
+
+
+def test_numbers_at_the_edges_of_what_sqs_and_sns_take_are_attributes() -> None:
+    """Trailing zeros are not significant (AWS trims them); zero has no magnitude to bound."""
+    event = Exposed(
+        text=None,
+        count=10**126,
+        flag=True,
+        ratio=1e-128,
+        colour=Colour.RED,
+        tags=[],
+        price=Decimal("-" + "9" * 38),
+    )
+    attributes = prepare(0, EXPOSED, event, (ORDERS,), FlowContext()).attributes
+    assert attributes["count"] == {"DataType": "Number", "StringValue": str(10**126)}
+    assert attributes["ratio"]["StringValue"] == "1e-128"
+    assert attributes["price"]["StringValue"] == "-" + "9" * 38
+    for zero in (0, -0.0, Decimal("0E-300")):
+        assert prepare(0, EXPOSED, event.model_copy(update={"ratio": zero}), (ORDERS,),
+                       FlowContext()).attributes["ratio"]["DataType"] == "Number"  # fmt: skip
+
+
+@example(1e126)
+@example(math.nextafter(1e126, math.inf))
+@example(math.nextafter(1e126, 0))
+@example(1e-128)
+@example(math.nextafter(1e-128, 0))
+@example(-1e-128)
+@example(10**38)
+@example(10**38 - 1)
+@example(-(10**38))
+@example(10**126)
+@example(10**126 + 10**88)
+@given(
+    st.floats(allow_nan=False, allow_infinity=False)
+    | st.integers()
+    | st.decimals(allow_nan=False, allow_infinity=False)
+)
+def test_the_fast_paths_for_floats_and_ints_agree_with_the_exact_check(value: object) -> None:
+    """``attribute`` takes most floats, and ``prepare`` most ints, without the exact decimal
+    check: each takes exactly what the check takes."""
+    from bus.envelope.attributes import _check_number, attribute
+    from bus.publish.prepare import _exposed_attribute
+
+    try:
+        _check_number(str(value))
+        expected = True
+    except ValueError:
+        expected = False
+    for convert in (attribute, lambda v: _exposed_attribute(EXPOSED, "count", v)):
+        try:
+            convert(value)
+            taken = True
+        except (ValueError, EventValidationError):
+            taken = False
+        assert taken == expected
