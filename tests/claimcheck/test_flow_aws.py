@@ -192,7 +192,7 @@ async def test_a_missing_payload_is_dead_lettered_and_a_claim_checked_dead_lette
     assert claimed.event_type is not None
 
     await asyncio.sleep(1.5)  # the peek's hold
-    full = await with_payloads(applied.aws, letters, applied.topology)
+    full = await with_payloads(applied.aws, letters, applied.topology, applied.env)
     shown = {d.failure.reason: d for d in full}
     assert shown["rejected"].envelope is not None
     assert shown["rejected"].data == rejected.model_dump()
