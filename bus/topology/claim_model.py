@@ -32,7 +32,14 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_serializer,
+    field_validator,
+)
 
 from bus.aws.limits import KIB, MIB, SQS_MESSAGE_BYTES
 
@@ -120,6 +127,11 @@ class ClaimCheck(BaseModel):
         if twice:
             raise ValueError(f"{', '.join(repr(n) for n in twice)} listed more than once")
         return names
+
+    @field_serializer("read_from")
+    def _dump_any(self, names: list[str] | None) -> list[str] | str:
+        """``any`` for ``None``, so that a dump loads back (``read_from: null`` is refused)."""
+        return ANY if names is None else names
 
     @field_validator("threshold", "max_size", mode="before")
     @classmethod

@@ -77,6 +77,9 @@ def test_read_from_is_any_by_default_or_a_list_of_bucket_names() -> None:
     assert Section.model_validate({"bucket": "abc", "read_from": []}).read_from == []
     listed = Section.model_validate({"bucket": "abc", "read_from": ["partner-payloads", "x.y.z"]})
     assert listed.read_from == ["partner-payloads", "x.y.z"]
+    for section in (Section(bucket="abc"), listed):  # a dump loads back: None is written `any`
+        assert Section.model_validate(section.model_dump()) == section
+    assert Section(bucket="abc").model_dump(mode="json")["read_from"] == "any"
 
 
 @pytest.mark.parametrize(
