@@ -13,7 +13,7 @@
     │   ├── UnknownEventError     event type/version not declared, or no destination
     │   ├── MessageTooLargeError  encoded event over the service limit
     │   ├── DecodeError           a consumed body cannot be unwrapped or decoded
-    │   │   └── ClaimCheckError   a claim-check pointer's payload is gone or unreadable
+    │   │   └── ClaimCheckError   a claim-check pointer's payload is gone, too large or refused
     │   └── ReplayError           exported dead letters refused before sending: carries every Problem
     ├── AwsError                  an AWS call failed: carries the AWS error code (exit code 4)
     │   └── PublishError          some entries of a publish failed: carries them per event
@@ -127,7 +127,8 @@ class DecodeError(EventError):
 
 class ClaimCheckError(DecodeError):
     """A claim-check pointer cannot be resolved for good: ``reason`` is ``claim-check-missing``
-    (the object or bucket is gone) or ``claim-check-too-large`` (over ``claim_check.max_size``)."""
+    (the object or bucket is gone), ``claim-check-too-large`` (over ``claim_check.max_size``) or
+    ``claim-check-refused`` (its bucket is not in ``claim_check.read_from``: never read)."""
 
     def __init__(self, message: str, *, reason: str, message_id: str | None = None) -> None:
         self.reason = reason

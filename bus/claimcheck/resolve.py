@@ -7,9 +7,15 @@ within ``max_bytes``, and decoded with the message's other attributes. The objec
 deleted: every subscriber of a fan-out reads the same one, and the bucket's lifecycle rule expires
 it. The message itself keeps its pointer, so a dead-letter copy or a redrive carries the pointer.
 
-A pointer whose object (or bucket) is gone, or whose object is over ``max_bytes``, is a
-``ClaimCheckError`` (the worker dead-letters it at once, reason ``claim-check-missing`` or
-``claim-check-too-large``); any other S3 failure is an ``AwsError`` (a transient one: the worker
+A consumer follows pointers only into the buckets its ``ReadFrom`` allows: the topology's own
+claim-check bucket and ``claim_check.read_from`` (``any``, the default, and a topology without
+``claim_check``: every bucket). A pointer into another bucket is refused before any S3 call: a
+message names the object, and whoever may send to the queue must not choose what the consumer's
+role reads (a confused deputy).
+
+A refused pointer, a pointer whose object (or bucket) is gone, or whose object is over
+``max_bytes``, is a ``ClaimCheckError`` (the worker dead-letters it at once, reason
+``claim-check-refused``, ``claim-check-missing`` or ``claim-check-too-large``); any other S3 failure is an ``AwsError`` (a transient one: the worker
 redelivers the message later, and SQS's redrive policy bounds the attempts).
 """
 
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bus.aws.s3 import MISSING_OBJECT, PAYLOAD_TOO_LARGE, get_payload
@@ -24,13 +31,15 @@ from bus.claimcheck.pointer import Found, Pointer, find_pointer
 from bus.envelope import Decoded, decode
 from bus.errors import AwsError, ClaimCheckError, DecodeError
 from bus.topology.claim_model import DEFAULT_MAX_SIZE
-from bus.topology.model import Topology
+from bus.topology.claim_model import ClaimCheck as ClaimCheckSection
+from bus.topology.model import Topology, physical_name
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
 
 MISSING = "claim-check-missing"
 TOO_LARGE = "claim-check-too-large"
+REFUSED = "claim-check-refused"
 
 
 class HasS3(Protocol):
@@ -40,12 +49,37 @@ class HasS3(Protocol):
     def s3(self) -> S3Client: ...
 
 
+@dataclass(frozen=True)
+class ReadFrom:
+    """The buckets a consumer follows pointers into (physical names); ``None``: any bucket."""
+
+    buckets: frozenset[str] | None = None
+
+    @classmethod
+    def of(cls, section: ClaimCheckSection | None, env: str | None) -> ReadFrom:
+        """What ``claim_check`` allows in ``env``: its own bucket and ``read_from``; any bucket
+        when ``read_from`` is ``any`` (the default) or the topology has no ``claim_check``."""
+        if section is None or section.read_from is None:
+            return cls()
+        return cls(frozenset({physical_name(section.bucket, env), *section.read_from}))
+
+    def allows(self, bucket: str) -> bool:
+        return self.buckets is None or bucket in self.buckets
+
+
 class ClaimReader:
     """Decodes received messages, claim-checked ones included."""
 
-    def __init__(self, aws: HasS3, max_bytes: int = DEFAULT_MAX_SIZE) -> None:
+    def __init__(
+        self,
+        aws: HasS3,
+        max_bytes: int = DEFAULT_MAX_SIZE,
+        read_from: ReadFrom | None = None,
+    ) -> None:
         self._aws = aws
         self.max_bytes = max_bytes
+        self.read_from = read_from or ReadFrom()
+        """The buckets pointers may name; a pointer into another is refused without an S3 call."""
 
     async def decode(
         self, body: str, attributes: Mapping[str, Any], message_id: str | None
@@ -63,7 +97,16 @@ class ClaimReader:
         return decode_payload(found, payload, message_id, self.max_bytes)
 
     async def fetch(self, pointer: Pointer, message_id: str | None) -> bytes:
-        """The payload ``pointer`` names; ``ClaimCheckError`` when it is gone or too large."""
+        """The payload ``pointer`` names; ``ClaimCheckError`` when its bucket is not allowed (no
+        S3 call is made), or its object is gone or too large."""
+        if not self.read_from.allows(pointer.bucket):
+            raise ClaimCheckError(
+                f"claim check: pointer to {str(pointer)!r} refused: bucket {pointer.bucket!r} is "
+                "neither the claim check's own bucket nor in claim_check.read_from; its payload "
+                "was not read",
+                reason=REFUSED,
+                message_id=message_id,
+            )
         try:
             return await get_payload(self._aws.s3, pointer.bucket, pointer.key, self.max_bytes)
         except AwsError as exc:
@@ -79,11 +122,14 @@ class ClaimReader:
             raise
 
 
-def claim_reader(aws: HasS3, topology: Topology) -> ClaimReader:
-    """The reader of a worker of ``topology``: every consumer reads pointers (other producers may
-    send them); ``claim_check.max_size``, when declared, bounds what it fetches."""
-    section = topology.claim_check
-    return ClaimReader(aws, section.max_size if section else DEFAULT_MAX_SIZE)
+def claim_reader(aws: HasS3, topology: Topology | None, env: str | None) -> ClaimReader:
+    """The reader of ``topology``'s consumers in ``env``: every consumer reads pointers (other
+    producers may send them); ``claim_check.max_size``, when declared, bounds what it fetches and
+    ``claim_check.read_from`` where from. Without a topology (``bus dlq show`` may have none) or
+    its ``claim_check``: up to ``DEFAULT_MAX_SIZE``, from any bucket."""
+    section = topology.claim_check if topology is not None else None
+    max_bytes = section.max_size if section else DEFAULT_MAX_SIZE
+    return ClaimReader(aws, max_bytes, ReadFrom.of(section, env))
 
 
 def decode_payload(found: Found, payload: bytes, message_id: str | None, max_bytes: int) -> Decoded:

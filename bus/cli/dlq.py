@@ -125,7 +125,7 @@ def show(
         source = await dlq.Queues(aws, topo, settings.env).resolve(queue)
         found = await dlq.peek(aws, source.url, limit=limit, selection=selection, hold_seconds=hold)
         if full:  # claim-checked messages: their payloads from S3
-            found = await with_payloads(aws, found, topo)
+            found = await with_payloads(aws, found, topo, settings.env)
         return source.name, found
 
     name, letters = common.run(settings, work)

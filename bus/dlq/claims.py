@@ -2,8 +2,10 @@
 
 A claim-checked dead letter's body is the pointer; the DLQ tools list, export and redrive it as it
 is (the payload stays in S3 until the bucket's lifecycle rule expires it). ``with_payloads`` reads
-each pointer's payload and shows the envelope inside it; a payload that is gone, or over the size
-limit, is reported in the letter's ``decode_error`` and the pointer is kept as the body.
+each pointer's payload and shows the envelope inside it, from the buckets the topology's consumers
+may read (``claim_check.read_from``): a pointer into another bucket is not followed (a dead letter
+is as untrusted as the message it was), and like a payload that is gone, or over the size limit, is
+reported in the letter's ``decode_error`` with the pointer kept as the body.
 """
 
 from __future__ import annotations
@@ -11,18 +13,19 @@ from __future__ import annotations
 import dataclasses
 
 from bus.claimcheck.pointer import find_pointer
-from bus.claimcheck.resolve import ClaimReader, HasS3
+from bus.claimcheck.resolve import ClaimReader, HasS3, claim_reader
 from bus.dlq.inspect import Peeked
 from bus.dlq.letter import DlqMessage, unwrap
 from bus.errors import AwsError, DecodeError
-from bus.topology.claim_model import DEFAULT_MAX_SIZE
 from bus.topology.model import Topology
 
 
-async def with_payloads(aws: HasS3, letters: Peeked, topology: Topology | None) -> Peeked:
-    """``letters`` with every claim-checked one's body replaced by its payload."""
-    section = topology.claim_check if topology is not None else None
-    reader = ClaimReader(aws, section.max_size if section else DEFAULT_MAX_SIZE)
+async def with_payloads(
+    aws: HasS3, letters: Peeked, topology: Topology | None, env: str | None
+) -> Peeked:
+    """``letters`` with every claim-checked one's body replaced by its payload, read as
+    ``topology``'s consumers in ``env`` would (any bucket without a topology)."""
+    reader = claim_reader(aws, topology, env)
     return Peeked([await _read(reader, d) for d in letters], unreached=letters.unreached)
 
 

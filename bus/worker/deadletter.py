@@ -41,6 +41,7 @@ Reason = Literal[
     "timeout",
     "claim-check-missing",
     "claim-check-too-large",
+    "claim-check-refused",
 ]
 REASONS: tuple[Reason, ...] = (
     "decode-error",
@@ -52,6 +53,7 @@ REASONS: tuple[Reason, ...] = (
     "timeout",
     "claim-check-missing",
     "claim-check-too-large",
+    "claim-check-refused",
 )
 FIRST_ATTRIBUTES = ("event_type", "event_version")
 CUT = "..."

@@ -3,8 +3,11 @@
 ::
 
     decode ─ DecodeError ──────────────────────────────► dead-letter  decode-error
-           (a claim-check pointer: its S3 payload) ─ gone ► dead-letter  claim-check-missing
-                                                └ S3 failing ► redeliver  claim-check-unavailable
+           (a claim-check pointer) ─ bucket not allowed ► dead-letter  claim-check-refused
+                     (no S3 call: claim_check.read_from)
+                                   ├ S3 payload gone ──► dead-letter  claim-check-missing
+                                   ├ over max_size ────► dead-letter  claim-check-too-large
+                                   └ S3 failing ───────► redeliver    claim-check-unavailable
     handler for the type? ─ unknown type / version ────► dead-letter  unknown-event
                           └ declared, not on this queue ► dead-letter  no-handler
     registry.parse (upcast) ─ EventValidationError ────► dead-letter  validation-error

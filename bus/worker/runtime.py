@@ -149,7 +149,7 @@ class Worker:
             for b in self.bindings
         }
         self._stores = self._idempotency_stores(base)
-        self.claims = claim_reader(aws, topology)
+        self.claims = claim_reader(aws, topology, env)
         """Reads claim-check pointers' payloads: every consumer's decode step (``Processor``)."""
         self._log = parts.log or structlog.get_logger("bus.worker")
         self.consumers: list[QueueConsumer] = []

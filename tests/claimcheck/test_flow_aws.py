@@ -2,11 +2,12 @@
 handled by all three; the real ``amazon-sqs-extended-client`` reads what bus sends and bus handles
 what it sends; a pointer to a missing object goes to the DLQ with its reason, once; a claim-checked
 dead letter keeps its pointer, ``bus dlq show --full`` reads its payload, and a redrive sends the
-pointer back."""
+pointer back; a pointer into a bucket not in ``claim_check.read_from`` goes to the DLQ unread."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -43,6 +44,7 @@ queues:
   b: {visibility_timeout: 5, dead_letter: {max_receive_count: 3}}
   c: {visibility_timeout: 5, dead_letter: {max_receive_count: 3}}
   direct: {visibility_timeout: 5, dead_letter: {max_receive_count: 3}}
+  guarded: {visibility_timeout: 5, dead_letter: {max_receive_count: 3}}
 subscriptions:
   - {topic: blobs, queue: a, raw_message_delivery: true}
   - {topic: blobs, queue: b}
@@ -55,6 +57,7 @@ handlers:
   b: {events: {Blob: "tests.claimcheck.apps:record"}}
   c: {events: {Blob: "tests.claimcheck.apps:record"}}
   direct: {events: {DirectBlob: "tests.claimcheck.apps:record"}}
+  guarded: {events: {DirectBlob: "tests.claimcheck.apps:record"}}
 claim_check: {bucket: payloads}
 """
 LARGE = 300 * KIB
@@ -192,7 +195,7 @@ async def test_a_missing_payload_is_dead_lettered_and_a_claim_checked_dead_lette
     assert claimed.event_type is not None
 
     await asyncio.sleep(1.5)  # the peek's hold
-    full = await with_payloads(applied.aws, letters, applied.topology)
+    full = await with_payloads(applied.aws, letters, applied.topology, applied.env)
     shown = {d.failure.reason: d for d in full}
     assert shown["rejected"].envelope is not None
     assert shown["rejected"].data == rejected.model_dump()
@@ -230,3 +233,51 @@ async def test_a_missing_payload_is_dead_lettered_and_a_claim_checked_dead_lette
 
 async def _dlq_depth(applied: Applied, n: int) -> bool:
     return await applied.depth("direct-dlq") >= n
+
+
+async def test_a_pointer_into_a_bucket_not_in_read_from_is_dead_lettered_unread(
+    applied: Applied,
+) -> None:
+    partner, stranger = f"{applied.env}-partner", f"{applied.env}-stranger"
+    section = applied.topology.claim_check
+    assert section is not None
+    listed = section.model_copy(update={"read_from": [partner]})
+    guarded = dataclasses.replace(
+        applied, topology=applied.topology.model_copy(update={"claim_check": listed})
+    )
+    url = await applied.queue_url("guarded")
+    allowed, refused = (apps.DirectBlob(key=key(), data="g") for _ in range(2))
+    pointers = {}
+    for name, event in ((partner, allowed), (stranger, refused)):
+        pointers[name] = await _stored(applied, name, event)
+        await applied.aws.sqs.send_message(QueueUrl=url, MessageBody=pointers[name].body())
+    async with guarded.running(queues=("guarded",)):
+        await wait_for(lambda: _dlq_of(applied, "guarded-dlq", 1), within=15)
+        await wait_for(lambda: "guarded" in apps.seen(allowed.key))
+    assert apps.seen(refused.key) == {}
+    (letter,) = await dlq.peek(
+        applied.aws, await applied.queue_url("guarded-dlq"), limit=10, hold_seconds=1
+    )
+    assert letter.failure.reason == "claim-check-refused"
+    assert letter.body == pointers[stranger].body()
+    assert f"'{pointers[stranger]}' refused" in (letter.failure.error or "")
+    assert await applied.depth("guarded") == 0
+
+
+async def _stored(applied: Applied, name: str, event: apps.Blob) -> Pointer:
+    """A bucket ``name`` holding ``event``'s envelope, as another producer's would: the pointer."""
+    region = applied.aws.settings.region
+    if region == "us-east-1":
+        await applied.aws.s3.create_bucket(Bucket=name)
+    else:
+        where: Any = {"LocationConstraint": region}
+        await applied.aws.s3.create_bucket(Bucket=name, CreateBucketConfiguration=where)
+    spec = applied.registry.event_type_of(event)
+    pointer = Pointer(name, key())
+    body = encode_body(new_envelope(spec, event)).encode()
+    await applied.aws.s3.put_object(Bucket=name, Key=pointer.key, Body=body)
+    return pointer
+
+
+async def _dlq_of(applied: Applied, queue: str, n: int) -> bool:
+    return await applied.depth(queue) >= n

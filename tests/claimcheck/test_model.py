@@ -71,6 +71,42 @@ def test_a_bad_section_names_the_field(field: str, value: object, message: str) 
     assert info.value.errors()[0]["loc"] == (field,)
 
 
+def test_read_from_is_any_by_default_or_a_list_of_bucket_names() -> None:
+    assert Section(bucket="abc").read_from is None  # any bucket
+    assert Section.model_validate({"bucket": "abc", "read_from": "any"}).read_from is None
+    assert Section.model_validate({"bucket": "abc", "read_from": []}).read_from == []
+    listed = Section.model_validate({"bucket": "abc", "read_from": ["partner-payloads", "x.y.z"]})
+    assert listed.read_from == ["partner-payloads", "x.y.z"]
+    for section in (Section(bucket="abc"), listed):  # a dump loads back: None is written `any`
+        assert Section.model_validate(section.model_dump()) == section
+    assert Section(bucket="abc").model_dump(mode="json")["read_from"] == "any"
+
+
+@pytest.mark.parametrize(
+    ("value", "loc", "message"),
+    [
+        (["ok-bucket", "Partner_Payloads"], ("read_from", 1), "S3 bucket name"),
+        (["a..b"], ("read_from", 0), "S3 bucket name"),
+        (["ab"], ("read_from", 0), "S3 bucket name"),
+        (["any"], ("read_from", 0), "write `read_from: any` \\(not in a list\\)"),
+        (["abc", "def", "abc"], ("read_from",), "'abc' listed more than once"),
+        (
+            "everything",
+            ("read_from",),
+            "must be any or a list of S3 bucket names, got 'everything'",
+        ),
+        (None, ("read_from",), "got null"),
+        (5, ("read_from",), "valid list"),
+    ],
+)
+def test_a_bad_read_from_names_its_entry(
+    value: object, loc: tuple[object, ...], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message) as info:
+        Section.model_validate({"bucket": "shop-payloads", "read_from": value})
+    assert info.value.errors()[0]["loc"] == loc
+
+
 def test_the_bucket_is_encrypted_private_expiring_and_tagged() -> None:
     (bucket,) = [r for r in desired_resources(TOPOLOGY, "dev", ACCOUNT) if r.kind == "bucket"]
     assert bucket.name == "dev-shop-payloads"

@@ -178,6 +178,13 @@ CASES = [
         "nested objects need filter_policy_scope: MessageBody",
     ),
     ("reserved_tag.yaml", None, 6, 18, "tag keys starting with 'aws:' are reserved"),
+    (
+        "claim_check_read_from.yaml",
+        None,
+        8,
+        7,
+        "claim_check.read_from[1]: an S3 bucket name has 3-63 lowercase letters",
+    ),
 ]
 
 
