@@ -15,8 +15,9 @@ role reads (a confused deputy).
 
 A refused pointer, a pointer whose object (or bucket) is gone, or whose object is over
 ``max_bytes``, is a ``ClaimCheckError`` (the worker dead-letters it at once, reason
-``claim-check-refused``, ``claim-check-missing`` or ``claim-check-too-large``); any other S3 failure is an ``AwsError`` (a transient one: the worker
-redelivers the message later, and SQS's redrive policy bounds the attempts).
+``claim-check-refused``, ``claim-check-missing`` or ``claim-check-too-large``); any other S3
+failure is an ``AwsError`` (a transient one: the worker redelivers the message later, and SQS's
+redrive policy bounds the attempts).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from bus.claimcheck.pointer import Found, Pointer, find_pointer
 from bus.envelope import Decoded, decode
 from bus.errors import AwsError, ClaimCheckError, DecodeError
 from bus.topology.claim_model import DEFAULT_MAX_SIZE
-from bus.topology.claim_model import ClaimCheck as ClaimCheckSection
+from bus.topology.claim_model import ClaimCheck as ClaimCheckSection  # not offload's ClaimCheck
 from bus.topology.model import Topology, physical_name
 
 if TYPE_CHECKING:

@@ -166,7 +166,10 @@ def from_sqs(message: Mapping[str, Any], *, services: Collection[str] | None = N
     envelope, wrapper, error = unwrap(body, attributes, message_id)
     claim = _claim(body, attributes, message_id)
     if claim is not None:
-        error = f"claim-checked: the payload is {claim} (`bus dlq show --full` reads it)"
+        error = (
+            f"claim-checked: the payload is {claim} (`bus dlq show --full` reads it from a bucket "
+            "claim_check.read_from allows)"
+        )
     sent_at = _from_millis(system.get("SentTimestamp"))
     created = parse_time((envelope or {}).get("time"))
     failure = read_failure(
