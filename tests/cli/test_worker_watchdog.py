@@ -117,4 +117,4 @@ async def test_bus_worker_names_the_handler_line_that_blocks_its_loop(
     assert warning["in_flight"] == {"naps": 1}
     assert warning["blocked_seconds"] >= 0.2
     (unblocked,) = [e for e in lines if e["event"] == "event loop unblocked"]
-    assert unblocked["blocked_seconds"] >= blocking.NAP
+    assert unblocked["blocked_seconds"] >= blocking.NAP - 0.05  # to within a tick
