@@ -55,6 +55,17 @@ GraceOpt = Annotated[
 WaitOpt = Annotated[
     int, typer.Option("--wait-seconds", min=0, max=20, help="Long-poll wait of each receive.")
 ]
+BlockedAfterOpt = Annotated[
+    float,
+    typer.Option(
+        "--blocked-after",
+        min=0,
+        metavar="SECONDS",
+        help="Warn when the event loop has not run for this long (a handler calling blocking "
+        "code: time.sleep, sync requests or boto3), naming the blocking file and line, and again "
+        "when it runs; 0: off.",
+    ),
+]
 LogLevelOpt = Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")]
 JsonLogsOpt = Annotated[
     bool | None,
@@ -228,6 +239,7 @@ def worker(
     concurrency: ConcurrencyOpt = None,
     grace: GraceOpt = 30.0,
     wait_seconds: WaitOpt = 20,
+    blocked_after: BlockedAfterOpt = 1.0,
     env: EnvOpt = None,
     endpoint_url: EndpointOpt = None,
     region: RegionOpt = None,
@@ -251,6 +263,8 @@ def worker(
     traces by OTLP (with the otel extra).
 
     --outbox-relay relays a database's transactional outbox in this process too.
+
+    --blocked-after (1 s by default) names the code that blocks the event loop, while it does.
     """
     settings = make_settings(topology, env, endpoint_url, region, profile)
     configure_logging(log_level, json=json_logs)
@@ -260,6 +274,7 @@ def worker(
         shutdown_grace=grace,
         wait_seconds=wait_seconds,
         freeze_startup=True,  # a process of its own: its start-up heap lives until it exits
+        blocked_after=blocked_after or None,
     )
     if outbox_relay is not None:
         _require_outbox(outbox_relay)

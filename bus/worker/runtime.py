@@ -56,6 +56,7 @@ from bus.worker.queues import QueueInfo, resolve_queue
 from bus.worker.scope import QueueScope
 from bus.worker.stack import consume_stack
 from bus.worker.stats import Stats
+from bus.worker.watchdog import LoopWatchdog, handler_codes
 
 if TYPE_CHECKING:
     from bus.publish.publisher import Publisher
@@ -80,6 +81,12 @@ class WorkerOptions:
     """Once started, keep the start-up heap (clients' models, modules, schemas) out of the
     interpreter's full collections until the worker stops (``bus.worker.heap``; ``bus worker``
     turns it on): each full collection then walks only what the worker made since."""
+    blocked_after: float | None = 1.0
+    """Seconds the event loop may go without running before the worker logs ``event loop
+    blocked`` with the blocking code's file and line (``bus.worker.watchdog``); None or 0: off.
+    1 s: far above what a healthy loop's callbacks take (milliseconds), below the heartbeat's
+    margin (a message is extended at a third of its visibility timeout: a block of two thirds of
+    it, 1.3 s for a 2 s timeout, lets SQS deliver it again)."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +159,13 @@ class Worker:
         self.claims = claim_reader(aws, topology, env)
         """Reads claim-check pointers' payloads: every consumer's decode step (``Processor``)."""
         self._log = parts.log or structlog.get_logger("bus.worker")
+        self.watchdog = LoopWatchdog(
+            self.options.blocked_after,
+            self._log,
+            handlers=handler_codes(self.bindings),
+            stats=self.stats,
+        )
+        """Warns while the event loop is blocked (``WorkerOptions.blocked_after``)."""
         self.consumers: list[QueueConsumer] = []
         self._stopped = False
         self._frozen = False
@@ -234,6 +248,7 @@ class Worker:
         if self.options.freeze_startup:
             self._log.info("start-up heap frozen", objects=heap.freeze())
             self._frozen = True
+        self.watchdog.start()
         for consumer in self.consumers:
             consumer.start()
         self.readiness.started = True
@@ -283,6 +298,7 @@ class Worker:
             await asyncio.gather(*(c.close() for c in self.consumers))
             await self._close_stores()
         finally:
+            self.watchdog.stop()
             if self._frozen:
                 self._frozen = False
                 heap.thaw()

@@ -1,0 +1,22 @@
+"""A handler that blocks the event loop with ``time.sleep``, for the loop watchdog's tests
+(``tests/worker/test_watchdog.py``, ``tests/cli/test_worker_watchdog.py``)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tests.worker.apps import Ping
+
+NAP = 0.5
+"""Seconds each call blocks the loop."""
+
+
+async def nap(event: Ping) -> None:
+    time.sleep(NAP)  # noqa: ASYNC251 - the line the watchdog names
+
+
+def nap_line() -> int:
+    """The line of ``nap``'s ``time.sleep`` call."""
+    lines = Path(__file__).read_text().splitlines()
+    return next(n for n, text in enumerate(lines, 1) if "time.sleep(NAP)" in text)

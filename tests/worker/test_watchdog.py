@@ -1,0 +1,251 @@
+"""The loop watchdog: a blocked event loop is reported once per stretch, with the blocking line,
+and again when it runs; an idle or awaiting loop is not; the thread ends with ``stop()``; a
+virtual clock's leaps are no blocks; a worker's warning names its handler and what is in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import threading
+import time
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from structlog.testing import capture_logs
+
+from bus.memory import open_harness, virtual_time
+from bus.worker.watchdog import LoopWatchdog, code_of, is_application
+from tests.worker import blocking
+from tests.worker.apps import Ping
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve()
+BLOCKED = "event loop blocked"
+UNBLOCKED = "event loop unblocked"
+
+Logs = list[MutableMapping[str, Any]]
+
+
+def events(logs: Logs, start: str) -> Logs:
+    return [e for e in logs if str(e["event"]).startswith(start)]
+
+
+def watchdog_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "bus loop watchdog"]
+
+
+@contextmanager
+def watching(blocked_after: float | None = 0.1) -> Iterator[tuple[LoopWatchdog, Logs]]:
+    with capture_logs() as logs:
+        dog = LoopWatchdog(blocked_after, structlog.get_logger("bus.worker"))
+        dog.start()
+        try:
+            yield dog, logs
+        finally:
+            dog.stop()
+
+
+def here(frame: Any) -> str:
+    """``file:line`` of the line after ``frame``'s current one, as the watchdog shortens it."""
+    where = Path(frame.f_code.co_filename)
+    with suppress(ValueError):
+        where = where.relative_to(Path.cwd())
+    return f"{where}:{frame.f_lineno + 1}"
+
+
+async def test_a_blocked_loop_is_reported_once_with_the_blocking_line_then_unblocked() -> None:
+    with watching(0.2) as (dog, logs):
+        await asyncio.sleep(0.25)
+        expected = here(inspect.currentframe())
+        time.sleep(0.6)  # noqa: ASYNC251 - blocks the loop on purpose
+        await asyncio.sleep(0.25)  # a few ticks: the unblocked line
+    (warning,) = events(logs, BLOCKED)
+    assert warning["log_level"] == "warning"
+    function = inspect.currentframe().f_code.co_name  # type: ignore[union-attr]
+    assert warning["where"] == f"{expected} in {function}"
+    assert warning["line"].startswith("time.sleep(0.6)")
+    assert "innermost" not in warning  # time.sleep is C: this line is the innermost frame too
+    assert warning["frames"][0] == warning["where"]
+    assert warning["blocked_seconds"] >= 0.2  # rounded to the millisecond
+    (unblocked,) = events(logs, UNBLOCKED)
+    assert 0.55 <= unblocked["blocked_seconds"] < 5  # to within a tick (blocked_after / 4)
+    assert logs.index(warning) < logs.index(unblocked)
+    assert dog.warnings == 1
+
+
+async def test_library_frames_are_named_beside_the_application_line_that_called_them() -> None:
+    with watching(0.2) as (_, logs):
+        expected = here(inspect.currentframe())
+        threading.Event().wait(0.6)  # blocks inside threading.py
+    (warning,) = events(logs, BLOCKED)
+    assert warning["where"].startswith(expected + " in ")
+    assert warning["line"] == "threading.Event().wait(0.6)  # blocks inside threading.py"
+    assert warning["innermost"].endswith(" in wait")
+    assert "threading.py" in warning["innermost"]
+    assert warning["innermost_line"]
+    assert 2 <= len(warning["frames"]) <= 6
+
+
+async def test_each_blocked_stretch_is_reported_once() -> None:
+    with watching(0.2) as (dog, logs):
+        for _ in range(2):
+            time.sleep(0.6)  # noqa: ASYNC251 - blocks the loop on purpose
+            await asyncio.sleep(0.25)
+    assert len(events(logs, BLOCKED)) == 2
+    assert len(events(logs, UNBLOCKED)) == 2
+    assert dog.warnings == 2
+
+
+async def test_a_loop_that_only_awaits_is_never_reported() -> None:
+    with watching(0.3) as (_, logs):
+        await asyncio.sleep(0.8)
+        await asyncio.gather(*(asyncio.sleep(0.01 * n) for n in range(20)))
+    assert logs == []
+
+
+async def test_blocks_shorter_than_the_threshold_are_never_reported() -> None:
+    """The loop counts as blocked once a tick is late by the threshold: a shorter block, wherever
+    it starts between two ticks, is not."""
+    with watching(0.4) as (_, logs):
+        for _ in range(4):
+            time.sleep(0.2)  # noqa: ASYNC251 - blocks the loop on purpose
+            await asyncio.sleep(0.07)
+    assert logs == []
+
+
+async def test_a_virtual_clock_s_leaps_are_not_blocks() -> None:
+    """Under ``virtual_time`` an hour passes at once: the watchdog counts real time, and still sees
+    a real block."""
+    with virtual_time() as clock, watching(0.3) as (_, logs):
+        await asyncio.sleep(3600)
+        assert clock.elapsed >= 3599
+        assert logs == []
+        expected = here(inspect.currentframe())
+        time.sleep(0.7)  # noqa: ASYNC251 - blocks the loop on purpose
+        await asyncio.sleep(1)
+    (warning,) = events(logs, BLOCKED)
+    assert warning["where"].startswith(expected + " in ")
+    assert len(events(logs, UNBLOCKED)) == 1
+
+
+async def test_stop_ends_the_thread() -> None:
+    before = set(watchdog_threads())
+    with watching(0.1) as (dog, _):
+        (thread,) = set(watchdog_threads()) - before
+        assert thread.daemon  # never keeps the process alive
+        assert dog.running
+    assert not thread.is_alive()
+    assert not dog.running
+
+
+async def test_stop_reports_a_stretch_still_open_as_unblocked() -> None:
+    with watching(0.2) as (dog, logs):
+        time.sleep(0.5)  # noqa: ASYNC251 - blocks the loop on purpose
+        dog.stop()  # the loop runs again: no tick came yet
+    assert len(events(logs, BLOCKED)) == 1
+    assert len(events(logs, UNBLOCKED)) == 1
+
+
+@pytest.mark.parametrize("off", [None, 0, 0.0])
+async def test_off_starts_no_thread_and_reports_nothing(off: float | None) -> None:
+    before = set(watchdog_threads())
+    with watching(off) as (dog, logs):
+        assert not dog.enabled
+        assert not dog.running
+        assert set(watchdog_threads()) == before
+        time.sleep(0.2)  # noqa: ASYNC251 - blocks the loop on purpose
+    assert logs == []
+
+
+def test_a_negative_threshold_is_refused() -> None:
+    with pytest.raises(ValueError, match="blocked_after: seconds >= 0"):
+        LoopWatchdog(-1, structlog.get_logger())
+
+
+class Instance:
+    async def __call__(self, event: Ping) -> None:
+        pass
+
+
+def test_code_of_sees_through_wrappers_methods_and_callable_instances() -> None:
+    @functools.wraps(blocking.nap)
+    async def wrapper(event: Ping) -> None:
+        await blocking.nap(event)
+
+    assert code_of(blocking.nap) is blocking.nap.__code__
+    assert code_of(wrapper) is blocking.nap.__code__
+    assert code_of(Instance()) is Instance.__call__.__code__
+    assert code_of(Instance().__call__) is Instance.__call__.__code__
+    assert code_of(print) is None
+
+
+def test_application_code_is_what_is_not_the_standard_library_site_packages_or_bus() -> None:
+    assert is_application(__file__)
+    assert not is_application(asyncio.__file__)
+    assert not is_application(structlog.__file__)
+    assert not is_application(inspect.getfile(LoopWatchdog))
+    assert not is_application("<frozen importlib._bootstrap>")
+
+
+TOPOLOGY = """
+name: wwatch
+queues:
+  naps: {visibility_timeout: 30}
+events:
+  Ping: {model: tests.worker.apps:Ping, publish_to: [{queue: naps}]}
+handlers:
+  naps:
+    events: {Ping: "tests.worker.blocking:nap"}
+"""
+
+
+async def test_a_worker_names_the_handler_that_blocks_its_loop(tmp_path: Path) -> None:
+    """On the harness (its loop on a virtual clock): the warning names the handler's file and
+    line, the handler, and the message in flight."""
+    path = tmp_path / "topology.yaml"
+    path.write_text(TOPOLOGY)
+    async with open_harness(path, base_dir=ROOT) as harness:
+        await harness.publish(Ping(key="nap"))
+        stats = await harness.run_until_idle(blocked_after=0.2)
+    assert stats.queue("naps").processed == 1
+    (warning,) = events(harness.logs, BLOCKED)
+    file = Path(blocking.__file__).relative_to(ROOT)  # pytest runs from the root
+    assert warning["where"] == f"{file}:{blocking.nap_line()} in nap"
+    assert warning["line"].startswith("time.sleep(NAP)")
+    assert warning["handler"] == "tests.worker.blocking:nap"
+    assert warning["in_flight"] == {"naps": 1}
+    (unblocked,) = events(harness.logs, UNBLOCKED)
+    assert unblocked["blocked_seconds"] >= blocking.NAP - 0.05  # to within a tick
+
+
+async def test_a_worker_started_without_a_threshold_has_no_watchdog(tmp_path: Path) -> None:
+    path = tmp_path / "topology.yaml"
+    path.write_text(TOPOLOGY)
+    before = set(watchdog_threads())
+    async with open_harness(path, base_dir=ROOT) as harness:
+        await harness.publish(Ping(key="nap"))
+        worker = harness.worker(blocked_after=None)
+        await worker.start()
+        try:
+            assert set(watchdog_threads()) == before
+        finally:
+            await worker.stop()
+    assert events(harness.logs, BLOCKED) == []
+
+
+async def test_a_worker_s_watchdog_runs_from_start_to_stop(tmp_path: Path) -> None:
+    path = tmp_path / "topology.yaml"
+    path.write_text(TOPOLOGY)
+    async with open_harness(path, base_dir=ROOT) as harness:
+        worker = harness.worker()
+        assert worker.options.blocked_after == 1.0  # on by default
+        assert not worker.watchdog.running
+        await worker.start()
+        assert worker.watchdog.running
+        await worker.stop()
+        assert not worker.watchdog.running
