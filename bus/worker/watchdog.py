@@ -10,16 +10,17 @@ answering. The watchdog has two parts:
   ticks come sooner in real time, never later, so it raises no false alarm;
 - a daemon thread wakes a few times per ``blocked_after`` (``threading.Event.wait``: ``stop()``
   ends it at once). When the next tick is late by more than ``blocked_after`` (the loop has been
-  blocked at least that long: a shorter block never counts) it logs one warning for that stretch, ``event loop blocked``, with where the loop thread is
+  blocked at least that long: a shorter block never counts) it logs one warning for that
+  stretch, ``event loop blocked``, with where the loop thread is
   (``sys._current_frames()``): the innermost frame of the application's code (outside the
   standard library, site-packages and bus) and the innermost frame of all, their source lines, a
   few frames of the stack, the handler whose code is on it, the messages in flight. The late
   tick logs ``event loop unblocked`` with how late it came (the block's length, to within a tick).
 
 The thread only reads (the tick's time, the loop thread's frames, counters, whether the loop is
-running); it never calls into the loop or its objects. It is a daemon and ``stop()`` joins it with a timeout: it never keeps the
-process alive. Code that holds the GIL without a break (a long C call) delays the thread too: its
-warning then comes when that call returns.
+running); it never calls into the loop or its objects. It is a daemon and ``stop()`` joins it
+with a timeout: it never keeps the process alive. Code that holds the GIL without a break (a long
+C call) delays the thread too: its warning then comes when that call returns.
 """
 
 from __future__ import annotations
@@ -51,11 +52,17 @@ WAKE = 0.25
 """Longest time between two looks of the thread (shorter when ``blocked_after / 4`` is)."""
 SHORTEST = 0.01
 FRAMES = 6
-"""Frames of the blocked stack logged (``frames``), innermost first; not ``stack``, which structlog renders itself."""
+"""Frames of the blocked stack logged (``frames``), innermost first (not ``stack``: structlog
+renders a key of that name itself)."""
 DEEPEST = 200
 """Frames looked at, from the innermost out."""
 JOIN = 1.0
 """Seconds ``stop()`` waits for the thread."""
+HINT = (
+    "nothing else in this process runs until it returns: use async libraries, or "
+    "asyncio.to_thread for blocking calls"
+)
+"""The ``hint`` of each ``event loop blocked`` warning."""
 
 
 @dataclass(frozen=True)
@@ -270,8 +277,5 @@ class LoopWatchdog:
             queues = list(self._stats.queues.items())
             fields["in_flight"] = {name: q.in_flight for name, q in queues if q.in_flight}
         self._log.warning(
-            "event loop blocked: nothing else in this process runs until it returns "
-            "(use async libraries, or asyncio.to_thread for blocking calls)",
-            blocked_seconds=round(blocked, 3),
-            **fields,
+            "event loop blocked", blocked_seconds=round(blocked, 3), **fields, hint=HINT
         )

@@ -109,7 +109,7 @@ async def test_bus_worker_names_the_handler_line_that_blocks_its_loop(
             proc.kill()
             proc.wait(10)
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
-    (warning,) = [e for e in lines if e["event"].startswith("event loop blocked")]
+    (warning,) = [e for e in lines if e["event"] == "event loop blocked"]
     assert warning["level"] == "warning"
     assert warning["where"] == f"tests/worker/blocking.py:{blocking.nap_line()} in nap"
     assert warning["line"].startswith("time.sleep(NAP)")

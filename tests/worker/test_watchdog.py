@@ -72,6 +72,7 @@ async def test_a_blocked_loop_is_reported_once_with_the_blocking_line_then_unblo
     assert "innermost" not in warning  # time.sleep is C: this line is the innermost frame too
     assert warning["frames"][0] == warning["where"]
     assert warning["blocked_seconds"] >= 0.2  # rounded to the millisecond
+    assert "asyncio.to_thread" in warning["hint"]
     (unblocked,) = events(logs, UNBLOCKED)
     assert 0.55 <= unblocked["blocked_seconds"] < 5  # to within a tick (blocked_after / 4)
     assert logs.index(warning) < logs.index(unblocked)
