@@ -29,16 +29,7 @@ from tests.worker import blocking
 from tests.worker.apps import Ping
 
 ROOT = Path(__file__).resolve().parents[2]
-TOPOLOGY = """
-name: wwatchcli
-queues:
-  naps: {visibility_timeout: 30}
-events:
-  Ping: {model: tests.worker.apps:Ping, publish_to: [{queue: naps}]}
-handlers:
-  naps:
-    events: {Ping: "tests.worker.blocking:nap"}
-"""
+TOPOLOGY = blocking.topology("wwatchcli")
 
 
 @pytest.mark.parametrize(("args", "expected"), [([], 1.0), (["--blocked-after", "0"], None),

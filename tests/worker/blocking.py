@@ -12,6 +12,20 @@ NAP = 0.5
 """Seconds each call blocks the loop."""
 
 
+def topology(name: str) -> str:
+    """topology.yaml text: queue ``naps`` whose ``Ping`` handler is ``nap``."""
+    return f"""
+name: {name}
+queues:
+  naps: {{visibility_timeout: 30}}
+events:
+  Ping: {{model: tests.worker.apps:Ping, publish_to: [{{queue: naps}}]}}
+handlers:
+  naps:
+    events: {{Ping: "tests.worker.blocking:nap"}}
+"""
+
+
 async def nap(event: Ping) -> None:
     time.sleep(NAP)  # noqa: ASYNC251 - the line the watchdog names
 

@@ -193,16 +193,7 @@ def test_application_code_is_what_is_not_the_standard_library_site_packages_or_b
     assert not is_application("<frozen importlib._bootstrap>")
 
 
-TOPOLOGY = """
-name: wwatch
-queues:
-  naps: {visibility_timeout: 30}
-events:
-  Ping: {model: tests.worker.apps:Ping, publish_to: [{queue: naps}]}
-handlers:
-  naps:
-    events: {Ping: "tests.worker.blocking:nap"}
-"""
+TOPOLOGY = blocking.topology("wwatch")
 
 
 async def test_a_worker_names_the_handler_that_blocks_its_loop(tmp_path: Path) -> None:
