@@ -29,6 +29,10 @@ One object is both a consume middleware (``__call__``) and a publish middleware 
 ``bus.messages.in_flight``              up-down     deliveries in the pipeline right now
 ``bus.message.latency``                 histogram   seconds from the event's ``time`` to the
                                                     start of its handling (end to end)
+``bus.worker.loop.blocked``             histogram   seconds of each stretch the worker's event
+                                                    loop was blocked (its count: the stretches),
+                                                    as the loop watchdog reports them when the
+                                                    loop runs again (``bus.worker.watchdog``)
 ======================================  ==========  ==========================================
 
 Every consume metric carries ``messaging.system`` (``aws_sqs``), ``messaging.destination.name``
@@ -70,6 +74,8 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.
 """The boundaries the messaging conventions advise for durations, in seconds."""
 LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 """End-to-end latency spans redeliveries and backlogs: up to an hour."""
+BLOCKED_BUCKETS = (1, 2.5, 5, 10, 30, 60, 300)
+"""A blocked stretch lasts at least ``blocked_after`` (1 s by default)."""
 UNKNOWN = "(unknown)"
 
 
@@ -143,6 +149,12 @@ class Metrics(PublishMiddleware):
             "{message}",
             "Deliveries in the consume pipeline now.",
         )
+        self._blocked = meter.create_histogram(
+            "bus.worker.loop.blocked",
+            "s",
+            "Stretches the worker's event loop was blocked (by a handler calling blocking code).",
+            explicit_bucket_boundaries_advisory=BLOCKED_BUCKETS,
+        )
         self._consume: dict[tuple[str, str | None], dict[str, str]] = {}
         self._outcomes: dict[tuple[int, str, str | None, str | None], dict[str, str]] = {}
         self._channels: dict[str, dict[str, str]] = {}
@@ -163,6 +175,11 @@ class Metrics(PublishMiddleware):
         finally:
             self.settled.add(labels)
             self._settled(delivery, labels, time.perf_counter() - started, context)
+
+    def loop_blocked(self, seconds: float) -> None:
+        """A blocked stretch of the worker's loop, ended (``bus.worker.watchdog.LoopObserver``:
+        the worker tells every consume middleware that has this method)."""
+        self._blocked.record(seconds)
 
     def _in_flight(self, options: otel.CallbackOptions) -> list[otel.Observation]:
         """Deliveries consumed and not settled yet, by ``labels`` (settled read first: never

@@ -29,6 +29,7 @@ import asyncio
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -56,7 +57,7 @@ from bus.worker.queues import QueueInfo, resolve_queue
 from bus.worker.scope import QueueScope
 from bus.worker.stack import consume_stack
 from bus.worker.stats import Stats
-from bus.worker.watchdog import LoopWatchdog, handler_codes
+from bus.worker.watchdog import LoopObserver, LoopWatchdog, handler_codes
 
 if TYPE_CHECKING:
     from bus.publish.publisher import Publisher
@@ -164,8 +165,10 @@ class Worker:
             self._log,
             handlers=handler_codes(self.bindings),
             stats=self.stats,
+            observers=self._loop_observers(),
         )
-        """Warns while the event loop is blocked (``WorkerOptions.blocked_after``)."""
+        """Warns while the event loop is blocked (``WorkerOptions.blocked_after``), and tells the
+        consume middlewares that are loop observers (``Metrics``) of each stretch."""
         self.consumers: list[QueueConsumer] = []
         self._stopped = False
         self._frozen = False
@@ -192,6 +195,15 @@ class Worker:
 
     def _model_of(self, event_type: str) -> type[BaseModel] | None:
         return self.registry.spec(event_type).model if event_type in self.registry else None
+
+    def _loop_observers(self) -> list[LoopObserver]:
+        """The consume middlewares, the worker's and each queue's, that want to hear of blocked
+        stretches of the loop (each once)."""
+        found: dict[int, LoopObserver] = {}
+        for middleware in (*self.middleware, *chain.from_iterable(self._queue_middleware.values())):
+            if isinstance(middleware, LoopObserver):
+                found.setdefault(id(middleware), middleware)
+        return list(found.values())
 
     def _default_publisher(self, extra: Sequence[PublishMiddleware]) -> Publisher | None:
         """The handlers' publisher: ``extra`` (``publish_middleware=``), then topology.yaml's."""

@@ -33,11 +33,11 @@ import sys
 import sysconfig
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import CodeType, FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import structlog
 
@@ -164,6 +164,15 @@ def blocked_fields(frame: FrameType, handlers: Mapping[CodeType, str]) -> dict[s
     return fields
 
 
+@runtime_checkable
+class LoopObserver(Protocol):
+    """Told of each blocked stretch when it ends, on the loop (a consume middleware that has this
+    method is told by the worker: ``bus.otel.metrics.Metrics`` records it)."""
+
+    def loop_blocked(self, seconds: float) -> None:
+        """The loop ran again after a stretch of ``seconds`` (to within a tick) blocked."""
+
+
 class LoopWatchdog:
     """Warns, with the blocking code's file and line, while the event loop is blocked."""
 
@@ -174,6 +183,7 @@ class LoopWatchdog:
         *,
         handlers: Mapping[CodeType, str] | None = None,
         stats: Stats | None = None,
+        observers: Sequence[LoopObserver] = (),
     ) -> None:
         if blocked_after is not None and blocked_after < 0:
             raise ValueError(f"blocked_after: seconds >= 0 (0 or None: off), not {blocked_after}")
@@ -182,6 +192,7 @@ class LoopWatchdog:
         self._log = log
         self._handlers = dict(handlers or {})
         self._stats = stats
+        self._observers = tuple(observers)
         quarter = self.blocked_after / 4
         self._tick_every = max(SHORTEST, min(TICK, quarter))
         self._wake_every = max(SHORTEST, min(WAKE, quarter))
@@ -246,6 +257,11 @@ class LoopWatchdog:
         if warned:
             late = max(0.0, now - last - self._tick_every)
             self._log.warning("event loop unblocked", blocked_seconds=round(late, 3))
+            for observer in self._observers:
+                try:
+                    observer.loop_blocked(late)
+                except Exception:  # an observer's failure must not stop the tick
+                    self._log.exception("a loop observer failed", observer=repr(observer))
 
     # -- on the watchdog's thread -----------------------------------------------------------------
 

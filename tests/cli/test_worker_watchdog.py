@@ -1,5 +1,6 @@
 """``bus worker --blocked-after``: the loop watchdog is on by default (1 s), 0 turns it off, and
-against the emulator a handler that blocks the loop is named, file and line, in the log."""
+against the emulator a handler that blocks the loop is named, file and line, in the log, and the
+stretch is a point of ``bus_worker_loop_blocked_seconds`` on the Prometheus endpoint."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from bus.settings import Settings
 from bus.topology.apply import converge
 from bus.topology.load import load_topology
 from bus.worker import Worker
+from tests.otel.test_metrics_cli import _ports, _sample
 from tests.worker import blocking
 from tests.worker.apps import Ping
 
@@ -68,7 +71,7 @@ def _worker(settings: Settings, topology: Path, env: str, log: Path) -> subproce
         "AWS_SECRET_ACCESS_KEY": "test",
     }
     args = [sys.executable, "cli.py", "worker", "-t", str(topology), "--env", env, "--json-logs"]
-    args += ["--wait-seconds", "1", "--blocked-after", "0.2"]
+    args += ["--wait-seconds", "1", "--blocked-after", "0.2", "--metrics-port", "0"]
     with log.open("wb") as out:
         return subprocess.Popen(args, cwd=ROOT, env=environ, stdout=out, stderr=out)
 
@@ -93,6 +96,8 @@ async def test_bus_worker_names_the_handler_line_that_blocks_its_loop(
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"no watchdog lines:\n{log.read_text()[-3000:]}")
             await asyncio.sleep(0.1)
+        port = _ports(log)["metrics"]
+        scraped = await asyncio.to_thread(_scrape, f"http://127.0.0.1:{port}/metrics")
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(proc.wait, 30) == 0
     finally:
@@ -109,3 +114,12 @@ async def test_bus_worker_names_the_handler_line_that_blocks_its_loop(
     assert warning["blocked_seconds"] >= 0.2
     (unblocked,) = [e for e in lines if e["event"] == "event loop unblocked"]
     assert unblocked["blocked_seconds"] >= blocking.NAP - 0.05  # to within a tick
+    assert _sample(scraped, "bus_worker_loop_blocked_seconds_count") == 1
+    assert _sample(scraped, "bus_worker_loop_blocked_seconds_sum") == pytest.approx(
+        unblocked["blocked_seconds"], abs=0.001
+    )
+
+
+def _scrape(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return str(answer.read().decode())

@@ -241,3 +241,55 @@ async def test_a_worker_s_watchdog_runs_from_start_to_stop(tmp_path: Path) -> No
         assert worker.watchdog.running
         await worker.stop()
         assert not worker.watchdog.running
+
+
+class Observer:
+    def __init__(self, *, fail: bool = False) -> None:
+        self.stretches: list[float] = []
+        self.fail = fail
+
+    def loop_blocked(self, seconds: float) -> None:
+        self.stretches.append(seconds)
+        if self.fail:
+            raise RuntimeError("observer broke")
+
+
+async def test_observers_hear_of_each_stretch_when_the_loop_runs_again() -> None:
+    """On the loop, once per stretch, with its length; an observer that fails is logged and the
+    others, and the next stretches, are still told."""
+    broken, told = Observer(fail=True), Observer()
+    with capture_logs() as logs:
+        dog = LoopWatchdog(0.1, structlog.get_logger("bus.worker"), observers=[broken, told])
+        dog.start()
+        try:
+            for _ in range(2):
+                time.sleep(0.4)  # noqa: ASYNC251 - blocks the loop on purpose
+                await asyncio.sleep(0.1)
+        finally:
+            dog.stop()
+    assert len(told.stretches) == len(broken.stretches) == 2
+    assert all(0.35 <= s < 5 for s in told.stretches)
+    assert len([e for e in logs if e["event"] == "a loop observer failed"]) == 2
+
+
+async def test_a_worker_tells_its_consume_middlewares_that_observe_the_loop(
+    tmp_path: Path,
+) -> None:
+    """``Worker(middleware=[...])`` members with ``loop_blocked`` (as ``Metrics`` has) hear of a
+    handler's block; a plain middleware function is not asked."""
+    told = Observer()
+
+    async def plain(delivery: Any, call_next: Any) -> None:
+        await call_next(delivery)
+
+    async def observing(delivery: Any, call_next: Any) -> None:
+        await call_next(delivery)
+
+    observing.loop_blocked = told.loop_blocked  # type: ignore[attr-defined]
+    path = tmp_path / "topology.yaml"
+    path.write_text(TOPOLOGY)
+    async with open_harness(path, base_dir=ROOT) as harness:
+        await harness.publish(Ping(key="nap"))
+        await harness.run_until_idle(blocked_after=0.2, middleware=[plain, observing, observing])
+    assert len(told.stretches) == 1  # once, though the middleware is given twice
+    assert told.stretches[0] >= blocking.NAP - 0.05
