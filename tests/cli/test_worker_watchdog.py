@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from bus.settings import Settings
 from bus.topology.apply import converge
 from bus.topology.load import load_topology
 from bus.worker import Worker
-from tests.otel.test_metrics_cli import _ports, _sample
+from tests.otel.probe import get, sample, serving_ports
 from tests.worker import blocking
 from tests.worker.apps import Ping
 
@@ -96,8 +95,8 @@ async def test_bus_worker_names_the_handler_line_that_blocks_its_loop(
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"no watchdog lines:\n{log.read_text()[-3000:]}")
             await asyncio.sleep(0.1)
-        port = _ports(log)["metrics"]
-        scraped = await asyncio.to_thread(_scrape, f"http://127.0.0.1:{port}/metrics")
+        status, scraped = await get(serving_ports(log)["metrics"], "/metrics")
+        assert status == 200
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(proc.wait, 30) == 0
     finally:
@@ -114,12 +113,7 @@ async def test_bus_worker_names_the_handler_line_that_blocks_its_loop(
     assert warning["blocked_seconds"] >= 0.2
     (unblocked,) = [e for e in lines if e["event"] == "event loop unblocked"]
     assert unblocked["blocked_seconds"] >= blocking.NAP - 0.05  # to within a tick
-    assert _sample(scraped, "bus_worker_loop_blocked_seconds_count") == 1
-    assert _sample(scraped, "bus_worker_loop_blocked_seconds_sum") == pytest.approx(
+    assert sample(scraped, "bus_worker_loop_blocked_seconds_count") == 1
+    assert sample(scraped, "bus_worker_loop_blocked_seconds_sum") == pytest.approx(
         unblocked["blocked_seconds"], abs=0.001
     )
-
-
-def _scrape(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=10) as answer:
-        return str(answer.read().decode())

@@ -4,9 +4,7 @@ worker's metrics over HTTP (text exposition), probes get ``/healthz`` and ``/rea
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -25,7 +23,7 @@ from bus.settings import Settings
 from bus.topology.apply import converge
 from bus.topology.load import load_topology
 from tests.otel.conftest import Collector
-from tests.otel.probe import get
+from tests.otel.probe import get, sample, serving_ports
 from tests.worker.apps import Ping
 
 pytestmark = pytest.mark.aws
@@ -63,15 +61,6 @@ def _worker(
         return subprocess.Popen(args, cwd=ROOT, env=environ, stdout=out, stderr=out)
 
 
-def _ports(log: Path) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for line in log.read_text().splitlines():
-        if line.startswith("{") and '"serving ' in line:
-            record = json.loads(line)
-            found[record["event"].removeprefix("serving ")] = record["port"]
-    return found
-
-
 def _tail(log: Path) -> str:
     return log.read_text()[-3000:]
 
@@ -93,20 +82,6 @@ async def _until(
         await asyncio.sleep(0.2)
 
 
-def _sample(text: str, name: str, **labels: str) -> float | None:
-    """The value of the sample ``name`` whose labels include ``labels``."""
-    for line in text.splitlines():
-        match = re.fullmatch(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)", line)
-        if match is None or match.group(1) != name:
-            continue
-        found = dict(
-            re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', match.group(2) or "")
-        )
-        if all(found.get(k) == v for k, v in labels.items()):
-            return float(match.group(3))
-    return None
-
-
 @pytest.mark.timeout(120)
 async def test_prometheus_scrapes_a_running_worker_which_exports_its_traces(
     aws: AwsClients, bus_settings: Settings, tmp_path: Path, collector: str
@@ -121,7 +96,7 @@ async def test_prometheus_scrapes_a_running_worker_which_exports_its_traces(
     Collector.received.clear()
     proc = _worker(bus_settings, path, env, log, collector)
     try:
-        ports = await _until(lambda: len(_ports(log)) == 2 and _ports(log), proc, log)
+        ports = await _until(lambda: len(serving_ports(log)) == 2 and serving_ports(log), proc, log)
         health, metrics = ports["health"], ports["metrics"]
         assert health != metrics
 
@@ -140,20 +115,20 @@ async def test_prometheus_scrapes_a_running_worker_which_exports_its_traces(
         async def scraped() -> str | None:
             status, text = await get(metrics, "/metrics")
             assert status == 200
-            dead = _sample(text, "bus_messages_dead_lettered_total", bus_reason="rejected", **work)
+            dead = sample(text, "bus_messages_dead_lettered_total", bus_reason="rejected", **work)
             return text if dead == 1 else None
 
         text = await _until(scraped, proc, log)
-        assert _sample(text, "bus_messages_handled_total", bus_outcome="handled", **work) == 2
-        assert _sample(text, "messaging_client_consumed_messages_total", **work) == 3
+        assert sample(text, "bus_messages_handled_total", bus_outcome="handled", **work) == 2
+        assert sample(text, "messaging_client_consumed_messages_total", **work) == 3
         assert "# TYPE bus_messages_handled counter" in text
         assert "# TYPE messaging_process_duration_seconds histogram" in text
         assert (
-            _sample(text, "messaging_process_duration_seconds_count", bus_outcome="handled", **work)
+            sample(text, "messaging_process_duration_seconds_count", bus_outcome="handled", **work)
             == 2
         )
         assert (
-            _sample(
+            sample(
                 text,
                 "messaging_process_duration_seconds_bucket",
                 le="+Inf",
@@ -162,7 +137,7 @@ async def test_prometheus_scrapes_a_running_worker_which_exports_its_traces(
             )
             == 2
         )
-        assert _sample(text, "bus_messages_in_flight", **work) == 0
+        assert sample(text, "bus_messages_in_flight", **work) == 0
         assert "# TYPE bus_messages_in_flight gauge" in text
         assert (await get(metrics, "/healthz"))[0] == 404  # each port serves its own paths
     finally:
