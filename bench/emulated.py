@@ -1,5 +1,7 @@
 """The AWS a bench script measures: ``AWS_ENDPOINT_URL`` when it is set, else an embedded LocalStack
-started for the run (and stopped after it)."""
+started for the run (and stopped after it), with its environment in ``os.environ`` while the run
+lasts: the service-specific endpoints (DynamoDB from the ministack beside LocalStack) are read from
+there, as every AWS client reads them."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ def aws_settings() -> Iterator[tuple[Settings, int | None]]:
         return
     instance = emulator.start(log=lambda line: print(f"   ({line})"))
     try:
-        yield Settings(endpoint_url=instance.endpoint, region=instance.region), instance.pid
+        with emulator.environment(instance):
+            yield Settings(endpoint_url=instance.endpoint, region=instance.region), instance.pid
     finally:
         emulator.stop(instance)
