@@ -6,8 +6,11 @@ payload's JSON alone; ``publish-same``: the same loops sending the message bus s
 (a CloudEvents envelope around the payload, built by hand with ``json``, ``uuid`` and
 ``datetime``, no validation, and bus's two message attributes ``event_type`` and
 ``event_version``): what LocalStack is given to parse and store is then the same for both, so the
-comparison shows what bus itself costs. Latency: the consume loops running while single
-SendMessage calls go out at a fixed rate.
+comparison shows what bus itself costs. ``consume-same``: the consume loops on those messages
+(``publish-same``'s queue), asking ReceiveMessage for what bus's worker asks (every message
+attribute and the worker's system attributes, ``WORKER_SYSTEM_ATTRIBUTES``) and reading the
+payload out of the envelope: what LocalStack is asked to find, copy and answer is then the same as
+for bus. Latency: the consume loops running while single SendMessage calls go out at a fixed rate.
 """
 
 from __future__ import annotations
@@ -25,8 +28,14 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
 
 from bench.compare.common import Job, Result, Stopwatch, Tally, payload, run_main, shares, timed
+from bus.aws.sqs import WORKER_SYSTEM_ATTRIBUTES
 
 BATCH = 10
+AS_BUS_ASKS: dict[str, Any] = {
+    "MessageAttributeNames": ["All"],
+    "MessageSystemAttributeNames": list(WORKER_SYSTEM_ATTRIBUTES),
+}
+"""What bus's worker asks ReceiveMessage for beyond the bodies (``consume-same``)."""
 
 
 @asynccontextmanager
@@ -48,15 +57,22 @@ async def sqs_client(job: Job) -> AsyncIterator[Any]:
 
 
 async def _consume_loop(sqs: Any, job: Job, tally: Tally, on_body: Any = None) -> None:
+    same = job.action == "consume-same"
+    asks = AS_BUS_ASKS if same else {}
     while not tally.done.is_set():
         answer = await sqs.receive_message(
-            QueueUrl=job.queue_url, MaxNumberOfMessages=BATCH, WaitTimeSeconds=job.wait_seconds
+            QueueUrl=job.queue_url,
+            MaxNumberOfMessages=BATCH,
+            WaitTimeSeconds=job.wait_seconds,
+            **asks,
         )
         messages = answer.get("Messages", [])
         if not messages:
             continue
         for message in messages:
             data = json.loads(message["Body"])
+            if same:
+                data = data["data"]
             if on_body is not None:
                 on_body(data)
             tally.hit(data["n"])
@@ -89,7 +105,7 @@ async def consume(job: Job) -> Result:
     tally = Tally(job.messages)
     async with sqs_client(job) as sqs:
         await asyncio.wait_for(_run_loops(sqs, job, tally), timeout=job.timeout)
-    return tally.result("bare", "consume")
+    return tally.result("bare", job.action)
 
 
 ATTRIBUTES = {
@@ -202,6 +218,7 @@ async def drive(job: Job, send: Send, handled: asyncio.Event) -> list[asyncio.Ta
 
 ACTIONS = {
     "consume": consume,
+    "consume-same": consume,
     "publish": publish,
     "publish-same": publish,
     "latency": latency,

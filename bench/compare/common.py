@@ -28,7 +28,8 @@ class Job:
     """``bare``, ``bus``, ``celery`` or ``dramatiq``."""
     action: str
     """``publish``, ``publish-single`` (bus: one event per call), ``publish-same`` (bare: bus's
-    message), ``consume`` or ``latency``."""
+    message), ``consume``, ``consume-same`` (bare: bus's message, asking what bus asks) or
+    ``latency``."""
     messages: int
     concurrency: int
     endpoint: str

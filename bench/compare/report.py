@@ -28,6 +28,7 @@ class Series:
 
 CONSUME = (
     Series("bare", "consume", "bare aiobotocore loop"),
+    Series("bare", "consume-same", "bare loop, bus's message"),
     Series("bus", "consume", "bus worker"),
     Series("celery", "consume", "Celery (kombu SQS)"),
     Series("dramatiq", "consume", "Dramatiq (dramatiq-sqs)"),
@@ -192,6 +193,12 @@ def targets(groups: Mapping[Key, Sequence[Result]]) -> list[Target]:
     bus = _median_rate(groups, ("bus", "consume"))
     return [
         _target("bus consume / bare loop", 0.95, bus, _median_rate(groups, ("bare", "consume"))),
+        _target(
+            "bus consume / bare loop consuming bus's message",
+            0.95,
+            bus,
+            _median_rate(groups, ("bare", "consume-same")),
+        ),
         _target(
             "bus consume CPU per message / bare loop's",
             1.15,

@@ -45,7 +45,7 @@ MODULES = {
     "dramatiq": "bench.compare.dramatiq_runner",
 }
 STEPS = {
-    "bare": ("publish", "consume", "publish-same"),
+    "bare": ("publish", "consume", "publish-same", "consume-same"),
     "bus": ("publish", "consume", "publish-single", "middleware"),
     "celery": ("publish", "consume"),
     "dramatiq": ("publish", "consume"),
@@ -146,19 +146,27 @@ class Bench:
         prefix = f"r{round_no}-{system}"
         url = await self.queues.create(prefix)
         published = await self.published(system, "publish", prefix, url)
-        if published and self.step(system, "consume", prefix, url) is not None:
-            left = await self.queues.depth(url)
-            if left:
-                log(f"{system} consume: {left} messages left on the queue afterwards")
-                self.note(left=left)
+        if published:
+            await self.consumed(system, "consume", prefix, url)
         if "publish-same" in STEPS[system]:  # bus's message, sent by the bare loop
             same = f"r{round_no}-{system}-s"
-            await self.published(system, "publish-same", same, await self.queues.create(same))
+            same_url = await self.queues.create(same)
+            if await self.published(system, "publish-same", same, same_url):
+                await self.consumed(system, "consume-same", same, same_url)
         if "publish-single" in STEPS[system]:
             single = f"r{round_no}-{system}-1"
             await self.published(system, "publish-single", single, await self.queues.create(single))
         if "middleware" in STEPS[system]:  # no queue used: the in-process path alone
             self.step(system, "middleware", prefix, url)
+
+    async def consumed(self, system: str, action: str, prefix: str, url: str) -> None:
+        """Consume (measured), then check that the queue is empty."""
+        if self.step(system, action, prefix, url) is None:
+            return
+        left = await self.queues.depth(url)
+        if left:
+            log(f"{system} {action}: {left} messages left on the queue afterwards")
+            self.note(left=left)
 
     async def published(self, system: str, action: str, prefix: str, url: str) -> bool:
         """Publish (measured), then check that the queue holds every message."""

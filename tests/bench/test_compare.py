@@ -83,9 +83,10 @@ def test_throughput_rows_give_spread_and_ratio_to_bare() -> None:
         "100 (100-100)",
         "1.00x",
     ]
-    assert rows[1] == ["bus worker", "1,050 (990-1,300)", "0.95x", "150 (150-150)", "1.50x"]
-    assert rows[2][0] == "Celery (kombu SQS)"
-    assert rows[2][1] == "not measured"
+    assert rows[1][:2] == ["bare loop, bus's message", "not measured"]
+    assert rows[2] == ["bus worker", "1,050 (990-1,300)", "0.95x", "150 (150-150)", "1.50x"]
+    assert rows[3][0] == "Celery (kombu SQS)"
+    assert rows[3][1] == "not measured"
 
 
 def test_missing_rows_say_why() -> None:
@@ -93,12 +94,12 @@ def test_missing_rows_say_why() -> None:
     rows = report.throughput_rows(
         groups, report.CONSUME, {("celery", "consume"): "peers' virtualenv unavailable"}
     )
-    assert rows[2][1] == "not measured: peers' virtualenv unavailable"
+    assert rows[3][1] == "not measured: peers' virtualenv unavailable"
 
 
 def test_ratios_are_n_a_without_the_bare_figure() -> None:
     rows = report.throughput_rows(report.group(consume("bus", 1000)), report.CONSUME)
-    assert rows[1][2] == "n/a"
+    assert rows[2][2] == "n/a"
 
 
 def test_latency_rows_use_per_repetition_percentiles() -> None:
@@ -153,6 +154,7 @@ def test_cpu_publish_and_middleware_targets() -> None:
             *[Result("bare", "publish", 1000, 1.0, 0.1) for _ in range(3)],
             *[Result("bus", "publish", 1000, s, 0.1) for s in (1.1, 1.25, 1.4)],
             *[Result("bare", "publish-same", 1000, 1.2, 0.1) for _ in range(3)],
+            *[Result("bare", "consume-same", 1000, s, 0.3) for s in (1.02, 1.04, 1.1)],
             *[
                 Result("bus", "middleware", 2000, 0.1, 0.1, notes={"per_middleware_us": us})
                 for us in (0.3, 0.4, 6.0)
@@ -169,6 +171,10 @@ def test_cpu_publish_and_middleware_targets() -> None:
     same = found["bus batched publish / bare loop sending bus's message"]
     assert same.value == pytest.approx(1.2 / 1.25)
     assert same.met is True
+    # bus consumed 1,000 msg/s; the bare loop on bus's messages 1000 / 1.04 (the median)
+    consume_same = found["bus consume / bare loop consuming bus's message"]
+    assert consume_same.value == pytest.approx(1.04)
+    assert consume_same.met is True
     layer = found["each no-op middleware, CPU per message"]
     assert layer.value == pytest.approx(0.4)
     assert layer.met is True
@@ -358,3 +364,20 @@ def test_the_bare_loop_can_send_the_message_bus_sends(tmp_path: Path) -> None:
     assert {k: ours[k] for k in same} == {k: theirs[k] for k in same}
     assert ours["correlationid"] == ours["id"]
     assert abs(len(bare["MessageBody"]) - bus_sends.body_bytes) <= 3
+
+
+async def test_the_bare_loop_can_ask_what_the_worker_asks() -> None:
+    """``consume-same``: the bare loop's ReceiveMessage asks for the message and system attributes
+    the worker's receive (``QueueOps.receive``) asks for."""
+    from bench.compare.bare import AS_BUS_ASKS
+    from bus.aws.sqs import QueueOps
+
+    asked: dict[str, object] = {}
+
+    class Recording:
+        async def receive_message(self, **kwargs: object) -> dict[str, object]:
+            asked.update(kwargs)
+            return {}
+
+    await QueueOps(Recording(), "url").receive(10, 1)  # type: ignore[arg-type]
+    assert {k: asked[k] for k in AS_BUS_ASKS} == AS_BUS_ASKS
