@@ -362,6 +362,8 @@ def _compile_leaf(rules: Sequence[Any]) -> tuple[Predicate, bool]:
         return (lambda value: True), missing
     if not predicates:
         return (lambda value: type(value) is str and value in exact), missing
+    if not exact and len(predicates) == 1:
+        return predicates[0], missing  # one operator (a numeric range, say): no loop around it
 
     def one(value: Any) -> bool:
         if exact and type(value) is str and value in exact:  # a string equals only strings

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from bus.memory import MemoryAws, matches_event_pattern, matches_filter_policy
 from bus.memory.matching import _MISSING, _flatten, attribute_values, compile_pattern
-from bus.memory.operators import value_matches
+from bus.memory.operators import compile_value, value_matches
 from bus.memory.world import World, _id_stream
-from tests.memory.strategies import FIELDS, document, nested_pattern
+from tests.memory.strategies import FIELDS, document, match_value, nested_pattern
 
 from .test_sns import bodies, n, s, subscribed, topic
 
@@ -63,6 +63,23 @@ def test_compiled_patterns_agree_with_the_plain_interpreter(
     assert compile_pattern(pattern).match((doc,)) is reference(pattern, [doc])
     either = {"$or": [pattern, {"z": [{"exists": True}]}]}
     assert compile_pattern(either).match((doc,)) is reference(either, [doc])
+
+
+SCALARS = st.one_of(
+    st.booleans(), st.none(), st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True), st.sampled_from(["red", "5", "10.0.0.5", ""]),
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(rule=match_value(eventbridge=True), value=SCALARS)
+def test_compiled_match_values_agree_with_the_interpreted_ones(rule: Any, value: Any) -> None:
+    """Each operator's compiled predicate (a numeric range tests an int or a float without a
+    call, say) against ``value_matches``, on every kind of scalar: booleans are not numbers,
+    integers too large for a double are compared as doubles."""
+    if type(rule) is str or (isinstance(rule, dict) and "exists" in rule):
+        return  # plain strings and exists are the leaf's own, not a predicate's
+    assert compile_value(rule)(value) is value_matches(rule, value)
 
 
 # -- the body prefilter ---------------------------------------------------------------------------
