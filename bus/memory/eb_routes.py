@@ -85,7 +85,7 @@ def _target(
             "ERROR_MESSAGE": "The specified queue does not exist.",
             "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts", "RETRY_ATTEMPTS": "0",
         }.items()}  # fmt: skip
-    whole = not any(k in spec for k in ("Input", "InputPath", "InputTransformer"))
+    whole = "Input" not in spec and "InputPath" not in spec and "InputTransformer" not in spec
     group = spec.get("SqsParameters", {}).get("MessageGroupId") if queue.fifo else None
     return Target(rule, spec, whole, sqs.inbox(queue, now, sent_ms), attributes, queue.fifo, group)
 

@@ -26,7 +26,7 @@ from bus.memory.errors import client_error, ok
 from bus.memory.matching import Compiled, compile_pattern
 from bus.memory.queue import utf8_len
 from bus.memory.sqs import MemorySqs
-from bus.memory.world import World
+from bus.memory.world import World, new_id
 from bus.topology.patterns import check_event_pattern
 
 DEFAULT_BUS = "default"
@@ -289,11 +289,16 @@ class MemoryEvents:
         if sum(_size(e) for e in Entries) > MAX_BYTES:
             raise _error(op, "ValidationException",
                          "Total size of the entries in the request is over the limit.")  # fmt: skip
-        now = self.world.clock.now()
-        ingested = self.world.clock.iso(now, millis=False)
+        clock = self.world.clock
+        now = clock.now()
+        ingested = clock.iso(now, millis=False)
         through: dict[str, Routes] = {}
-        answers = [self._put(entry, now, ingested, through) for entry in Entries]
-        failed = sum(1 for a in answers if "ErrorCode" in a)
+        put = self._put
+        answers = [put(entry, now, ingested, through) for entry in Entries]
+        failed = 0
+        for answer in answers:
+            if "ErrorCode" in answer:
+                failed += 1
         return ok(FailedEntryCount=failed, Entries=answers)
 
     def _put(
@@ -301,11 +306,8 @@ class MemoryEvents:
     ) -> dict[str, Any]:
         """Check one entry and deliver its event (``through``: the routes of the buses this call
         has resolved so far)."""
-        source, detail_type, text = (
-            entry.get("Source"),
-            entry.get("DetailType"),
-            entry.get("Detail"),
-        )
+        get = entry.get
+        source, detail_type, text = get("Source"), get("DetailType"), get("Detail")
         if not (source and detail_type and text):
             name = "Source" if not source else "DetailType" if not detail_type else "Detail"
             return {"ErrorCode": "InvalidArgument",
@@ -317,7 +319,7 @@ class MemoryEvents:
             detail = None
         if not isinstance(detail, dict):
             return {"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."}
-        name = entry.get("EventBusName") or DEFAULT_BUS
+        name = get("EventBusName") or DEFAULT_BUS
         bus_routes = through.get(name)
         if bus_routes is None:
             bus = self.buses.get(name.rsplit("/", 1)[-1] if name.startswith("arn:") else name)
@@ -325,16 +327,18 @@ class MemoryEvents:
                 return {"ErrorCode": "NotFoundException",
                         "ErrorMessage": f"Event bus {name} does not exist."}  # fmt: skip
             bus_routes = through[name] = routes(self.sqs, bus, now)
-        event_id = self.world.new_id()
-        when = entry.get("Time")
+        event_id = new_id()
+        when = get("Time")
         stamp = _stamp(int(when.timestamp())) if isinstance(when, datetime) else ingested
+        resources = get("Resources")
+        world = self.world
         event = {
             "version": "0", "id": event_id, "detail-type": detail_type, "source": source,
-            "account": self.world.account_id, "time": stamp,
-            "region": self.world.region, "resources": list(entry.get("Resources") or []),
-            "detail": detail,
+            "account": world.account_id, "time": stamp, "region": world.region,
+            "resources": list(resources) if resources else [], "detail": detail,
         }  # fmt: skip
-        deliver(event, bus_routes, ingested)
+        if bus_routes:
+            deliver(event, bus_routes, ingested)
         return {"EventId": event_id}
 
 

@@ -310,7 +310,8 @@ def _compile_key(key: str, rule: Any) -> Matcher:
 def _compile_nested(key: str, rule: Mapping[str, Any]) -> Matcher:
     """The objects under ``key`` must match ``rule``. A chain of single-key objects
     (``{"detail": {"data": {"total": [...]}}}``) is walked in one loop while each step holds one
-    object, the common case; otherwise (arrays, missing fields) each level gathers its objects."""
+    object, the common case, and a last key of match values (``total``) is read at its end;
+    otherwise (arrays, missing fields) each level gathers its objects."""
     inner = _compile_object(rule)
 
     def nested(nodes: Sequence[Node]) -> bool:
@@ -330,6 +331,26 @@ def _compile_nested(key: str, rule: Mapping[str, Any]) -> Matcher:
     if len(path) == 1:
         return nested
     last = _compile_object(rule)
+    if len(rule) == 1 and "$or" not in rule:  # the chain ends in one key of match values
+        ((leaf, values),) = rule.items()
+        one, missing = _compile_leaf(values)
+
+        def walked_to_leaf(nodes: Sequence[Node]) -> bool:
+            if len(nodes) == 1:
+                node: Any = nodes[0]
+                for step in path:
+                    node = node.get(step)
+                    if type(node) is not dict:
+                        return nested(nodes)
+                value = node.get(leaf, _MISSING)  # what ``last`` does with one object, inline
+                if type(value) in _SCALARS:
+                    return one(value)
+                if value is _MISSING:
+                    return missing
+                return last((node,))
+            return nested(nodes)
+
+        return walked_to_leaf
 
     def walked(nodes: Sequence[Node]) -> bool:
         if len(nodes) == 1:
@@ -362,6 +383,8 @@ def _compile_leaf(rules: Sequence[Any]) -> tuple[Predicate, bool]:
         return (lambda value: True), missing
     if not predicates:
         return (lambda value: type(value) is str and value in exact), missing
+    if not exact and len(predicates) == 1:
+        return predicates[0], missing  # one operator (a numeric range, say): no loop around it
 
     def one(value: Any) -> bool:
         if exact and type(value) is str and value in exact:  # a string equals only strings

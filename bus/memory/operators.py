@@ -37,7 +37,14 @@ def _compile_numeric(arg: Sequence[Any]) -> Predicate:
     bounds = [(_COMPARE[op], float(bound)) for op, bound in zip(arg[0::2], arg[1::2], strict=False)]
     if len(bounds) == 1:
         ((test, bound),) = bounds
-        return lambda value: is_number(value) and test(float(value), bound)
+
+        def between(value: Any) -> bool:
+            kind = type(value)  # an int or a float: is_number without calling it
+            if kind is int or kind is float or is_number(value):
+                return test(float(value), bound)
+            return False
+
+        return between
 
     def numeric(value: Any) -> bool:
         if not is_number(value):

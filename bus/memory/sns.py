@@ -22,8 +22,8 @@ from bus.memory.batch import check_batch, failure
 from bus.memory.errors import ok
 from bus.memory.queue import message_size
 from bus.memory.sns_checks import MAX_BYTES, check_publish, sns_error, structured
-from bus.memory.sns_delivery import Published, Subscription
-from bus.memory.sns_routes import Fanout, fan_out
+from bus.memory.sns_delivery import Subscription
+from bus.memory.sns_routes import Fanout
 from bus.memory.sqs import MemorySqs
 from bus.memory.world import World
 from bus.topology.patterns import check_filter_policy
@@ -271,7 +271,7 @@ class MemorySns:
     async def publish(self, TopicArn: str, Message: str, **entry: Any) -> dict[str, Any]:
         topic = self.topic(TopicArn, "Publish")
         now = self.world.clock.now()
-        through = Fanout(self.sqs, topic.subscriptions, now)
+        through = Fanout(self.sqs, self.world, topic.arn, topic.subscriptions, now)
         entry = {"Message": Message, **entry}
         return ok(**_published(*self._publish(topic, "Publish", entry, through, now)))
 
@@ -291,7 +291,7 @@ class MemorySns:
                              f"the limit of {MAX_BYTES} bytes.", "BatchRequestTooLong")  # fmt: skip
         successful, failed = [], []
         now = self.world.clock.now()
-        through = Fanout(self.sqs, topic.subscriptions, now)
+        through = Fanout(self.sqs, self.world, topic.arn, topic.subscriptions, now)
         for entry, size in zip(entries, sizes, strict=True):
             try:
                 message_id, sequence = self._publish(topic, op, entry, through, now, size)
@@ -329,14 +329,11 @@ class MemorySns:
             if seen is not None and seen[0] > now:
                 return seen[1], seen[2]
             sequence = self.world.sequence_number()
-        message = Published(
-            self.world.new_id(), topic.arn, body, attributes, entry.get("Subject"), group,
-            dedup, sequence, now, self.world.clock,
-        )  # fmt: skip
+        message_id = self.world.new_id()
         if topic.fifo and dedup is not None:
-            topic.dedup[dedup] = (now + DEDUP_WINDOW, message.id, sequence)
-        fan_out(message, through, self.world.region)
-        return message.id, sequence
+            topic.dedup[dedup] = (now + DEDUP_WINDOW, message_id, sequence)
+        through.send(message_id, body, attributes, entry.get("Subject"), group, dedup, sequence)
+        return message_id, sequence
 
 
 def _published(message_id: str, sequence: str | None) -> dict[str, Any]:

@@ -43,6 +43,25 @@ def check_publish(
         raise sns_error(op, "Invalid parameter: Empty message")
     if (message_size(body, attributes) if size is None else size) > MAX_BYTES:
         raise sns_error(op, "Invalid parameter: Message too long")
+    for value in attributes.values():  # the usual case, every type plain: no names needed
+        if value.get("DataType", "") not in _PLAIN_TYPES:
+            _check_types(op, attributes)
+            break
+    if topic.fifo:
+        if not entry.get("MessageGroupId"):
+            raise sns_error(op, "Invalid parameter: The MessageGroupId parameter is required for "
+                             "FIFO topics")  # fmt: skip
+        if not entry.get("MessageDeduplicationId") and (
+            topic.attributes.get("ContentBasedDeduplication", "false") != "true"
+        ):
+            raise sns_error(op, "Invalid parameter: The topic should either have "
+                             "ContentBasedDeduplication enabled or MessageDeduplicationId "
+                             "provided explicitly")  # fmt: skip
+
+
+def _check_types(op: str, attributes: dict[str, Any]) -> None:
+    """SNS's refusal of the first attribute whose type is not ``String``, ``Number`` or
+    ``Binary``, or a custom type of them, or a ``String.Array`` that is not a JSON array."""
     for name, value in attributes.items():
         data_type = value.get("DataType", "")
         if data_type in _PLAIN_TYPES:
@@ -62,13 +81,3 @@ def check_publish(
                 raise sns_error(op, f"Invalid parameter: MessageAttributes: The message attribute "
                                  f"'{name}' with type 'String.Array' must be an array.",
                              "ParameterValueInvalid")  # fmt: skip
-    if topic.fifo:
-        if not entry.get("MessageGroupId"):
-            raise sns_error(op, "Invalid parameter: The MessageGroupId parameter is required for "
-                             "FIFO topics")  # fmt: skip
-        if not entry.get("MessageDeduplicationId") and (
-            topic.attributes.get("ContentBasedDeduplication", "false") != "true"
-        ):
-            raise sns_error(op, "Invalid parameter: The topic should either have "
-                             "ContentBasedDeduplication enabled or MessageDeduplicationId "
-                             "provided explicitly")  # fmt: skip

@@ -8,7 +8,8 @@ resolves them again, so a subscription, policy or queue changed between calls is
 
 Per message, what filter policies read is computed once and only when read: the body parsed for
 the first body-scoped policy whose required strings it contains (``Compiled.may_match``), each
-attribute converted for the first policy that names it.
+attribute converted for the first policy that names it, and the ``Published`` message (what SNS's
+JSON notification is made from) for the first route that wraps it: raw deliveries need none.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from bus.memory.matching import Compiled
 from bus.memory.queue import Queue
 from bus.memory.sns_delivery import Published, Subscription
 from bus.memory.sqs import Inbox, MemorySqs
+from bus.memory.world import World
 
 _UNPARSED = object()
 
@@ -48,14 +50,19 @@ class Route:
 
 class Fanout:
     """One call's routes: a topic's subscriptions, each resolved to its queue when a first
-    message goes through it (a subscription no message of the call matches costs no lookup)."""
+    message goes through it (a subscription no message of the call matches costs no lookup).
+    What every message of the call shares (the topic, the time, the region) is held here."""
 
-    __slots__ = ("_now", "_sent_ms", "_sqs", "routes")
+    __slots__ = ("_arn", "_clock", "_now", "_region", "_sent_ms", "_sqs", "routes")
 
-    def __init__(self, sqs: MemorySqs, subscriptions: Sequence[Subscription], now: float) -> None:
+    def __init__(
+        self, sqs: MemorySqs, world: World, topic_arn: str,
+        subscriptions: Sequence[Subscription], now: float,
+    ) -> None:  # fmt: skip
         self.routes = [Route(sub, sub.compiled, sub.scope == "MessageBody", not sub.raw)
                        for sub in subscriptions]  # fmt: skip
-        self._sqs, self._now = sqs, now
+        self._sqs, self._arn, self._now = sqs, topic_arn, now
+        self._clock, self._region = world.clock, world.region
         self._sent_ms: int | None = None
 
     def resolve(self, route: Route) -> None:
@@ -69,6 +76,50 @@ class Fanout:
                 self._sent_ms = sqs.world.clock.epoch_ms(self._now)
             route.inbox, route.fifo = sqs.inbox(queue, self._now, self._sent_ms), queue.fifo
 
+    def send(
+        self, message_id: str, body: str, attributes: dict[str, Any], subject: str | None,
+        group: str | None, dedup: str | None, sequence: str | None,
+    ) -> None:  # fmt: skip
+        """Deliver one message through every route whose filter policy it matches. The
+        ``Published`` message is made only for a route that wraps it in SNS's notification."""
+        values: dict[str, Any] | None = None
+        document: Any = _UNPARSED
+        published: Published | None = None
+        for route in self.routes:
+            compiled = route.compiled
+            if compiled is not None:
+                if route.body_scope:
+                    if document is _UNPARSED:
+                        if not compiled.may_match(body):
+                            continue  # parsed later, if another policy needs it
+                        try:
+                            document = loads(body)
+                        except ValueError:
+                            document = None
+                    if not isinstance(document, dict) or not compiled.match((document,)):
+                        continue
+                else:
+                    if values is None:
+                        values = {}
+                    if not compiled.match_attributes(attributes, values):
+                        continue
+            if not route.resolved:
+                self.resolve(route)
+            inbox = route.inbox
+            if inbox is None:
+                continue
+            fifo_group = fifo_dedup = None
+            if route.fifo:
+                fifo_group, fifo_dedup = group or message_id, dedup
+            if route.wrapped:
+                if published is None:
+                    published = Published(message_id, self._arn, body, attributes, subject,
+                                          group, dedup, sequence, self._now, self._clock)  # fmt: skip
+                envelope = published.envelope(route.subscription, self._region)
+                inbox.write(envelope, {}, fifo_group, fifo_dedup)
+            else:
+                inbox.write(body, attributes, fifo_group, fifo_dedup)
+
 
 def _dead_letter_queue(sqs: MemorySqs, sub: Subscription) -> Queue | None:
     text = sub.attributes.get("RedrivePolicy")
@@ -78,40 +129,3 @@ def _dead_letter_queue(sqs: MemorySqs, sub: Subscription) -> Queue | None:
         return sqs.by_arn(str(json.loads(text).get("deadLetterTargetArn", "")))
     except ValueError:
         return None
-
-
-def fan_out(message: Published, fanout: Fanout, region: str) -> None:
-    """Deliver ``message`` through every route whose filter policy it matches."""
-    values: dict[str, Any] | None = None
-    document: Any = _UNPARSED
-    body = message.body
-    for route in fanout.routes:
-        compiled = route.compiled
-        if compiled is not None:
-            if route.body_scope:
-                if document is _UNPARSED:
-                    if not compiled.may_match(body):
-                        continue  # parsed later, if another policy needs it
-                    try:
-                        document = loads(body)
-                    except ValueError:
-                        document = None
-                if not isinstance(document, dict) or not compiled.match((document,)):
-                    continue
-            else:
-                if values is None:
-                    values = {}
-                if not compiled.match_attributes(message.attributes, values):
-                    continue
-        if not route.resolved:
-            fanout.resolve(route)
-        inbox = route.inbox
-        if inbox is None:
-            continue
-        group = dedup = None
-        if route.fifo:
-            group, dedup = message.group_id or message.id, message.dedup_id
-        if route.wrapped:
-            inbox.write(message.envelope(route.subscription, region), {}, group, dedup)
-        else:
-            inbox.write(body, message.attributes, group, dedup)

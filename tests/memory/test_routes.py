@@ -140,6 +140,34 @@ def test_remembered_entry_ids_are_only_well_formed_ones() -> None:
     assert len(_WELL_FORMED) == 4096  # bounded: later ids are checked each time, not remembered
 
 
+IDS = st.sampled_from(["0", "1", "ok-1", "ok_2", "", "no.dots", "x" * 81, 7, 5.5, None, ("t",)])
+
+
+def _verdict(entries: list[dict[str, Any]]) -> str | None:
+    try:
+        check_batch("PublishBatch", entries)
+    except ClientError as refused:
+        return str(refused.response["Error"]["Code"])
+    return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(ids=st.lists(IDS, min_size=1, max_size=10), missing=st.booleans())
+def test_a_batch_of_remembered_ids_gets_the_full_checks_verdict(
+    ids: list[Any], missing: bool
+) -> None:
+    """With every well-formed id remembered, the shortcut (all ids remembered, none repeated)
+    answers as the id-by-id check does with nothing remembered: malformed, repeated, missing,
+    unhashable and non-string ids included."""
+    entries: list[dict[str, Any]] = [{"Id": i} for i in ids]
+    if missing:
+        entries.append({})
+    _WELL_FORMED.clear()
+    expected = _verdict(entries)
+    _WELL_FORMED.update({"0", "1", "ok-1", "ok_2", "7"})
+    assert _verdict(entries) == expected
+
+
 # -- EventBridge: a call's routes are its own -----------------------------------------------------
 
 

@@ -9,14 +9,22 @@ import json
 import uuid
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bus.memory import MemoryAws, matches_event_pattern, matches_filter_policy
 from bus.memory.matching import _MISSING, _flatten, attribute_values, compile_pattern
-from bus.memory.operators import value_matches
+from bus.memory.operators import compile_value, value_matches
 from bus.memory.world import World, _id_stream
-from tests.memory.strategies import FIELDS, document, nested_pattern
+from tests.memory.strategies import (
+    FIELDS,
+    document,
+    json_value,
+    match_value,
+    nested_pattern,
+    scalar,
+)
+from tests.memory.strategies import rule as match_values
 
 from .test_sns import bodies, n, s, subscribed, topic
 
@@ -63,6 +71,54 @@ def test_compiled_patterns_agree_with_the_plain_interpreter(
     assert compile_pattern(pattern).match((doc,)) is reference(pattern, [doc])
     either = {"$or": [pattern, {"z": [{"exists": True}]}]}
     assert compile_pattern(either).match((doc,)) is reference(either, [doc])
+
+
+def _deep_document(leaf: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """``{"n": {"m": {"a": {...}}}}``, each level sometimes an array of objects, a scalar or
+    missing."""
+
+    def level(inner: st.SearchStrategy[Any], key: str) -> st.SearchStrategy[Any]:
+        keyed = st.builds(lambda v: {key: v}, inner)
+        listed = st.lists(st.one_of(keyed, st.just({})), min_size=1, max_size=2)
+        return st.one_of(keyed, keyed, keyed, keyed, st.just({}), listed, scalar)
+
+    return level(level(leaf, "a"), "m").map(lambda m: {"n": m})
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    rule=match_values(eventbridge=True),
+    other=st.one_of(st.none(), match_values(eventbridge=True)),
+    doc=_deep_document(st.fixed_dictionaries({}, optional=dict.fromkeys(FIELDS, json_value))),
+)
+@example(rule=["red"], other=None, doc={"n": {"m": {"a": {"b": ["blue", "red"]}}}})
+@example(rule=[5], other=None, doc={"n": {"m": [{"a": {"b": 1}}, {"a": {"b": 5}}]}})
+def test_chains_of_single_key_objects_agree_with_the_plain_interpreter(
+    rule: list[Any], other: list[Any] | None, doc: dict[str, Any]
+) -> None:
+    """A chain walked in one loop (``{"n": {"m": {"a": {"b": [...]}}}}``), ending in one key of
+    match values (read inline) or in more keys, against documents whose levels are objects,
+    arrays of them, scalars or missing."""
+    leaf = {"b": rule} if other is None else {"b": rule, "c": other}
+    pattern = {"n": {"m": {"a": leaf}}}
+    assert compile_pattern(pattern).match((doc,)) is reference(pattern, [doc])
+
+
+SCALARS = st.one_of(
+    st.booleans(), st.none(), st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True), st.sampled_from(["red", "5", "10.0.0.5", ""]),
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(rule=match_value(eventbridge=True), value=SCALARS)
+def test_compiled_match_values_agree_with_the_interpreted_ones(rule: Any, value: Any) -> None:
+    """Each operator's compiled predicate (a numeric range tests an int or a float without a
+    call, say) against ``value_matches``, on every kind of scalar: booleans are not numbers,
+    integers too large for a double are compared as doubles."""
+    if type(rule) is str or (isinstance(rule, dict) and "exists" in rule):
+        return  # plain strings and exists are the leaf's own, not a predicate's
+    assert compile_value(rule)(value) is value_matches(rule, value)
 
 
 # -- the body prefilter ---------------------------------------------------------------------------

@@ -152,3 +152,36 @@ async def test_publish_batch_answers_per_entry_and_checks_the_batch(memory: Memo
     with pytest.raises(ClientError) as missing:
         await memory.sns.publish(TopicArn=arn + "-nope", Message="x")
     assert missing.value.response["Error"]["Code"] == "NotFound"
+
+
+async def test_attribute_types_are_refused_naming_the_first_bad_one(memory: MemoryAws) -> None:
+    """Custom types of String, Number and Binary pass; the first attribute of another type, or a
+    String.Array that is not a JSON array, is named in the refusal (after valid ones too)."""
+    arn = await topic(memory)
+    url = await subscribed(memory, arn, "q", RawMessageDelivery="true")
+    custom = {"DataType": "String.custom", "StringValue": "c"}
+    entries = [
+        {"Id": "plain", "Message": "1", "MessageAttributes": {"s": s("a"), "n": n("1")}},
+        {"Id": "custom", "Message": "2", "MessageAttributes": {"s": s("a"), "c": custom,
+                                                               "b": {"DataType": "Binary.x",
+                                                                     "BinaryValue": b"b"}}},
+        {"Id": "weird", "Message": "3", "MessageAttributes": {"s": s("a"), "c": custom,
+                                                              "w": {"DataType": "Weird",
+                                                                    "StringValue": "w"},
+                                                              "v": {"DataType": "Odd",
+                                                                    "StringValue": "v"}}},
+        {"Id": "array", "Message": "4", "MessageAttributes": {
+            "ok": {"DataType": "String.Array", "StringValue": '["a", 1]'},
+            "no": {"DataType": "String.Array", "StringValue": '{"a": 1}'}}},
+    ]  # fmt: skip
+    answer = await memory.sns.publish_batch(TopicArn=arn, PublishBatchRequestEntries=entries)
+    assert [e["Id"] for e in answer["Successful"]] == ["plain", "custom"]
+    failed = {e["Id"]: (e["Code"], e["Message"]) for e in answer["Failed"]}
+    assert failed == {
+        "weird": ("ParameterValueInvalid", "Invalid parameter: MessageAttributes: The message "
+                  "attribute 'w' has an invalid message attribute type, the set of supported "
+                  "type prefixes is Binary, Number, and String."),
+        "array": ("ParameterValueInvalid", "Invalid parameter: MessageAttributes: The message "
+                  "attribute 'no' with type 'String.Array' must be an array."),
+    }  # fmt: skip
+    assert [m["Body"] for m in await bodies(memory, url)] == ["1", "2"]
