@@ -17,6 +17,11 @@ five, with an SQS target). Reported:
   subscribed (checks, ids, parsing the event's detail, no routing) are reported too, per CPU
   second, and the routed calls made again back to back (no Publisher between them, caches warm;
   the best of three replays), which shows what the benchmark's surroundings add;
+- the same routed run at five event counts around N (0.8N to 1.2N): median and range, and the full
+  collections inside the calls at each. Where Python's full collections fall is set by the
+  sequence of allocations (the code and the event count), not by the load, and each one inside
+  the calls costs about 15% of the headline, so one count alone can be lucky or unlucky by more
+  than a code change moves it;
 - ``publish_many`` end to end (the Publisher's validation, envelopes and batching included), and
   the same with every subscription and rule removed, as the baseline in the same run;
 - the messages each queue got (a check that routing happened).
@@ -31,6 +36,7 @@ import asyncio
 import gc
 import os
 import platform
+import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -173,12 +179,20 @@ async def replayed(topology: Topology, events: list[OrderPlaced]) -> float:
     return best
 
 
+COUNTS = (0.8, 0.9, 1.0, 1.1, 1.2)
+"""The event counts of the spread line, as fractions of N."""
+
+
 async def main(n: int) -> None:
     topology = load_topology(ROOT / "topology.yaml", env=ENV)
     events = orders(n)
     base = await run(topology, events, routed=False)
     routed = await run(topology, events, routed=True)
     replay = await replayed(topology, events)
+    del events  # each count's run holds its own events alone, as the first one did
+    spread = [routed if f == 1.0 else await run(topology, orders(round(n * f)), routed=True)
+              for f in COUNTS]  # fmt: skip
+    rates = sorted(round(n * f) / r.inside for f, r in zip(COUNTS, spread, strict=True))
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     load = os.getloadavg()[0]
     print(f"bench.memory  {now}, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
@@ -194,6 +208,9 @@ async def main(n: int) -> None:
     collected = routed.collections
     print(f"   of its CPU time, garbage collection             {collected.cpu / routed.inside_cpu:10.0%}"
           f"   ({collected.full} full collection{'s' * (collected.full != 1)})")  # fmt: skip
+    print(f"   the same at {len(COUNTS)} event counts ({COUNTS[0]:g}-{COUNTS[-1]:g}x), median  "
+          f"{statistics.median(rates):10,.0f} events/s   ({rates[0]:,.0f}-{rates[-1]:,.0f}; full "
+          f"collections inside: {', '.join(str(r.collections.full) for r in spread)})")  # fmt: skip
     print(f"   the same calls replayed back to back, per CPU s {n / replay:10,.0f} events/s")
     print(
         f"   the same calls, nothing subscribed, per CPU s   {n / base.inside_cpu:10,.0f} events/s"
