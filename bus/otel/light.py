@@ -3,22 +3,23 @@
 The SDK's ``Tracer.start_span`` builds a ``Span`` that is ready for anything: its attributes in a
 ``BoundedAttributes`` cleaning every value under a lock, a ``Lock`` of its own, ``BoundedList``\\ s
 for events and links, ``on_start`` called on every processor; ``end`` takes the lock again, calls
-``_on_ending`` and then copies it all into a ``ReadableSpan`` for ``on_end``. bus's own spans
-carry a few clean ``str``/``int`` attributes and, most of the time, no event: ``LightTracer`` asks
-the provider's sampler and id generator exactly as ``start_span`` does (the SDK's own samplers'
-decisions made without calling them: bus.otel.sampling), keeps the span in a ``LightSpan``
-(bus.otel.lightspan: a plain dict of attributes; the SDK's ``BoundedAttributes`` /
-``BoundedList`` made only when something else is added), and at ``end`` hands the processors the
-``ReadableSpan`` the SDK would have built, as ``on_end`` would (bus.otel.sdkparts). It does so only
-when that changes nothing a processor can see: the provider is the SDK's, every processor's
-``on_start`` and ``_on_ending`` are the SDK's no-ops (``BatchSpanProcessor``,
-``SimpleSpanProcessor``, the multi-processors over such), and the SDK's private attributes it
-reads are there (``Tracer``: ``sampler``, ``id_generator``, ``resource``, ``span_processor``,
-``instrumentation_info``, ``_instrumentation_scope``, ``_span_limits``, ``_tracer_metrics``,
-``_is_enabled``; the multi-processors' ``_span_processors``; the API's ``ProxyTracer._tracer``; the
-helpers it reuses: ``_is_valid_link``, ``Span._new_links``, ``Span.record_exception``,
-``BoundedAttributes._set_items``; ``SpanContext``'s tuple layout). Otherwise ``start`` is
-``Tracer.start_span``, unchanged. docs/observability.md ("How spans are made") says the same.
+``_on_ending`` and then copies it all into a ``ReadableSpan`` for ``on_end``. bus's own spans carry
+a few clean ``str``/``int`` attributes and, most of the time, no event: ``LightTracer`` asks the
+provider's sampler and id generator exactly as ``start_span`` does (the SDK's own samplers'
+decisions made without calling them, looked up by the kind of parent when no trace id changes them:
+bus.otel.sampling), keeps the span in a ``LightSpan`` (bus.otel.lightspan: a plain dict of
+attributes; the SDK's ``BoundedAttributes`` / ``BoundedList`` made only when something else is
+added), and at ``end`` hands the processors the ``ReadableSpan`` the SDK would have built, as
+``on_end`` would (bus.otel.sdkparts). It does so only when that changes nothing a processor can
+see: the provider is the SDK's, every processor's ``on_start`` and ``_on_ending`` are the SDK's
+no-ops (``BatchSpanProcessor``, ``SimpleSpanProcessor``, the multi-processors over such), and the
+SDK's private attributes it reads are there (``Tracer``: ``sampler``, ``id_generator``,
+``resource``, ``span_processor``, ``instrumentation_info``, ``_instrumentation_scope``,
+``_span_limits``, ``_tracer_metrics``, ``_is_enabled``; the multi-processors' ``_span_processors``;
+the API's ``ProxyTracer._tracer``; the helpers it reuses: ``_is_valid_link``, ``Span._new_links``,
+``Span.record_exception``, ``BoundedAttributes._set_items``; ``SpanContext``'s tuple layout).
+Otherwise ``start`` is ``Tracer.start_span``, unchanged. docs/observability.md ("How spans are
+made") says the same.
 
 ``start_child`` is ``start`` for a parent given as a span context (the one a consumed message's
 ``traceparent`` names): no ``Context`` is built for it unless a sampler must be asked, and the
@@ -39,7 +40,7 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
 from bus.otel.lightspan import LightSpan
-from bus.otel.sampling import decide
+from bus.otel.sampling import decide, parent_kind
 from bus.otel.sdkparts import (
     MAX_SPAN_ID,
     MAX_TRACE_ID,
@@ -193,7 +194,11 @@ class LightTracer:
             trace_id = parent[0]
             random_id = parent[3] & 2 != 0
         sampler = sdk.sampler
-        decision = decide(sampler, parent, trace_id)
+        fixed = found.decisions
+        if fixed is not None and sampler is found.sampler:
+            decision: Decision | None = fixed[parent_kind(parent)]
+        else:
+            decision = decide(sampler, parent, trace_id)
         clean = owned
         if decision is None:  # not one of the SDK's samplers: ask it, as start_span does
             if context is _UNBUILT:
