@@ -67,7 +67,6 @@ class LightSpan(trace.Span):
         kind: SpanKind,
         attributes: dict[str, Any],
         ended: Callable[[], None] | None,
-        *,
         clean: bool = False,
     ) -> None:
         """``ended``: to be called at ``end`` (the tracer's internal span metrics), if anything;

@@ -144,7 +144,7 @@ def delivery(traceparent: str | None, trace_header: str | None) -> Incoming:
 
 def parent_ids(found: Incoming) -> tuple[str, str] | None:
     """The ids of the parent the consume span starts from (what ``TracingConsume`` reads)."""
-    ids, _ = _opening({}, found)
+    ids, _ = _opening(found)
     if ids is None:
         return None
     assert ids.is_remote
