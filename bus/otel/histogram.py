@@ -75,11 +75,16 @@ class Batched:
 
     __slots__ = ("_histogram", "_queue")
 
+    contexts = True
+    """A record's context may be exported (an exemplar): give each record its own."""
+
     def __init__(self, histogram: otel.Histogram) -> None:
         self._histogram = histogram
-        self._queue: deque[tuple[float, Attributes, otel_context.Context]] = deque()
+        self._queue: deque[tuple[float, Attributes, otel_context.Context | None]] = deque()
 
-    def record(self, value: float, attributes: Attributes, context: otel_context.Context) -> None:
+    def record(
+        self, value: float, attributes: Attributes, context: otel_context.Context | None
+    ) -> None:
         queue = self._queue
         queue.append((value, attributes, context))
         if len(queue) >= BATCH:
@@ -119,6 +124,10 @@ class Merged:
     the SDK's ``record`` (which makes the instrument's storage in every reader, as it would on the
     per-record path); the conditions are checked then, and again when the readers change."""
 
+    contexts = False
+    """Made only with exemplars off: a record's context changes nothing exported, so records need
+    none (``None``: where one goes to the SDK, the SDK reads the current context itself)."""
+
     def __init__(self, histogram: Any, consumer: Any, hash_attributes: Any) -> None:
         self._histogram = histogram
         self._consumer = consumer
@@ -137,7 +146,9 @@ class Merged:
         """Whether records are merged (False before the first record, and after a fallback)."""
         return self._ready
 
-    def record(self, value: float, attributes: Attributes, context: otel_context.Context) -> None:
+    def record(
+        self, value: float, attributes: Attributes, context: otel_context.Context | None
+    ) -> None:
         if self._ready and 0.0 <= value < _INF:
             lock = self._lock
             lock.acquire()  # not ``with``: a little cheaper
@@ -157,7 +168,9 @@ class Merged:
                 lock.release()
         self._other(value, attributes, context)
 
-    def _other(self, value: float, attributes: Attributes, context: otel_context.Context) -> None:
+    def _other(
+        self, value: float, attributes: Attributes, context: otel_context.Context | None
+    ) -> None:
         """The first record, a value the SDK refuses (it logs and drops it), or a fallback's."""
         if not 0.0 <= value < _INF:
             self._histogram.record(value, attributes, context)

@@ -49,7 +49,14 @@ def _clean(attributes: Mapping[str, Any]) -> bool:
 
 class LightSpan(trace.Span):
     """A recording span of bus's own: what the SDK's ``Span`` records, kept more simply until
-    something beyond bus's clean attributes is added (then in the SDK's own bounded types)."""
+    something beyond bus's clean attributes is added (then in the SDK's own bounded types).
+
+    Its ``__dict__`` holds exactly the fields of the ``ReadableSpan`` it becomes, under their
+    names (bus.otel.sdkparts.NAMES); the rest of its state is in slots. At ``end`` that dict is
+    the ``ReadableSpan``'s (no copy): once ended, every change is refused (and logged, as by the
+    SDK's span), so nothing changes it after."""
+
+    __slots__ = ("_limits", "_record_end_metrics", "_usable")
 
     def __init__(
         self,
@@ -60,36 +67,29 @@ class LightSpan(trace.Span):
         kind: SpanKind,
         attributes: dict[str, Any],
         ended: Callable[[], None] | None,
-        *,
         clean: bool = False,
     ) -> None:
         """``ended``: to be called at ``end`` (the tracer's internal span metrics), if anything;
         ``clean``: ``attributes`` are bus's own clean ``str``/``int`` values."""
-        tracer = self._tracer = usable.tracer
         self._usable = usable
-        self._resource = tracer.resource  # as the SDK's span: the resource when it started
-        self._limits: SpanLimits = tracer._span_limits
+        self._limits: SpanLimits = usable.limits
+        self._record_end_metrics = ended
         self._name = name
         self._context = context
         self._parent = parent
-        self._kind = kind
+        self._resource = usable.resource  # as the SDK's span: the resource when it started
         self._attributes: dict[str, Any] | BoundedAttributes = attributes
-        limits = self._limits
-        if (
-            limits.max_span_attribute_length is not None
-            or (
-                limits.max_span_attributes is not None
-                and len(attributes) > limits.max_span_attributes
-            )
-            or not (clean or _clean(attributes))  # a sampler may add any value: the SDK cleans
-        ):
-            self._bounded()
-        self._events: BoundedList[Any] | None = None
-        self._links: BoundedList[Any] | None = None
+        self._events: tuple[()] | BoundedList[Any] = ()
+        self._links: tuple[()] | BoundedList[Any] = ()
+        self._kind = kind
+        self._instrumentation_info = usable.info
         self._status = _UNSET
-        self._end_time: int | None = None
-        self._record_end_metrics = ended
         self._start_time = time_ns()
+        self._end_time: int | None = None
+        self._instrumentation_scope = usable.scope
+        # a limit that bites, or a sampler's values (it may add any): the SDK's cleaning
+        if len(attributes) > usable.most or not (clean or _clean(attributes)):
+            self._bounded()
 
     def _bounded(self) -> BoundedAttributes:
         """The attributes as the SDK keeps them (made on the first value bus did not clean)."""
@@ -108,11 +108,10 @@ class LightSpan(trace.Span):
     def put(self, key: str, value: str | int) -> None:
         """bus's own clean attribute (no cleaning needed while no limit can bite)."""
         found = self._attributes
-        most = self._limits.max_span_attributes
         if (
             self._end_time is None
             and type(found) is dict
-            and (most is None or len(found) < most or key in found)
+            and (len(found) < self._usable.most or key in found)
         ):
             found[key] = value
         else:
@@ -160,9 +159,10 @@ class LightSpan(trace.Span):
         event = Event(name=name, attributes=bounded, timestamp=timestamp)
         if self._ended("_add_event"):
             return
-        if self._events is None:
-            self._events = BoundedList(limits.max_events)
-        self._events.append(event)
+        events = self._events
+        if isinstance(events, tuple):
+            events = self._events = BoundedList(limits.max_events)
+        events.append(event)
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
         if not sdk_trace._is_valid_link(context, attributes):
@@ -176,9 +176,10 @@ class LightSpan(trace.Span):
         )
         if self._ended("_add_link"):
             return
-        if self._links is None:
-            self._links = BoundedList(limits.max_links)
-        self._links.append(Link(context=context, attributes=bounded))
+        links = self._links
+        if isinstance(links, tuple):
+            links = self._links = BoundedList(limits.max_links)
+        links.append(Link(context=context, attributes=bounded))
 
     def update_name(self, name: str) -> None:
         if not self._ended("update_name"):
@@ -235,26 +236,9 @@ class LightSpan(trace.Span):
             cast(BoundedAttributes, attributes)._immutable = True
         if self._record_end_metrics is not None:
             self._record_end_metrics()
+        span = readable(self.__dict__)  # its fields, given as they are (see the class)
         usable = self._usable
-        tracer = usable.tracer
-        span = readable(
-            {
-                "_name": self._name,
-                "_context": self._context,
-                "_parent": self._parent,
-                "_resource": self._resource,
-                "_attributes": attributes,
-                "_events": () if self._events is None else self._events,
-                "_links": () if self._links is None else self._links,
-                "_kind": self._kind,
-                "_instrumentation_info": tracer.instrumentation_info,
-                "_status": self._status,
-                "_start_time": self._start_time,
-                "_end_time": self._end_time,
-                "_instrumentation_scope": tracer._instrumentation_scope,
-            }
-        )
-        processor = tracer.span_processor
+        processor = usable.tracer.span_processor
         if (
             processor is not usable.processor
             or getattr(processor, "_span_processors", None) is not usable.processors

@@ -149,6 +149,9 @@ class Metrics(PublishMiddleware):
             "{message}",
             "Deliveries in the consume pipeline now.",
         )
+        self._contexts = self.duration.contexts or self.latency.contexts
+        """Whether a record's context can be exported (an exemplar: the per-record path with the
+        SDK's default filter); only then is the current context read for each delivery."""
         self._blocked = meter.create_histogram(
             "bus.worker.loop.blocked",
             "s",
@@ -164,7 +167,7 @@ class Metrics(PublishMiddleware):
     async def __call__(self, delivery: Incoming, call_next: CallNext) -> None:
         started = time.perf_counter()
         labels = self._labels(delivery)
-        context = otel_context.get_current()
+        context = otel_context.get_current() if self._contexts else None
         self.consumed.add(labels)
         env = delivery.envelope
         if env is not None and env.time is not None and delivery.outcome is None:
@@ -212,7 +215,7 @@ class Metrics(PublishMiddleware):
         delivery: Incoming,
         labels: dict[str, str],
         seconds: float,
-        context: otel_context.Context,
+        context: otel_context.Context | None,
     ) -> None:
         ctx = delivery.context
         if ctx is not None and ctx.try_number > 1:

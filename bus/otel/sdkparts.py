@@ -10,12 +10,15 @@ an empty ``Resource`` when given none: a light span always gives one); ``readabl
 object by giving a new ``ReadableSpan`` that dict of fields as its ``__dict__``, at half the cost.
 It does so only if a ``ReadableSpan`` made by its constructor holds exactly those fields under
 those names (checked once, on import, with a distinct value per argument); otherwise it calls the
-constructor.
+constructor. A light span keeps exactly those fields in its own ``__dict__`` (its other state in
+slots), so the dict it hands over is the one it has: nothing is built or copied at its end.
 
 ``endings(processor)``: the calls ``processor.on_end(span)`` comes down to (the provider's
 multi-processor unrolled; a ``BatchSpanProcessor``'s batch queue given a sampled span directly),
-kept in ``Usable`` with the tracer they were found for; a light span's ``end`` makes them, or
-calls ``on_end`` itself when the processors changed since.
+kept in ``Usable`` with the tracer they were found for and what each span reads of that tracer
+(its resource, limits, instrumentation scope, and its sampler's decisions when no trace id changes
+them: bus.otel.sampling.fixed); a light span's ``end`` makes them, or calls ``on_end`` itself when
+the processors changed since.
 
 ``SPAN_CONTEXT_LAYOUT``: whether a ``SpanContext`` is the tuple its type declares (trace id, span
 id, remote, flags, trace state, valid), so that its fields can be read by index and one made by
@@ -24,20 +27,25 @@ id, remote, flags, trace state, valid), so that its fields can be read by index 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.sdk import trace as sdk_trace
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import (
     ConcurrentMultiSpanProcessor,
     ReadableSpan,
+    SpanLimits,
     SpanProcessor,
     SynchronousMultiSpanProcessor,
 )
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.trace import SpanContext, TraceFlags
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE, TraceState
+
+from bus.otel.sampling import Fixed, fixed
 
 try:
     from opentelemetry.sdk.trace._tracer_metrics import NoOpTracerMetrics as _NO_METRICS
@@ -112,11 +120,17 @@ def _stores_its_arguments() -> bool:
 
 FIELDS = _stores_its_arguments()
 """Whether ``readable`` may give the fields as the span's ``__dict__``."""
+NAMES = tuple(f"_{name}" for name in ARGUMENTS)
+"""The fields' names, as ``readable`` takes them."""
 _new = ReadableSpan.__new__
 
 
 def readable(fields: dict[str, Any]) -> ReadableSpan:
-    """``ReadableSpan(name=fields["_name"], context=fields["_context"], ...)``."""
+    """``ReadableSpan(name=fields["_name"], context=fields["_context"], ...)``; ``fields`` may be
+    given as they are (a light span's own ``__dict__``: nothing changes it once it ended), and
+    only its ``NAMES`` are read."""
+    if len(fields) != len(NAMES):  # another field was set on the light span: not the SDK's
+        fields = {name: fields[name] for name in NAMES}
     if FIELDS:
         made = _new(ReadableSpan)
         made.__dict__ = fields
@@ -162,7 +176,8 @@ def _ending(processor: Any) -> tuple[tuple[Ending, ...], tuple[Ending, ...]]:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Usable:
-    """An SDK tracer the light path stands in for, as found when it was checked."""
+    """An SDK tracer the light path stands in for, as found when it was checked, with what each
+    span reads of it (read once: the SDK sets them when it makes the tracer, never after)."""
 
     tracer: sdk_trace.Tracer
     processor: object
@@ -175,12 +190,36 @@ class Usable:
     """And for a recorded, unsampled one."""
     metrics: bool
     """Whether the tracer's internal span metrics are on (off: nothing to tell them)."""
+    sampler: object
+    """``tracer.sampler`` then."""
+    decisions: Fixed | None
+    """Its decisions by kind of parent when no trace id changes them (bus.otel.sampling.fixed),
+    else None (``decide`` per span)."""
+    resource: Resource
+    """``tracer.resource``: a span's, as the SDK's span takes it when it starts."""
+    limits: SpanLimits
+    """``tracer._span_limits``."""
+    most: float
+    """How many of bus's clean attributes a span keeps in a plain dict: the span limit (none:
+    ``inf``), or -1 when values are limited in length (then every value is cleaned, in the
+    SDK's ``BoundedAttributes`` from the start)."""
+    info: object
+    """``tracer.instrumentation_info``."""
+    scope: object
+    """``tracer._instrumentation_scope``."""
 
 
 def usable(tracer: sdk_trace.Tracer) -> Usable:
     """``tracer`` with its processors now (the tracer already checked: bus.otel.light)."""
     processor = tracer.span_processor
     sampled, unsampled = endings(processor)
+    limits = tracer._span_limits
+    if limits.max_span_attribute_length is not None:
+        most: float = -1
+    elif limits.max_span_attributes is None:
+        most = math.inf
+    else:
+        most = limits.max_span_attributes
     return Usable(
         tracer,
         processor,
@@ -188,6 +227,13 @@ def usable(tracer: sdk_trace.Tracer) -> Usable:
         sampled,
         unsampled,
         type(tracer._tracer_metrics) is not _NO_METRICS,
+        tracer.sampler,
+        fixed(tracer.sampler),
+        tracer.resource,
+        limits,
+        most,
+        tracer.instrumentation_info,
+        tracer._instrumentation_scope,
     )
 
 

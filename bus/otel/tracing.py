@@ -48,6 +48,8 @@ SYSTEMS = {"topic": "aws.sns", "queue": "aws_sqs", "bus": "aws_eventbridge"}
 CALLS = {"topic": "PublishBatch", "queue": "SendMessageBatch", "bus": "PutEvents"}
 _SEND = {"messaging.operation.type": "send", "messaging.operation.name": "publish"}
 """The attributes every PRODUCER span starts with (the SDK copies them: one dict serves all)."""
+_CONSUMER, _PRODUCER, _CLIENT = SpanKind.CONSUMER, SpanKind.PRODUCER, SpanKind.CLIENT
+"""Looked up once: an enum member read from its class goes through its ``__getattr__`` hook."""
 REMEMBERED = 10_000
 """Event spans kept open, waiting for their destinations' answers (beyond: the oldest is ended)."""
 
@@ -98,7 +100,7 @@ class TracingPublish(PublishMiddleware):
     async def event(self, outgoing: Outgoing, call_next: NextEvent) -> None:
         parent = _current_parent() or context_of(outgoing.traceparent)
         guess = self._guesses.get(type(outgoing.event), _UNKNOWN)
-        span = self.spans.start(guess.name, parent or EMPTY, SpanKind.PRODUCER, guess.attributes)
+        span = self.spans.start(guess.name, parent or EMPTY, _PRODUCER, guess.attributes)
         outgoing.traceparent = traceparent_of(span)
         try:
             await call_next(outgoing)
@@ -153,7 +155,7 @@ class TracingPublish(PublishMiddleware):
             "messaging.operation.name": CALLS[channel.kind],
             "messaging.batch.message_count": len(batch.entries),
         }
-        span = self.spans.start(f"send {channel.name}", None, SpanKind.CLIENT, attributes, links)
+        span = self.spans.start(f"send {channel.name}", None, _CLIENT, attributes, links)
         token = otel_context.attach(trace.set_span_in_context(span))
         try:
             await call_next(batch)
@@ -231,30 +233,29 @@ class TracingConsume:
     """The consume half: a CONSUMER ``process`` span per delivery, from handling to settling.
 
     Per delivery: the parent's span context read from the ``traceparent`` (no ``Context`` built:
-    ``LightTracer.start_child``), one span started from it with every attribute known then (the
-    queue's share built once per queue), made current by one context variable set
-    (bus.otel.current; no context manager), and at settling (a ``functools.partial`` hook) one
-    attribute and ``end``. A span the sampler dropped (not recording) gets no settle hook at all.
-    The span is a ``LightSpan`` (bus.otel.light: the same exported span for less CPU) unless
-    ``light`` is False or the provider does not allow it; then the SDK's."""
+    ``LightTracer.start_child``), one span started from it with every attribute known then (in
+    one dict made at its size: no copy of a shared one, no resize), made current by one context
+    variable set (bus.otel.current; no context manager), and at settling (a ``functools.partial``
+    hook) one attribute and ``end``. A span the sampler dropped (not recording) gets no settle
+    hook at all. The span is a ``LightSpan`` (bus.otel.light: the same exported span for less
+    CPU) unless ``light`` is False or the provider does not allow it; then the SDK's."""
 
     def __init__(self, tracer: trace.Tracer, *, light: bool = True) -> None:
         self.spans = LightTracer(tracer, enabled=light)
-        self._names: dict[str, tuple[str, dict[str, str]]] = {}
-        """Per queue: the span's name and the attributes every delivery to it shares."""
+        self._names: dict[str, str] = {}
+        """Per queue: the name of its deliveries' spans."""
 
-    def queue(self, queue: str) -> tuple[str, dict[str, str]]:
-        """The span name and shared attributes of ``queue`` (built once, then reused)."""
+    def queue(self, queue: str) -> str:
+        """The span name of ``queue``'s deliveries (made once, then reused)."""
         found = self._names.get(queue)
         if found is None:
-            found = self._names[queue] = (f"process {queue}", _queue_attributes(queue))
+            found = self._names[queue] = f"process {queue}"
         return found
 
     async def __call__(self, delivery: Incoming, call_next: CallNext) -> None:
-        found = self._names.get(delivery.queue)
-        name, shared = found if found is not None else self.queue(delivery.queue)
-        remote, attributes = _opening(shared, delivery)
-        span = self.spans.start_child(name, remote, SpanKind.CONSUMER, attributes)
+        name = self._names.get(delivery.queue) or self.queue(delivery.queue)
+        remote, attributes = _opening(delivery)
+        span = self.spans.start_child(name, remote, _CONSUMER, attributes)
         # not when the sampler dropped it: nothing to finish then (a new light span records)
         if type(span) is LightSpan or span.is_recording():
             delivery.when_settled(partial(_settled, span, delivery))
@@ -271,15 +272,18 @@ def _xray_parent(delivery: Incoming) -> trace.SpanContext | None:
     return span_context_of(xray_to_traceparent(header)) if header else None
 
 
-def _opening(
-    shared: dict[str, str], delivery: Incoming
-) -> tuple[trace.SpanContext | None, dict[str, str | int]]:
+def _opening(delivery: Incoming) -> tuple[trace.SpanContext | None, dict[str, str | int]]:
     """What a delivery's span starts from: the producer's span context (the envelope's
     ``traceparent``, else SQS's ``AWSTraceHeader``; None when neither names one) and its
-    attributes: ``shared`` (the queue's) plus its message id, attempt, event id and type."""
+    attributes: the queue's, its message id, attempt, event id and type (one dict literal: made
+    with room for them all and the outcome, so none of them resizes it)."""
+    message = delivery.message
     attributes: dict[str, str | int] = {
-        **shared,
-        "messaging.message.id": delivery.message.message_id,
+        "messaging.system": "aws_sqs",
+        "messaging.destination.name": delivery.queue,
+        "messaging.operation.type": "process",
+        "messaging.operation.name": "process",
+        "messaging.message.id": message.message_id,
         "bus.attempt": delivery.attempt,
     }
     env = delivery.envelope
@@ -288,19 +292,10 @@ def _opening(
         attributes["bus.event.id"] = env.id
         attributes["bus.event.type"] = env.type
         remote = span_context_of(env.traceparent)
-    group = delivery.message.group_id
+    group = message.group_id
     if group:
         attributes["messaging.aws_sqs.message_group_id"] = group
     return _xray_parent(delivery) if remote is None else remote, attributes
-
-
-def _queue_attributes(queue: str) -> dict[str, str]:
-    return {
-        "messaging.system": "aws_sqs",
-        "messaging.destination.name": queue,
-        "messaging.operation.type": "process",
-        "messaging.operation.name": "process",
-    }
 
 
 def _settled(span: Span, delivery: Incoming, outcome: Outcome, fate: str) -> None:

@@ -297,10 +297,13 @@ def test_bus_metrics_merge_with_prometheus_and_record_per_record_with_exemplars_
     merged = Metrics(meter_provider(PrometheusReader(), environ={}))
     assert type(merged.duration) is Merged
     assert type(merged.latency) is Merged
+    assert not merged._contexts  # exemplars off: no delivery reads the current context
     unmerged = Metrics(meter_provider(PrometheusReader(), environ={}), merge=False)
     assert type(unmerged.duration) is Batched
+    assert unmerged._contexts
     traced = Metrics(MeterProvider([InMemoryMetricReader()], shutdown_on_exit=False))
     assert type(traced.duration) is Batched  # the SDK's default filter: trace-based exemplars
+    assert traced._contexts  # each record keeps its context for its exemplar
 
 
 def test_a_reader_added_later_gets_the_merged_records_or_turns_the_merge_off() -> None:

@@ -64,6 +64,44 @@ def test_any_text_agrees_too(text: str) -> None:
     assert span_context_of(text) == propagated(text)
 
 
+ODD = HEX + "ABCDEF x_+-٣"
+"""Lowercase hex digits, and what ``bytes.fromhex`` or ``int`` would take too (capitals, spaces,
+underscores, signs, ``0x``, other scripts' digits)."""
+
+
+@st.composite
+def common_shapes(draw: st.DrawFn) -> str:
+    """Version 00's shape (55 characters, its dashes, flags 01 or 00), the ids valid or nearly."""
+    trace_id = draw(
+        st.sampled_from(["0" * 32, VALID[3:35]]) | st.text(ODD, min_size=32, max_size=32)
+    )
+    span_id = draw(
+        st.sampled_from(["0" * 16, VALID[36:52]]) | st.text(ODD, min_size=16, max_size=16)
+    )
+    return f"00-{trace_id}-{span_id}-{draw(st.sampled_from(['01', '00']))}"
+
+
+@given(common_shapes())
+@example(VALID)
+@example(VALID.replace("4bf9", "4BF9"))
+@example(VALID.replace("4bf9", "0x4b"))
+@example(VALID.replace("4bf9", "4b f"))
+@example(VALID.replace("4bf9", "4b_f"))
+def test_the_common_shape_is_read_as_the_expression_reads_it(text: str) -> None:
+    assert span_context_of(text) == traceparent._parsed(text) == propagated(text)
+
+
+def test_the_common_shape_is_read_without_the_expression(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused(text: str | None) -> None:
+        raise AssertionError(f"parsed by the expression: {text}")
+
+    monkeypatch.setattr(traceparent, "_parsed", refused)
+    for flags in ("01", "00"):
+        found = span_context_of(VALID[:-2] + flags)
+        assert found == propagated(VALID[:-2] + flags)
+        assert type(found) is SpanContext
+
+
 def test_a_valid_value_is_a_remote_parent_and_is_written_back_the_same() -> None:
     parent = context_of(VALID)
     assert parent is not None
@@ -106,7 +144,7 @@ def delivery(traceparent: str | None, trace_header: str | None) -> Incoming:
 
 def parent_ids(found: Incoming) -> tuple[str, str] | None:
     """The ids of the parent the consume span starts from (what ``TracingConsume`` reads)."""
-    ids, _ = _opening({}, found)
+    ids, _ = _opening(found)
     if ids is None:
         return None
     assert ids.is_remote

@@ -27,7 +27,7 @@ from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.span import TraceState
 
 from bus.otel.light import LightSpan, LightTracer
-from bus.otel.sampling import decide
+from bus.otel.sampling import decide, fixed, parent_kind
 from bus.otel.traceparent import EMPTY, as_parent
 from tests.otel.exported import fields
 from tests.otel.test_tracing_light import ATTRIBUTES, provider
@@ -77,6 +77,41 @@ def test_the_decision_is_the_sdk_samplers(
     assert asked.trace_state == (None if parent is None else parent.trace_state)
 
 
+@pytest.mark.parametrize("sampler", list(SAMPLERS.values()), ids=list(SAMPLERS))
+@settings(max_examples=20)
+@given(trace_id=st.integers(1, (1 << 128) - 1))
+def test_the_fixed_decisions_are_decides_for_every_kind_of_parent(
+    sampler: Sampler, trace_id: int
+) -> None:
+    found = fixed(sampler)
+    deciding = [sampler, *(getattr(sampler, f"_{name}", None) for name in DELEGATES)]
+    ratio = any(isinstance(s, TraceIdRatioBased) for s in deciding)
+    assert (found is None) is ratio  # a ratio's decision depends on the trace id: decided per span
+    if found is not None:
+        for parent in PARENTS.values():
+            ids = parent.trace_id if parent is not None else trace_id
+            assert found[parent_kind(parent)] is decide(sampler, parent, ids)
+
+
+DELEGATES = (
+    "root",
+    "remote_parent_sampled",
+    "remote_parent_not_sampled",
+    "local_parent_sampled",
+    "local_parent_not_sampled",
+)
+
+
+def test_the_light_path_decides_again_if_the_tracers_sampler_was_replaced() -> None:
+    made, _ = provider(sampler=DEFAULT_ON)
+    tracer = made.get_tracer("bus", "1.0")
+    light = LightTracer(tracer)
+    assert isinstance(light.start_child("x", None, SpanKind.CONSUMER, {}), LightSpan)
+    tracer.sampler = ALWAYS_OFF  # type: ignore[attr-defined]  # the SDK never does; bus checks
+    dropped = light.start_child("x", None, SpanKind.CONSUMER, {})
+    assert type(dropped) is trace.NonRecordingSpan
+
+
 class Overridden(TraceIdRatioBased):
     """A subclass deciding otherwise: it must be asked."""
 
@@ -96,6 +131,11 @@ def test_any_other_sampler_is_asked() -> None:
     renamed = StaticSampler(Decision.DROP)
     del renamed._decision  # as if a newer SDK renamed it
     assert decide(renamed, None, 1) is None
+    assert fixed(renamed) is None
+    assert fixed(Overridden(1.0)) is None
+    assert fixed(ParentBased(Nested(ALWAYS_ON))) is None
+    on, off = Decision.RECORD_AND_SAMPLE, Decision.DROP
+    assert fixed(ParentBased(ALWAYS_ON)) == (on, on, off, on, off)
 
 
 @pytest.mark.parametrize("parent", list(PARENTS.values()), ids=list(PARENTS))

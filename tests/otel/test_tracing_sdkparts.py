@@ -79,3 +79,30 @@ def test_a_batch_processor_whose_on_end_does_more_is_called_itself(
         assert sampled == unsampled == (processor.on_end,)
     finally:
         processor.shutdown()
+
+
+def test_a_light_span_hands_over_exactly_the_fields_the_constructor_stores() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from bus.otel.light import LightSpan, LightTracer
+
+    made = TracerProvider()
+    exporter = InMemorySpanExporter()
+    made.add_span_processor(SimpleSpanProcessor(exporter))
+    light = LightTracer(made.get_tracer("bus"))
+    plain = light.start_child("x", FIELDS["_parent"], SpanKind.CONSUMER, {"bus.attempt": 1})
+    odd = light.start_child("y", None, SpanKind.CONSUMER, {})
+    assert isinstance(plain, LightSpan)
+    assert isinstance(odd, LightSpan)
+    assert set(vars(plain)) == set(sdkparts.NAMES)  # its other state is in slots
+    odd.extra = "set by someone"  # type: ignore[attr-defined]
+    for span in (plain, odd):
+        span.end()
+        span.set_attribute("late", 1)  # refused once ended: the exported fields do not change
+    for exported in exporter.get_finished_spans():
+        assert type(exported) is ReadableSpan
+        again = ReadableSpan(**{name[1:]: value for name, value in vars(exported).items()})
+        assert vars(exported) == vars(again)
+        assert "late" not in (exported.attributes or {})
