@@ -331,26 +331,12 @@ def _compile_nested(key: str, rule: Mapping[str, Any]) -> Matcher:
     if len(path) == 1:
         return nested
     last = _compile_object(rule)
+    leaf: str = ""
+    one: Predicate | None = None
+    missing = False
     if len(rule) == 1 and "$or" not in rule:  # the chain ends in one key of match values
         ((leaf, values),) = rule.items()
         one, missing = _compile_leaf(values)
-
-        def walked_to_leaf(nodes: Sequence[Node]) -> bool:
-            if len(nodes) == 1:
-                node: Any = nodes[0]
-                for step in path:
-                    node = node.get(step)
-                    if type(node) is not dict:
-                        return nested(nodes)
-                value = node.get(leaf, _MISSING)  # what ``last`` does with one object, inline
-                if type(value) in _SCALARS:
-                    return one(value)
-                if value is _MISSING:
-                    return missing
-                return last((node,))
-            return nested(nodes)
-
-        return walked_to_leaf
 
     def walked(nodes: Sequence[Node]) -> bool:
         if len(nodes) == 1:
@@ -359,6 +345,12 @@ def _compile_nested(key: str, rule: Mapping[str, Any]) -> Matcher:
                 node = node.get(step)
                 if type(node) is not dict:
                     return nested(nodes)
+            if one is not None:  # what ``last`` does with one object, inline
+                value = node.get(leaf, _MISSING)
+                if type(value) in _SCALARS:
+                    return one(value)
+                if value is _MISSING:
+                    return missing
             return last((node,))
         return nested(nodes)
 
