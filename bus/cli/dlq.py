@@ -308,7 +308,7 @@ def purge(
             env=settings.env,
             selection=selection,
             hold_seconds=hold,
-            any_queue=any_queue,
+            any_queue=True,  # checked above (unless --any-queue): not asked again
         )
 
     report = common.run(settings, work)

@@ -413,7 +413,15 @@ async def test_purge_with_a_filter_deletes_only_the_selection(world: World) -> N
     )
 
 
-def test_cli_purge_asks_first(world: World) -> None:
+def test_cli_purge_asks_first(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    checks: list[str] = []
+    check = dlq.Queues.receives_dead_letters
+
+    async def counted(queues: dlq.Queues, queue: Any) -> bool:
+        checks.append(queue.name)
+        return await check(queues, queue)
+
+    monkeypatch.setattr(dlq.Queues, "receives_dead_letters", counted)
     args = ("dlq", "purge", "payments-dlq", "-t", str(world.path), "-e", world.env)
     refused = cli(*args, "--reason", "unknown-event")
     assert refused.exit_code == 1
@@ -425,6 +433,7 @@ def test_cli_purge_asks_first(world: World) -> None:
     everything = cli(*args, "--yes")
     assert everything.exit_code == 0, everything.output
     assert "Purged" in everything.stdout
+    assert checks == [world.name("payments-dlq")] * 3  # once per command, before it asks
 
 
 def test_cli_purge_refuses_a_queue_that_is_not_a_dead_letter_queue(
