@@ -108,21 +108,6 @@ def utf8_len(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode())
 
 
-def message_size(body: str, attributes: Mapping[str, Any]) -> int:
-    """Bytes counted against the size limit (SQS's and SNS's rule): the body and every
-    attribute's name, type and value."""
-    size = len(body) if body.isascii() else len(body.encode())
-    for name, value in attributes.items():
-        raw = value.get("BinaryValue")
-        if raw is not None:
-            size += len(raw) if isinstance(raw, bytes) else len(base64.b64decode(raw))
-            text = f"{name}{value.get('DataType', '')}"
-        else:
-            text = f"{name}{value.get('DataType', '')}{value.get('StringValue', '')}"
-        size += len(text) if text.isascii() else len(text.encode())
-    return size
-
-
 @dataclass(eq=False)
 class Queue:
     """A queue's attributes, tags and messages (in arrival order)."""

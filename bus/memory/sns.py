@@ -18,9 +18,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from bus.aws.limits import message_size
 from bus.memory.batch import check_batch, failure
 from bus.memory.errors import ok
-from bus.memory.queue import message_size
 from bus.memory.sns_checks import MAX_BYTES, check_publish, sns_error, structured
 from bus.memory.sns_delivery import Subscription
 from bus.memory.sns_routes import Fanout

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from bus.aws.limits import message_size
 from bus.memory.errors import client_error
-from bus.memory.queue import message_size
 
 if TYPE_CHECKING:
     from bus.memory.sns import Topic

@@ -15,9 +15,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from bus.aws.limits import message_size
 from bus.memory.batch import check_batch, failure
 from bus.memory.errors import client_error, invalid, ok
-from bus.memory.queue import MAX_MESSAGES, Message, Queue, attributes_md5, message_size
+from bus.memory.queue import MAX_MESSAGES, Message, Queue, attributes_md5
 from bus.memory.sqs_checks import check_send, select_attributes
 from bus.memory.sqs_queues import SQS, QueueStore
 from bus.memory.world import new_id

@@ -6,9 +6,9 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from bus.aws.limits import SQS_INVALID_TEXT
+from bus.aws.limits import SQS_INVALID_TEXT, message_size
 from bus.memory.errors import client_error, invalid
-from bus.memory.queue import Queue, message_size
+from bus.memory.queue import Queue
 
 if TYPE_CHECKING:
     from bus.memory.sqs_queues import QueueStore

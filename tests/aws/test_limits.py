@@ -18,3 +18,12 @@ def test_message_size_counts_body_and_each_attribute() -> None:
     expected = len("body") + len("event_type") + len("String") + 2 + len("blob") + len("Binary") + 2
     assert limits.message_size("body", attributes) == expected
     assert limits.message_size("\ud800", None) == 3  # a lone surrogate is counted, not an error
+
+
+def test_a_binary_value_counts_its_bytes_however_it_comes() -> None:
+    """As bytes (aiobotocore's shape), a bytearray or memoryview, or base64 text (SNS's JSON): the
+    decoded bytes count, not the text (the in-memory AWS sizes messages by this rule too)."""
+    three = b"\x00\x01\x02"
+    for given in (three, bytearray(three), memoryview(three), "AAEC"):
+        attributes = {"blob": {"DataType": "Binary", "BinaryValue": given}}
+        assert limits.message_size("", attributes) == len("blob") + len("Binary") + 3
