@@ -69,8 +69,9 @@ def _bytes(value: object) -> int:
 def message_size(body: str | bytes, attributes: Mapping[str, Mapping[str, Any]] | None) -> int:
     """The size SQS and SNS count against their limits: the body's UTF-8 bytes, plus each message
     attribute's name, data type and value (a string value's UTF-8 bytes; a binary value's bytes,
-    decoded from base64 when it comes as text, as in SNS's JSON). The publisher's, the DLQ tools'
-    and the in-memory AWS's one rule (the last on every routed message: no call per attribute)."""
+    decoded from base64 when it comes as text, as in SNS's JSON). One rule for the publisher, the
+    DLQ tools and the in-memory AWS (which sizes every routed message with it: hence no call per
+    attribute)."""
     size = len(body) if type(body) is str and body.isascii() else _bytes(body)
     if not attributes:
         return size
