@@ -1,7 +1,7 @@
 """``python -m bench`` (``make bench``): the side-by-side comparison (``bench.compare``), then every
 other benchmark script in this folder that exists (``publish.py``, ``worker.py``, ``dlq.py``,
 ``topology.py``, ``emulator.py``, ``memory.py``, ``outbox.py``, ``otel.py``, ``lambda_.py``,
-``idempotency.py``, ``claim_check.py``, ``watchdog.py``: ``OTHERS``), each in its own process with
+``idempotency.py``, ``claim_check.py``, ``watchdog.py``, ``attributes.py``: ``OTHERS``), each in its own process with
 its own defaults. Arguments go to the comparison; with ``--quick`` only the comparison runs (the other scripts have no quick
 mode)."""
 
@@ -25,6 +25,7 @@ OTHERS = (
     "lambda_",
     "claim_check",
     "watchdog",
+    "attributes",
 )
 
 args = sys.argv[1:]
