@@ -2,8 +2,10 @@
 
 Every logger the handler (or an inner middleware) uses then carries the message id, queue, event
 type, attempt and correlation id. On a FIFO queue a lane runs its group's messages in one task: the
-rest of the pipeline runs in a copy of the context, so that what a handler binds does not stay for
-the next message (on a standard queue each message has its own task, and its own context).
+rest of the pipeline runs in a task of its own, in a copy of the context, so that what a handler
+binds does not stay for the next message (on a standard queue each message has its own task, and
+its own context); that task is named after the message, as a standard queue's is
+(``bus.worker.message.handling``: the loop watchdog names the message whose handler blocks).
 
 The variables are structlog's own (``structlog.contextvars``: ``merge_contextvars`` reads them), set
 and reset directly: looking them up by name for every message, as ``bind_contextvars`` does, cost
@@ -19,6 +21,7 @@ from typing import Any
 from structlog.contextvars import STRUCTLOG_KEY_PREFIX, bind_contextvars, reset_contextvars
 
 from bus.middleware.consume import CallNext, Incoming
+from bus.worker.message import handling
 
 _Var = contextvars.ContextVar[Any]
 _VARS: dict[str, _Var] = {}
@@ -50,9 +53,11 @@ class LogContext:
             var = _VARS.get(name) or _var(name)
             tokens.append((var, var.set(value)))
         try:
-            if self.fifo:
-                await asyncio.create_task(
-                    _run(call_next, delivery), context=contextvars.copy_context()
+            if self.fifo:  # a task of its own, named for the loop watchdog
+                await asyncio.get_running_loop().create_task(
+                    _run(call_next, delivery),
+                    name=handling(delivery.message.message_id),
+                    context=contextvars.copy_context(),
                 )
             else:
                 await call_next(delivery)

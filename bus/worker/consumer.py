@@ -32,7 +32,7 @@ from bus.worker.fields import delivery_fields
 from bus.worker.fifo import Lanes
 from bus.worker.handling import Processor
 from bus.worker.heartbeat import Heartbeat
-from bus.worker.message import Received
+from bus.worker.message import Received, handling
 from bus.worker.poller import Poller, Receives, Slots
 from bus.worker.scope import QueueScope
 from bus.worker.settle import Fate, Settler
@@ -147,9 +147,11 @@ class QueueConsumer:
         if self.info.fifo:
             self.lanes.dispatch(messages)
         else:
-            tasks, create = self._tasks, asyncio.create_task
-            for msg in messages:  # each leaves ``_tasks`` by itself when it ends (``_one``)
-                tasks.add(create(self._one(msg)))
+            # each leaves ``_tasks`` by itself when it ends (``_one``); named for the watchdog
+            # (the loop's own create_task takes the name: no default name made first)
+            tasks, create = self._tasks, asyncio.get_running_loop().create_task
+            for msg in messages:
+                tasks.add(create(self._one(msg), name=handling(msg.message_id)))
 
     async def release(self, messages: Sequence[Received]) -> set[str]:
         return await self.settler.release(messages)

@@ -9,7 +9,16 @@ from typing import Any
 from bus.aws.failure import FAILURE_ATTRIBUTE
 from bus.clock import monotonic
 
-__all__ = ["FAILURE_ATTRIBUTE", "Received"]
+__all__ = ["FAILURE_ATTRIBUTE", "HANDLING", "Received", "handling"]
+
+HANDLING = "message "
+"""The name of the task handling a message starts with this, then its id (``handling``): the loop
+watchdog names the message whose handler blocks the loop from it."""
+
+
+def handling(message_id: str) -> str:
+    """The name of the task handling message ``message_id``."""
+    return HANDLING + message_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,13 +14,16 @@ answering. The watchdog has two parts:
   stretch, ``event loop blocked``, with where the loop thread is
   (``sys._current_frames()``): the innermost frame of the application's code (outside the
   standard library, site-packages and bus) and the innermost frame of all, their source lines, a
-  few frames of the stack, the handler whose code is on it, the messages in flight. The late
-  tick logs ``event loop unblocked`` with how late it came (the block's length, to within a tick).
+  few frames of the stack, the handler whose code is on it, the message it handles (the loop's
+  current task is named after it: ``bus.worker.message.handling``), the messages in flight. The
+  late tick logs ``event loop unblocked`` with how late it came (the block's length, to within a
+  tick).
 
-The thread only reads (the tick's time, the loop thread's frames, counters, whether the loop is
-running); it never calls into the loop or its objects. It is a daemon and ``stop()`` joins it
-with a timeout: it never keeps the process alive. Code that holds the GIL without a break (a long
-C call) delays the thread too: its warning then comes when that call returns.
+The thread only reads (the tick's time, the loop thread's frames, the name of the loop's current
+task, counters, whether the loop is running); it never calls into the loop or its objects. It is
+a daemon and ``stop()`` joins it with a timeout: it never keeps the process alive. Code that
+holds the GIL without a break (a long C call) delays the thread too: its warning then comes when
+that call returns.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ from types import CodeType, FrameType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import structlog
+
+from bus.worker.message import HANDLING
 
 if TYPE_CHECKING:
     from bus.worker.loader import QueueBinding
@@ -289,9 +294,20 @@ class LoopWatchdog:
         frame = sys._current_frames().get(self._loop_thread)
         fields = {} if frame is None else blocked_fields(frame, self._handlers)
         del frame
+        message_id = _handled(self._loop)
+        if message_id is not None:
+            fields["message_id"] = message_id
         if self._stats is not None:
             queues = list(self._stats.queues.items())
             fields["in_flight"] = {name: q.in_flight for name, q in queues if q.in_flight}
         self._log.warning(
             "event loop blocked", blocked_seconds=round(blocked, 3), **fields, hint=HINT
         )
+
+
+def _handled(loop: asyncio.AbstractEventLoop | None) -> str | None:
+    """The id of the message whose task ``loop`` is running (from another thread: a read of the
+    loop's current task and its name), or None when that task handles no message."""
+    task = asyncio.current_task(loop) if loop is not None else None
+    name = task.get_name() if task is not None else ""
+    return name[len(HANDLING) :] if name.startswith(HANDLING) else None

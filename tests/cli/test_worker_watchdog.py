@@ -86,7 +86,7 @@ async def test_bus_worker_names_the_handler_line_that_blocks_its_loop(
     topology = load_topology(path)
     await converge(aws, topology, env)
     publisher = Publisher(aws, Registry.from_topology(topology, ROOT), topology, env)
-    await publisher.publish(Ping(key="nap"))
+    sent = await publisher.publish(Ping(key="nap"))
     log = tmp_path / "worker.log"
     proc = _worker(bus_settings, path, env, log)
     try:
@@ -110,6 +110,7 @@ async def test_bus_worker_names_the_handler_line_that_blocks_its_loop(
     assert warning["line"].startswith("time.sleep(NAP)")
     assert warning["handler"] == "tests.worker.blocking:nap"
     assert warning["in_flight"] == {"naps": 1}
+    assert (warning["message_id"],) == sent.message_ids  # SQS's id of the message it handles
     assert warning["blocked_seconds"] >= 0.2
     (unblocked,) = [e for e in lines if e["event"] == "event loop unblocked"]
     assert unblocked["blocked_seconds"] >= blocking.NAP - 0.05  # to within a tick

@@ -26,6 +26,20 @@ handlers:
 """
 
 
+def fifo_topology(name: str) -> str:
+    """The same with a FIFO queue, ``naps.fifo``, its messages grouped by ``Ping.key``."""
+    return f"""
+name: {name}
+queues:
+  naps.fifo: {{fifo: true, visibility_timeout: 30}}
+events:
+  Ping: {{model: tests.worker.apps:Ping, publish_to: [{{queue: naps.fifo}}], message_group_id: key}}
+handlers:
+  naps.fifo:
+    events: {{Ping: "tests.worker.blocking:nap"}}
+"""
+
+
 async def nap(event: Ping) -> None:
     time.sleep(NAP)  # noqa: ASYNC251 - the line the watchdog names
 

@@ -198,14 +198,15 @@ TOPOLOGY = blocking.topology("wwatch")
 
 async def test_a_worker_names_the_handler_that_blocks_its_loop(tmp_path: Path) -> None:
     """On the harness (its loop on a virtual clock): the warning names the handler's file and
-    line, the handler, and the message in flight."""
+    line, the handler, the message it handles, and the messages in flight."""
     path = tmp_path / "topology.yaml"
     path.write_text(TOPOLOGY)
     async with open_harness(path, base_dir=ROOT) as harness:
-        await harness.publish(Ping(key="nap"))
+        sent = await harness.publish(Ping(key="nap"))
         stats = await harness.run_until_idle(blocked_after=0.2)
     assert stats.queue("naps").processed == 1
     (warning,) = events(harness.logs, BLOCKED)
+    assert (warning["message_id"],) == sent.message_ids
     file = Path(blocking.__file__).relative_to(ROOT)  # pytest runs from the root
     assert warning["where"] == f"{file}:{blocking.nap_line()} in nap"
     assert warning["line"].startswith("time.sleep(NAP)")
@@ -213,6 +214,29 @@ async def test_a_worker_names_the_handler_that_blocks_its_loop(tmp_path: Path) -
     assert warning["in_flight"] == {"naps": 1}
     (unblocked,) = events(harness.logs, UNBLOCKED)
     assert unblocked["blocked_seconds"] >= blocking.NAP - 0.05  # to within a tick
+
+
+async def test_on_a_fifo_queue_too_the_warning_names_the_message(tmp_path: Path) -> None:
+    """A FIFO lane runs each message's pipeline in a task of its own (the log context's), named
+    after the message as a standard queue's task is."""
+    path = tmp_path / "topology.yaml"
+    path.write_text(blocking.fifo_topology("wwatchf"))
+    async with open_harness(path, base_dir=ROOT) as harness:
+        sent = await harness.publish(Ping(key="a"))
+        stats = await harness.run_until_idle(blocked_after=0.2)
+    assert stats.queue("naps.fifo").processed == 1
+    (warning,) = events(harness.logs, BLOCKED)
+    assert (warning["message_id"],) == sent.message_ids
+    assert warning["handler"] == "tests.worker.blocking:nap"
+
+
+async def test_a_task_that_handles_no_message_is_not_named_as_one() -> None:
+    with watching() as (_, logs):
+        await asyncio.sleep(0)  # the watchdog's tick is set
+        time.sleep(0.4)  # noqa: ASYNC251 - blocks the loop, in the test's own task (no message's)
+        await asyncio.sleep(0.3)
+    (warning,) = events(logs, BLOCKED)
+    assert "message_id" not in warning
 
 
 async def test_a_worker_started_without_a_threshold_has_no_watchdog(tmp_path: Path) -> None:
