@@ -9,6 +9,11 @@ the watchdog's included) and wall time per message.
 Rounds alternate on and off; the best (lowest) of each is compared, and every round's figure
 printed.
 
+Then what lets the warning name the message whose handler blocks: the worker makes each
+message's task by the loop's ``create_task`` with its name (``bus.worker.message.handling``),
+against ``asyncio.create_task`` unnamed (which names it ``Task-<n>`` itself on Python 3.11): the
+time to create one, best of ``TASK_ROUNDS`` batches of 1,000, in alternation.
+
     .venv/bin/python -m bench.watchdog [--messages N] [--rounds R]
 """
 
@@ -28,11 +33,13 @@ from bus.schema import Registry
 from bus.topology.apply import converge
 from bus.topology.model import Topology
 from bus.worker import Stats, Worker, WorkerOptions, WorkerParts
+from bus.worker.message import handling
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = "bench"
 LOOPS = 4
 """Pollers (each receiving 10 at a time), as ``bench.worker``'s default."""
+TASK_ROUNDS = 30
 
 
 async def _round(
@@ -76,6 +83,33 @@ async def main(count: int, rounds: int) -> None:
     ratio = min(cpu[True]) / min(cpu[False])
     wall_ratio = min(wall[True]) / min(wall[False])
     print(f"   on / off  CPU {ratio:.3f}x (best of each), wall {wall_ratio:.3f}x")
+    await naming()
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def naming() -> None:
+    """A message's task made as the worker makes it (named) against ``asyncio.create_task``."""
+    loop = asyncio.get_running_loop()
+    ids = [f"0f1c2d3e-{n:04d}-4abc-9def-0123456789ab" for n in range(1000)]
+    made: dict[str, list[float]] = {"unnamed": [], "named": []}
+    for _ in range(TASK_ROUNDS):
+        for kind in made:
+            started = time.perf_counter()
+            if kind == "named":
+                tasks = [loop.create_task(_nothing(), name=handling(i)) for i in ids]
+            else:
+                tasks = [asyncio.create_task(_nothing()) for _ in ids]
+            made[kind].append((time.perf_counter() - started) / len(ids) * 1e9)
+            await asyncio.gather(*tasks)
+    unnamed, named = min(made["unnamed"]), min(made["named"])
+    print("a message's task, made (best of each)")
+    print(f"   asyncio.create_task(coro)                     {unnamed:6.0f} ns")
+    print(
+        f"   loop.create_task(coro, name=handling(id))     {named:6.0f} ns   {named / unnamed:.2f}x"
+    )
 
 
 if __name__ == "__main__":
