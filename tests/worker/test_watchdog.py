@@ -1,6 +1,7 @@
 """The loop watchdog: a blocked event loop is reported once per stretch, with the blocking line,
 and again when it runs; an idle or awaiting loop is not; the thread ends with ``stop()``; a
-virtual clock's leaps are no blocks; a worker's warning names its handler and what is in flight."""
+virtual clock's leaps are no blocks; a worker's warning names its handler, the message it handles
+and what is in flight."""
 
 from __future__ import annotations
 
@@ -196,38 +197,31 @@ def test_application_code_is_what_is_not_the_standard_library_site_packages_or_b
 TOPOLOGY = blocking.topology("wwatch")
 
 
-async def test_a_worker_names_the_handler_that_blocks_its_loop(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("text", "queue"), [(TOPOLOGY, "naps"), (blocking.fifo_topology("wwatchf"), "naps.fifo")]
+)
+async def test_a_worker_names_the_handler_that_blocks_its_loop(
+    tmp_path: Path, text: str, queue: str
+) -> None:
     """On the harness (its loop on a virtual clock): the warning names the handler's file and
-    line, the handler, the message it handles, and the messages in flight."""
+    line, the handler, the message it handles, and the messages in flight. On a FIFO queue too,
+    where a lane runs each message's pipeline in a task of its own (the log context's), named
+    after the message as a standard queue's task is."""
     path = tmp_path / "topology.yaml"
-    path.write_text(TOPOLOGY)
+    path.write_text(text)
     async with open_harness(path, base_dir=ROOT) as harness:
         sent = await harness.publish(Ping(key="nap"))
         stats = await harness.run_until_idle(blocked_after=0.2)
-    assert stats.queue("naps").processed == 1
+    assert stats.queue(queue).processed == 1
     (warning,) = events(harness.logs, BLOCKED)
     assert (warning["message_id"],) == sent.message_ids
     file = Path(blocking.__file__).relative_to(ROOT)  # pytest runs from the root
     assert warning["where"] == f"{file}:{blocking.nap_line()} in nap"
     assert warning["line"].startswith("time.sleep(NAP)")
     assert warning["handler"] == "tests.worker.blocking:nap"
-    assert warning["in_flight"] == {"naps": 1}
+    assert warning["in_flight"] == {queue: 1}
     (unblocked,) = events(harness.logs, UNBLOCKED)
     assert unblocked["blocked_seconds"] >= blocking.NAP - 0.05  # to within a tick
-
-
-async def test_on_a_fifo_queue_too_the_warning_names_the_message(tmp_path: Path) -> None:
-    """A FIFO lane runs each message's pipeline in a task of its own (the log context's), named
-    after the message as a standard queue's task is."""
-    path = tmp_path / "topology.yaml"
-    path.write_text(blocking.fifo_topology("wwatchf"))
-    async with open_harness(path, base_dir=ROOT) as harness:
-        sent = await harness.publish(Ping(key="a"))
-        stats = await harness.run_until_idle(blocked_after=0.2)
-    assert stats.queue("naps.fifo").processed == 1
-    (warning,) = events(harness.logs, BLOCKED)
-    assert (warning["message_id"],) == sent.message_ids
-    assert warning["handler"] == "tests.worker.blocking:nap"
 
 
 async def test_a_task_that_handles_no_message_is_not_named_as_one() -> None:
