@@ -35,7 +35,7 @@ from typing import Any
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
 
-from bench.compare.bare import _as_bus_sends
+from bench.compare.bare import as_bus_sends
 from bench.compare.common import payload
 from bench.emulated import aws_settings
 from bus.settings import Settings
@@ -64,7 +64,7 @@ def entry(variant: str, index: int, n: int) -> dict[str, Any]:
     """The ``SendMessageBatch`` entry ``index`` of ``variant`` for message ``n``."""
     data = payload(n)
     if variant in ("envelope", "bus"):
-        made = _as_bus_sends(index, data)
+        made = as_bus_sends(index, data)
         if variant == "envelope":
             del made["MessageAttributes"]
         return made

@@ -115,7 +115,7 @@ ATTRIBUTES = {
 """The message attributes bus sends with every ``BenchOrder`` (``publish-same``)."""
 
 
-def _as_bus_sends(n: int, data: dict[str, Any]) -> dict[str, Any]:
+def as_bus_sends(n: int, data: dict[str, Any]) -> dict[str, Any]:
     """The SendMessageBatch entry bus makes of ``data`` (the benchmark's ``BenchOrder``): its
     envelope, as a hand-written loop would build it, and its two attributes."""
     event_id = str(uuid.uuid4())
@@ -143,7 +143,7 @@ async def publish(job: Job) -> Result:
             for start in range(part.start, part.stop, BATCH):
                 if same:
                     entries = [
-                        _as_bus_sends(n - start, bodies[n])
+                        as_bus_sends(n - start, bodies[n])
                         for n in range(start, min(start + BATCH, part.stop))
                     ]
                 else:

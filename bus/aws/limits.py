@@ -29,7 +29,6 @@ not fit goes through S3) all read them here.
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -69,9 +68,9 @@ def _bytes(value: object) -> int:
 def message_size(body: str | bytes, attributes: Mapping[str, Mapping[str, Any]] | None) -> int:
     """The size SQS and SNS count against their limits: the body's UTF-8 bytes, plus each message
     attribute's name, data type and value (a string value's UTF-8 bytes; a binary value's bytes,
-    decoded from base64 when it comes as text, as in SNS's JSON). One rule for the publisher, the
-    DLQ tools and the in-memory AWS (which sizes every routed message with it: hence no call per
-    attribute)."""
+    or, given as text, its UTF-8 bytes: what botocore sends for it). One rule for the publisher,
+    the DLQ tools and the in-memory AWS (which sizes every routed message with it: hence no call
+    per attribute)."""
     size = len(body) if type(body) is str and body.isascii() else _bytes(body)
     if not attributes:
         return size
@@ -80,7 +79,7 @@ def message_size(body: str | bytes, attributes: Mapping[str, Mapping[str, Any]] 
         if raw is None:
             text = f"{name}{value.get('DataType', '')}{value.get('StringValue', '')}"
         else:
-            size += len(raw) if isinstance(raw, _BINARY) else len(base64.b64decode(raw))
+            size += len(raw) if isinstance(raw, _BINARY) else _bytes(raw)
             text = f"{name}{value.get('DataType', '')}"
         size += len(text) if text.isascii() else _bytes(text)
     return size

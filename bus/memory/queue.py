@@ -9,7 +9,6 @@ delayed), and a deduplication id seen in the last five minutes makes a send a no
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import struct
 from collections.abc import Iterator, Mapping
@@ -96,7 +95,7 @@ def attributes_md5(attributes: Mapping[str, Any]) -> str | None:
         if data_type.startswith("Binary"):
             digest.update(b"\x02")
             raw = value.get("BinaryValue", b"")
-            part(raw if isinstance(raw, bytes) else base64.b64decode(raw))
+            part(raw if isinstance(raw, bytes) else str(raw).encode())  # text: as botocore sends it
         else:
             digest.update(b"\x01")
             part(str(value.get("StringValue", "")).encode())

@@ -145,5 +145,10 @@ def select_attributes(attributes: Mapping[str, Any], wanted: list[str]) -> dict[
 
 
 def _answer(value: Mapping[str, Any]) -> dict[str, Any]:
-    """An attribute as ReceiveMessage answers it (type and value; no empty list fields)."""
-    return {k: v for k, v in value.items() if k in ("DataType", "StringValue", "BinaryValue")}
+    """An attribute as ReceiveMessage answers it (type and value; no empty list fields; a binary
+    value as bytes, a text one as the UTF-8 bytes botocore would have sent for it)."""
+    out = {k: v for k, v in value.items() if k in ("DataType", "StringValue", "BinaryValue")}
+    raw = out.get("BinaryValue")
+    if raw is not None and type(raw) is not bytes:
+        out["BinaryValue"] = raw.encode() if isinstance(raw, str) else bytes(raw)
+    return out

@@ -20,10 +20,11 @@ def test_message_size_counts_body_and_each_attribute() -> None:
     assert limits.message_size("\ud800", None) == 3  # a lone surrogate is counted, not an error
 
 
-def test_a_binary_value_counts_its_bytes_however_it_comes() -> None:
-    """As bytes (aiobotocore's shape), a bytearray or memoryview, or base64 text (SNS's JSON): the
-    decoded bytes count, not the text (the in-memory AWS sizes messages by this rule too)."""
+def test_a_binary_value_counts_the_bytes_botocore_sends_for_it() -> None:
+    """Bytes (what a receive gives), a bytearray or memoryview: their length; text: its UTF-8
+    bytes, as botocore encodes a ``str`` blob (the in-memory AWS sizes messages by this rule too).
+    """
     three = b"\x00\x01\x02"
-    for given in (three, bytearray(three), memoryview(three), "AAEC"):
+    for given in (three, bytearray(three), memoryview(three), "a\u00e9"):
         attributes = {"blob": {"DataType": "Binary", "BinaryValue": given}}
         assert limits.message_size("", attributes) == len("blob") + len("Binary") + 3

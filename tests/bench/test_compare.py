@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.compare import docs, report
-from bench.compare.bare import _as_bus_sends, batch_shares
+from bench.compare.bare import as_bus_sends, batch_shares
 from bench.compare.common import Job, Result, Tally, payload, shares, timed
 from bench.compare.run import rotate
 from bench.compare.stats import Summary, Target, percentile, ratio
@@ -354,7 +354,7 @@ def test_the_bare_loop_can_send_the_message_bus_sends(tmp_path: Path) -> None:
     spec = registry.event_type_of(event)
     route = EventRoute.of(spec, tuple(channel_of(d, topology) for d in spec.destinations))
     bus_sends = prepare_routed(0, route, event, FlowContext())
-    bare = _as_bus_sends(3, data)
+    bare = as_bus_sends(3, data)
     assert bare["Id"] == "3"
     assert bare["MessageAttributes"] == bus_sends.attributes
     ours, theirs = json.loads(bare["MessageBody"]), json.loads(bus_sends.body)

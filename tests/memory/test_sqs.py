@@ -227,6 +227,53 @@ async def test_attribute_values_are_refused_as_localstack_refuses_them(
         )
 
 
+async def _binary(sqs: Any, url: str) -> list[Any]:
+    """What a send and a receive give for Binary attributes passed as text and as bytes (botocore
+    sends text as its UTF-8 bytes), and whether a message one byte over the queue's 1,024 is taken
+    when a text binary value counts that way."""
+    attributes = {
+        "text": {"DataType": "Binary", "BinaryValue": "a\u00e9"},
+        "raw": {"DataType": "Binary", "BinaryValue": b"\x00\x01"},
+        "s": {"DataType": "String", "StringValue": "v"},
+    }
+    sent = await sqs.send_message(QueueUrl=url, MessageBody="x", MessageAttributes=attributes)
+    answer = await sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"])
+    (got,) = answer["Messages"]
+    out: list[Any] = [sent["MD5OfMessageAttributes"], got["MD5OfMessageAttributes"]]
+    out.append(
+        {k: v.get("BinaryValue", v.get("StringValue")) for k, v in got["MessageAttributes"].items()}
+    )
+    blob = {"b": {"DataType": "Binary", "BinaryValue": "\u00e9" * 100}}  # 200 bytes, 100 characters
+    room = 1024 - len("b") - len("Binary") - 200
+    for body in ("y" * room, "y" * (room + 1)):
+        try:
+            await sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=blob)
+            out.append("accepted")
+        except ClientError as exc:
+            out.append(code_of(exc))
+    return out
+
+
+def code_of(exc: ClientError) -> str:
+    return str(exc.response["Error"]["Code"])
+
+
+@pytest.mark.aws
+async def test_binary_attributes_given_as_text_count_and_hash_as_localstack_does(
+    aws: AwsClients, bus_env: str
+) -> None:
+    name = f"{bus_env}-binary"
+    url = (await aws.sqs.create_queue(QueueName=name, Attributes={"MaximumMessageSize": "1024"}))[
+        "QueueUrl"
+    ]
+    async with MemoryAws() as memory:
+        mine = await _binary(memory.sqs, await queue(memory, name, MaximumMessageSize="1024"))
+    theirs = await _binary(aws.sqs, url)
+    assert mine == theirs
+    assert mine[2] == {"text": "a\u00e9".encode(), "raw": b"\x00\x01", "s": "v"}
+    assert mine[3:] == ["accepted", "InvalidParameterValue"]
+
+
 async def test_a_missing_queue_maps_to_bus_missing_queue_codes(memory: MemoryAws) -> None:
     with pytest.raises(AwsError) as missing, aws_errors("GetQueueUrl"):
         await memory.sqs.get_queue_url(QueueName="nope")
