@@ -181,7 +181,8 @@ class Metrics(PublishMiddleware):
 
     def loop_blocked(self, seconds: float) -> None:
         """A blocked stretch of the worker's loop, ended (``bus.worker.watchdog.LoopObserver``:
-        the worker tells every consume middleware that has this method)."""
+        the worker tells every consume middleware that has this method; workers sharing a loop
+        tell each distinct object once per stretch, so give them one ``Metrics``)."""
         self._blocked.record(seconds)
 
     def _in_flight(self, options: otel.CallbackOptions) -> list[otel.Observation]:

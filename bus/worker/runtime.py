@@ -168,7 +168,8 @@ class Worker:
             observers=self._loop_observers(),
         )
         """Warns while the event loop is blocked (``WorkerOptions.blocked_after``), and tells the
-        consume middlewares that are loop observers (``Metrics``) of each stretch."""
+        consume middlewares that are loop observers (``Metrics``) of each stretch; the workers
+        on one loop share one watch of it (``bus.worker.loopwatch``): a stretch is reported once."""
         self.consumers: list[QueueConsumer] = []
         self._stopped = False
         self._frozen = False

@@ -1,6 +1,6 @@
 """``bus.worker.loop.blocked``: the worker's loop watchdog tells ``Metrics`` of each blocked
 stretch, recorded as one histogram point per stretch (on the in-memory AWS; the Prometheus name
-is read end to end in tests/cli/test_worker_watchdog.py)."""
+is read end to end in tests/cli/test_worker_watchdog.py); several workers on one loop: one point."""
 
 from __future__ import annotations
 
@@ -57,3 +57,24 @@ async def test_no_point_when_the_watchdog_is_off(tmp_path: Path) -> None:
         await harness.publish(Ping(key="nap"))
         await harness.run_until_idle(blocked_after=None, middleware=[metrics])
     assert blocked(reader) == []
+
+
+async def test_two_workers_on_one_loop_sharing_metrics_record_a_stretch_once(
+    tmp_path: Path,
+) -> None:
+    """A blocked loop is one stretch, however many workers run on it: one ``Metrics`` given to
+    both records one point."""
+    reader = InMemoryMetricReader()
+    metrics = Metrics(MeterProvider(metric_readers=[reader]))
+    path = tmp_path / "topology.yaml"
+    path.write_text(blocking.pair_topology("wmetricspair"))
+    async with open_harness(path, base_dir=ROOT) as harness:
+        await harness.publish(Ping(key="nap"))
+        pings, naps = (
+            harness.worker(queues=(queue,), blocked_after=0.2, middleware=[metrics])
+            for queue in ("pings", "naps")
+        )
+        await blocking.run_together([pings, naps], lambda: naps.stats.queue("naps").processed > 0)
+    (point,) = blocked(reader)
+    assert point.count == 1
+    assert blocking.NAP - 0.05 <= point.sum < 5

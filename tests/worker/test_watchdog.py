@@ -1,15 +1,18 @@
 """The loop watchdog: a blocked event loop is reported once per stretch, with the blocking line,
 and again when it runs; an idle or awaiting loop is not; the thread ends with ``stop()``; a
 virtual clock's leaps are no blocks; a worker's warning names its handler, the message it handles
-and what is in flight."""
+and what is in flight. Several watchdogs (workers) on one loop share one watch: a stretch is
+reported once, combining their handlers, counts and observers."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import inspect
 import threading
 import time
+import weakref
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -20,6 +23,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from bus.memory import open_harness, virtual_time
+from bus.worker import Stats
 from bus.worker.watchdog import LoopWatchdog, code_of, is_application
 from tests.worker import blocking
 from tests.worker.apps import Ping
@@ -311,3 +315,184 @@ async def test_a_worker_tells_its_consume_middlewares_that_observe_the_loop(
         await harness.run_until_idle(blocked_after=0.2, middleware=[plain, observing, observing])
     assert len(told.stretches) == 1  # once, though the middleware is given twice
     assert told.stretches[0] >= blocking.NAP - 0.05
+
+
+# -- several watchdogs on one loop (several workers): one watch, each stretch reported once -------
+
+
+@contextmanager
+def started(*dogs: LoopWatchdog) -> Iterator[None]:
+    """``dogs`` started in order on the running loop, stopped in the same order."""
+    try:
+        for dog in dogs:
+            dog.start()
+        yield
+    finally:
+        for dog in dogs:
+            dog.stop()
+
+
+async def test_two_watchdogs_on_one_loop_share_one_thread_and_report_a_stretch_once() -> None:
+    before = set(watchdog_threads())
+    log = structlog.get_logger("bus.worker")
+    first, second = LoopWatchdog(0.2, log), LoopWatchdog(0.2, log)
+    with capture_logs() as logs, started(first, second):
+        assert len(set(watchdog_threads()) - before) == 1
+        time.sleep(0.6)  # noqa: ASYNC251 - blocks the loop on purpose
+        await asyncio.sleep(0.25)
+    assert len(events(logs, BLOCKED)) == 1
+    assert len(events(logs, UNBLOCKED)) == 1
+    assert first.warnings == second.warnings == 1  # the stretch each watched
+    assert set(watchdog_threads()) == before
+
+
+async def test_the_warning_combines_the_watchdogs_handlers_and_in_flight_counts() -> None:
+    """The handler is found among every watchdog's (here the second's), and the warning and its
+    end go to that watchdog's logger; in flight: each ``Stats`` once, a queue name in two
+    summed."""
+    log = structlog.get_logger("bus.worker")
+    one, two = Stats(), Stats()
+    one.queue("naps").in_flight, one.queue("pings").in_flight = 1, 2
+    two.queue("naps").in_flight = 2
+    first = LoopWatchdog(
+        0.2, log.bind(worker="first"), handlers={code_of(Instance()): "apps:instance"}, stats=one
+    )
+    second = LoopWatchdog(
+        0.2, log.bind(worker="second"), handlers={code_of(blocking.nap): "naps:nap"}, stats=two
+    )
+    third = LoopWatchdog(0.2, log.bind(worker="third"), stats=two)  # shares the second's Stats
+    with capture_logs() as logs, started(first, second, third):
+        await blocking.nap(Ping(key="nap"))
+        await asyncio.sleep(0.25)
+    (warning,) = events(logs, BLOCKED)
+    assert warning["handler"] == "naps:nap"
+    assert warning["worker"] == "second"
+    assert warning["line"].startswith("time.sleep(NAP)")
+    assert warning["in_flight"] == {"naps": 3, "pings": 2}
+    (unblocked,) = events(logs, UNBLOCKED)
+    assert unblocked["worker"] == "second"
+
+
+async def test_without_a_handler_on_the_stack_the_first_watchdog_s_logger_warns() -> None:
+    log = structlog.get_logger("bus.worker")
+    dogs = [LoopWatchdog(0.2, log.bind(worker=name)) for name in ("first", "second")]
+    with capture_logs() as logs, started(*dogs):
+        time.sleep(0.5)  # noqa: ASYNC251 - blocks the loop on purpose
+        await asyncio.sleep(0.25)
+    (warning,) = events(logs, BLOCKED)
+    assert warning["worker"] == "first"
+    assert "handler" not in warning
+
+
+async def test_each_observer_object_hears_of_a_stretch_once() -> None:
+    shared, mine, yours = Observer(), Observer(), Observer()
+    log = structlog.get_logger("bus.worker")
+    first = LoopWatchdog(0.2, log, observers=[shared, mine])
+    second = LoopWatchdog(0.2, log, observers=[yours, shared])
+    with capture_logs(), started(first, second):
+        time.sleep(0.5)  # noqa: ASYNC251 - blocks the loop on purpose
+        await asyncio.sleep(0.25)
+    assert len(shared.stretches) == len(mine.stretches) == len(yours.stretches) == 1
+
+
+async def test_the_smallest_threshold_of_the_watchdogs_watching_counts() -> None:
+    """A stretch over the eager one's threshold is reported (and counted by the patient one too);
+    once the eager one stops, the patient one's threshold counts again."""
+    log = structlog.get_logger("bus.worker")
+    patient, eager = LoopWatchdog(5.0, log), LoopWatchdog(0.2, log)
+    with capture_logs() as logs, started(patient):
+        with started(eager):
+            time.sleep(0.5)  # noqa: ASYNC251 - blocks the loop on purpose
+            await asyncio.sleep(0.25)
+        assert len(events(logs, BLOCKED)) == 1
+        assert patient.warnings == eager.warnings == 1
+        time.sleep(0.5)  # noqa: ASYNC251 - blocks the loop on purpose
+        await asyncio.sleep(0.3)
+    assert len(events(logs, BLOCKED)) == 1
+    assert patient.warnings == 1
+
+
+async def test_stopping_one_watchdog_leaves_the_other_watching() -> None:
+    """The first to start started the thread; when it stops, the other keeps it, and a later
+    block is still reported; the thread ends with the last."""
+    before = set(watchdog_threads())
+    log = structlog.get_logger("bus.worker")
+    told = Observer()
+    first, second = LoopWatchdog(0.2, log, observers=[told]), LoopWatchdog(0.2, log)
+    with capture_logs() as logs, started(first, second):
+        (thread,) = set(watchdog_threads()) - before
+        first.stop()
+        assert not first.running
+        assert second.running
+        assert thread.is_alive()
+        time.sleep(0.5)  # noqa: ASYNC251 - blocks the loop on purpose
+        await asyncio.sleep(0.25)
+        assert len(events(logs, BLOCKED)) == 1
+        assert len(events(logs, UNBLOCKED)) == 1
+    assert (first.warnings, second.warnings) == (0, 1)
+    assert told.stretches == []  # the first one's observer left with it
+    assert not thread.is_alive()
+    assert set(watchdog_threads()) == before
+
+
+def test_each_loop_has_its_own_watch_and_a_closed_loop_is_not_kept_alive() -> None:
+    """Loops in two threads, each blocked once: two threads watch, each loop's stretch is reported
+    once. Their watchdogs are never stopped: a closed loop is let go, and its watch's thread ends."""
+    before = set(watchdog_threads())
+    all_started = threading.Barrier(3, timeout=10)
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def watch_and_block() -> None:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        LoopWatchdog(0.1, structlog.get_logger("bus.worker")).start()
+        all_started.wait()  # blocks this thread's loop, as the sleep after it does
+        time.sleep(0.3)  # noqa: ASYNC251 - blocks this thread's loop on purpose
+        await asyncio.sleep(0.1)
+
+    with capture_logs() as logs:
+        threads = [threading.Thread(target=asyncio.run, args=(watch_and_block(),)) for _ in "ab"]
+        for thread in threads:
+            thread.start()
+        all_started.wait()
+        watches = set(watchdog_threads()) - before
+        assert len(watches) == 2
+        for thread in threads:
+            thread.join(10)
+    assert len(events(logs, BLOCKED)) == len(events(logs, UNBLOCKED)) == 2
+    deadline = time.monotonic() + 5  # the watch's thread may hold a loop for a moment
+    while any(ref() is not None for ref in loops) and time.monotonic() < deadline:
+        gc.collect()
+        time.sleep(0.01)
+    assert [ref() for ref in loops] == [None, None]
+    for watch in watches:
+        watch.join(5)
+        assert not watch.is_alive()
+
+
+async def test_two_workers_on_one_loop_report_a_block_once_naming_the_second_s_handler(
+    tmp_path: Path,
+) -> None:
+    """Two workers on one loop (one per queue), each telling the same observing middleware: the
+    second's handler blocks; one warning names it, one line ends it, the observer hears once."""
+    told = Observer()
+
+    async def observing(delivery: Any, call_next: Any) -> None:
+        await call_next(delivery)
+
+    observing.loop_blocked = told.loop_blocked  # type: ignore[attr-defined]
+    path = tmp_path / "topology.yaml"
+    path.write_text(blocking.pair_topology("wwatchpair"))
+    async with open_harness(path, base_dir=ROOT) as harness:
+        sent = await harness.publish(Ping(key="nap"))
+        pings, naps = (
+            harness.worker(queues=(queue,), blocked_after=0.2, middleware=[observing])
+            for queue in ("pings", "naps")
+        )
+        await blocking.run_together([pings, naps], lambda: naps.stats.queue("naps").processed > 0)
+    (warning,) = events(harness.logs, BLOCKED)
+    assert warning["handler"] == "tests.worker.blocking:nap"
+    assert (warning["message_id"],) == sent.message_ids
+    assert warning["in_flight"] == {"naps": 1}
+    assert len(events(harness.logs, UNBLOCKED)) == 1
+    assert len(told.stretches) == 1
+    assert pings.watchdog.warnings == naps.watchdog.warnings == 1
