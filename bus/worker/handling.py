@@ -21,7 +21,9 @@
 The refusals above the handler still pass through the middlewares, with their outcome set and no
 event. An exception escaping the middlewares is judged like a handler error (its last try: no
 in-process retry); a chain that returns without an outcome redelivers the message later. A stop
-cancels what runs: the message is released (visible again at once).
+cancels what runs: the message is released (visible again at once). A ``CancelledError`` that is
+not the task's own cancellation (the handler awaited something another task cancelled) is a
+handler error like any other.
 """
 
 from __future__ import annotations
@@ -93,11 +95,13 @@ class Processor:
         delivery = await self._open(msg, attempt)
         try:
             await self._chain(delivery)
-        except asyncio.CancelledError:
-            delivery.log.warning("handler cancelled at shutdown; releasing the message")
-            await self._settler.release([msg])
-            delivery.settled(Outcome("redeliver", reason="shutdown"), Fate.RELEASED.value)
-            raise
+        except asyncio.CancelledError as exc:
+            if being_cancelled():  # a stop: the message is released at once
+                delivery.log.warning("handler cancelled at shutdown; releasing the message")
+                await self._settler.release([msg])
+                delivery.settled(Outcome("redeliver", reason="shutdown"), Fate.RELEASED.value)
+                raise
+            outcome = self.judge(delivery, exc, last_try=True)  # a middleware's own
         except Exception as exc:
             outcome = self.judge(delivery, exc, last_try=True)
         else:
@@ -193,6 +197,10 @@ class Processor:
                 await handler.func(delivery.event)
         except Exception as exc:
             delivery.outcome = self.judge(delivery, exc)
+        except asyncio.CancelledError as exc:
+            if being_cancelled():  # a stop, or the timeout middleware's expiry
+                raise
+            delivery.outcome = self.judge(delivery, exc)  # the handler's own: an error
         else:
             delivery.outcome = HANDLED
 
@@ -215,3 +223,13 @@ class Processor:
             return Outcome("dead-letter", reason=reason, error=error)
         reason = "timeout" if timed_out else "handler-error"
         return Outcome("redeliver", reason=reason, delay=decision.delay, error=error)
+
+
+def being_cancelled() -> bool:
+    """Whether the running task itself is being cancelled (a stop, a handler ``timeout``), as
+    opposed to a ``CancelledError`` of the handler's own: an awaited task or future that something
+    else cancelled, which is judged like any handler error (retried, redelivered, dead-lettered),
+    not taken for a stop (released at once, again and again, with no backoff and no
+    ``bus.failure``)."""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
