@@ -6,6 +6,7 @@ once. Over the in-memory SQS."""
 from __future__ import annotations
 
 import asyncio
+
 from bus.aws.failure import read_failure
 from bus.worker.context import Context
 from tests.worker.apps import GroupPing, Ping
@@ -63,12 +64,21 @@ async def test_on_its_last_receive_it_is_dead_lettered_with_its_failure(sqs: Mem
     failure = read_failure(
         sqs.message(str(rig.dlq_url), copy).attributes["bus.failure"]["StringValue"]
     )
-    assert (failure.reason, failure.error_type) == ("handler-error", "asyncio.exceptions.CancelledError")
+    assert (failure.reason, failure.error_type) == (
+        "handler-error",
+        "asyncio.exceptions.CancelledError",
+    )
     assert rig.stats.released == 0
 
 
 async def test_on_a_fifo_queue_the_group_is_tried_again_not_released(sqs: MemorySQS) -> None:
-    rig = await consumer(sqs, fifo=True, handler="tests.worker.test_cancelled:cancelled_group", retry=NOW, max_receive_count=5)
+    rig = await consumer(
+        sqs,
+        fifo=True,
+        handler="tests.worker.test_cancelled:cancelled_group",
+        retry=NOW,
+        max_receive_count=5,
+    )
     m = rig.put("k", "until:2")
     after = rig.put("k2")
     rig.consumer.start()
