@@ -16,7 +16,8 @@ Publisher's own.
 A row the topology no longer allows is refused, like an invalid event, with an ``EventError`` that
 says why (the relay parks it with that error): its event type or version is no longer declared,
 it has no destination, it now goes to a FIFO destination without a group id, or it is larger than
-a destination's limit.
+a destination's limit; and a row whose stored body or attributes are not what ``add`` stores (a
+damaged or hand-edited row: a ``DecodeError`` naming the row and the column).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from bus.aws import AwsClients
-from bus.errors import MessageTooLargeError, UnknownEventError
+from bus.errors import DecodeError, MessageTooLargeError, UnknownEventError
 from bus.middleware.publish import NextEvent, Outgoing, PublishMiddleware
 from bus.outbox.add import Outbox
 from bus.publish import Publisher
@@ -70,10 +71,39 @@ class Stored(BaseModel):
         return f"{self.event_type} v{self.event_version} {self.event_id} (outbox row {self.row_id})"
 
 
-def _traceparent(body: str) -> str | None:
+def _traceparent(body: dict[str, Any]) -> str | None:
     """The trace context the row was added with (``Outbox.add(..., traceparent=...)``)."""
-    value = json.loads(body).get("traceparent")
+    value = body.get("traceparent")
     return value if isinstance(value, str) else None
+
+
+def _stored(row: Stored, column: str, text: str) -> dict[str, Any]:
+    """The JSON object ``row`` holds in ``column``; a ``DecodeError`` naming the row when it is
+    not one (a row damaged or edited by hand is parked with that error, never retried for ever)."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise DecodeError(f"{row.describe()}: its stored {column} is not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise DecodeError(f"{row.describe()}: its stored {column} is not a JSON object")
+    return value
+
+
+def _attributes(row: Stored) -> dict[str, Any]:
+    """The row's message attributes, each a ``DataType`` and a ``StringValue`` (as ``add``
+    stores them)."""
+    attributes = _stored(row, "attributes", row.attributes)
+    for name, attribute in attributes.items():
+        if not (
+            isinstance(attribute, dict)
+            and isinstance(attribute.get("DataType"), str)
+            and isinstance(attribute.get("StringValue"), str)
+        ):
+            raise DecodeError(
+                f"{row.describe()}: its stored attribute {name!r} is not a DataType and a "
+                "StringValue"
+            )
+    return attributes
 
 
 def _utf8_len(text: str) -> int:
@@ -90,9 +120,10 @@ class RestoreRows(PublishMiddleware):
 
     async def event(self, outgoing: Outgoing, call_next: NextEvent) -> None:
         if isinstance(outgoing.event, Stored):
-            prepared = self.restore(outgoing.index, outgoing.event)
-            outgoing.prepared = prepared
-            outgoing.traceparent = _traceparent(prepared.body)
+            row = outgoing.event
+            body = _stored(row, "body", row.body)
+            outgoing.prepared = self.restore(outgoing.index, row)
+            outgoing.traceparent = _traceparent(body)
             # the inner middlewares see it as any event (a tracing middleware opens its
             # producer span, a child of the add's trace context, and sets its own)
         await call_next(outgoing)
@@ -120,7 +151,7 @@ class RestoreRows(PublishMiddleware):
                 f"{row.describe()}: goes to FIFO {', '.join(route.fifo)} now, but was added "
                 "without a message group id"
             )
-        attributes = json.loads(row.attributes)
+        attributes = _attributes(row)
         body_bytes = _utf8_len(row.body)
         prepared = Prepared(
             index=index,

@@ -116,6 +116,39 @@ async def test_a_row_whose_event_type_was_removed_is_parked_and_kept(
     assert set(received.counts) >= {failed, placed}
 
 
+@pytest.mark.parametrize(
+    ("column", "value", "said"),
+    [
+        ("body", "{not json", "its stored body is not JSON"),
+        ("body", "[1, 2]", "its stored body is not a JSON object"),
+        ("attributes", "null", "its stored attributes is not a JSON object"),
+        ("attributes", '{"event_type": 1}', "its stored attribute 'event_type' is not a DataType"),
+    ],
+)
+async def test_a_damaged_row_is_parked_with_an_error_naming_it_and_the_others_go_out(
+    world: World, app_engine: Engine, database_url: str, column: str, value: str, said: str
+) -> None:
+    outbox = world.outbox()
+    damaged, good = add(app_engine, outbox, [order(1, "x"), order(2, "x")], commit=True)
+    with app_engine.begin() as conn:  # edited by hand, or damaged: not what add stores
+        conn.execute(
+            update(outbox_table).where(outbox_table.c.event_id == damaged).values({column: value})
+        )
+    relay = world.relay(database_url, retention=0)
+    try:
+        total = await relay.drain()  # before: the relay raised, and claimed the row again
+        assert (total.sent, total.parked) == (1, 1)
+        [parked] = await entries(relay.engine)
+    finally:
+        await relay.close()
+    assert parked.event_id == damaged
+    assert parked.error is not None
+    assert f"{damaged} (outbox row" in parked.error
+    assert said in parked.error
+    received = await world.receive("sink", [good])
+    assert set(received.counts) == {good}
+
+
 async def test_rows_failing_at_aws_are_retried_with_backoff_then_parked(
     world: World, app_engine: Engine, database_url: str, tmp_path: Path
 ) -> None:
