@@ -80,10 +80,16 @@ class SendAnswer:
         return self.failed.get(index, NO_RESULT)
 
 
-def _by_receipt(
-    receipts: Sequence[str], failed: Sequence[Mapping[str, Any]]
-) -> dict[str, EntryFailure]:
-    return {receipts[int(f["Id"])]: EntryFailure.from_answer(f) for f in failed}
+def _by_receipt(receipts: Sequence[str], answer: Mapping[str, Any]) -> dict[str, EntryFailure]:
+    """A batch answer's failed entries by receipt handle: those SQS named as failed, and any it
+    named neither way (``NO_RESULT``: not taken for done; SQS names every entry, this is a guard)."""
+    out = {receipts[int(f["Id"])]: EntryFailure.from_answer(f) for f in answer.get("Failed", [])}
+    if len(out) + len(answer.get("Successful", [])) < len(receipts):
+        done = {int(ok["Id"]) for ok in answer.get("Successful", [])}
+        for index, receipt in enumerate(receipts):
+            if index not in done:
+                out.setdefault(receipt, NO_RESULT)
+    return out
 
 
 @dataclass(frozen=True)
@@ -144,7 +150,7 @@ class QueueOps:
         ]
         with aws_errors("DeleteMessageBatch"):
             answer = await self.sqs.delete_message_batch(QueueUrl=self.url, Entries=entries)
-        return _by_receipt(receipts, answer.get("Failed", []))
+        return _by_receipt(receipts, answer)
 
     async def change_visibility(self, receipt: str, seconds: int) -> None:
         with aws_errors("ChangeMessageVisibility"):
@@ -164,7 +170,7 @@ class QueueOps:
             answer = await self.sqs.change_message_visibility_batch(
                 QueueUrl=self.url, Entries=entries
             )
-        return _by_receipt(receipts, answer.get("Failed", []))
+        return _by_receipt(receipts, answer)
 
 
 def call_failure(exc: BaseException) -> str:
