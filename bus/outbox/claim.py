@@ -7,7 +7,8 @@ Two ways, chosen by the database:
   number of relays run side by side, each on rows the others have not locked; a relay that dies
   releases its rows (the server rolls its transaction back) and the next relay sends them again.
 - ``LeaseClaimer`` (SQLite and the rest): one relay at a time holds a lease row
-  (``bus_outbox_relay``) renewed at every batch; others wait until it expires. No database lock is
+  (``bus_outbox_relay``) renewed at every batch, and every third of the lease while a batch is
+  out (a publish may outlast it); others wait until it expires. No database lock is
   held while publishing, so the application's own writes are never kept waiting by the relay.
 
 FIFO message groups: a row is claimed only when no earlier row of its group is parked or waiting
@@ -18,6 +19,8 @@ rows of its group wait for the next batch.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+import structlog
 from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
@@ -34,6 +38,7 @@ from bus.outbox.table import PARKED, PENDING, SENT, lease_table, outbox_table, u
 
 t = outbox_table
 LEASE = "relay"
+log = structlog.get_logger("bus.outbox")
 
 
 @dataclass(frozen=True)
@@ -170,7 +175,8 @@ class LockingClaimer:
 
 
 class LeaseClaimer:
-    """One relay at a time: the holder of the ``bus_outbox_relay`` lease (renewed every batch)."""
+    """One relay at a time: the holder of the ``bus_outbox_relay`` lease (renewed every batch, and
+    while a batch is out)."""
 
     def __init__(self, engine: AsyncEngine, lease: float, owner: str | None = None) -> None:
         self.engine = engine
@@ -216,8 +222,30 @@ class LeaseClaimer:
             rows = await in_group_order(conn, rows)
             await conn.commit()
             batch = Batch(conn, rows)
-            yield batch
-            await conn.commit()
+            keeping = asyncio.create_task(self._keep()) if rows else None
+            try:
+                yield batch
+                await conn.commit()
+            finally:
+                if keeping is not None:
+                    keeping.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await keeping
+
+    async def _keep(self) -> None:
+        """Renew the lease every third of it while a batch is out: its publish may outlast one
+        lease (throttling, retries), and another relay must not claim the same rows meanwhile."""
+        every = self.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                held = await self.hold()
+            except Exception as exc:  # the database failing: the batch's own settle will say so
+                log.warning("outbox.lease_renewal_failed", error=f"{type(exc).__name__}: {exc}")
+                continue
+            if not held:
+                log.error("outbox.lease_lost", owner=self.owner)
+                return
 
     async def release(self) -> None:
         async with self.engine.begin() as conn:
