@@ -92,7 +92,11 @@ class Processor:
         if self._scope.stopping.is_set():
             await self._settler.release([msg])
             return Fate.RELEASED
-        delivery = await self._open(msg, attempt)
+        try:
+            delivery = await self._open(msg, attempt)  # awaits only to read a claim check
+        except asyncio.CancelledError:
+            await self._settler.release([msg])  # a stop during that read
+            raise
         try:
             await self._chain(delivery)
         except asyncio.CancelledError as exc:

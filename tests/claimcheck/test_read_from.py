@@ -6,6 +6,7 @@ does not follow it either."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -212,3 +213,30 @@ def test_the_reader_allows_the_own_physical_bucket_and_the_listed_ones(tmp_path:
     assert reader.read_from.buckets == {"prod-payloads", PARTNER}
     assert not reader.read_from.allows("payloads")  # the logical name is not the bucket
     assert claim_reader(None, None, "prod").read_from.allows(STRANGER)  # type: ignore[arg-type]
+
+
+async def test_a_stop_during_a_payload_read_releases_the_message_at_once(tmp_path: Path) -> None:
+    async with guarded(tmp_path, None) as shop:
+        reading, never = asyncio.Event(), asyncio.Event()
+
+        async def hang(call: Call) -> None:  # S3 answering no more: the read outlasts the grace
+            reading.set()
+            await never.wait()
+
+        shop.aws.faults.hook("GetObject", "before", hang)
+        calls = shop.aws.faults.record()
+        message_id = await send(
+            shop, await stored(shop, physical_name("payloads", shop.env), blob())
+        )
+        worker = shop.worker()
+        await worker.start()
+        await asyncio.wait_for(reading.wait(), 60)
+        await worker.stop(grace=0.1)
+    timeouts = [
+        entry["VisibilityTimeout"]
+        for c in calls
+        if c.operation == "ChangeMessageVisibilityBatch"
+        for entry in c.request["Entries"]
+    ] + [c.request["VisibilityTimeout"] for c in calls if c.operation == "ChangeMessageVisibility"]
+    assert timeouts[-1:] == [0]  # released at once, not left for its visibility timeout
+    assert message_id in shop.aws.memory_sqs.queues[physical_name("direct", shop.env)].messages
