@@ -1,11 +1,14 @@
 """One queue's share of a worker: its pollers, its pipeline, batched deletes and heartbeat.
 
-Every received message holds one slot of the queue's capacity (and of the process's) until it is
-finished; standard queues run each message as its own task, FIFO queues one task per message group
-(a lane, see ``fifo``). The parts each own one job: ``Poller`` receives, ``Processor`` runs the
-pipeline (middlewares and handler), ``Settler`` carries out outcomes, ``Acker`` batches deletes,
-``Heartbeat`` extends visibility, ``Lanes`` keep FIFO groups in order; the consumer is the
-``Sink`` of its pollers and the ``LaneWork`` of its lanes.
+Every received message holds one slot of the queue's capacity until it is finished (FIFO: but for
+those waiting behind the head of their group, up to nine a group, see ``fifo``), and one of the
+process's (``--concurrency``) while it is tried, not while it waits between tries (a FIFO backoff
+in-process: ``pause``); standard queues run each message as its own task, FIFO queues one task
+per message group (a lane, see ``fifo``). The parts each own one job: ``Poller`` receives,
+``Processor`` runs the pipeline (middlewares and handler), ``Settler`` carries out outcomes,
+``Acker`` batches deletes, ``Heartbeat`` extends visibility, ``Lanes`` keep FIFO groups in order;
+the consumer is the ``Sink`` of its pollers, the ``LaneWork`` of its lanes and the ``Pauses`` of
+its settler.
 
 Shutdown is three steps, driven by the ``Worker``: stop receiving (what was received but not
 started is released at once: messages waiting for a process slot, what FIFO lanes hold behind the
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +30,7 @@ from bus.claimcheck.resolve import ClaimReader
 from bus.middleware.consume import ConsumeMiddleware
 from bus.schema import Registry
 from bus.worker.acker import Acker
-from bus.worker.capacity import Capacity
+from bus.worker.capacity import Capacity, Slot
 from bus.worker.fields import delivery_fields
 from bus.worker.fifo import Lanes
 from bus.worker.handling import Processor
@@ -84,10 +87,14 @@ class QueueConsumer:
         self.heartbeat = Heartbeat(self._ops, info.visibility_timeout, self._log)
         self.acker = Acker(self._ops, self._log, settled=self._settled)
         self._receives = Receives()
-        self.lanes = Lanes(self, self._receives, scope.stopping, self._log)
+        self.lanes = Lanes(self, self.capacity, self._receives, scope.stopping, self._log)
         dlq_ops = QueueOps(sqs, info.dlq_url) if info.dlq_url else None
         renewals = self.lanes if info.fifo else None
-        self.settler = Settler(scope, self._ops, dlq_ops, self.acker, self.heartbeat, renewals)
+        self._slots: dict[str, Slot] = {}
+        """The process slots of the messages being processed, by receipt handle."""
+        self.settler = Settler(
+            scope, self._ops, dlq_ops, self.acker, self.heartbeat, renewals, pauses=self
+        )
         self.processor = Processor(
             scope, self.settler, shared.registry, shared.publisher, middlewares, shared.claims
         )
@@ -162,7 +169,8 @@ class QueueConsumer:
         task.add_done_callback(self._tasks.discard)
 
     def done(self, count: int) -> None:
-        self.capacity.release(count)
+        """``count`` messages are finished (their queue slots are given back by whoever holds
+        them: a standard message's task, a FIFO lane)."""
         self.stats.in_flight -= count
 
     def untrack(self, receipt: str) -> None:
@@ -180,18 +188,35 @@ class QueueConsumer:
         process = self._shared.process
         if process is None:
             return await self.processor.process(msg)
+        slot = Slot(process, self.scope.stopping)
         try:
-            got = await process.acquire_unless(self.scope.stopping)
+            got = await slot.take()
         except asyncio.CancelledError:
             await self.release([msg])
             raise
         if not got:
             await self.release([msg])
             return Fate.RELEASED
+        self._slots[msg.receipt_handle] = slot
         try:
             return await self.processor.process(msg)
         finally:
-            process.release(1)
+            if self._slots.get(msg.receipt_handle) is slot:
+                del self._slots[msg.receipt_handle]
+            slot.give_back()
+
+    @contextlib.asynccontextmanager
+    async def pause(self, msg: Received) -> AsyncIterator[None]:
+        """A wait between ``msg``'s tries (the settler's): its process slot is free meanwhile,
+        and taken again after it, unless the worker stops (then the settler gives the message
+        back without another try); cancelled, it takes none."""
+        slot = self._slots.get(msg.receipt_handle)
+        if slot is None:
+            yield
+            return
+        slot.give_back()
+        yield
+        await slot.take()
 
     async def _one(self, msg: Received) -> None:
         try:
@@ -205,6 +230,7 @@ class QueueConsumer:
                 **delivery_fields(msg),
             )
         finally:
+            self.capacity.release(1)
             self.done(1)
             self._tasks.discard(asyncio.current_task())
 

@@ -26,6 +26,17 @@ Order holds whichever the queue does, because:
 4. A lane ends only when it holds nothing and waits for nothing, with no pause between that check
    and its removal, so an arriving message either joins the running lane or starts a new one.
 
+Of the queue's slots (its ``concurrency``), a lane holds one while it holds a message: its head,
+being handled or waiting out its backoff; messages queued behind the head hold none, up to
+``TAIL`` of them (beyond that each holds one). They do no work while they wait, and counting them
+would let one held group keep every other group from being received: with ``concurrency: 2``, a
+group's two messages received together, its head failing, no other group would start before the
+head was finished. The tail is bounded all the same: SQS hands out no more messages of a group
+while one is in flight, so a lane's tail is what one receive returned (at most ten); so a FIFO
+queue holds at most ``10 * concurrency`` messages, each one tracked by the heartbeat. A head's
+slot passes straight to the next message of its lane, and a lane gives back what it holds when it
+ends, however it ends (``Lanes.fit``).
+
 Nothing is lost or handled twice by this: each received message is in exactly one place, a lane's
 list, the lane's handler, back on the queue, or deleted. A message delivered again while an older
 copy of it waits in the lane replaces that copy (whose receipt handle is stale); one delivered
@@ -43,10 +54,16 @@ from typing import Any, Protocol
 
 import structlog
 
+from bus.worker.capacity import Capacity
 from bus.worker.fields import delivery_fields
 from bus.worker.message import Received
 from bus.worker.poller import Receives
 from bus.worker.settle import Fate
+from bus.worker.sqs import BATCH
+
+TAIL = BATCH - 1
+"""Messages a lane holds behind its head without counting them against the queue's slots: the
+rest of one receive (SQS hands out no more of a group while one of its messages is in flight)."""
 
 
 def split_groups(messages: Sequence[Received]) -> list[list[Received]]:
@@ -78,6 +95,15 @@ class GroupLane:
         self.renewed: Received | None = None
         """The newest copy of ``current``, when the queue delivered it again while it ran."""
         self.changed = asyncio.Event()
+        self.slots = 0
+        """The queue's slots the lane holds: what its messages brought, less what it gave back."""
+
+    @property
+    def counts_for(self) -> int:
+        """The queue's slots the lane needs: one while it holds a message (its head, handled or
+        waiting out its backoff), plus one for each beyond ``TAIL`` waiting behind it."""
+        held = len(self.pending) + (self.current is not None)
+        return held - min(held - 1, TAIL) if held else 0
 
     def add(self, messages: Sequence[Received]) -> list[Received]:
         """Take ``messages`` in; return the older copies they replace (stale receipt handles)."""
@@ -135,7 +161,7 @@ class LaneWork(Protocol):
         ...
 
     def done(self, count: int) -> None:
-        """``count`` messages are finished: their slots are free."""
+        """``count`` messages are finished (handled, dead-lettered, given back or dropped)."""
         ...
 
     def untrack(self, receipt: str) -> None:
@@ -148,16 +174,19 @@ class LaneWork(Protocol):
 
 
 class Lanes:
-    """The lanes of one FIFO queue: ``dispatch`` hands each received group to its lane."""
+    """The lanes of one FIFO queue: ``dispatch`` hands each received group to its lane, with the
+    queue's slots its messages hold (``capacity``); the lanes give back what they do not need."""
 
     def __init__(
         self,
         work: LaneWork,
+        capacity: Capacity,
         receives: Receives,
         stopping: asyncio.Event,
         log: structlog.typing.FilteringBoundLogger,
     ) -> None:
         self._work = work
+        self._capacity = capacity
         self._receives = receives
         self._stopping = stopping
         self._log = log
@@ -179,17 +208,28 @@ class Lanes:
             if lane.pending:
                 self._work.spawn(self._give_back(lane, lane.take_all()))
 
+    def fit(self, lane: GroupLane) -> None:
+        """Give back the queue's slots ``lane`` holds beyond those it needs."""
+        extra = lane.slots - lane.counts_for
+        if extra > 0:
+            lane.slots -= extra
+            self._capacity.release(extra)
+
     def dispatch(self, messages: Sequence[Received]) -> None:
-        """Give each group of ``messages`` to its lane, starting lanes for new groups."""
+        """Give each group of ``messages`` (each holding one of the queue's slots) to its lane,
+        starting lanes for new groups."""
         for group in split_groups(messages):
             key = group[0].group_id
             lane = self._lanes.get(key)
             if lane is None:
                 lane = self._lanes[key] = GroupLane(key)
                 lane.add(group)
+                lane.slots += len(group)
+                self.fit(lane)
                 self._work.spawn(self._run(lane))
                 continue
             stale = lane.add(group)
+            lane.slots += len(group)
             for msg in stale:
                 self._work.untrack(msg.receipt_handle)
                 if lane.renewed is not None and msg.message_id == lane.renewed.message_id:
@@ -198,6 +238,7 @@ class Lanes:
                         **delivery_fields(lane.renewed),
                     )
             self._work.done(len(stale))
+            self.fit(lane)
 
     async def _run(self, lane: GroupLane) -> None:
         try:
@@ -222,6 +263,8 @@ class Lanes:
                     **delivery_fields(msg),
                 )
         finally:
+            self._capacity.release(lane.slots)
+            lane.slots = 0
             if self._lanes.get(lane.group) is lane:
                 del self._lanes[lane.group]
 
@@ -245,6 +288,7 @@ class Lanes:
             if outcome is not Fate.HELD:
                 self._work.done(1)
             if outcome is Fate.HANDLED or outcome is Fate.FAILED:
+                self.fit(lane)  # its slot goes to the next message, if there is one
                 continue
             back = lane.take_all()
             if outcome is Fate.HELD:
@@ -261,6 +305,7 @@ class Lanes:
             kept = await self._work.release(messages)
         finally:
             self._work.done(len(messages))
+            self.fit(lane)
         for msg in messages:
             if msg.receipt_handle in kept:  # not released: back only after its visibility timeout
                 lane.outstanding.pop(msg.message_id, None)

@@ -121,7 +121,8 @@ class Sink(Protocol):
     def stopping(self) -> bool: ...
 
     def dispatch(self, messages: Sequence[Received]) -> None:
-        """Start ``messages`` (each holds one queue slot until it is finished)."""
+        """Start ``messages`` (each holds one queue slot until it is finished; FIFO: but for those
+        waiting behind the head of their group, ``bus.worker.fifo``)."""
         ...
 
     async def release(self, messages: Sequence[Received]) -> object:

@@ -7,8 +7,10 @@ its queue.
 
 FIFO queues redeliver in-process: a failed message waits out its backoff here, its group still in
 flight (the heartbeat keeps it invisible, so SQS neither hands the group out again nor raises its
-receive counts), and is tried again (``HELD``); only a stop sends it back. The Lambda entry point
-settles with ``hold_fifo=False``: a FIFO message is then redelivered like a standard one.
+receive counts), and is tried again (``HELD``); only a stop sends it back. While it waits (and
+between the tries of a DLQ send that failed) it gives back what it holds only to be tried, its
+slot of the process-wide limit (``Pauses``, the consumer). The Lambda entry point settles with
+``hold_fifo=False``: a FIFO message is then redelivered like a standard one.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import contextlib
 import enum
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -65,6 +68,18 @@ class _Same:
         return msg
 
 
+class Pauses(Protocol):
+    def pause(self, msg: Received) -> AbstractAsyncContextManager[None]:
+        """Around a wait between ``msg``'s tries: what it holds only while it is tried is given
+        back for the wait and taken again after it (not once the worker stops)."""
+        ...
+
+
+class _Keep:
+    def pause(self, msg: Received) -> AbstractAsyncContextManager[None]:
+        return contextlib.nullcontext()
+
+
 def raised_at(error: BaseException) -> str | None:
     """``module:function:line`` of the innermost frame of ``error``'s traceback (redelivery
     warnings carry this instead of the whole traceback; the dead-letter line carries it all)."""
@@ -89,6 +104,7 @@ class Settler:
         heartbeat: Heartbeat,
         renewals: Renewals | None = None,
         *,
+        pauses: Pauses | None = None,
         hold_fifo: bool = True,
     ) -> None:
         self._scope = scope
@@ -97,6 +113,7 @@ class Settler:
         self._acker = acker
         self._heartbeat = heartbeat
         self.renewals: Renewals = renewals if renewals is not None else _Same()
+        self.pauses: Pauses = pauses if pauses is not None else _Keep()
         self.hold_fifo = hold_fifo
         """FIFO: redeliver in-process (the worker); False: set the visibility, as for a standard
         queue, and let the caller hold the rest of the group back (the Lambda entry point)."""
@@ -134,17 +151,18 @@ class Settler:
     async def later(self, msg: Received, delay: int, log: Log) -> Fate:
         """Let ``msg`` come back after ``delay`` seconds (FIFO: in-process, its group held)."""
         if self._scope.info.fifo and self.hold_fifo:
-            await self._hold(delay)
+            await self._hold(msg, delay)
             return Fate.HELD
         await self._set_visibility(msg, delay, log)
         return Fate.FAILED
 
-    async def _hold(self, delay: float) -> None:
+    async def _hold(self, msg: Received, delay: float) -> None:
         """FIFO redelivery delay, waited in-process (the heartbeat keeps the message invisible).
 
         Giving the group back instead would raise the receive counts of the messages behind the
         failed one, which did not fail (they could reach ``max_receive_count`` and be moved by
-        SQS's own redrive, without ``bus.failure``). A stop cuts the wait short.
+        SQS's own redrive, without ``bus.failure``). A stop cuts the wait short. The wait is a
+        pause (``Pauses``): the message's process slot is free meanwhile.
         """
         stopping = self._scope.stopping
         if stopping.is_set():
@@ -152,8 +170,9 @@ class Settler:
         if delay <= 0:
             await asyncio.sleep(0)  # no backoff: tried again at once, but never without a pause
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), delay)
+        async with self.pauses.pause(msg):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), delay)
 
     async def dead_letter(self, delivery: Incoming, outcome: Outcome) -> Fate:
         """To the DLQ: send first, delete after; without a DLQ (or if the send fails), keep it."""
@@ -184,7 +203,7 @@ class Settler:
             event_version=env.version if env else None,
             max_bytes=info.dlq_max_bytes,
         )
-        if not await self._send_dead_letter(entry, reason, fallback, log):
+        if not await self._send_dead_letter(msg, entry, reason, fallback, log):
             if info.fifo and self.hold_fifo:
                 return Fate.HELD  # stopping: given back with its group, in order
             await self._set_visibility(msg, fallback, log)
@@ -204,7 +223,7 @@ class Settler:
         return Fate.FAILED
 
     async def _send_dead_letter(
-        self, entry: dict[str, Any], reason: Reason, fallback: int, log: Log
+        self, msg: Received, entry: dict[str, Any], reason: Reason, fallback: int, log: Log
     ) -> bool:
         """Send the DLQ copy; ``False`` if it could not be sent. FIFO: the send alone is tried
         again (after ``fallback`` seconds, at least one) until it succeeds or the worker stops:
@@ -223,7 +242,7 @@ class Settler:
                 )
             if not (self._scope.info.fifo and self.hold_fifo):
                 return False
-            await self._hold(max(1, fallback))
+            await self._hold(msg, max(1, fallback))
             if self._scope.stopping.is_set():
                 return False
         return False

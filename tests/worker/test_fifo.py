@@ -18,7 +18,8 @@ import structlog
 from bus.aws import AwsClients
 from bus.aws.failure import read_failure
 from bus.worker import Stats
-from bus.worker.fifo import GroupLane, Lanes, split_groups
+from bus.worker.capacity import Capacity
+from bus.worker.fifo import TAIL, GroupLane, Lanes, split_groups
 from bus.worker.message import Received
 from bus.worker.poller import Receives
 from bus.worker.settle import Fate
@@ -108,6 +109,19 @@ def test_a_copy_delivered_again_replaces_the_stale_one() -> None:
     assert [m.receipt_handle for m in lane.take_all()] == ["new-a1", "old-a2"]
 
 
+def test_a_lane_counts_its_head_and_what_waits_beyond_the_tail() -> None:
+    lane = GroupLane("a")
+    assert lane.counts_for == 0
+    lane.add([_received("a", n) for n in range(1, TAIL + 2)])  # a head and TAIL behind it
+    assert lane.counts_for == 1
+    lane.current = lane.next()  # being handled, or waiting out its backoff
+    assert lane.counts_for == 1
+    lane.add([_received("a", TAIL + 2), _received("a", TAIL + 3)])
+    assert lane.counts_for == 3
+    lane.finished()
+    assert lane.counts_for == 2
+
+
 class Harness:
     """Lanes over a fake handler and a fake release: what ran, in what order, what went back."""
 
@@ -117,13 +131,17 @@ class Harness:
         self.overlaps: list[str] = []
         self.outcomes: dict[str, list[Fate]] = {}
         self.released: list[list[str]] = []
-        self.slots = 0
+        self.in_flight = 0
+        self.capacity = Capacity(100)
         self.receives = Receives()
         self.tasks: set[asyncio.Task[None]] = set()
-        self.lanes = Lanes(self, self.receives, asyncio.Event(), structlog.get_logger("test"))
+        self.lanes = Lanes(
+            self, self.capacity, self.receives, asyncio.Event(), structlog.get_logger("test")
+        )
 
     def dispatch(self, messages: Sequence[Received]) -> None:
-        self.slots += len(messages)
+        self.capacity.free -= len(messages)  # each holds a slot, as a poller's reserve took them
+        self.in_flight += len(messages)
         self.lanes.dispatch(messages)
 
     def spawn(self, coro: object) -> None:
@@ -132,7 +150,7 @@ class Harness:
         task.add_done_callback(self.tasks.discard)
 
     def done(self, count: int) -> None:
-        self.slots -= count
+        self.in_flight -= count
 
     def untrack(self, receipt: str) -> None:
         pass
@@ -158,7 +176,8 @@ class Harness:
 
     async def finished(self) -> None:
         await wait_for(lambda: not self.tasks, within=5, every=0.005)
-        assert (self.slots, len(self.lanes), self.overlaps) == (0, 0, [])
+        assert (self.in_flight, len(self.lanes), self.overlaps) == (0, 0, [])
+        assert self.capacity.free == self.capacity.limit
 
 
 async def test_messages_arriving_while_their_group_runs_join_its_lane() -> None:
@@ -170,6 +189,15 @@ async def test_messages_arriving_while_their_group_runs_join_its_lane() -> None:
     await h.finished()
     assert [m for m in h.ran if m[0] == "a"] == ["a1", "a2", "a3"]
     assert [m for m in h.ran if m[0] == "b"] == ["b1", "b2"]
+
+
+async def test_messages_behind_the_head_of_their_group_give_their_queue_slots_back() -> None:
+    h = Harness()
+    h.dispatch([_received("a", n) for n in range(1, 13)] + [_received("b", 1)])
+    assert h.capacity.in_use == (1 + 12 - 1 - TAIL) + 1  # a's head and what is past its tail; b1
+    await h.finished()
+    assert [m for m in h.ran if m[0] == "a"] == [f"a{n}" for n in range(1, 13)]
+    assert "b1" in h.ran
 
 
 async def test_after_a_give_back_nothing_overtakes_what_went_back() -> None:
@@ -249,6 +277,30 @@ async def test_a_stop_during_the_backoff_gives_the_group_back(sqs: MemorySQS) ->
     assert {e[1] for e in events("visibility") if e[2] == 0} == {head, behind}
     assert sqs.ids(rig.url) == [head, behind]
     assert [e[1] for e in events("start")] == ["a0"]
+
+
+async def test_a_group_waiting_out_its_heads_backoff_leaves_other_groups_room(
+    sqs: MemorySQS,
+) -> None:
+    retry = {"attempts": 1, "redelivery": {"initial": 600, "maximum": 600, "jitter": False}}
+    rig = await consumer(sqs, fifo=True, concurrency=2, retry=retry, max_receive_count=3)
+    head = rig.put("a1", "fail", group="A")
+    behind = rig.put("a2", group="A")
+    rig.put("b1", group="B")
+    rig.consumer.start()
+    await asyncio.sleep(30)  # virtual seconds: a1 waits out its first 600 s
+    assert [e[1:] for e in events("start")] == [("a1", 1), ("b1", 1)]
+    assert events("received")[0][2] == [head, behind]  # one receive: a2 waits behind a1
+    await asyncio.sleep(1200)  # two more tries of a1, 600 s apart; then the DLQ, then a2
+    assert await until(lambda: ("end", "a2") in JOURNAL)
+    await rig.stop()
+    starts = [e[1:] for e in events("start")]
+    assert starts == [("a1", 1), ("b1", 1), ("a1", 2), ("a1", 3), ("a2", 1)]  # A in order
+    (dead,) = sqs.ids(str(rig.dlq_url))
+    assert index(("send", rig.dlq_url, dead)) < index(("start", "a2", 1))
+    assert {e[2] for e in events("visibility")} == {30}  # the heartbeat's: A stayed in flight
+    assert rig.consumer.capacity.free == rig.consumer.capacity.limit
+    assert (rig.stats.in_flight, rig.consumer.heartbeat.tracked) == (0, 0)
 
 
 async def test_a_copy_of_the_running_message_is_not_handled_again(sqs: MemorySQS) -> None:
