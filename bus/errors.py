@@ -98,7 +98,8 @@ class EventError(BusError):
 
 
 class EventValidationError(EventError):
-    """Event data does not match its model. ``errors`` are pydantic's, ``fields`` their paths."""
+    """Event data does not match its model. ``fields``: the paths of the rejected fields its
+    message names (all of them, unless there are too many: ``bus.schema.registry.validation_error``)."""
 
     def __init__(self, event_type: str, message: str, fields: Sequence[str] = ()) -> None:
         self.event_type = event_type

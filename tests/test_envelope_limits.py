@@ -4,6 +4,7 @@ reason, never another exception, in time linear in its size."""
 from __future__ import annotations
 
 import json
+import re
 import unittest.mock
 from typing import Any
 
@@ -12,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bus.envelope import Decoded, decode
+from bus.envelope.bounded import _TOKENS, TooDeep, depth_exceeds, loads
 from bus.envelope.limits import MAX_BODY_BYTES, MAX_DEPTH, load_json
 from bus.errors import DecodeError
 
@@ -270,3 +272,82 @@ def test_the_fast_parser_reads_json_as_the_standard_library_does(value: Any, asc
 @given(text=st.text(alphabet=st.sampled_from('{}[]":,.-+eE0129 \\\n\tunltrfaN\u00e9'), max_size=30))
 def test_the_fast_parser_refuses_what_the_standard_library_refuses(text: str) -> None:
     assert repr(_read(text)) == repr(_stdlib(text))
+
+
+# -- the nesting check of bus.failure and the DLQ tools' JSON (bus.envelope.bounded) --------------
+
+OPEN_STRING = "[]" * 70 + '"' + '\\"' * 100_000
+"""More brackets than the limit, none nested, then a string never closed, full of escaped quotes:
+the scan that looked for each string's closing quote read the rest of the text again at every one
+of them (this: minutes)."""
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "exceeds"),
+    [
+        ('[[["a]"]]]', 2, True),  # the bracket in the string does not count
+        ('[[["a]"]]]', 3, False),
+        ('["[[[[", "]]]]{{"]', 1, False),
+        ('[[["a\\"]"]]]', 2, True),  # an escaped quote does not close the string
+        ('[[["a\\"]"]]]', 3, False),
+        ('["\\\\", [["]"]]]', 2, True),  # an escaped backslash does not escape the quote
+        ('"a"[[[', 2, True),
+        ('[[["\\', 2, True),  # a backslash at the very end, in a string left open
+        ('["\\', 0, True),
+        ('["[[[\\', 2, True),  # after a string left open, every bracket counts, as it always did
+        ('"[[[[', 3, True),
+        ('"' + "[]" * 10, 1, False),
+        (OPEN_STRING, MAX_DEPTH, False),
+        (OPEN_STRING + "[" * (MAX_DEPTH + 1), MAX_DEPTH, True),
+        ("[" * (MAX_DEPTH + 1) + OPEN_STRING, MAX_DEPTH, True),
+    ],
+)
+def test_depth_exceeds_on_crafted_texts(text: str, limit: int, exceeds: bool) -> None:
+    assert depth_exceeds(text, limit) is exceeds
+
+
+_CLOSED_STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+
+
+def _scan(text: str, limit: int) -> bool:
+    """``depth_exceeds`` as it was first written (quadratic on strings left open)."""
+    depth = 0
+    for token in _CLOSED_STRINGS.findall(text):
+        depth += 1 if token in "[{" else -1 if token in "]}" else 0
+        if depth > limit:
+            return True
+    return False
+
+
+@settings(max_examples=500)
+@given(text=st.text(alphabet='"\\[]{}a', max_size=40), limit=st.integers(0, 4))
+def test_depth_exceeds_answers_as_it_always_did(text: str, limit: int) -> None:
+    assert depth_exceeds(text, limit) is _scan(text, limit)
+
+
+def _quotes_no_scan_covers(text: str) -> list[int]:
+    """The quotes of ``text`` outside every token of the scan: at each, a string's scan started,
+    read on to the end of the text and failed. None: each character is read once."""
+    covered = bytearray(len(text))
+    for match in _TOKENS.finditer(text):
+        covered[match.start() : match.end()] = b"\x01" * (match.end() - match.start())
+    return [at for at, char in enumerate(text) if char == '"' and not covered[at]]
+
+
+def test_a_scan_from_a_quote_never_fails_in_a_string_left_open() -> None:
+    assert _quotes_no_scan_covers(OPEN_STRING[:2000]) == []  # was: 930 failed scans
+
+
+@settings(max_examples=300)
+@given(text=st.text(alphabet='"\\[]{}a', max_size=40))
+def test_a_scan_from_a_quote_never_fails(text: str) -> None:
+    assert _quotes_no_scan_covers(text) == []
+
+
+@pytest.mark.timeout(5)
+def test_strings_left_open_are_read_in_linear_time() -> None:
+    huge = OPEN_STRING + '\\"' * 1_000_000  # the old scan: hours
+    assert not depth_exceeds(huge, MAX_DEPTH)
+    with pytest.raises(ValueError, match="Extra data") as info:
+        loads(huge)
+    assert not isinstance(info.value, TooDeep)

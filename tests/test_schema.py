@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import tracemalloc
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError, field_validator
 
+from bus.aws.failure import MAX_ERROR_CHARS
 from bus.errors import EventValidationError, SchemaError, UnknownEventError
 from bus.schema import EventSpec, PreviousVersion, Registry
+from bus.schema.registry import MAX_VALIDATION_CHARS, format_loc, validation_error
 from bus.topology.load import load_topology
 from bus.topology.model import Topology
-from schemas.orders import LedgerEntry, OrderPlaced, OrderPlacedV1
+from schemas.orders import LedgerEntry, OrderLine, OrderPlaced, OrderPlacedV1
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -95,6 +98,108 @@ def test_validation_error_names_every_field(registry: Registry) -> None:
     assert info.value.event_type == "OrderPlaced"
     assert "total_cents" in str(info.value)
     assert "OrderPlaced v2" in str(info.value)
+
+
+class _Varied(BaseModel):
+    """Errors of many kinds: nested, keyed, union, literal, a validator's own text, model-wide."""
+
+    n: int
+    lines: list[OrderLine]
+    counts: dict[str, int]
+    keyed: dict[int, int]
+    either: int | str
+    kind: Literal["a", "b"]
+    note: str = ""
+
+    @field_validator("note")
+    @classmethod
+    def _refuse(cls, value: str) -> str:
+        raise ValueError('no "notes" \\ here, é 日本')
+
+
+def test_validation_error_names_every_error_as_pydantic_reports_it() -> None:
+    data = {
+        "n": "x",
+        "lines": [{}, {"sku": "", "quantity": 0, "unit_price_cents": -1}],
+        "counts": {'"q"\\': "x", "é": "y", "": "z"},
+        "keyed": {"k": 1, 5: "v"},
+        "either": [],
+        "kind": "c",
+        "note": "n",
+    }
+    for bad in (data, "not an object"):
+        with pytest.raises(ValidationError) as info:
+            _Varied.model_validate(bad)
+        errors = info.value.errors(include_url=False)
+        paths = [format_loc(e["loc"]) for e in errors]
+        text = "; ".join(f"{path}: {e['msg']}" for path, e in zip(paths, errors, strict=True))
+        error = validation_error("E", 3, info.value)
+        assert str(error) == f"E v3: invalid data: {text}"  # as it always was: all of them
+        assert error.fields == tuple(paths)
+    assert len(errors) == 1  # the last: the whole event
+    assert error.fields == ("(event)",)
+
+
+def test_validation_error_of_many_fields_names_what_fits_and_counts_the_rest() -> None:
+    body = {"order_id": "o", "customer_id": "c", "total_cents": 1, "country": "DE"}
+    with pytest.raises(ValidationError) as info:  # a 1 MiB body holds 350,000 such lines
+        OrderPlaced.model_validate({**body, "lines": [{}] * 100_000})
+    count = info.value.error_count()
+    assert count == 300_000
+    error = validation_error("OrderPlaced", 2, info.value)
+    text = str(error)
+    named = len(error.fields)
+    assert 10 < named < 50
+    assert len(text) <= MAX_VALIDATION_CHARS <= MAX_ERROR_CHARS  # the worker keeps all of it
+    assert text.startswith("OrderPlaced v2: invalid data: lines[0].sku: Field required; ")
+    assert text.endswith(f"; ... and {count - named} more errors")
+    assert error.fields[:4] == (
+        "lines[0].sku",
+        "lines[0].quantity",
+        "lines[0].unit_price_cents",
+        "lines[1].sku",
+    )
+    assert all(f"; {field}: Field required; " in text for field in error.fields[1:])
+
+
+def test_validation_error_of_many_fields_holds_little_memory() -> None:
+    with pytest.raises(ValidationError) as info:
+        OrderPlaced.model_validate({"lines": [{}] * 20_000})
+    assert info.value.error_count() > 60_000
+    tracemalloc.start()
+    try:
+        error = validation_error("OrderPlaced", 2, info.value)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "more errors" in str(error)
+    # about the errors' JSON text (4.3 MiB); naming every error held 45 MiB
+    assert peak < 10 * 2**20, peak
+
+
+class _Keys(BaseModel):
+    counts: dict[str, int]
+
+
+def _keys_error(*lengths: int) -> str:
+    """The text of ``counts`` holding a bad value under a key of each of ``lengths``."""
+    with pytest.raises(ValidationError) as info:
+        _Keys.model_validate({"counts": {str(i) * n: "x" for i, n in enumerate(lengths)}})
+    return str(validation_error("E", 1, info.value))
+
+
+def test_validation_error_names_whatever_fits_in_its_limit() -> None:
+    part = len("counts.: Input should be a valid integer, unable to parse string as an integer")
+    room = MAX_VALIDATION_CHARS - len("E v1: invalid data: ") - 2 * part - len("; ")
+    assert len(_keys_error(room // 2, room - room // 2)) == MAX_VALIDATION_CHARS  # both, exactly
+    assert _keys_error(room // 2, room - room // 2 + 1).endswith("; ... and 1 more error")
+    assert _keys_error(room, 1, 1).endswith("parse string as an integer; ... and 2 more errors")
+    alone = _keys_error(2 * MAX_VALIDATION_CHARS)  # one error: named whole, the worker cuts it
+    assert len(alone) > MAX_VALIDATION_CHARS
+    assert "more error" not in alone
+    first = _keys_error(2 * MAX_VALIDATION_CHARS, 1)  # the first error is always named
+    assert first.startswith("E v1: invalid data: counts.000")
+    assert first.endswith("; ... and 1 more error")
 
 
 def test_parse_current_version(registry: Registry) -> None:

@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from bus.envelope.limits import MAX_DEPTH
 
 __all__ = ["MAX_DEPTH", "TooDeep", "depth_exceeds", "loads"]
 
-_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
-"""A JSON string (skipped whole, so brackets inside strings do not count) or a bracket."""
+_TOKENS = re.compile(r'(?P<bracket>[\[\]{}])|"(?:[^"\\]|\\.)*+(?P<closed>")?', re.DOTALL)
+"""A bracket, or a JSON string (skipped whole, so brackets inside strings do not count): from its
+quote to the closing one, or to the end of the text when it is never closed (``closed`` unset).
+A scan from a quote never fails and never backtracks (possessive ``*+``), so each character is
+read once; a pattern that has to find the closing quote fails at every escaped quote of an open
+string and reads the rest of the text again each time (quadratic)."""
+_BRACKET = re.compile(r"[\[\]{}]")
 
 
 class TooDeep(ValueError):
@@ -33,15 +39,28 @@ def depth_exceeds(text: str, max_depth: int) -> bool:
     if text.count("{") + text.count("[") <= max_depth:
         return False
     depth = 0
-    for match in _TOKENS.finditer(text):
-        token = match.group()
-        if token in ("{", "["):
+    for bracket in _brackets(text):
+        if bracket in "{[":
             depth += 1
             if depth > max_depth:
                 return True
-        elif token in ("}", "]"):
+        else:
             depth -= 1
     return False
+
+
+def _brackets(text: str) -> Iterator[str]:
+    """The brackets of ``text`` outside its strings. After a string left open, all of them: its
+    quotes are all escaped, so none closes it or opens another; ``json`` stops at the open string
+    anyway, so counting them only decides which ``ValueError`` the text gets (as it always did)."""
+    for match in _TOKENS.finditer(text):
+        bracket = match["bracket"]
+        if bracket is not None:
+            yield bracket
+        elif match["closed"] is None:
+            for rest in _BRACKET.finditer(text, match.start() + 1):
+                yield rest.group()
+            return
 
 
 def loads(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:

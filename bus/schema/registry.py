@@ -7,6 +7,7 @@ against that version's model, then upcasts it step by step (v1 -> v2 -> ...) to 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,17 +80,54 @@ def format_loc(loc: Sequence[int | str]) -> str:
     return out or "(event)"
 
 
+MAX_VALIDATION_CHARS = 1000
+"""How long naming more rejected fields makes a validation error's text: the fields that fit are
+named, then how many more there are (a body of 1 MiB can hold a million bad fields). The worker
+keeps as much of an error's text (``bus.aws.failure.MAX_ERROR_CHARS``), the count included."""
+
+
 def validation_error(name: str, version: int, exc: ValidationError) -> EventValidationError:
-    """An ``EventValidationError`` naming every field pydantic rejected."""
+    """An ``EventValidationError`` naming the fields pydantic rejected: every one when they fit
+    in ``MAX_VALIDATION_CHARS``, else the first ones that fit and how many more there are
+    (``fields`` holds the named ones; pydantic's error, the ``__cause__``, has them all)."""
+    head = f"{name} v{version}: invalid data: "
+    count = exc.error_count()
     fields: list[str] = []
     parts: list[str] = []
-    for error in exc.errors(include_url=False):
+    size = len(head) - 2  # "; " before every part but the first
+    for error in _errors(exc):
         path = format_loc(error["loc"])
         fields.append(path)
         parts.append(f"{path}: {error['msg']}")
-    return EventValidationError(
-        name, f"{name} v{version}: invalid data: {'; '.join(parts)}", fields
-    )
+        size += 2 + len(parts[-1])
+        if size > MAX_VALIDATION_CHARS:
+            break
+    more = ""
+    if size > MAX_VALIDATION_CHARS:  # fewer named, the first always, then how many more
+        while len(parts) > 1 and size + len(_more(count - len(parts))) > MAX_VALIDATION_CHARS:
+            size -= 2 + len(parts.pop())
+            fields.pop()
+        more = _more(count - len(parts))
+    return EventValidationError(name, head + "; ".join(parts) + more, fields)
+
+
+def _more(rest: int) -> str:
+    """What follows the named errors when ``rest`` more are not named."""
+    return f"; ... and {rest} more error{'s' if rest != 1 else ''}" if rest else ""
+
+
+def _errors(exc: ValidationError) -> Iterator[dict[str, Any]]:
+    """``exc.errors()``'s errors (type, loc and msg), parsed one at a time as they are used.
+    ``errors()`` builds a dict for every error at once (a million errors: seconds, 500 MiB); their
+    JSON text is one string, built ten times faster in a sixth of the memory."""
+    text = exc.json(include_url=False, include_context=False, include_input=False)
+    decoder = json.JSONDecoder()
+    at = 0
+    for _ in range(exc.error_count()):
+        while text[at] in "[, \n":  # what opens the list and separates its errors
+            at += 1
+        error, at = decoder.raw_decode(text, at)
+        yield error
 
 
 def validate(spec: EventSpec, version: int, data: object) -> BaseModel:
