@@ -16,7 +16,10 @@ Order holds whichever the queue does, because:
    counts of the messages behind it do not rise. Only on shutdown does a lane give messages back
    to the queue: those it has not started at once, in order (``stop()``: SQS keeps the group
    blocked while the one being handled is in flight); the one being handled when it finishes,
-   unless it is deleted (``Fate.HELD``, ``Fate.RELEASED``).
+   unless it is deleted (``Fate.HELD``, ``Fate.RELEASED``). And when a backoff would outlast
+   SQS's 12 hours from the head's receive (``Fate.RETURNED``): the head and what waits behind it
+   go back in order, as at a stop, before SQS would make the head visible on its own; the lane
+   then waits for them as in 3.
 3. After such a release the messages may come back to this process through receives already under
    way, answered in any order. The lane remembers what it gave back and starts no message while an
    earlier one it gave back is missing: until that one is back in the lane, or every receive under
@@ -285,13 +288,14 @@ class Lanes:
             lane.current = msg
             outcome = await self._work.process(msg)
             msg = lane.finished() or msg
-            if outcome is not Fate.HELD:
+            in_flight = outcome is Fate.HELD or outcome is Fate.RETURNED
+            if not in_flight:
                 self._work.done(1)
             if outcome is Fate.HANDLED or outcome is Fate.FAILED:
                 self.fit(lane)  # its slot goes to the next message, if there is one
                 continue
             back = lane.take_all()
-            if outcome is Fate.HELD:
+            if in_flight:  # a stop, or SQS's 12 hours: the group goes back, head first
                 back = sorted([msg, *back], key=_order)
             await self._give_back(lane, back)
 

@@ -80,7 +80,9 @@ class Processor:
 
     async def process(self, msg: Received) -> Fate:
         """Handle ``msg`` and settle its fate; returns only once it is deleted, delayed, in a DLQ or
-        released. FIFO: tried again in-process until one of those (or a stop: ``HELD``)."""
+        released. FIFO: tried again in-process until one of those, a stop (``HELD``), or a wait
+        that SQS's 12 hours from the receive could not hold (``RETURNED``: the caller gives the
+        group back)."""
         attempt = msg.receive_count
         while True:
             fate = await self._once(msg, attempt)

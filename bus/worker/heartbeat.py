@@ -12,7 +12,8 @@ SQS refuses to keep a message invisible for more than 12 hours from its receive:
 never asked for more than remains of that (``extension``), counted from when the receive was asked
 for (no later than SQS's own receive) and with ``SLACK`` seconds to spare for the call's way there.
 The last extension reaches the limit; then the message is no longer tracked and becomes visible
-again when the limit is up, for a new delivery.
+again when the limit is up, for a new delivery. A FIFO message waiting out its backoff in-process
+is given back with its group before that (``holdable``; ``bus.worker.settle``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,18 @@ MAX_VISIBILITY = 43_200
 SLACK = 30
 """Seconds of the 12 hours left unasked for: the time a ChangeMessageVisibility call may take to
 reach SQS after the worker read its clock."""
+
+
+GIVE_BACK = 30
+"""Seconds kept, before the heartbeat's last extension runs out, for giving a held message back
+(``holdable``): the ChangeMessageVisibility calls of a release."""
+
+
+def holdable(held_for: float) -> float:
+    """Seconds a message received ``held_for`` seconds ago can still be held invisible and then
+    given back before SQS would make it visible itself: its 12 hours from the receive, less
+    ``SLACK`` (where the heartbeat's last extension ends) and ``GIVE_BACK``; 0 when none remain."""
+    return max(0.0, MAX_VISIBILITY - SLACK - GIVE_BACK - held_for)
 
 
 def extension(timeout: int, held_for: float) -> int:

@@ -9,8 +9,10 @@ FIFO queues redeliver in-process: a failed message waits out its backoff here, i
 flight (the heartbeat keeps it invisible, so SQS neither hands the group out again nor raises its
 receive counts), and is tried again (``HELD``); only a stop sends it back. While it waits (and
 between the tries of a DLQ send that failed) it gives back what it holds only to be tried, its
-slot of the process-wide limit (``Pauses``, the consumer). The Lambda entry point settles with
-``hold_fifo=False``: a FIFO message is then redelivered like a standard one.
+slot of the process-wide limit (``Pauses``, the consumer). A wait that would outlast SQS's 12
+hours from the message's receive is cut short and the group given back instead (``RETURNED``,
+``Settler._hold``). The Lambda entry point settles with ``hold_fifo=False``: a FIFO message is
+then redelivered like a standard one.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import math
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
@@ -37,7 +40,7 @@ from bus.worker.deadletter import (
     failure_of,
 )
 from bus.worker.fields import delivery_fields
-from bus.worker.heartbeat import Heartbeat, extension
+from bus.worker.heartbeat import Heartbeat, extension, holdable
 from bus.worker.message import Received
 from bus.worker.scope import Log, QueueScope
 from bus.worker.sqs import BATCH, EntryFailure, QueueOps, call_failure
@@ -55,6 +58,10 @@ class Fate(enum.Enum):
     caller releases it together with the rest of its group, in order."""
     RELEASED = "released"
     """Not handled: made visible again at once (shutdown)."""
+    RETURNED = "returned"
+    """FIFO: its wait for another try would have outlasted SQS's 12 hours from its receive, so it
+    is still in flight: the caller gives it back at once together with the rest of its group, in
+    order, as at a stop; SQS redelivers it first, with a fresh 12 hours."""
 
 
 class Renewals(Protocol):
@@ -151,28 +158,56 @@ class Settler:
     async def later(self, msg: Received, delay: int, log: Log) -> Fate:
         """Let ``msg`` come back after ``delay`` seconds (FIFO: in-process, its group held)."""
         if self._scope.info.fifo and self.hold_fifo:
-            await self._hold(msg, delay)
-            return Fate.HELD
+            return await self._hold(msg, delay, log)
         await self._set_visibility(msg, delay, log)
         return Fate.FAILED
 
-    async def _hold(self, msg: Received, delay: float) -> None:
-        """FIFO redelivery delay, waited in-process (the heartbeat keeps the message invisible).
+    async def _hold(self, msg: Received, delay: float, log: Log) -> Fate:
+        """FIFO redelivery delay, waited in-process (the heartbeat keeps the message invisible):
+        ``HELD``, to be tried again (or, once the worker stops, given back with its group).
 
         Giving the group back instead would raise the receive counts of the messages behind the
         failed one, which did not fail (they could reach ``max_receive_count`` and be moved by
         SQS's own redrive, without ``bus.failure``). A stop cuts the wait short. The wait is a
         pause (``Pauses``): the message's process slot is free meanwhile.
+
+        SQS keeps a message invisible for 12 hours from its receive at most: a wait that would end
+        later (a long ``Retry(delay=...)``, or long backoffs one after the other) lasts only until
+        shortly before then (``heartbeat.holdable``) and ends ``RETURNED``: the group is given
+        back, in order, rather than left to become visible while this worker still holds it (SQS
+        would hand its head to another consumer, and what waits behind it could be handled out of
+        order). SQS then redelivers the head first, with a fresh 12 hours. The trade-offs: the
+        message is tried again sooner than its backoff asked, by what the window could not hold;
+        its attempt is then SQS's receive count (one more than at its last receive), which does
+        not count the tries made in-process in that window, so a message whose backoffs cross
+        the 12 hours more than once can be tried more than ``max_receive_count`` times in all;
+        the messages behind it get one more receive count each. Rare: only a wait that crosses
+        the 12 hours.
         """
         stopping = self._scope.stopping
         if stopping.is_set():
-            return
+            return Fate.HELD
         if delay <= 0:
             await asyncio.sleep(0)  # no backoff: tried again at once, but never without a pause
-            return
-        async with self.pauses.pause(msg):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), delay)
+            return Fate.HELD
+        left = holdable(monotonic() - self.renewals.latest(msg).limit_from)
+        returning = delay > left
+        if returning:
+            log.warning(
+                "wait past SQS's 12-hour visibility limit; the group goes back to the queue "
+                "before it",
+                reason="visibility-limit",
+                message_id=msg.message_id,
+                group=msg.group_id,
+                delay=delay,
+                left=math.floor(left),
+            )
+        wait = min(delay, left)
+        if wait > 0:
+            async with self.pauses.pause(msg):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), wait)
+        return Fate.RETURNED if returning and not stopping.is_set() else Fate.HELD
 
     async def dead_letter(self, delivery: Incoming, outcome: Outcome) -> Fate:
         """To the DLQ: send first, delete after; without a DLQ (or if the send fails), keep it."""
@@ -203,11 +238,12 @@ class Settler:
             event_version=env.version if env else None,
             max_bytes=info.dlq_max_bytes,
         )
-        if not await self._send_dead_letter(msg, entry, reason, fallback, log):
-            if info.fifo and self.hold_fifo:
-                return Fate.HELD  # stopping: given back with its group, in order
+        kept = await self._send_dead_letter(msg, entry, reason, fallback, log)
+        if kept is Fate.FAILED:
             await self._set_visibility(msg, fallback, log)
             return Fate.FAILED
+        if kept is not None:
+            return kept  # FIFO: given back with its group, in order (a stop, or the 12 hours)
         self._scope.stats.dead_lettered += 1
         self.delete(msg, log)
         log.error(
@@ -224,15 +260,18 @@ class Settler:
 
     async def _send_dead_letter(
         self, msg: Received, entry: dict[str, Any], reason: Reason, fallback: int, log: Log
-    ) -> bool:
-        """Send the DLQ copy; ``False`` if it could not be sent. FIFO: the send alone is tried
-        again (after ``fallback`` seconds, at least one) until it succeeds or the worker stops:
-        running the handler again, or giving the group back, would not make it any likelier."""
+    ) -> Fate | None:
+        """Send the DLQ copy: None once sent, else what becomes of the message kept on its queue
+        (``FAILED``: its visibility is the caller's to set). FIFO: the send alone is tried again
+        (after ``fallback`` seconds, at least one) until it succeeds, the worker stops (``HELD``),
+        or the wait would outlast SQS's 12 hours from the receive (``RETURNED``, see ``_hold``;
+        the handler then runs again on the next receive): running the handler again, or giving
+        the group back, would not make the send any likelier."""
         ops = self._dlq_ops
         while ops is not None:
             try:
                 await ops.send(entry)
-                return True
+                return None
             except Exception as exc:
                 log.error(
                     "could not send to the DLQ: the message stays on its queue",
@@ -241,11 +280,11 @@ class Settler:
                     error=str(exc),
                 )
             if not (self._scope.info.fifo and self.hold_fifo):
-                return False
-            await self._hold(msg, max(1, fallback))
-            if self._scope.stopping.is_set():
-                return False
-        return False
+                return Fate.FAILED
+            held = await self._hold(msg, max(1, fallback), log)
+            if held is Fate.RETURNED or self._scope.stopping.is_set():
+                return held
+        return Fate.FAILED
 
     def delete(self, msg: Received, log: Log) -> None:
         """Queue the delete; the heartbeat keeps the message until the acker settles it."""

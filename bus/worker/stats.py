@@ -19,7 +19,8 @@ class QueueStats:
     duplicates: int = 0
     """Skipped by the idempotency guard (already handled)."""
     released: int = 0
-    """Made visible again unhandled (shutdown)."""
+    """Made visible again at once: unhandled (shutdown), or a FIFO group given back at SQS's
+    12-hour limit."""
     undeleted: int = 0
     """Finished, but the delete was refused or given up on: delivered again later."""
     in_flight: int = 0

@@ -14,12 +14,16 @@ from collections.abc import AsyncIterator, Callable, Sequence
 import pytest
 import pytest_asyncio
 import structlog
+from structlog.testing import capture_logs
 
 from bus.aws import AwsClients
 from bus.aws.failure import read_failure
+from bus.memory import Call
+from bus.memory.sqs import message_id_of
 from bus.worker import Stats
 from bus.worker.capacity import Capacity
 from bus.worker.fifo import TAIL, GroupLane, Lanes, split_groups
+from bus.worker.heartbeat import MAX_VISIBILITY, SLACK
 from bus.worker.message import Received
 from bus.worker.poller import Receives
 from bus.worker.settle import Fate
@@ -301,6 +305,114 @@ async def test_a_group_waiting_out_its_heads_backoff_leaves_other_groups_room(
     assert {e[2] for e in events("visibility")} == {30}  # the heartbeat's: A stayed in flight
     assert rig.consumer.capacity.free == rig.consumer.capacity.limit
     assert (rig.stats.in_flight, rig.consumer.heartbeat.tracked) == (0, 0)
+
+
+class Stamps:
+    """The virtual time of every call on the in-memory AWS, once it returned."""
+
+    def __init__(self, sqs: MemorySQS) -> None:
+        self.calls: list[tuple[float, Call]] = []
+        sqs.faults.hook(None, "after", self._stamp)
+
+    async def _stamp(self, call: Call) -> None:
+        self.calls.append((asyncio.get_running_loop().time(), call))
+
+    def received(self) -> list[tuple[float, list[str]]]:
+        """When each receive that brought messages answered, and their ids."""
+        return [
+            (t, list(c.message_ids))
+            for t, c in self.calls
+            if c.operation == "ReceiveMessage" and c.message_ids
+        ]
+
+    def released(self) -> list[tuple[float, list[str]]]:
+        """When each change to visibility 0 was made, and the ids it made visible, in order."""
+        out = []
+        for t, c in self.calls:
+            if c.operation == "ChangeMessageVisibilityBatch" and c.error is None:
+                entries = c.request["Entries"]
+                if entries and all(int(e["VisibilityTimeout"]) == 0 for e in entries):
+                    out.append((t, [message_id_of(e["ReceiptHandle"]) for e in entries]))
+        return out
+
+
+async def test_a_backoff_past_the_12_hours_gives_the_group_back_in_order_before_them(
+    sqs: MemorySQS,
+) -> None:
+    """A hold that fits in the window stays in-process: see
+    ``test_a_group_waiting_out_its_heads_backoff_leaves_other_groups_room``."""
+    retry = {"attempts": 1, "redelivery": {"initial": 43200, "maximum": 43200, "jitter": False}}
+    rig = await consumer(
+        sqs,
+        fifo=True,
+        concurrency=2,
+        retry=retry,
+        max_receive_count=10,
+        visibility_timeout=600,
+        wait_seconds=20,
+    )
+    stamps = Stamps(sqs)
+    head = rig.put("a0", "fail-until:2", group="a")
+    behind = rig.put("a1", group="a")
+    with capture_logs() as logs:
+        rig.consumer.start()
+        await asyncio.sleep(MAX_VISIBILITY + 300)  # virtual seconds
+        assert await until(lambda: ("end", "a1") in JOURNAL)
+        await rig.stop()
+    (first, ids), *later = stamps.received()
+    assert ids == [head, behind]  # one receive: a1 waits behind a0 in its lane
+    released = stamps.released()
+    assert released, "the group was never given back"
+    (given_back, order), *_ = released
+    assert order == [head, behind]  # the whole group, head first
+    # before the heartbeat's last extension runs out: never visible while this worker held it
+    assert MAX_VISIBILITY - SLACK - 120 < given_back - first < MAX_VISIBILITY - SLACK
+    assert all(t >= given_back for t, _ in later)  # received again only once given back
+    starts = [e[1:] for e in events("start")]
+    assert starts == [("a0", 1), ("a0", 2), ("a1", 2)]  # head again first; a1 one receive more
+    assert index(("visibility", head, 0)) < index(("visibility", behind, 0))
+    assert index(("visibility", behind, 0)) < index(("start", "a0", 2))
+    assert ("delete", head) in JOURNAL
+    assert ("delete", behind) in JOURNAL
+    (warning,) = [e for e in logs if e.get("reason") == "visibility-limit"]
+    assert warning["log_level"] == "warning"
+    assert (warning["message_id"], warning["group"], warning["delay"]) == (head, "a", 43200)
+    assert MAX_VISIBILITY - SLACK - 120 < warning["left"] < MAX_VISIBILITY - SLACK
+    assert sqs.ids(rig.url) == []
+    assert (rig.stats.in_flight, rig.consumer.heartbeat.tracked) == (0, 0)
+    assert rig.consumer.capacity.free == rig.consumer.capacity.limit
+
+
+async def test_a_dlq_send_retried_past_the_12_hours_gives_the_group_back(sqs: MemorySQS) -> None:
+    retry = {"attempts": 1, "redelivery": {"initial": 43200, "maximum": 43200, "jitter": False}}
+    rig = await consumer(
+        sqs,
+        fifo=True,
+        concurrency=2,
+        retry=retry,
+        max_receive_count=10,
+        visibility_timeout=600,
+        wait_seconds=20,
+    )
+    stamps = Stamps(sqs)
+    sqs.faults.fail("SendMessage", "InternalError", times=1)
+    head = rig.put("a0", "reject", group="a")
+    behind = rig.put("a1", group="a")
+    rig.consumer.start()
+    await asyncio.sleep(MAX_VISIBILITY + 300)  # virtual seconds
+    assert await until(lambda: ("end", "a1") in JOURNAL)
+    await rig.stop()
+    (first, _), *_ = stamps.received()
+    released = stamps.released()
+    assert released, "the group was never given back"
+    (given_back, order), *_ = released
+    assert order == [head, behind]
+    assert given_back - first < MAX_VISIBILITY - SLACK
+    # the next receive runs the handler again (attempt 2); its DLQ copy is sent, then a1 is handled
+    assert [e[1:] for e in events("start")] == [("a0", 1), ("a0", 2), ("a1", 2)]
+    (dead,) = sqs.ids(str(rig.dlq_url))
+    assert index(("send", rig.dlq_url, dead)) < index(("start", "a1", 2))
+    assert sqs.ids(rig.url) == []
 
 
 async def test_a_copy_of_the_running_message_is_not_handled_again(sqs: MemorySQS) -> None:
