@@ -32,6 +32,7 @@ from tests.worker.conftest import Applied, apply_topology, new_env, wait_for
 from tests.worker.rig import (
     JOURNAL,
     MemorySQS,
+    Rig,
     consumer,
     events,
     index,
@@ -336,13 +337,10 @@ class Stamps:
         return out
 
 
-async def test_a_backoff_past_the_12_hours_gives_the_group_back_in_order_before_them(
-    sqs: MemorySQS,
-) -> None:
-    """A hold that fits in the window stays in-process: see
-    ``test_a_group_waiting_out_its_heads_backoff_leaves_other_groups_room``."""
+async def twelve_hours_rig(sqs: MemorySQS) -> Rig:
+    """A FIFO queue whose redelivery backoff is SQS's whole 12 hours."""
     retry = {"attempts": 1, "redelivery": {"initial": 43200, "maximum": 43200, "jitter": False}}
-    rig = await consumer(
+    return await consumer(
         sqs,
         fifo=True,
         concurrency=2,
@@ -351,6 +349,14 @@ async def test_a_backoff_past_the_12_hours_gives_the_group_back_in_order_before_
         visibility_timeout=600,
         wait_seconds=20,
     )
+
+
+async def test_a_backoff_past_the_12_hours_gives_the_group_back_in_order_before_them(
+    sqs: MemorySQS,
+) -> None:
+    """A hold that fits in the window stays in-process: see
+    ``test_a_group_waiting_out_its_heads_backoff_leaves_other_groups_room``."""
+    rig = await twelve_hours_rig(sqs)
     stamps = Stamps(sqs)
     head = rig.put("a0", "fail-until:2", group="a")
     behind = rig.put("a1", group="a")
@@ -384,16 +390,7 @@ async def test_a_backoff_past_the_12_hours_gives_the_group_back_in_order_before_
 
 
 async def test_a_dlq_send_retried_past_the_12_hours_gives_the_group_back(sqs: MemorySQS) -> None:
-    retry = {"attempts": 1, "redelivery": {"initial": 43200, "maximum": 43200, "jitter": False}}
-    rig = await consumer(
-        sqs,
-        fifo=True,
-        concurrency=2,
-        retry=retry,
-        max_receive_count=10,
-        visibility_timeout=600,
-        wait_seconds=20,
-    )
+    rig = await twelve_hours_rig(sqs)
     stamps = Stamps(sqs)
     sqs.faults.fail("SendMessage", "InternalError", times=1)
     head = rig.put("a0", "reject", group="a")
