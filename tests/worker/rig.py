@@ -28,6 +28,7 @@ from typing import Any
 import structlog
 from structlog.contextvars import bind_contextvars, get_contextvars
 
+from bus.aws.failure import FailureRecord, read_failure
 from bus.control import Reject
 from bus.envelope import encode_body, new_envelope
 from bus.memory import Call, MemoryAws
@@ -232,6 +233,11 @@ class Rig:
     @property
     def stats(self) -> QueueStats:
         return self.consumer.stats
+
+    def failure_of(self, copy: str | None) -> FailureRecord | None:
+        """The ``bus.failure`` record of the dead-letter copy ``copy`` (a DLQ message id)."""
+        message = self.sqs.message(str(self.dlq_url), str(copy))
+        return read_failure(message.attributes["bus.failure"]["StringValue"])
 
     def body(self, key: str, behaviour: str = "ok", group: str = "g") -> str:
         fifo = self.consumer.info.fifo

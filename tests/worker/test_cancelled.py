@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 
-from bus.aws.failure import read_failure
 from bus.worker.context import Context
 from tests.worker.apps import GroupPing, Ping
 from tests.worker.rig import JOURNAL, MemorySQS, consumer, events, until
@@ -61,9 +60,7 @@ async def test_on_its_last_receive_it_is_dead_lettered_with_its_failure(sqs: Mem
     assert await until(lambda: ("delete", m) in JOURNAL)
     await rig.stop()
     ((_, _, copy),) = events("send")
-    failure = read_failure(
-        sqs.message(str(rig.dlq_url), copy).attributes["bus.failure"]["StringValue"]
-    )
+    failure = rig.failure_of(copy)
     assert (failure.reason, failure.error_type) == (
         "handler-error",
         "asyncio.exceptions.CancelledError",

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from bus.aws.failure import read_failure
 from bus.middleware import CallNext, Incoming, MemoryStore
 from tests.worker.rig import JOURNAL, MemorySQS, consumer, events, open_gate, until
 
@@ -124,9 +123,7 @@ async def test_a_middleware_error_after_the_handler_is_a_handler_error(sqs: Memo
     assert await until(lambda: ("delete", m) in JOURNAL)
     await rig.stop()
     ((_, _, copy),) = events("send")  # on its last receive: to the DLQ first, then deleted
-    failure = read_failure(
-        sqs.message(str(rig.dlq_url), copy).attributes["bus.failure"]["StringValue"]
-    )
+    failure = rig.failure_of(copy)
     assert failure is not None
     assert failure.reason == "handler-error"
     assert "after the handler" in failure.error
@@ -230,8 +227,6 @@ async def test_a_handler_timing_out_on_its_last_receive_is_dead_lettered_as_time
     assert await until(lambda: ("delete", m) in JOURNAL)
     await rig.stop()
     ((_, _, copy),) = events("send")
-    failure = read_failure(
-        sqs.message(str(rig.dlq_url), copy).attributes["bus.failure"]["StringValue"]
-    )
+    failure = rig.failure_of(copy)
     assert failure is not None
     assert failure.reason == "timeout"

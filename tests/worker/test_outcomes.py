@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from bus.aws.failure import read_failure
 from tests.worker import apps
 from tests.worker.rig import JOURNAL, MemorySQS, consumer, events, index, until
 
@@ -22,9 +21,7 @@ async def test_the_dlq_send_comes_before_the_delete(behaviour: str, sqs: MemoryS
     await rig.stop()
     ((_, _, copy),) = events("send")
     assert index(("send", rig.dlq_url, copy)) < index(("delete", m))
-    failure = read_failure(
-        sqs.message(str(rig.dlq_url), copy).attributes["bus.failure"]["StringValue"]
-    )
+    failure = rig.failure_of(copy)
     assert failure.reason == ("rejected" if behaviour == "reject" else "handler-error")
     assert sqs.ids(rig.url) == []
 
